@@ -1,0 +1,81 @@
+"""The ``monitor`` command line.
+
+Each command lives in its own module under ``monitor/commands/`` and registers itself on the app;
+heavy libraries (pandas, scipy, evidently) are imported inside the commands that need them, so
+``monitor kafka status`` stays quick.
+
+Exit codes: 0 success; 1 drift detected where a command gates on it; 2 bad usage or bad input, with
+a one-line reason on stderr; 3 infrastructure failure (ClickHouse or Kafka unreachable).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from monitor.errors import BrokerError, MonitorError, StorageError, UserError
+
+EXIT_OK = 0
+EXIT_DRIFT = 1
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+
+app = typer.Typer(
+    name="monitor",
+    help=(
+        "Model monitoring and drift detection.\n\n"
+        "Prediction events arrive on Kafka, land in ClickHouse, are compared with a reference on a "
+        "schedule, and what drifts is sent to Slack, PagerDuty and retraining webhooks.\n\n"
+        "Configuration: --config FILE (default ./monitor.yaml if present); every key can be "
+        "overridden with MONITOR_<SECTION>__<KEY>, e.g. MONITOR_CLICKHOUSE_DSN, MONITOR_KAFKA_BOOTSTRAP."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _register_commands() -> None:
+    from monitor.commands import detect, drift, ingest, kafka, reference, service
+
+    for module in (kafka, ingest, reference, drift, detect, service):
+        module.register(app)
+
+
+_register_commands()
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print ``monitor: error: <message>`` on stderr and exit; for use inside commands."""
+    typer.echo(f"monitor: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and turn errors into one-line messages and exit codes."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="monitor")
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("monitor: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors: unknown option, missing argument, bad value
+        typer.echo(f"monitor: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
+    except UserError as exc:
+        typer.echo(f"monitor: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (StorageError, BrokerError) as exc:
+        typer.echo(f"monitor: error: {exc}", err=True)
+        sys.exit(EXIT_INFRA)
+    except MonitorError as exc:
+        typer.echo(f"monitor: error: {exc}", err=True)
+        sys.exit(EXIT_INFRA)
+    except KeyboardInterrupt:
+        typer.echo("monitor: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else EXIT_OK)

@@ -1,0 +1,1 @@
+"""One module per ``monitor`` command; each exposes ``register(app)``."""

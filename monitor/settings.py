@@ -1,0 +1,367 @@
+"""Configuration: one YAML file plus ``MONITOR_`` environment overrides, validated once at the edge.
+
+Everything downstream receives the frozen :class:`Settings` object (or the part it needs), never raw
+dicts. Precedence, lowest first: defaults, the YAML file, ``MONITOR_*`` variables with ``__`` for
+nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the three documented flat names
+``MONITOR_CLICKHOUSE_DSN``, ``MONITOR_KAFKA_BOOTSTRAP`` and ``MONITOR_API_TOKEN``.
+
+Secrets (webhook URLs, routing keys, signing secrets) are referenced by the *name* of an
+environment variable (``*_env`` keys) so the file itself can be committed; they are resolved only
+when a notification is sent.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from monitor.durations import Duration
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "monitor.yaml"
+ENV_PREFIX = "MONITOR_"
+# Flat names promised by the contract, mapped onto their nested keys.
+FLAT_ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "MONITOR_CLICKHOUSE_DSN": ("clickhouse", "dsn"),
+    "MONITOR_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
+    "MONITOR_API_TOKEN": ("api", "token"),
+}
+
+FeatureType = Literal["numerical", "categorical"]
+Severity = Literal["info", "warning", "error", "critical"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ClickHouseSettings(_Frozen):
+    """Where the data lives. ``chdb://PATH`` is embedded ClickHouse in this process; ``http(s)://`` a server."""
+
+    dsn: str = "chdb://./.monitor/db"
+    database: str = Field("monitor", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    insert_retries: int = Field(8, ge=0, description="attempts before an insert failure stops the consumer")
+
+    @field_validator("dsn")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://", "clickhouse://", "clickhouses://")):
+            raise ValueError("must start with chdb://, http:// or https:// (e.g. chdb://./.monitor/db)")
+        return value
+
+
+class KafkaSettings(_Frozen):
+    """The consumer's connection, topics and batching policy."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    predictions_topic: str = "predictions"
+    labels_topic: str = "labels"
+    group_id: str = "monitor"
+    partitions: int = Field(3, ge=1, description="partitions for topics the service creates itself")
+    batch_max_messages: int = Field(50_000, ge=1, description="flush a batch at this many messages")
+    batch_max_seconds: float = Field(1.0, gt=0, description="or when the oldest message waited this long")
+    max_message_bytes: int = Field(1_000_000, ge=1, description="larger events go to dead_letters")
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    max_poll_records: int = Field(10_000, ge=1)
+
+
+class LocalBrokerSettings(_Frozen):
+    """The Apache Kafka broker that ``monitor kafka start`` runs for the demo and the tests."""
+
+    home: Path = Path(".cache/kafka")
+    version: str = "4.1.1"
+    heap: str = "768m"
+    controller_port: int | None = Field(None, description="default: the client port + 1")
+
+
+class ApiSettings(_Frozen):
+    """The HTTP API of ``monitor up`` and the dashboard beside it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    token: SecretStr | None = Field(None, description="bearer token for write and admin endpoints")
+    dashboard_port: int = Field(8501, ge=1, le=65535)
+    public_url: str | None = Field(None, description="dashboard link used in notifications")
+
+
+# ---------------------------------------------------------------- channels
+
+
+class SlackChannel(_Frozen):
+    type: Literal["slack"]
+    url: SecretStr | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SlackChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set exactly one of url or url_env")
+        return self
+
+
+class PagerDutyChannel(_Frozen):
+    type: Literal["pagerduty"]
+    routing_key_env: str
+    url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
+class WebhookChannel(_Frozen):
+    type: Literal["webhook"]
+    url: str | None = None
+    url_env: str | None = None
+    secret_env: str | None = None
+    template: str | dict[str, Any] | None = Field(
+        None, description="JSON body template; ${model}, ${reason}, ... are substituted"
+    )
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set exactly one of url or url_env")
+        return self
+
+
+Channel = Annotated[SlackChannel | PagerDutyChannel | WebhookChannel, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- models
+
+
+class PredictionSettings(_Frozen):
+    type: Literal["probability", "class", "regression"] = "probability"
+    threshold: float = Field(0.5, description="probability at or above which the positive class is predicted")
+    positive_label: str | int | float | bool = 1
+
+
+class ReferenceSettings(_Frozen):
+    """Either a file (Parquet or CSV) or a time range of logged events."""
+
+    file: Path | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    version: str | None = None
+
+    @model_validator(mode="after")
+    def _file_or_range(self) -> ReferenceSettings:
+        has_range = self.start is not None or self.end is not None
+        if self.file is not None and has_range:
+            raise ValueError("give either file or start/end, not both")
+        if self.file is None and not (self.start and self.end):
+            raise ValueError("give file, or both start and end")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class EverySchedule(_Frozen):
+    every: Duration
+
+
+Schedule = str | EverySchedule
+
+
+class ColumnDriftSettings(_Frozen):
+    method: str | None = None
+    threshold: float | None = None
+
+
+class DriftSettings(_Frozen):
+    threshold_share: float = Field(0.5, gt=0, le=1)
+    fdr: bool = Field(False, description="Benjamini-Hochberg control across p-value columns")
+    columns: dict[str, ColumnDriftSettings] = Field(default_factory=dict)
+
+
+ALERT_CONDITIONS = (
+    "dataset_drift",
+    "feature_drift",
+    "prediction_drift",
+    "skew",
+    "missing_share",
+    "out_of_range_share",
+    "new_categories",
+    "unexpected_features",
+    "absent_features",
+    "volume",
+    "freshness",
+    "performance",
+)
+
+
+class AlertRule(_Frozen):
+    when: str
+    for_: int = Field(1, alias="for", ge=1, description="consecutive windows before firing")
+    notify: list[str] = Field(default_factory=list)
+    severity: Severity = "warning"
+    features: list[str] | None = None
+    metric: str | None = None
+    above: float | None = None
+    below: float | None = None
+    cooldown: Duration | None = None
+    name: str | None = Field(None, description="stable identity; default derived from the rule")
+
+    @field_validator("when")
+    @classmethod
+    def _known_condition(cls, value: str) -> str:
+        if value not in ALERT_CONDITIONS:
+            raise ValueError(f"unknown condition {value!r}; expected one of {', '.join(ALERT_CONDITIONS)}")
+        return value
+
+
+class ModelSettings(_Frozen):
+    features: dict[str, FeatureType] = Field(default_factory=dict)
+    prediction: PredictionSettings = Field(default_factory=PredictionSettings)
+    reference: ReferenceSettings | None = None
+    schedule: Schedule = "*/5 * * * *"
+    window: Duration = Field(default="1h")  # type: ignore[assignment]
+    min_samples: int = Field(500, ge=1)
+    segments: list[str] = Field(default_factory=list)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with :func:`load_settings`, which reports errors readably."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, case_sensitive=False
+    )
+
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    broker: LocalBrokerSettings = Field(default_factory=LocalBrokerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    channels: dict[str, Channel] = Field(default_factory=dict)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Settings:
+        for model_name, model in self.models.items():
+            for index, rule in enumerate(model.alerts):
+                for channel in rule.notify:
+                    if channel not in self.channels:
+                        known = ", ".join(sorted(self.channels)) or "none configured"
+                        raise ValueError(
+                            f"models.{model_name}.alerts.{index}.notify: unknown channel {channel!r} "
+                            f"(channels: {known})"
+                        )
+                for feature in rule.features or []:
+                    if model.features and feature not in model.features:
+                        raise ValueError(
+                            f"models.{model_name}.alerts.{index}.features: {feature!r} is not a feature "
+                            f"of model {model_name!r}"
+                        )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _FlatAliasSource(settings_cls), env_settings, _YamlSource(settings_cls))
+
+
+_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("monitor_yaml_data", default=None)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Feeds the already-parsed YAML document (lowest precedence)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_data.get() or {})
+
+
+class _FlatAliasSource(PydanticBaseSettingsSource):
+    """``MONITOR_CLICKHOUSE_DSN`` and friends, merged into the nested keys they stand for."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for env_name, (section, key) in FLAT_ENV_ALIASES.items():
+            if env_name in os.environ:
+                data.setdefault(section, {})[key] = os.environ[env_name]
+        return data
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"] if not str(part).endswith("]"))
+        # Discriminated unions add the tag name to the location; keep the user's key path only.
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
+    return "\n".join(lines)
+
+
+def resolve_config_path(config: Path | None) -> Path | None:
+    """The explicit ``--config`` file, else ``monitor.yaml`` in the working directory if present."""
+    if config is not None:
+        return config
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read, merge and validate the configuration; raise :class:`ConfigError` with file and key path."""
+    path = resolve_config_path(config)
+    if config is not None and not config.is_file():
+        raise ConfigError(f"{config}: configuration file not found")
+    data = _read_yaml(path) if path else {}
+    if overrides:
+        data = _deep_merge(data, overrides)
+    token = _yaml_data.set(data)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        source = str(path) if path else "environment"
+        raise ConfigError(_format_validation_error(source, exc)) from exc
+    finally:
+        _yaml_data.reset(token)

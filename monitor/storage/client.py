@@ -1,0 +1,169 @@
+"""One ClickHouse connection per process, from the DSN, for embedded chDB and a server alike.
+
+``chdb://PATH`` opens the embedded engine in this process (relative paths are resolved against the
+working directory and created); ``http(s)://user:pass@host:8123/db`` talks to a server. Both give the
+same clickhouse-connect client API, so nothing else in the code base knows which one it has.
+
+chDB hosts one database path per process: every component of a process (consumer, scheduler, API)
+must share the :class:`Storage` returned by :func:`open_storage` rather than opening its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+import pandas as pd
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from monitor.errors import StorageError
+from monitor.settings import ClickHouseSettings
+
+EMBEDDED_SCHEME = "chdb://"
+
+
+def embedded_path(dsn: str) -> Path | None:
+    """The filesystem path of a ``chdb://`` DSN (absolute), or None for a server DSN."""
+    if not dsn.startswith(EMBEDDED_SCHEME):
+        return None
+    raw = dsn[len(EMBEDDED_SCHEME) :].split("?", 1)[0]
+    return Path(raw).expanduser().resolve()
+
+
+def quote_identifier(name: str) -> str:
+    """Backtick-quote a ClickHouse identifier (feature columns may hold any character)."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+class Storage:
+    """A clickhouse-connect client bound to the project's database, with the few calls we need.
+
+    Thread-safe for our use: clickhouse-connect serialises calls per client, and chDB runs queries
+    from several threads through one engine.
+    """
+
+    def __init__(self, client: Client, database: str, dsn: str) -> None:
+        self.client = client
+        self.database = database
+        self.dsn = dsn
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith(EMBEDDED_SCHEME)
+
+    def table(self, name: str) -> str:
+        """The fully qualified, quoted name of one of our tables."""
+        return f"{quote_identifier(self.database)}.{quote_identifier(name)}"
+
+    def command(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> Any:
+        try:
+            return self.client.command(sql, parameters=parameters, settings=settings)
+        except ClickHouseError as exc:
+            raise StorageError(f"ClickHouse command failed: {_first_line(exc)}") from exc
+
+    def rows(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> list[tuple]:
+        """Run a query and return its rows as tuples (for small results)."""
+        try:
+            return list(self.client.query(sql, parameters=parameters, settings=settings).result_rows)
+        except ClickHouseError as exc:
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+
+    def dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> list[dict]:
+        """Run a query and return its rows as dicts keyed by column name (for small results)."""
+        try:
+            result = self.client.query(sql, parameters=parameters, settings=settings)
+        except ClickHouseError as exc:
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def frame(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        try:
+            return self.client.query_df(sql, parameters=parameters, settings=settings)
+        except ClickHouseError as exc:
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+
+    def arrow(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> pa.Table:
+        try:
+            return self.client.query_arrow(sql, parameters=parameters, settings=settings)
+        except ClickHouseError as exc:
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+
+    def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
+        try:
+            self.client.insert_arrow(table, data, database=self.database, settings=settings)
+        except ClickHouseError as exc:
+            raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
+
+    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+        try:
+            self.client.insert(table, list(rows), column_names=list(column_names), database=self.database)
+        except ClickHouseError as exc:
+            raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def connect(settings: ClickHouseSettings) -> Storage:
+    """Open a client for the DSN; the database named in a server DSN's path wins over the default."""
+    dsn = settings.dsn
+    database = settings.database
+    try:
+        path = embedded_path(dsn)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            client = clickhouse_connect.get_client(interface="chdb", path=str(path))
+        else:
+            url_db = urlparse(dsn).path.strip("/")
+            if url_db:
+                database = url_db
+            # The server DSN's database may not exist yet: connect to `default` and create ours.
+            client = clickhouse_connect.get_client(dsn=dsn, database="default")
+    except Exception as exc:
+        raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {_first_line(exc)}") from exc
+    return Storage(client, database, dsn)
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for messages and logs."""
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@")
+    return dsn
+
+
+def open_storage(settings: ClickHouseSettings, migrate: bool = True) -> Storage:
+    """Connect and (by default) bring the schema up to date. The usual entry point."""
+    storage = connect(settings)
+    if migrate:
+        from monitor.storage.migrations import apply_migrations
+
+        apply_migrations(storage)
+    return storage

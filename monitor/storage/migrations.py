@@ -1,0 +1,85 @@
+"""Versioned, idempotent schema migrations.
+
+Each migration is one SQL file in ``monitor/storage/sql/`` named ``NNNN_description.sql``,
+applied in order and recorded in ``schema_migrations``. ``{db}`` in a file is the quoted database
+name. Statements are separated by lines that end in ``;``. Every statement is written to be safe to
+run twice (``IF NOT EXISTS``), so two processes migrating at once against a server do no harm.
+
+Number ranges keep concerns apart: 0001-0099 ingestion, 0100-0199 detectors, 0200-0299 alerting,
+0300-0399 the service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from monitor.storage.client import Storage, quote_identifier
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+    def statements(self, database: str) -> list[str]:
+        text = self.sql.replace("{db}", quote_identifier(database))
+        parts = re.split(r";\s*(?:\n|$)", text)
+        return [p.strip() for p in parts if p.strip() and not _only_comments(p)]
+
+
+def _only_comments(sql: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in sql.splitlines())
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped with the package, in version order."""
+    found = []
+    folder = resources.files("monitor.storage") / "sql"
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    duplicates = {v for v in versions if versions.count(v) > 1}
+    if duplicates:
+        raise RuntimeError(f"duplicate migration versions: {sorted(duplicates)}")
+    return sorted(found, key=lambda m: m.version)
+
+
+def applied_versions(storage: Storage) -> set[int]:
+    rows = storage.rows(f"SELECT version FROM {storage.table('schema_migrations')}")
+    return {int(r[0]) for r in rows}
+
+
+def apply_migrations(storage: Storage) -> list[Migration]:
+    """Apply what is missing; return the migrations applied now."""
+    storage.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(storage.database)}")
+    storage.command(
+        f"""CREATE TABLE IF NOT EXISTS {storage.table("schema_migrations")} (
+            version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree ORDER BY version"""
+    )
+    done = applied_versions(storage)
+    applied = []
+    for migration in available_migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements(storage.database):
+            storage.command(statement)
+        storage.insert_rows(
+            "schema_migrations",
+            [(migration.version, migration.name, migration.checksum)],
+            ["version", "name", "checksum"],
+        )
+        applied.append(migration)
+    return applied
