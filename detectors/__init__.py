@@ -1,0 +1,1 @@
+"""Drift, skew, data-quality and performance detectors; heavy statistics run inside ClickHouse."""
