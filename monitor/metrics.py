@@ -1,0 +1,27 @@
+"""Prometheus metric definitions, one place for all of them, each with a comment saying what it counts.
+
+Label sets are bounded: model names come from configuration or from the events themselves (a
+deployment monitors tens of models, not thousands), never from event ids or feature values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# --- ingestion -------------------------------------------------------------------------------
+# Prediction events stored in ClickHouse, by model (duplicates redelivered by Kafka included).
+EVENTS_INGESTED = Counter("monitor_events_ingested_total", "Prediction events stored", ["model"])
+# Labels stored, by model.
+LABELS_INGESTED = Counter("monitor_labels_ingested_total", "Labels stored", ["model"])
+# Messages that could not be stored as events or labels, by source topic and error kind.
+DEAD_LETTERS = Counter("monitor_dead_letters_total", "Messages sent to dead_letters", ["topic", "kind"])
+# Wall time of one batch insert into ClickHouse (all tables of the batch, retries included).
+INSERT_BATCH_SECONDS = Histogram(
+    "monitor_insert_batch_seconds",
+    "Time to store one consumer batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Insert attempts that failed and were retried.
+INSERT_RETRIES = Counter("monitor_insert_retries_total", "Failed insert attempts that were retried")
+# Messages behind the latest offset, by topic and partition (updated after each commit).
+CONSUMER_LAG = Gauge("monitor_consumer_lag", "Messages not yet consumed", ["topic", "partition"])
