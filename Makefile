@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test lint bench clean system-deps
 
-install: $(STAMP) .cache/kafka/libs/.ready
+install: system-deps $(STAMP) .cache/kafka/libs/.ready
 
 # Re-run pip only when the dependency list changes.
 $(STAMP): pyproject.toml
