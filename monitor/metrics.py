@@ -25,3 +25,26 @@ INSERT_BATCH_SECONDS = Histogram(
 INSERT_RETRIES = Counter("monitor_insert_retries_total", "Failed insert attempts that were retried")
 # Messages behind the latest offset, by topic and partition (updated after each commit).
 CONSUMER_LAG = Gauge("monitor_consumer_lag", "Messages not yet consumed", ["topic", "partition"])
+
+# --- service (monitor up) ----------------------------------------------------------------------
+# HTTP requests answered by the API, by method, route template (never the raw path) and status code.
+HTTP_REQUESTS = Counter("monitor_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+# Wall time to answer one HTTP request, by route template.
+HTTP_REQUEST_SECONDS = Histogram(
+    "monitor_http_request_seconds",
+    "Time to answer one HTTP request",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Wall time of one run_detection call (all detectors of one model and window), by model and what
+# triggered it (schedule, api, cli). Observed by the caller of run_detection.
+DETECTOR_RUN_SECONDS = Histogram(
+    "monitor_detector_run_seconds",
+    "Time of one detection run over one window",
+    ["model", "trigger"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+# Detection runs that raised instead of returning a report, by model and trigger.
+DETECTOR_RUN_FAILURES = Counter(
+    "monitor_detector_run_failures_total", "Detection runs that failed", ["model", "trigger"]
+)
