@@ -67,6 +67,7 @@ class WindowReport:
     results: tuple[StatResult, ...]
     run_id: str = ""
     message: str = ""
+    reference_version: str = ""
 
     def select(
         self,
