@@ -11,6 +11,7 @@ a one-line reason on stderr; 3 infrastructure failure (ClickHouse or Kafka unrea
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 import typer
@@ -78,4 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("monitor: interrupted", err=True)
         sys.exit(130)
+    except Exception:  # a bug: keep the traceback, but never exit 1 (that means "drift detected")
+        traceback.print_exc()
+        sys.exit(EXIT_INFRA)
     sys.exit(result if isinstance(result, int) else EXIT_OK)

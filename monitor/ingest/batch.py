@@ -1,0 +1,53 @@
+"""A consumer batch: validated events, labels and dead letters, plus the offsets they came from.
+
+Offsets travel with the data: the consumer commits ``next_offsets`` only after
+:class:`~monitor.ingest.writer.BatchWriter` has stored everything in the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from monitor.ingest.validation import LabelEvent, PredictionEvent
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A message that could not be stored as an event or label, kept with its exact bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    raw: bytes
+    reason: str
+    kind: str
+    received_ms: int
+    model: str = ""
+
+
+@dataclass
+class Batch:
+    """What one flush stores. ``sources`` parallels ``events``/``labels`` with (topic, partition, offset)."""
+
+    events: list[PredictionEvent] = field(default_factory=list)
+    event_sources: list[tuple[str, int, int]] = field(default_factory=list)
+    labels: list[LabelEvent] = field(default_factory=list)
+    label_sources: list[tuple[str, int, int]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    messages: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def __len__(self) -> int:
+        return self.messages
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
+
+    def models(self) -> dict[str, int]:
+        """Events per model (for metrics and progress)."""
+        counts: dict[str, int] = {}
+        for event in self.events:
+            counts[event.model] = counts.get(event.model, 0) + 1
+        return counts

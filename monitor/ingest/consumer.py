@@ -1,0 +1,294 @@
+"""The Kafka consumer: decode → batch (size or time) → store → commit, at least once, nothing lost.
+
+Shape borrowed from Sentry's arroyo: offsets travel with the data and the commit is the last step,
+issued only after :class:`~monitor.ingest.writer.BatchWriter` returned. A crash anywhere before the
+commit means Kafka redelivers; the tables' replacing keys make the second copy collapse, so the
+effect is exactly once. Work in flight is bounded by one batch: the loop does not poll while a batch
+is being written. A rebalance flushes and commits what was stored before giving partitions up;
+SIGTERM (the caller sets ``stop``) does the same before exiting. When ClickHouse stays down past the
+writer's retries the consumer stops loudly without committing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from monitor import metrics
+from monitor.errors import BrokerError
+from monitor.ingest.batch import Batch, DeadLetter
+from monitor.ingest.validation import InvalidMessage, decode_json_object, validate_label, validate_prediction
+from monitor.ingest.writer import BatchWriter
+from monitor.logs import get_logger
+from monitor.settings import KafkaSettings
+from monitor.storage import Storage
+
+log = get_logger(__name__)
+
+PROGRESS_EVERY_S = 10.0
+
+
+@dataclass
+class IngestStats:
+    """Counters of one consumer run."""
+
+    messages: int = 0
+    events: int = 0
+    labels: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def ensure_topics(settings: KafkaSettings) -> None:
+    """Create the predictions and labels topics if they do not exist (idempotent)."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="monitor-admin")
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    try:
+        existing = set(admin.list_topics())
+        wanted = [settings.predictions_topic, settings.labels_topic]
+        new = [NewTopic(t, settings.partitions, 1) for t in wanted if t not in existing]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created concurrently by another replica
+                admin.create_topics(new)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot create topics on {settings.bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+class _FlushOnRevoke(ConsumerRebalanceListener):
+    """Stores and commits the current batch before partitions move to another consumer."""
+
+    def __init__(self, owner: IngestConsumer) -> None:
+        self._owner = owner
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions revoked, flushing", partitions=len(revoked))
+            self._owner.flush()
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned", partitions=sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
+
+
+class IngestConsumer:
+    """Consumes predictions and labels into ClickHouse. One instance per thread; not reentrant."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        storage: Storage,
+        writer: BatchWriter | None = None,
+        retries: int = 8,
+        progress: Callable[[IngestStats], None] | None = None,
+    ) -> None:
+        self._kafka = kafka
+        self._writer = writer or BatchWriter(storage, retries=retries)
+        self._batch = Batch()
+        self._consumer: KafkaConsumer | None = None
+        self._pending_commit: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._progress = progress
+        self.stats = IngestStats()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _connect(self) -> KafkaConsumer:
+        ensure_topics(self._kafka)
+        k = self._kafka
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=k.bootstrap,
+                group_id=k.group_id,
+                client_id=f"monitor-ingest-{k.group_id}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",  # a new group starts from the beginning: nothing skipped
+                max_poll_records=k.max_poll_records,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                session_timeout_ms=k.session_timeout_ms,
+                heartbeat_interval_ms=max(1000, k.session_timeout_ms // 3),
+            )
+        except (KafkaError, OSError) as exc:
+            raise BrokerError(f"cannot reach Kafka at {k.bootstrap}: {exc}") from exc
+        consumer.subscribe([k.predictions_topic, k.labels_topic], listener=_FlushOnRevoke(self))
+        return consumer
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        max_messages: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> IngestStats:
+        """Consume until ``stop`` is set, ``max_messages`` were handled, or ``idle_timeout`` seconds pass
+        without a message. Always flushes and commits what it holds before returning."""
+        stop = stop or threading.Event()
+        self._consumer = self._connect()
+        started = last_message = last_progress = time.monotonic()
+        k = self._kafka
+        try:
+            while not stop.is_set():
+                room = None if max_messages is None else max_messages - self.stats.messages
+                if room is not None and room <= 0:
+                    break
+                wait_ms = max(10, int((k.batch_max_seconds - self._batch.age()) * 1000)) if self._batch else 200
+                records = self._consumer.poll(timeout_ms=min(wait_ms, 500), max_records=room)
+                now = time.monotonic()
+                if records:
+                    last_message = now
+                    self._take(records)
+                if len(self._batch) >= k.batch_max_messages or (
+                    self._batch and self._batch.age() >= k.batch_max_seconds
+                ):
+                    self.flush()
+                if idle_timeout is not None and now - last_message >= idle_timeout:
+                    log.info("idle timeout reached", idle_s=idle_timeout)
+                    break
+                if now - last_progress >= PROGRESS_EVERY_S:
+                    self.stats.seconds = now - started
+                    self._report_progress()
+                    last_progress = now
+            self.flush()
+        finally:
+            self.stats.seconds = time.monotonic() - started
+            self._close()
+        return self.stats
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            except KafkaError as exc:  # closing must not hide the real outcome
+                log.warning("closing the Kafka consumer failed", error=str(exc))
+            self._consumer = None
+
+    # ------------------------------------------------------------------ decoding
+
+    def _take(self, records: dict[TopicPartition, list]) -> None:
+        k = self._kafka
+        batch = self._batch
+        max_bytes = k.max_message_bytes
+        for tp, messages in records.items():
+            topic, partition = tp.topic, tp.partition
+            is_labels = topic == k.labels_topic
+            for message in messages:
+                raw = message.value if message.value is not None else b""
+                try:
+                    obj = decode_json_object(raw, max_bytes)
+                    if is_labels:
+                        batch.labels.append(validate_label(obj, message.timestamp))
+                        batch.label_sources.append((topic, partition, message.offset))
+                    else:
+                        batch.events.append(validate_prediction(obj))
+                        batch.event_sources.append((topic, partition, message.offset))
+                except InvalidMessage as exc:
+                    batch.dead_letters.append(
+                        DeadLetter(
+                            topic,
+                            partition,
+                            message.offset,
+                            raw,
+                            exc.reason,
+                            exc.kind,
+                            int(time.time() * 1000),
+                            _model_hint(raw, max_bytes),
+                        )
+                    )
+            batch.messages += len(messages)
+            if messages:
+                batch.next_offsets[(topic, partition)] = messages[-1].offset + 1
+
+    # ------------------------------------------------------------------ store + commit
+
+    def flush(self) -> None:
+        """Store the current batch, then commit its offsets. Raises StorageError if storing fails."""
+        batch = self._batch
+        if not batch.messages:
+            return
+        started = time.monotonic()
+        self._writer.write(batch)  # raises after its retries: nothing below runs, nothing is committed
+        self.stats.messages += batch.messages
+        self.stats.events += len(batch.events)
+        self.stats.labels += len(batch.labels)
+        self.stats.dead_letters += len(batch.dead_letters)
+        self.stats.batches += 1
+        for (topic, partition), offset in batch.next_offsets.items():
+            self._pending_commit[TopicPartition(topic, partition)] = OffsetAndMetadata(offset, "", -1)
+        self._batch = Batch()
+        self._commit()
+        log.debug(
+            "batch stored",
+            messages=batch.messages,
+            events=len(batch.events),
+            labels=len(batch.labels),
+            dead_letters=len(batch.dead_letters),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def _commit(self) -> None:
+        """Commit stored offsets; on failure keep them for the next flush (the data is already stored)."""
+        if not self._pending_commit or self._consumer is None:
+            return
+        offsets = dict(self._pending_commit)
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group moved on (rebalance): the new owner re-reads from the last commit; the stored
+            # rows collapse with the redelivered ones. Nothing to retry.
+            log.warning("offset commit rejected after a rebalance; the batch is stored", error=str(exc))
+            self._pending_commit.clear()
+            return
+        except KafkaError as exc:
+            log.warning("offset commit failed; will retry with the next batch", error=str(exc))
+            return
+        for tp in offsets:
+            if self._pending_commit.get(tp) == offsets[tp]:
+                del self._pending_commit[tp]
+        self._update_lag(offsets)
+
+    def _update_lag(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if self._consumer is None:
+            return
+        for tp, committed in offsets.items():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(0, high - committed.offset)
+                )
+
+    def _report_progress(self) -> None:
+        s = self.stats
+        log.info(
+            "ingest progress",
+            messages=s.messages,
+            events=s.events,
+            labels=s.labels,
+            dead_letters=s.dead_letters,
+            rate_per_s=round(s.rate()),
+        )
+        if self._progress:
+            self._progress(s)
+
+
+def _model_hint(raw: bytes, max_bytes: int) -> str:
+    """The model named by a rejected message, when it can be read (helps filter dead letters)."""
+    try:
+        obj = decode_json_object(raw, max_bytes)
+    except InvalidMessage:
+        return ""
+    model = obj.get("model")
+    return model[:128] if isinstance(model, str) else ""
