@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import os
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -121,7 +130,10 @@ class WebhookChannel(_Frozen):
     template: str | dict[str, Any] | None = Field(
         None, description="JSON body template; ${model}, ${reason}, ... are substituted"
     )
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra headers; ${env:NAME} in a value is resolved at send time"
+    )
+    send_resolved: bool = Field(False, description="also POST when the alert clears (retraining hooks rarely want it)")
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookChannel:
@@ -190,6 +202,7 @@ ALERT_CONDITIONS = (
     "new_categories",
     "unexpected_features",
     "absent_features",
+    "absent_key_share",
     "volume",
     "freshness",
     "performance",
@@ -215,17 +228,96 @@ class AlertRule(_Frozen):
             raise ValueError(f"unknown condition {value!r}; expected one of {', '.join(ALERT_CONDITIONS)}")
         return value
 
+    @model_validator(mode="after")
+    def _bounds_given(self) -> AlertRule:
+        if self.when == "performance" and (self.metric is None or (self.above is None and self.below is None)):
+            raise ValueError("performance needs metric (e.g. accuracy) and below (or above for losses)")
+        if self.when == "volume" and self.above is None and self.below is None:
+            raise ValueError("volume needs below and/or above (metric: count, change_vs_day or change_vs_week)")
+        if self.when == "freshness" and self.above is None:
+            raise ValueError("freshness needs above (seconds since the last event)")
+        return self
+
+    @property
+    def identity(self) -> str:
+        """The rule's stable name within its model: ``name`` if set, else derived from the condition."""
+        if self.name:
+            return self.name
+        text = self.when
+        if self.features:
+            text += ":" + ",".join(self.features)
+        if self.metric:
+            text += ":" + self.metric
+        if self.above is not None:
+            text += f">{self.above:g}"
+        if self.below is not None:
+            text += f"<{self.below:g}"
+        return text
+
 
 class ModelSettings(_Frozen):
     features: dict[str, FeatureType] = Field(default_factory=dict)
     prediction: PredictionSettings = Field(default_factory=PredictionSettings)
     reference: ReferenceSettings | None = None
     schedule: Schedule = "*/5 * * * *"
-    window: Duration = Field(default="1h")  # type: ignore[assignment]
+    window: Duration = Field(default=timedelta(hours=1))
     min_samples: int = Field(500, ge=1)
     segments: list[str] = Field(default_factory=list)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     alerts: list[AlertRule] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: Schedule) -> Schedule:
+        if isinstance(value, str):
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> ModelSettings:
+        seen: set[str] = set()
+        for index, rule in enumerate(self.alerts):
+            if rule.identity in seen:
+                raise ValueError(f"alerts.{index}: two rules are both named {rule.identity!r}; give one a name")
+            seen.add(rule.identity)
+        return self
+
+
+def _duration_or_zero(value: object) -> timedelta:
+    if value in (0, "0", "0s"):
+        return timedelta(0)
+    from monitor.durations import parse_duration
+
+    return parse_duration(value)
+
+
+class SchedulerSettings(_Frozen):
+    """How ``monitor up`` runs each model's detection job (APScheduler, UTC)."""
+
+    enabled: bool = True
+    delay: Annotated[timedelta, BeforeValidator(_duration_or_zero)] = Field(
+        timedelta(seconds=5), description="wait after a window ends before evaluating it, so late events land"
+    )
+    misfire_grace: Duration = Field(timedelta(seconds=300), description="how late a run may start and still run")
+    max_workers: int = Field(2, ge=1, description="models evaluated at the same time")
+    catch_up: bool = Field(True, description="at start, evaluate the latest due window if it was missed")
+
+
+class AlertingSettings(_Frozen):
+    """Alert re-notification and the delivery outbox's retry policy."""
+
+    default_cooldown: Duration = Field(timedelta(seconds=14400), description="re-notify an open alert after this")
+    request_timeout: Duration = Field(timedelta(seconds=10))
+    backoff_initial: Duration = Field(timedelta(seconds=1))
+    backoff_max: Duration = Field(timedelta(seconds=300))
+    retry_after_max: Duration = Field(timedelta(seconds=3600), description="cap on a receiver's Retry-After")
+    give_up_after: Duration = Field(timedelta(seconds=86400), description="retry a delivery this long, then fail it")
+    poll_interval: Duration = Field(timedelta(seconds=1), description="how often the worker looks for due deliveries")
 
 
 class Settings(BaseSettings):
@@ -241,6 +333,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     channels: dict[str, Channel] = Field(default_factory=dict)
     models: dict[str, ModelSettings] = Field(default_factory=dict)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
