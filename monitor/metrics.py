@@ -48,3 +48,22 @@ DETECTOR_RUN_SECONDS = Histogram(
 DETECTOR_RUN_FAILURES = Counter(
     "monitor_detector_run_failures_total", "Detection runs that failed", ["model", "trigger"]
 )
+
+# --- alerting (alerts/) ------------------------------------------------------------------------
+# Alert events recorded in `alerts`, by model and kind (firing, repeat, resolved, acknowledged).
+ALERT_EVENTS = Counter("monitor_alert_events_total", "Alert events recorded", ["model", "kind"])
+# Notifications that reached their receiver (2xx), by channel name (names come from configuration).
+NOTIFICATIONS_DELIVERED = Counter("monitor_notifications_delivered_total", "Notifications delivered", ["channel"])
+# Notifications given up on, by channel and reason: http_4xx (not retried), gave_up (retried past
+# alerting.give_up_after), config (channel missing or a secret's environment variable unset).
+NOTIFICATIONS_FAILED = Counter("monitor_notifications_failed_total", "Notifications failed", ["channel", "reason"])
+# Send attempts that will be retried, by channel and cause: connection, http_429, http_5xx.
+NOTIFICATION_RETRIES = Counter("monitor_notification_retries_total", "Send attempts to retry", ["channel", "cause"])
+# Deliveries waiting in the outbox (pending or in flight), as the delivery worker last counted them.
+NOTIFICATIONS_PENDING = Gauge("monitor_notifications_pending", "Deliveries waiting in the outbox")
+# Time from an alert event entering the outbox to its receiver answering 2xx (retries included).
+NOTIFICATION_DELAY_SECONDS = Histogram(
+    "monitor_notification_delay_seconds",
+    "Outbox to receiver, per delivered notification",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
