@@ -1,0 +1,39 @@
+"""Query parameters shared by several endpoints, validated once so handlers get clean values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Path, Query
+
+from monitor.service.errors import ApiError
+
+# ClickHouse DateTime64 holds 1900..2299; the API accepts a narrower, sane range.
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+# Model names are free text in events; only control characters and '/' cannot be addressed in a path.
+ModelName = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/]+$", description="model name")
+]
+Start = Annotated[datetime | None, Query(description="window start (RFC 3339; default: end minus the window)")]
+End = Annotated[datetime | None, Query(description="window end, exclusive (RFC 3339; default: now)")]
+
+
+def as_utc(value: datetime, name: str) -> datetime:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not MIN_TIME <= value < MAX_TIME:
+        raise ApiError(422, "invalid_request", f"{name}: must be between 1970-01-01 and 2200-01-01")
+    return value
+
+
+def resolve_window(
+    start: datetime | None, end: datetime | None, default_length: timedelta, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC: end defaults to now, start to end minus ``default_length``."""
+    end_utc = as_utc(end, "end") if end is not None else (now or datetime.now(UTC))
+    start_utc = as_utc(start, "start") if start is not None else max(MIN_TIME, end_utc - default_length)
+    if start_utc >= end_utc:
+        raise ApiError(422, "invalid_request", "start must be before end")
+    return start_utc, end_utc

@@ -1,0 +1,56 @@
+"""uvicorn in a background thread, so the main thread keeps the signals and the shutdown order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI
+
+from monitor.errors import MonitorError
+
+
+class ApiServer:
+    """Serve ``app`` on ``host:port`` from a daemon thread; ``stop()`` finishes in-flight requests."""
+
+    name = "api"
+
+    def __init__(self, app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
+        self.config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+        )
+        self.server = uvicorn.Server(self.config)
+        self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        servers = getattr(self.server, "servers", None) or []
+        for srv in servers:
+            for sock in srv.sockets:
+                return int(sock.getsockname()[1])
+        return self.config.port
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise MonitorError(f"the HTTP API could not listen on {self.config.host}:{self.config.port}")
+            if time.monotonic() > deadline:
+                raise MonitorError(f"the HTTP API did not start within {timeout:.0f} s")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout)
+
+    def healthy(self) -> bool:
+        return self._thread.is_alive() and bool(self.server.started)
