@@ -176,7 +176,7 @@ class BatchWriter:
         retrying = Retrying(
             retry=retry_if_exception_type(StorageError),
             stop=stop_after_attempt(self._retries + 1),
-            wait=wait_exponential_jitter(initial=0.2, max=self._max_backoff_s),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._max_backoff_s, jitter=min(1.0, self._max_backoff_s)),
             before_sleep=self._log_retry,
             reraise=True,
         )
