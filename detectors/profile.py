@@ -1,0 +1,202 @@
+"""A reference's profile: the summaries a detector run needs, computed once when the reference is added.
+
+Per numerical column: count, missing, min, max, mean, population std, the 10%..90% quantiles by
+numpy's default (linear) definition (ClickHouse ``quantilesExactInclusive`` is that definition), the
+distinct bin edges derived from them, and the number of distinct values. Per categorical column: the
+frequency of every category (up to :data:`MAX_CATEGORIES`, most frequent first) and missing. The
+prediction and label columns are profiled the same way. Stored as JSON in ``references.profile``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from monitor.storage import Storage
+
+Kind = Literal["numerical", "categorical"]
+DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
+MAX_CATEGORIES = 10_000
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """Summary of one reference column; missing values are NaN/NULL (numerical) or NULL (categorical)."""
+
+    kind: Kind
+    count: int  # non-missing values
+    missing: int
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    deciles: tuple[float, ...] = ()
+    distinct: int = 0
+    frequencies: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False  # more than MAX_CATEGORIES categories: `frequencies` holds the most frequent
+
+    @property
+    def rows(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def missing_share(self) -> float | None:
+        return self.missing / self.rows if self.rows else None
+
+    @property
+    def edges(self) -> tuple[float, ...]:
+        """The distinct decile values: the contract's bin edges for PSI and JS."""
+        return tuple(sorted(set(self.deciles)))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["deciles"] = list(self.deciles)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ColumnProfile:
+        values = dict(data)
+        values["deciles"] = tuple(values.get("deciles") or ())
+        values["frequencies"] = dict(values.get("frequencies") or {})
+        return cls(**values)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def profile_numerical(
+    storage: Storage, from_sql: str, where_sql: str, exprs: dict[str, str]
+) -> dict[str, ColumnProfile]:
+    """Profile numerical expressions in one scan (NaN and NULL are missing)."""
+    if not exprs:
+        return {}
+    levels = ", ".join(str(q) for q in DECILES)
+    parts = []
+    for expr in exprs.values():
+        value = f"toFloat64({expr})"
+        present = f"NOT isNaN(ifNull({value}, nan))"
+        parts.append(
+            f"countIf({present}), countIf(NOT ({present})), minIf({value}, {present}), maxIf({value}, {present}), "
+            f"avgIf({value}, {present}), stddevPopStableIf({value}, {present}), "
+            f"quantilesExactInclusiveIf({levels})({value}, {present}), uniqExactIf({value}, {present})"
+        )
+    row = storage.rows(f"SELECT {', '.join(parts)} FROM {from_sql} WHERE {where_sql}")[0]
+    result: dict[str, ColumnProfile] = {}
+    for index, name in enumerate(exprs):
+        count, missing, lo, hi, mean, std, quantiles, distinct = row[index * 8 : index * 8 + 8]
+        present = int(count) > 0
+        result[name] = ColumnProfile(
+            kind="numerical",
+            count=int(count),
+            missing=int(missing),
+            min=_number(lo) if present else None,
+            max=_number(hi) if present else None,
+            mean=_number(mean) if present else None,
+            std=_number(std) if present else None,
+            deciles=tuple(float(q) for q in quantiles) if present else (),
+            distinct=int(distinct),
+        )
+    return result
+
+
+def profile_categorical(storage: Storage, from_sql: str, where_sql: str, expr: str) -> ColumnProfile:
+    """Category frequencies of one text expression (NULL is missing), most frequent first."""
+    rows = storage.rows(
+        f"SELECT v, count() AS n FROM (SELECT {expr} AS v FROM {from_sql} WHERE {where_sql}) "
+        f"GROUP BY v ORDER BY isNull(v) DESC, n DESC, v LIMIT {MAX_CATEGORIES + 2}"
+    )
+    missing = 0
+    frequencies: dict[str, int] = {}
+    for value, count in rows:
+        if value is None:
+            missing = int(count)
+        elif len(frequencies) < MAX_CATEGORIES:
+            frequencies[str(value)] = int(count)
+    truncated = len(rows) - (1 if missing else 0) > MAX_CATEGORIES
+    if truncated:
+        total, distinct = storage.rows(
+            f"SELECT count(v), uniqExact(v) FROM (SELECT {expr} AS v FROM {from_sql} WHERE {where_sql})"
+        )[0]
+    else:
+        total, distinct = sum(frequencies.values()), len(frequencies)
+    return ColumnProfile(
+        kind="categorical",
+        count=int(total),
+        missing=missing,
+        distinct=int(distinct),
+        frequencies=frequencies,
+        truncated=truncated,
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Profiles of every feature, the prediction and the label, plus the reference's own performance."""
+
+    rows: int
+    columns: dict[str, ColumnProfile]
+    prediction: ColumnProfile | None = None
+    label: ColumnProfile | None = None
+    performance: dict[str, Any] = field(default_factory=dict)  # {"settings": key, "metrics": {...}}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "columns": {name: p.to_json() for name, p in self.columns.items()},
+            "prediction": self.prediction.to_json() if self.prediction else None,
+            "label": self.label.to_json() if self.label else None,
+            "performance": self.performance,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReferenceProfile:
+        return cls(
+            rows=int(data.get("rows", 0)),
+            columns={name: ColumnProfile.from_json(p) for name, p in (data.get("columns") or {}).items()},
+            prediction=ColumnProfile.from_json(data["prediction"]) if data.get("prediction") else None,
+            label=ColumnProfile.from_json(data["label"]) if data.get("label") else None,
+            performance=dict(data.get("performance") or {}),
+        )
+
+
+def profile_rows(
+    storage: Storage,
+    from_sql: str,
+    where_sql: str,
+    columns: dict[str, tuple[Kind, str]],
+    prediction: tuple[Kind, str] | None,
+    label: tuple[Kind, str] | None,
+    rows: int,
+) -> ReferenceProfile:
+    """Profile feature columns ``{name: (kind, expr)}`` and the optional prediction and label expressions."""
+    numerical = {name: expr for name, (kind, expr) in columns.items() if kind == "numerical"}
+    extra: dict[str, str] = {}
+    if prediction and prediction[0] == "numerical":
+        extra["\0prediction"] = prediction[1]
+    if label and label[0] == "numerical":
+        extra["\0label"] = label[1]
+    numeric_profiles = profile_numerical(storage, from_sql, where_sql, {**numerical, **extra})
+    profiles: dict[str, ColumnProfile] = {}
+    for name, (kind, expr) in columns.items():
+        profiles[name] = (
+            numeric_profiles[name] if kind == "numerical" else profile_categorical(storage, from_sql, where_sql, expr)
+        )
+
+    def special(key: str, spec: tuple[Kind, str] | None) -> ColumnProfile | None:
+        if spec is None:
+            return None
+        if spec[0] == "numerical":
+            return numeric_profiles[key]
+        return profile_categorical(storage, from_sql, where_sql, spec[1])
+
+    return ReferenceProfile(
+        rows=rows,
+        columns=profiles,
+        prediction=special("\0prediction", prediction),
+        label=special("\0label", label),
+    )

@@ -1,0 +1,276 @@
+"""Registering a reference: load its rows into ``reference_rows``, profile them once, record it.
+
+Files (Parquet or CSV) are read by ClickHouse itself where it can see them: on embedded chDB an
+``INSERT ... SELECT ... FROM file()`` moves the rows without Python touching a value. A server cannot
+read the client's files, so there the file is streamed in Arrow record batches (``insert_arrow``)
+with the same conversions. A time range of logged events is copied with ``INSERT ... SELECT`` from
+``events FINAL`` joined with ``labels FINAL``.
+
+Conversions follow ``events``: numbers (not booleans) go to ``n__<feature>`` (Float64, NaN for
+missing), strings and booleans to ``c__<feature>`` (booleans as 'true'/'false'; a CSV column holding
+only True/False text counts as boolean). Columns ``prediction`` and ``label`` carry the reference's
+own predictions and ground truth; ``event_id``, ``timestamp``, ``model`` and ``model_version`` are
+never features.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from detectors import reference_sources as sources
+from detectors.profile import Kind, profile_rows
+from detectors.references import (
+    REFERENCE_KINDS,
+    REFERENCES_TABLE,
+    ROWS_TABLE,
+    Reference,
+    get_reference,
+    next_version,
+)
+from detectors.sqlfmt import sql_string
+from detectors.windows import Window, to_utc, window_condition
+from monitor.errors import InputError, MonitorError
+from monitor.storage import Storage, quote_identifier
+from monitor.storage.events import FeatureColumns, feature_column
+
+Progress = Callable[[str], None]
+_COLUMN_TYPE = {"numerical": "Float64 DEFAULT nan", "categorical": "LowCardinality(Nullable(String))"}
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What goes where: target column of reference_rows -> SQL expression over the source."""
+
+    features: dict[str, Kind]
+    exprs: dict[str, str]
+    prediction_kind: Kind | None
+    label_kind: Kind | None
+    segment_keys: tuple[str, ...]
+
+
+def ensure_row_columns(storage: Storage, features: dict[str, Kind]) -> None:
+    """Add the typed feature columns reference_rows needs (same names and types as in events)."""
+    existing = {
+        r[0]
+        for r in storage.rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+            parameters={"db": storage.database, "t": ROWS_TABLE},
+        )
+    }
+    for feature, kind in features.items():
+        column = feature_column(feature, kind)
+        if column not in existing:
+            storage.command(
+                f"ALTER TABLE {storage.table(ROWS_TABLE)} ADD COLUMN IF NOT EXISTS "
+                f"{quote_identifier(column)} {_COLUMN_TYPE[kind]}"
+            )
+
+
+def _register(
+    storage: Storage,
+    model: str,
+    version: str | None,
+    kind: str,
+    source: str,
+    plan: LoadPlan,
+    insert: Callable[[str], int],
+    progress: Progress,
+) -> Reference:
+    """Shared tail of every registration: insert rows, profile, write the registry row, drop the old load."""
+    if kind not in REFERENCE_KINDS:
+        raise InputError(f"unknown reference kind {kind!r}; expected one of {', '.join(REFERENCE_KINDS)}")
+    version = version or next_version(storage, model)
+    previous = get_reference(storage, model, version)
+    load_id = uuid.uuid4().hex
+    ensure_row_columns(storage, plan.features)
+    started = time.monotonic()
+    try:
+        rows = insert(load_id)
+        if rows == 0:
+            raise InputError(f"{source}: the reference holds no rows")
+        progress(f"loaded {rows:,} rows in {time.monotonic() - started:.1f}s; profiling")
+        where = f"load_id = {sql_string(load_id)}"
+        profile = profile_rows(
+            storage,
+            storage.table(ROWS_TABLE),
+            where,
+            {f: (k, quote_identifier(feature_column(f, k))) for f, k in plan.features.items()},
+            _special("prediction", plan.prediction_kind),
+            _special("label", plan.label_kind),
+            rows,
+        )
+        storage.insert_rows(
+            REFERENCES_TABLE,
+            [
+                (
+                    model,
+                    version,
+                    kind,
+                    source,
+                    rows,
+                    load_id,
+                    json.dumps(plan.features),
+                    list(plan.segment_keys),
+                    int(plan.prediction_kind is not None),
+                    int(plan.label_kind is not None),
+                    json.dumps(profile.to_json(), allow_nan=False),
+                )
+            ],
+            [
+                "model",
+                "version",
+                "kind",
+                "source",
+                "rows",
+                "load_id",
+                "columns",
+                "segment_keys",
+                "has_prediction",
+                "has_label",
+                "profile",
+            ],
+        )
+    except (MonitorError, OSError, ValueError):
+        _drop_load(storage, load_id)
+        raise
+    if previous is not None:
+        _drop_load(storage, previous.load_id)
+        progress(f"replaced version {version} (previous rows dropped)")
+    reference = get_reference(storage, model, version)
+    assert reference is not None
+    progress(f"registered {reference.describe()} in {time.monotonic() - started:.1f}s")
+    return reference
+
+
+def _special(name: str, kind: Kind | None) -> tuple[Kind, str] | None:
+    """The profile spec of the prediction or label column: (kind, column) or None if absent."""
+    if kind is None:
+        return None
+    return kind, f"{name}_num" if kind == "numerical" else f"{name}_cat"
+
+
+def _drop_load(storage: Storage, load_id: str) -> None:
+    storage.command(f"ALTER TABLE {storage.table(ROWS_TABLE)} DROP PARTITION {sql_string(load_id)}")
+
+
+def add_file(
+    storage: Storage,
+    model: str,
+    path: Path,
+    *,
+    version: str | None = None,
+    kind: str = "training",
+    features: dict[str, Kind] | None = None,
+    segment_keys: tuple[str, ...] = (),
+    mode: str = "auto",
+    progress: Progress = _quiet,
+) -> Reference:
+    """Register a Parquet or CSV file as a reference of ``model`` (re-adding a version replaces it).
+
+    ``features`` (from the configuration) selects the feature columns and their kinds; without it
+    every usable column except the reserved ones is a feature with the kind its data has. ``mode``:
+    ``file`` (ClickHouse reads the file; embedded only), ``stream`` (Arrow batches from Python) or
+    ``auto`` (``file`` on chDB, ``stream`` on a server).
+    """
+    path = Path(path).expanduser().resolve()
+    fmt = sources.file_format(path)
+    if mode == "auto":
+        mode = "file" if storage.embedded else "stream"
+    columns = (
+        sources.describe_with_clickhouse(storage, path, fmt)
+        if mode == "file"
+        else sources.describe_with_arrow(path, fmt)
+    )
+    plan = sources.plan_load(path, columns, features, segment_keys, progress)
+    progress(f"loading {path.name} into ClickHouse ({len(plan.features)} features, {mode} mode)")
+    if mode == "file":
+        insert = sources.insert_from_file(storage, path, fmt, columns, plan)
+    else:
+        insert = sources.insert_streamed(storage, path, fmt, columns, plan, progress)
+    return _register(storage, model, version, kind, str(path), plan, insert, progress)
+
+
+def add_events(
+    storage: Storage,
+    model: str,
+    start: datetime,
+    end: datetime,
+    *,
+    version: str | None = None,
+    kind: str = "window",
+    features: dict[str, Kind] | None = None,
+    prediction_kind: Kind | None = None,
+    progress: Progress = _quiet,
+) -> Reference:
+    """Register the model's logged events in ``[start, end)`` (with their labels) as a reference."""
+    window = Window(to_utc(start), to_utc(end))
+    logged = FeatureColumns(storage).for_model(model)
+    chosen: dict[str, Kind] = {}
+    for feature, kinds in logged.items():
+        if features and feature not in features:
+            continue
+        chosen[feature] = features[feature] if features else ("numerical" if "numerical" in kinds else "categorical")
+    for feature, feature_kind in (features or {}).items():
+        chosen.setdefault(feature, feature_kind)
+    events_columns = {
+        r[0]
+        for r in storage.rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'events'",
+            parameters={"db": storage.database},
+        )
+    }
+    base = f"model = {sql_string(model)} AND {window_condition(window)}"
+    labelled = f"SELECT event_id FROM {storage.table('labels')} FINAL WHERE model = {sql_string(model)}"
+    counts = storage.rows(
+        f"SELECT count(), countIf(prediction_cat IS NOT NULL), countIf(event_id IN ({labelled})) "
+        f"FROM {storage.table('events')} FINAL WHERE {base}"
+    )[0]
+    if int(counts[0]) == 0:
+        raise InputError(f"model {model!r} logged no events in {window}: nothing to use as a reference")
+    if prediction_kind is None:
+        prediction_kind = "categorical" if int(counts[1]) > 0 else "numerical"
+    has_label = int(counts[2]) > 0
+    exprs: dict[str, str] = {}
+    for feature, feature_kind in chosen.items():
+        column = feature_column(feature, feature_kind)
+        missing = "nan" if feature_kind == "numerical" else "CAST(NULL, 'Nullable(String)')"
+        exprs[column] = f"e.{quote_identifier(column)}" if column in events_columns else missing
+    plan = LoadPlan(
+        features=chosen,
+        exprs=exprs,
+        prediction_kind=prediction_kind,
+        label_kind=("numerical" if prediction_kind == "numerical" else "categorical") if has_label else None,
+        segment_keys=(),
+    )
+    label_table = storage.table("labels")
+
+    def insert(load_id: str) -> int:
+        targets = ["load_id", "row_id", *exprs, "prediction_num", "prediction_cat", "probabilities", "segment"]
+        values = [sql_string(load_id), "rowNumberInAllBlocks()", *exprs.values()]
+        values += ["e.prediction_num", "e.prediction_cat", "e.probabilities", "e.segment"]
+        if has_label:
+            targets += ["label_num", "label_cat"]
+            values += ["if(l.has_label = 1, l.label_num, nan)", "l.label_cat"]
+        storage.command(
+            f"INSERT INTO {storage.table(ROWS_TABLE)} ({', '.join(quote_identifier(t) for t in targets)}) "
+            f"SELECT {', '.join(values)} FROM (SELECT * FROM {storage.table('events')} FINAL WHERE {base}) AS e "
+            f"LEFT ANY JOIN (SELECT event_id, label_num, label_cat, toUInt8(1) AS has_label FROM {label_table} FINAL "
+            f"WHERE model = {sql_string(model)}) AS l ON e.event_id = l.event_id"
+        )
+        return int(
+            storage.rows(f"SELECT count() FROM {storage.table(ROWS_TABLE)} WHERE load_id = {sql_string(load_id)}")[0][0]
+        )
+
+    progress(f"copying {int(counts[0]):,} logged events of {model} in {window}")
+    source = f"events:{window.start.isoformat()}/{window.end.isoformat()}"
+    return _register(storage, model, version, kind, source, plan, insert, progress)

@@ -1,0 +1,301 @@
+"""Reading a reference file: its columns and kinds, and the two ways of moving its rows into ClickHouse.
+
+``describe_with_clickhouse`` + ``insert_from_file`` let ClickHouse read the file (embedded chDB);
+``describe_with_arrow`` + ``insert_streamed`` read it with pyarrow in record batches and ship each
+with ``insert_arrow`` (a ClickHouse server cannot see the client's files). Both apply the same
+conversions, so a reference loaded either way has identical rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detectors.profile import Kind
+from detectors.sqlfmt import sql_string
+from monitor.errors import InputError, StorageError
+from monitor.storage import Storage, quote_identifier
+from monitor.storage.events import feature_column
+
+if TYPE_CHECKING:
+    from detectors.reference_load import LoadPlan
+
+RESERVED = ("prediction", "label", "event_id", "timestamp", "model", "model_version")
+STREAM_BATCH_ROWS = 100_000
+_CSV_READ_BLOCK = 64 << 20
+_NUMERIC_CH = re.compile(r"^(U?Int\d+|Float\d+|Decimal.*|BFloat16)$")
+_TEXT_CH = re.compile(r"^(String|FixedString.*|Enum\d*\(.*|UUID|IPv[46])$")
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One column of the file: whether it holds numbers, booleans or text (``kind=None``: unusable)."""
+
+    name: str
+    type_name: str
+    kind: Kind | None
+    boolean: bool = False  # a real boolean type
+    boolean_text: bool = False  # text holding only true/false (CSV written by pandas: True/False)
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind == "numerical"
+
+
+def file_format(path: Path) -> str:
+    """ClickHouse format name for a reference file, from its extension."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst", ".bz2", ".xz"):
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in (".parquet", ".pq"):
+        return "Parquet"
+    if last == ".csv":
+        return "CSVWithNames"
+    raise InputError(f"{path}: unsupported reference format {last or '(no extension)'!r}; use .parquet or .csv")
+
+
+def _strip(type_name: str) -> str:
+    inner = type_name
+    for wrapper in ("Nullable(", "LowCardinality("):
+        while inner.startswith(wrapper):
+            inner = inner[len(wrapper) : -1]
+    return inner
+
+
+def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[SourceColumn]:
+    """Column kinds as ClickHouse infers them from the file (what ``INSERT ... FROM file()`` will read)."""
+    source = f"file({sql_string(str(path))}, {sql_string(fmt)})"
+    try:
+        described = storage.rows(f"DESCRIBE TABLE {source}")
+    except StorageError as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {exc}".replace("ClickHouse query failed: ", "")) from exc
+    columns: list[SourceColumn] = []
+    text_columns: list[str] = []
+    for name, type_name, *_ in described:
+        inner = _strip(type_name)
+        if inner == "Bool":
+            columns.append(SourceColumn(name, type_name, "categorical", boolean=True))
+        elif _NUMERIC_CH.match(inner):
+            columns.append(SourceColumn(name, type_name, "numerical"))
+        elif _TEXT_CH.match(inner):
+            columns.append(SourceColumn(name, type_name, "categorical"))
+            text_columns.append(name)
+        else:
+            columns.append(SourceColumn(name, type_name, None))
+    if text_columns:
+        parts = []
+        for name in text_columns:
+            value = f"toString({quote_identifier(name)})"
+            parts.append(f"countIf({value} IS NOT NULL AND lower({value}) NOT IN ('true', 'false'))")
+            parts.append(f"countIf({value} IS NOT NULL)")
+        counts = storage.rows(f"SELECT {', '.join(parts)} FROM {source}")[0]
+        booleans = {n for i, n in enumerate(text_columns) if counts[2 * i] == 0 and counts[2 * i + 1] > 0}
+        columns = [
+            SourceColumn(c.name, c.type_name, c.kind, boolean_text=True) if c.name in booleans else c for c in columns
+        ]
+    return columns
+
+
+def _arrow_kind(data_type: pa.DataType) -> tuple[Kind | None, bool]:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    if pa.types.is_boolean(data_type):
+        return "categorical", True
+    if pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
+        return "numerical", False
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+        return "categorical", False
+    if pa.types.is_null(data_type):
+        return "categorical", False
+    return None, False
+
+
+def _open_csv(path: Path) -> Any:
+    import pyarrow.csv as pacsv
+
+    # An empty CSV field is missing, as ClickHouse reads it into a Nullable column.
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=_CSV_READ_BLOCK),
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+    )
+
+
+def _batches(path: Path, fmt: str) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    try:
+        if fmt == "Parquet":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=STREAM_BATCH_ROWS)
+        else:
+            yield from _open_csv(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from exc
+
+
+def describe_with_arrow(path: Path, fmt: str) -> list[SourceColumn]:
+    """Column kinds as pyarrow reads the file (the streaming path)."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path) if fmt == "Parquet" else _open_csv(path).schema
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from exc
+    columns = []
+    for arrow_field in schema:
+        if arrow_field.name == "__index_level_0__":
+            continue
+        kind, boolean = _arrow_kind(arrow_field.type)
+        columns.append(SourceColumn(arrow_field.name, str(arrow_field.type), kind, boolean=boolean))
+    return columns
+
+
+def plan_load(
+    path: Path,
+    columns: list[SourceColumn],
+    features: dict[str, Kind] | None,
+    segment_keys: tuple[str, ...],
+    progress: Callable[[str], None],
+) -> LoadPlan:
+    """Which file column becomes which reference_rows column, with its kind checked against the config."""
+    from detectors.reference_load import LoadPlan
+
+    by_name = {c.name: c for c in columns}
+    chosen: dict[str, Kind] = {}
+    if features:
+        for feature, kind in features.items():
+            column = by_name.get(feature)
+            if column is None:
+                progress(f"warning: configured feature {feature!r} is not a column of {path.name}")
+                continue
+            if column.kind is None:
+                raise InputError(f"{path}: column {feature!r} has unsupported type {column.type_name}")
+            if kind == "numerical" and not column.numeric and not column.boolean:
+                raise InputError(f"{path}: column {feature!r} holds text but is configured numerical")
+            chosen[feature] = kind
+    else:
+        for column in columns:
+            if column.name in RESERVED or column.name in segment_keys or column.name == "__index_level_0__":
+                continue
+            if column.kind is None:
+                progress(f"skipping column {column.name!r} of unsupported type {column.type_name}")
+                continue
+            chosen[column.name] = column.kind
+    if not chosen:
+        raise InputError(f"{path}: no usable feature columns")
+    exprs = {feature_column(f, k): _expr(by_name[f], k) for f, k in chosen.items()}
+    kinds: dict[str, Kind | None] = {}
+    for special in ("prediction", "label"):
+        column = by_name.get(special)
+        kinds[special] = None if column is None or column.kind is None else column.kind
+        if kinds[special] is not None:
+            exprs[f"{special}_{'num' if kinds[special] == 'numerical' else 'cat'}"] = _expr(
+                by_name[special], kinds[special]
+            )  # type: ignore[arg-type]
+    present = tuple(k for k in segment_keys if k in by_name)
+    if present:
+        pairs = ", ".join(f"{sql_string(k)}, ifNull(toString({quote_identifier(k)}), '')" for k in present)
+        exprs["segment"] = f"mapFilter((k, v) -> v != '', map({pairs}))"
+    return LoadPlan(chosen, exprs, kinds["prediction"], kinds["label"], present)
+
+
+def _expr(column: SourceColumn, kind: Kind) -> str:
+    """SQL converting a file column to its reference_rows type (as events stores the same values)."""
+    quoted = quote_identifier(column.name)
+    if kind == "numerical":
+        return f"ifNull(toFloat64({quoted}), nan)"
+    if column.boolean_text:
+        return f"lower(toString({quoted}))"
+    return f"toString({quoted})" if column.boolean or column.numeric else f"CAST({quoted}, 'Nullable(String)')"
+
+
+def insert_from_file(
+    storage: Storage, path: Path, fmt: str, columns: list[SourceColumn], plan: LoadPlan
+) -> Callable[[str], int]:
+    """An ``insert(load_id) -> rows`` that has ClickHouse read the file itself."""
+    del columns
+
+    def insert(load_id: str) -> int:
+        targets = ["load_id", "row_id", *plan.exprs]
+        values = [sql_string(load_id), "rowNumberInAllBlocks()", *plan.exprs.values()]
+        try:
+            storage.command(
+                f"INSERT INTO {storage.table('reference_rows')} ({', '.join(quote_identifier(t) for t in targets)}) "
+                f"SELECT {', '.join(values)} FROM file({sql_string(str(path))}, {sql_string(fmt)})"
+            )
+        except StorageError as exc:
+            raise InputError(f"{path}: cannot load: {exc}".replace("ClickHouse command failed: ", "")) from exc
+        return int(
+            storage.rows(
+                f"SELECT count() FROM {storage.table('reference_rows')} WHERE load_id = {sql_string(load_id)}"
+            )[0][0]
+        )
+
+    return insert
+
+
+def _convert(array: pa.Array | pa.ChunkedArray, column: SourceColumn, kind: Kind) -> pa.Array:
+    """The Arrow twin of :func:`_expr`."""
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if kind == "numerical":
+        return pc.fill_null(pc.cast(array, pa.float64()), np.nan)
+    if column.boolean:
+        return pc.if_else(array, "true", "false")
+    if column.boolean_text:
+        return pc.utf8_lower(pc.cast(array, pa.string()))
+    return pc.cast(array, pa.string())
+
+
+def insert_streamed(
+    storage: Storage,
+    path: Path,
+    fmt: str,
+    columns: list[SourceColumn],
+    plan: LoadPlan,
+    progress: Callable[[str], None],
+) -> Callable[[str], int]:
+    """An ``insert(load_id) -> rows`` that streams the file in Arrow batches through ``insert_arrow``."""
+    by_name = {c.name: c for c in columns}
+    mapping: dict[str, tuple[str, Kind]] = {feature_column(f, k): (f, k) for f, k in plan.features.items()}
+    for special, kind in (("prediction", plan.prediction_kind), ("label", plan.label_kind)):
+        if kind is not None:
+            mapping[f"{special}_{'num' if kind == 'numerical' else 'cat'}"] = (special, kind)
+
+    def insert(load_id: str) -> int:
+        offset = 0
+        for batch in _batches(path, fmt):
+            n = batch.num_rows
+            if n == 0:
+                continue
+            data: dict[str, pa.Array] = {
+                "load_id": pa.array([load_id] * n, pa.string()),
+                "row_id": pa.array(np.arange(offset, offset + n, dtype=np.uint64)),
+            }
+            for target, (source, kind) in mapping.items():
+                data[target] = _convert(batch.column(source), by_name[source], kind)
+            if plan.segment_keys:
+                texts = [pc.cast(batch.column(k), pa.string()).to_pylist() for k in plan.segment_keys]
+                data["segment"] = pa.array(
+                    [
+                        [(k, v) for k, v in zip(plan.segment_keys, values, strict=True) if v not in (None, "")]
+                        for values in zip(*texts, strict=True)
+                    ],
+                    pa.map_(pa.string(), pa.string()),
+                )
+            storage.insert_arrow("reference_rows", pa.table(data))
+            offset += n
+            progress(f"streamed {offset:,} rows")
+        return offset
+
+    return insert

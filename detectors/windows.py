@@ -1,0 +1,103 @@
+"""Window arithmetic: which half-open time range ``[start, end)`` a detection run evaluates.
+
+Pure functions of their arguments (no clock reads except where ``now`` is omitted), so the
+scheduler and the tests can reason about windows without time passing. Times are timezone-aware UTC
+and truncated to milliseconds, the precision of ``events.ts``, so a window written to
+``detector_results`` reads back equal to the one that was evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from detectors.sqlfmt import sql_datetime
+from monitor.errors import InputError
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC at millisecond precision; a naive datetime is taken to be UTC already."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.replace(microsecond=aware.microsecond // 1000 * 1000)
+
+
+def utc_now() -> datetime:
+    return to_utc(datetime.now(UTC))
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A half-open time range ``[start, end)`` of event timestamps."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start >= self.end:
+            raise ValueError(f"window start {self.start} must be before its end {self.end}")
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def shifted(self, delta: timedelta) -> Window:
+        """The same window moved by ``delta`` (negative: earlier), e.g. a day or a week before."""
+        return Window(self.start + delta, self.end + delta)
+
+    def previous(self) -> Window:
+        """The window of the same length that ends where this one starts."""
+        return self.shifted(-self.length)
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def resolve_window(
+    window_end: datetime | None, window: timedelta | None, default_window: timedelta, now: datetime | None = None
+) -> Window:
+    """The window a run evaluates: it ends at ``window_end`` (default: ``now``) and lasts ``window``."""
+    length = window if window is not None else default_window
+    if length <= timedelta(0):
+        raise InputError(f"window must be positive, got {length}")
+    end = to_utc(window_end) if window_end is not None else to_utc(now) if now is not None else utc_now()
+    return Window(end - length, end)
+
+
+def align_end(moment: datetime, step: timedelta) -> datetime:
+    """The latest multiple of ``step`` since the Unix epoch at or before ``moment`` (for scheduled runs).
+
+    Aligned ends make a scheduled run and a rerun of "the same window" the same window exactly.
+    """
+    moment = to_utc(moment)
+    step_ms = int(step.total_seconds() * 1000)
+    if step_ms <= 0:
+        raise ValueError("step must be positive")
+    elapsed_ms = int((moment - _EPOCH).total_seconds() * 1000)
+    return _EPOCH + timedelta(milliseconds=elapsed_ms - elapsed_ms % step_ms)
+
+
+_EPOCH_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An RFC 3339 / ISO 8601 timestamp (``2026-11-27T10:00:00Z``; no zone = UTC) or epoch milliseconds."""
+    value = text.strip()
+    if _EPOCH_NUMBER.match(value):
+        return to_utc(_EPOCH + timedelta(milliseconds=float(value)))
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise InputError(
+            f"invalid timestamp {text!r}: expected RFC 3339 like 2026-11-27T10:00:00Z or epoch milliseconds"
+        ) from exc
+    return to_utc(parsed)
+
+
+def window_condition(window: Window, column: str = "ts") -> str:
+    """SQL that is true for timestamps inside the half-open window."""
+    return f"{column} >= {sql_datetime(window.start)} AND {column} < {sql_datetime(window.end)}"
