@@ -1,9 +1,80 @@
-"""Placeholder until its issue lands."""
+"""``monitor up`` (the service) and ``monitor demo`` (the live demo on top of it)."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Annotated
+
 import typer
+
+from monitor.commands.common import ConfigOption, settings_from
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT set the returned event; the supervisor then stops everything in order.
+
+    A second Ctrl-C while stopping is ignored on purpose: the consumer is committing offsets then.
+    """
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def up(
+    config: ConfigOption = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface of the HTTP API (default api.host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="Port of the HTTP API (default api.port, 8000).")
+    ] = None,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Also start the Streamlit dashboard (default port 8501).")
+    ] = False,
+    dashboard_port: Annotated[
+        int | None,
+        typer.Option("--dashboard-port", min=1, max=65535, help="Dashboard port (default api.dashboard_port)."),
+    ] = None,
+    no_consumer: Annotated[
+        bool, typer.Option("--no-consumer", help="Do not consume from Kafka (run the consumer as `monitor ingest`).")
+    ] = False,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run scheduled detection and alert deliveries here.")
+    ] = False,
+) -> None:
+    """Run the service: Kafka consumer, detection scheduler, alert deliveries and the HTTP API in one process.
+
+    The API serves /healthz, /readyz, /metrics, /docs and /api/v1/...; write endpoints need
+    MONITOR_API_TOKEN. SIGTERM or Ctrl-C stops consuming (flush + commit), stops the scheduler, finishes
+    in-flight deliveries and exits 0. Exit 3 if a component fails on its own.
+    """
+    from monitor.logs import configure_logging
+    from monitor.service.runtime import Service, ServiceOptions
+
+    settings = settings_from(config)
+    configure_logging(settings.log_level, settings.log_format)
+    stop = _stop_on_signals()
+    service = Service(
+        settings,
+        ServiceOptions(
+            host=host,
+            port=port,
+            consumer=not no_consumer,
+            scheduler=not no_scheduler,
+            dashboard=dashboard,
+            dashboard_port=dashboard_port,
+        ),
+    )
+    service.start()
+    typer.echo(
+        f"API:       {service.api_url}  (docs {service.api_url}/docs, metrics {service.api_url}/metrics)", err=True
+    )
+    if service.dashboard is not None:
+        typer.echo(f"Dashboard: {service.dashboard.url}", err=True)
+    raise typer.Exit(service.wait(stop))
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("up")(up)

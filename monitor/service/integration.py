@@ -90,3 +90,11 @@ def _fmt(value: float) -> str:
 def _bin_labels(edges: list[float]) -> list[str]:
     bounds = [-math.inf, *edges, math.inf]
     return [f"[{_fmt(bounds[i])}, {_fmt(bounds[i + 1])})" for i in range(len(bounds) - 1)]
+
+
+def alerting_components(settings: Any, storage: Storage, metric_sources: list[Any]) -> tuple[list[Any], Any]:
+    """The scheduler and delivery worker, plus the schedule view the API shows (next and last run).
+
+    Returns ``([], None)`` until the alerting package provides them.
+    """
+    return [], None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from conftest import insert_events, synthetic_rows  # tests/service/conftest.py
+from api_support import insert_events, synthetic_rows
 
 from monitor.storage import Storage
 

@@ -1,0 +1,132 @@
+"""The long-running parts of ``monitor up`` as :class:`~monitor.service.context.Component` objects.
+
+Each owns one thread (or child process) and knows how to stop it cleanly: the consumer flushes and
+commits, the dashboard is terminated. If a thread dies on its own (ClickHouse down past the retries,
+Kafka gone), ``healthy()`` turns false, ``/readyz`` says so and the supervisor stops the process
+with a non-zero exit so an orchestrator restarts it instead of it limping on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from monitor.logs import get_logger
+from monitor.settings import Settings
+from monitor.storage import Storage
+
+log = get_logger(__name__)
+
+
+class ConsumerComponent:
+    """The Kafka consumer (``monitor ingest``'s loop) in a thread sharing the process's storage."""
+
+    name = "consumer"
+
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        from monitor.ingest.consumer import IngestConsumer
+
+        self._consumer = IngestConsumer(settings.kafka, storage, retries=settings.clickhouse.insert_retries)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="consumer", daemon=True)
+        self.error: BaseException | None = None
+        self.finished = False
+
+    @property
+    def stats(self):
+        return self._consumer.stats
+
+    def _run(self) -> None:
+        try:
+            self._consumer.run(stop=self._stop)
+        except BaseException as exc:  # recorded and reported by the supervisor; never silently lost
+            self.error = exc
+            log.error("consumer stopped with an error", error=str(exc), error_type=type(exc).__name__)
+        finally:
+            self.finished = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Ask the loop to stop; it flushes the current batch and commits before returning."""
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("consumer did not stop in time", timeout_s=timeout)
+
+    def healthy(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    @property
+    def failed(self) -> bool:
+        return self.finished and not self._stop.is_set()
+
+
+class DashboardComponent:
+    """Streamlit (``dashboards/app.py``) as a child process that reads this service's API."""
+
+    name = "dashboard"
+
+    def __init__(self, api_url: str, host: str, port: int, log_file: Path | None = None) -> None:
+        self.api_url = api_url
+        self.host = host
+        self.port = port
+        self.log_file = log_file
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        app = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
+        return [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.headless=true",
+            f"--server.address={self.host}",
+            f"--server.port={self.port}",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+            "--client.toolbarMode=minimal",
+        ]
+
+    def start(self) -> None:
+        env = {**os.environ, "MONITOR_API_URL": self.api_url}
+        out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self._proc = subprocess.Popen(
+                self.command(),
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            if self.log_file:
+                out.close()  # type: ignore[union-attr]
+
+    def stop(self, timeout: float) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def healthy(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def failed(self) -> bool:
+        return self._proc is not None and self._proc.poll() is not None

@@ -1,0 +1,164 @@
+"""``monitor up``: consumer, scheduler, delivery worker and HTTP API in one process, one storage.
+
+chDB allows one process per database path, so everything that touches ClickHouse lives here and shares
+the :class:`~monitor.storage.Storage` opened once. The main thread only supervises: it owns the
+signals, watches the components, and on SIGTERM/SIGINT stops them in an order that loses nothing:
+
+1. the dashboard child and the HTTP API (no new writes or "run now" requests; in-flight ones finish);
+2. the consumer (flushes its batch, commits the offsets);
+3. the scheduler (waits for a running detection job);
+4. the delivery worker (finishes in-flight notifications; pending ones stay in the outbox);
+5. the storage.
+
+A component that dies on its own makes the process exit with code 3 after the same orderly stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.logs import get_logger
+from monitor.service.app import create_app
+from monitor.service.collector import FamilySource
+from monitor.service.components import ConsumerComponent, DashboardComponent
+from monitor.service.context import Component, KafkaProbe, ServiceContext
+from monitor.service.server import ApiServer
+from monitor.settings import Settings
+from monitor.storage import Storage, open_storage
+
+log = get_logger(__name__)
+
+EXIT_OK = 0
+EXIT_COMPONENT_FAILED = 3
+STOP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class ServiceOptions:
+    host: str | None = None
+    port: int | None = None
+    consumer: bool = True
+    scheduler: bool = True
+    dashboard: bool = False
+    dashboard_port: int | None = None
+    dashboard_log: Path | None = None
+    metrics_ttl: float = 10.0
+    # Extra components started after the built-in ones and stopped before them (the demo's traffic).
+    extra: list[Component] = field(default_factory=list)
+
+
+class Service:
+    """One running ``monitor up``. ``start()`` then ``wait(stop)``; ``shutdown()`` is idempotent."""
+
+    def __init__(self, settings: Settings, options: ServiceOptions | None = None, storage: Storage | None = None):
+        self.settings = settings
+        self.options = options or ServiceOptions()
+        self._storage = storage
+        self._owns_storage = storage is None
+        self.ctx: ServiceContext | None = None
+        self.api: ApiServer | None = None
+        self.dashboard: DashboardComponent | None = None
+        self.background: list[Component] = []  # consumer, scheduler, delivery worker: stopped in this order
+        self._stopped = False
+
+    @property
+    def api_url(self) -> str:
+        host = self.options.host or self.settings.api.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        return f"http://{shown}:{self.api.port if self.api else self.options.port or self.settings.api.port}"
+
+    def start(self) -> None:
+        storage = self._storage or open_storage(self.settings.clickhouse)
+        self._storage = storage
+        self.ctx = ServiceContext(settings=self.settings, storage=storage)
+        metric_sources: list[FamilySource] = []
+        if self.options.consumer:
+            self.ctx.kafka_probe = KafkaProbe(self.settings.kafka.bootstrap)
+            self.background.append(ConsumerComponent(self.settings, storage))
+        if self.options.scheduler:
+            self.background.extend(self._alerting_components(storage, metric_sources))
+        self.ctx.components = [*self.background, *self.options.extra]
+        host = self.options.host or self.settings.api.host
+        port = self.options.port if self.options.port is not None else self.settings.api.port
+        self.api = ApiServer(create_app(self.ctx, metric_sources, self.options.metrics_ttl), host, port)
+        try:
+            for component in self.background:
+                component.start()
+                log.info("started", component=component.name)
+            self.api.start()
+            log.info("API listening", url=self.api_url, docs=f"{self.api_url}/docs")
+            for component in self.options.extra:
+                component.start()
+            if self.options.dashboard:
+                self.dashboard = DashboardComponent(
+                    self.api_url,
+                    "127.0.0.1" if host in ("0.0.0.0", "::") else host,
+                    self.options.dashboard_port or self.settings.api.dashboard_port,
+                    self.options.dashboard_log,
+                )
+                self.dashboard.start()
+                self.ctx.components.append(self.dashboard)
+                log.info("dashboard starting", url=self.dashboard.url)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def _alerting_components(self, storage: Storage, metric_sources: list[FamilySource]) -> list[Component]:
+        """The scheduler and delivery worker of the alerting package (wired in integration.py)."""
+        from monitor.service import integration
+
+        components, schedule = integration.alerting_components(self.settings, storage, metric_sources)
+        if self.ctx is not None:
+            self.ctx.schedule = schedule
+        return components
+
+    def failed_component(self) -> str | None:
+        for component in [*self.background, *self.options.extra, *([self.dashboard] if self.dashboard else [])]:
+            if getattr(component, "failed", False):
+                return component.name
+        if self.api is not None and not self.api.healthy():
+            return "api"
+        return None
+
+    def wait(self, stop: threading.Event, on_tick: Callable[[], None] | None = None, tick: float = 0.5) -> int:
+        """Block until ``stop`` is set (signal) or a component dies; then shut down. Returns the exit code."""
+        code = EXIT_OK
+        while not stop.wait(tick):
+            failed = self.failed_component()
+            if failed:
+                log.error("a component stopped unexpectedly; shutting down", component=failed)
+                code = EXIT_COMPONENT_FAILED
+                break
+            if on_tick is not None:
+                on_tick()
+        self.shutdown()
+        return code
+
+    def shutdown(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        started = time.monotonic()
+        if self.dashboard is not None:
+            self.dashboard.stop(10)
+        for component in reversed(self.options.extra):
+            _stop(component, timeout)
+        if self.api is not None:
+            self.api.stop()
+        for component in self.background:
+            _stop(component, timeout)
+        if self._owns_storage and self._storage is not None:
+            self._storage.close()
+        log.info("stopped", seconds=round(time.monotonic() - started, 2))
+
+
+def _stop(component: Component, timeout: float) -> None:
+    try:
+        component.stop(timeout)
+        log.info("stopped", component=component.name)
+    except Exception as exc:  # keep stopping the others; the failure is logged with its cause
+        log.error("stopping failed", component=component.name, error=str(exc))

@@ -1,0 +1,128 @@
+"""Helpers for the service tests (importable module; conftest.py holds the fixtures)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from monitor.service.context import ServiceContext
+from monitor.settings import Settings, load_settings
+from monitor.storage import Storage
+from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, feature_column
+
+TOKEN = "test-token-0123456789"
+
+
+@dataclass
+class RunningApi:
+    url: str
+    ctx: ServiceContext
+    client: httpx.Client
+
+    def auth(self, token: str = TOKEN) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+def make_settings(storage: Storage, token: str | None = TOKEN, **overrides: Any) -> Settings:
+    data: dict[str, Any] = {
+        "clickhouse": {"dsn": storage.dsn, "database": storage.database},
+        "api": {"token": token} if token else {},
+    }
+    data.update(overrides)
+    return load_settings(None, overrides=data)
+
+
+def insert_events(storage: Storage, model: str, rows: list[dict[str, Any]]) -> None:
+    """Store events directly (the API tests do not need Kafka for reads): rows carry event_id, ts,
+    features {name: number | str | bool | None} and prediction."""
+    fc = FeatureColumns(storage)
+    kinds: dict[str, str] = {}
+    for row in rows:
+        for name, value in row["features"].items():
+            if value is None:
+                continue
+            kinds[name] = NUMERICAL if isinstance(value, int | float) and not isinstance(value, bool) else CATEGORICAL
+    fc.ensure((model, name, kind) for name, kind in kinds.items())  # type: ignore[misc]
+    columns: dict[str, list[Any]] = {
+        "model": [model] * len(rows),
+        "event_id": [r["event_id"] for r in rows],
+        "ts": [r["ts"] for r in rows],
+        "model_version": [r.get("model_version", "1") for r in rows],
+        "prediction_num": [
+            float(r["prediction"]) if not isinstance(r["prediction"], str) else float("nan") for r in rows
+        ],
+        "prediction_cat": [r["prediction"] if isinstance(r["prediction"], str) else None for r in rows],
+        "feature_keys": [list(r["features"]) for r in rows],
+    }
+    for name, kind in kinds.items():
+        col = feature_column(name, kind)  # type: ignore[arg-type]
+        if kind == NUMERICAL:
+            columns[col] = [float(v) if (v := r["features"].get(name)) is not None else float("nan") for r in rows]
+        else:
+            columns[col] = [
+                (str(v).lower() if isinstance(v, bool) else v) if (v := r["features"].get(name)) is not None else None
+                for r in rows
+            ]
+    schema_fields = []
+    for name, values in columns.items():
+        if name == "ts":
+            schema_fields.append(pa.array(values, pa.timestamp("ms", tz="UTC")))
+        elif name == "feature_keys":
+            schema_fields.append(pa.array(values, pa.list_(pa.string())))
+        elif name == "prediction_num" or name.startswith("n__"):
+            schema_fields.append(pa.array(values, pa.float64()))
+        else:
+            schema_fields.append(pa.array(values, pa.string()))
+    storage.insert_arrow("events", pa.Table.from_arrays(schema_fields, names=list(columns)))
+
+
+def synthetic_rows(n: int, end: datetime | None = None, span: timedelta = timedelta(minutes=30), shift: float = 0.0):
+    """n events spread evenly over ``span`` before ``end`` with a numeric, a text and a boolean feature."""
+    end = end or datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "event_id": f"e{i}",
+                "ts": end - span + span * (i / n),
+                "features": {
+                    "amount": float(i % 100) + shift,
+                    "country": ["DE", "FR", "US"][i % 3],
+                    "is_new_user": i % 2 == 0,
+                    "age": None if i % 10 == 0 else 30 + i % 7,
+                },
+                "prediction": (i % 10) / 10,
+            }
+        )
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def query_in_subprocess(dsn: str, database: str, sql: str, timeout: float = 120) -> list[list]:
+    """One query against another process's embedded ClickHouse path, after that process exited."""
+    code = (
+        "import json, sys\n"
+        "from monitor.settings import ClickHouseSettings\n"
+        "from monitor.storage import open_storage\n"
+        "s = open_storage(ClickHouseSettings(dsn=sys.argv[1], database=sys.argv[2]))\n"
+        "print(json.dumps([list(r) for r in s.rows(sys.argv[3])], default=str))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, dsn, database, sql], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"query subprocess failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
