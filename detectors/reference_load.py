@@ -19,11 +19,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from detectors import reference_sources as sources
+from detectors.performance import compute_metrics, reference_rows_sql, settings_key
 from detectors.profile import Kind, profile_rows
 from detectors.references import (
     REFERENCE_KINDS,
@@ -36,6 +37,7 @@ from detectors.references import (
 from detectors.sqlfmt import sql_string
 from detectors.windows import Window, to_utc, window_condition
 from monitor.errors import InputError, MonitorError
+from monitor.settings import PredictionSettings
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import FeatureColumns, feature_column
 
@@ -85,6 +87,7 @@ def _register(
     plan: LoadPlan,
     insert: Callable[[str], int],
     progress: Progress,
+    prediction: PredictionSettings | None = None,
 ) -> Reference:
     """Shared tail of every registration: insert rows, profile, write the registry row, drop the old load."""
     if kind not in REFERENCE_KINDS:
@@ -109,6 +112,9 @@ def _register(
             _special("label", plan.label_kind),
             rows,
         )
+        if prediction is not None and plan.prediction_kind is not None and plan.label_kind is not None:
+            metrics = compute_metrics(storage, reference_rows_sql(storage, where), prediction)["metrics"]
+            profile = replace(profile, performance={"settings": settings_key(prediction), "metrics": metrics})
         storage.insert_rows(
             REFERENCES_TABLE,
             [
@@ -173,6 +179,7 @@ def add_file(
     features: dict[str, Kind] | None = None,
     segment_keys: tuple[str, ...] = (),
     mode: str = "auto",
+    prediction: PredictionSettings | None = None,
     progress: Progress = _quiet,
 ) -> Reference:
     """Register a Parquet or CSV file as a reference of ``model`` (re-adding a version replaces it).
@@ -197,7 +204,7 @@ def add_file(
         insert = sources.insert_from_file(storage, path, fmt, columns, plan)
     else:
         insert = sources.insert_streamed(storage, path, fmt, columns, plan, progress)
-    return _register(storage, model, version, kind, str(path), plan, insert, progress)
+    return _register(storage, model, version, kind, str(path), plan, insert, progress, prediction)
 
 
 def add_events(
@@ -210,6 +217,7 @@ def add_events(
     kind: str = "window",
     features: dict[str, Kind] | None = None,
     prediction_kind: Kind | None = None,
+    prediction: PredictionSettings | None = None,
     progress: Progress = _quiet,
 ) -> Reference:
     """Register the model's logged events in ``[start, end)`` (with their labels) as a reference."""
@@ -237,6 +245,8 @@ def add_events(
     )[0]
     if int(counts[0]) == 0:
         raise InputError(f"model {model!r} logged no events in {window}: nothing to use as a reference")
+    if prediction_kind is None and prediction is not None:
+        prediction_kind = "categorical" if prediction.type == "class" else "numerical"
     if prediction_kind is None:
         prediction_kind = "categorical" if int(counts[1]) > 0 else "numerical"
     has_label = int(counts[2]) > 0
@@ -273,4 +283,4 @@ def add_events(
 
     progress(f"copying {int(counts[0]):,} logged events of {model} in {window}")
     source = f"events:{window.start.isoformat()}/{window.end.isoformat()}"
-    return _register(storage, model, version, kind, source, plan, insert, progress)
+    return _register(storage, model, version, kind, source, plan, insert, progress, prediction)

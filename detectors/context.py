@@ -1,0 +1,111 @@
+"""What every detector of one run needs to know: model, window, reference, features, and the SQL to read them.
+
+Built once per run by the runner and passed to each detector, so the detectors stay small functions
+of (context, segment) and all "which rows of ``events`` are this window" SQL lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from detectors.profile import ColumnProfile, Kind
+from detectors.references import Reference
+from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status
+from detectors.sqlfmt import sql_string
+from detectors.windows import Window, window_condition
+from monitor.settings import ModelSettings, PredictionSettings
+from monitor.storage import Storage, quote_identifier
+from monitor.storage.events import feature_column
+
+Segment = tuple[str, str] | None
+"""``None`` for the whole population, else (segment key, value)."""
+
+MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
+
+
+def segment_label(segment: Segment) -> str:
+    return "" if segment is None else f"{segment[0]}={segment[1]}"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    storage: Storage
+    model: str
+    settings: ModelSettings
+    prediction: PredictionSettings
+    window: Window
+    reference: Reference
+    training: Reference
+    features: dict[str, Kind]
+    events_columns: frozenset[str]
+    now: datetime
+    counts: dict[str, int] = field(default_factory=dict)  # events per segment label in the window
+    model_version: str = ""  # the model version seen most in the window
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The whole population, then each segment value found in the window."""
+        found: list[Segment] = [None]
+        for label in self.counts:
+            if label:
+                key, _, value = label.partition("=")
+                found.append((key, value))
+        return found
+
+    # ------------------------------------------------------------------ events SQL
+
+    @property
+    def events_from(self) -> str:
+        return f"{self.storage.table('events')} FINAL"
+
+    def events_where(self, window: Window | None = None, segment: Segment = None) -> str:
+        condition = f"model = {sql_string(self.model)} AND {window_condition(window or self.window)}"
+        if segment is not None:
+            condition += f" AND segment[{sql_string(segment[0])}] = {sql_string(segment[1])}"
+        return condition
+
+    def event_expr(self, feature: str) -> str:
+        """The feature's typed column in ``events`` or, if never logged with that kind, a missing constant."""
+        kind = self.features[feature]
+        column = feature_column(feature, kind)
+        return quote_identifier(column) if column in self.events_columns else MISSING_EXPR[kind]
+
+    @property
+    def prediction_kind(self) -> Kind:
+        return "categorical" if self.prediction.type == "class" else "numerical"
+
+    @property
+    def prediction_event_expr(self) -> str:
+        return "prediction_cat" if self.prediction_kind == "categorical" else "prediction_num"
+
+    def reference_profile(self, feature: str, reference: Reference | None = None) -> ColumnProfile | None:
+        """The reference's profile of a feature, if the reference holds it with the same kind."""
+        ref = reference or self.reference
+        profile = ref.profile.columns.get(feature)
+        return profile if profile is not None and profile.kind == self.features[feature] else None
+
+    def count(self, segment: Segment = None) -> int:
+        return self.counts.get(segment_label(segment), 0)
+
+    def status_for(self, n: int) -> Status:
+        return "ok" if n >= self.settings.min_samples else "insufficient_data"
+
+
+def error_result(
+    detector: str, column: str, segment: Segment, exc: BaseException, statistic: str = "error"
+) -> StatResult:
+    """The row that records a failing detector (for one column, or the dataset when column is '')."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StatResult(
+        detector=detector,
+        column=column,
+        statistic=statistic,
+        value=None,
+        segment=segment_label(segment),
+        status="error",
+        details={"error": message[:2000], "type": type(exc).__name__},
+    )
+
+
+__all__ = ["DATASET", "PREDICTION_COLUMN", "RunContext", "Segment", "error_result", "segment_label"]
