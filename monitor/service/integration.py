@@ -22,7 +22,9 @@ def model_features(storage: Storage, model: str) -> dict[str, dict[FeatureKind, 
 
 def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
     """The newest feature-drift verdict of a model: ``{"dataset_drift", "drift_share", "window_end", ...}``."""
-    return None
+    from monitor.service import result_queries
+
+    return result_queries.latest_drift(storage, model)
 
 
 def open_alert_count(storage: Storage, model: str) -> int | None:
@@ -30,9 +32,31 @@ def open_alert_count(storage: Storage, model: str) -> int | None:
 
 
 def reference_profile(storage: Storage, model: str, feature: str) -> dict[str, Any] | None:
-    """The stored reference profile of one feature: ``{"edges": [...], "proportions": [...]}`` or
-    ``{"categories": {value: proportion}}``, with ``missing_share`` and ``count``."""
-    return None
+    """The newest reference's view of one feature: ``{"edges": [...], "proportions": [...]}`` (numbers,
+    proportions per bin counted in ClickHouse over the reference rows) or ``{"categories": {value:
+    proportion}}``, with ``missing_share``, ``version`` and ``count``."""
+    from detectors.references import get_reference
+
+    reference = get_reference(storage, model)
+    if reference is None or feature not in reference.profile.columns or feature not in reference.columns:
+        return None
+    column = reference.profile.columns[feature]
+    base = {"version": reference.version, "count": column.count, "missing_share": column.missing_share}
+    if column.kind == NUMERICAL:
+        edges = list(column.edges)
+        expr = f"toFloat64({reference.column_expr(feature)})"
+        present = f"NOT isNaN(ifNull({expr}, nan))"
+        cumulative = ", ".join(f"countIf({present} AND {expr} < {float(e)!r})" for e in edges)
+        row = storage.rows(
+            f"SELECT countIf({present}){', ' + cumulative if cumulative else ''} "
+            f"FROM {reference.from_sql(storage)} WHERE {reference.where_sql()}"
+        )[0]
+        total = int(row[0])
+        cum = [int(v) for v in row[1:]] + [total]
+        counts = [cum[0]] + [cum[i] - cum[i - 1] for i in range(1, len(cum))]
+        return {**base, "edges": edges, "proportions": _proportions(counts)}
+    total = sum(column.frequencies.values())
+    return {**base, "categories": {k: v / total for k, v in column.frequencies.items()} if total else {}}
 
 
 def _proportions(counts: list[int]) -> list[float]:
@@ -58,7 +82,11 @@ def distribution(
             edges=edges,
             current={"counts": counts, "proportions": _proportions(counts), "missing": missing, "total": total},
             reference=(
-                {"proportions": list(profile["proportions"]), "missing_share": profile.get("missing_share")}
+                {
+                    "proportions": list(profile["proportions"]),
+                    "missing_share": profile.get("missing_share"),
+                    "version": profile["version"],
+                }
                 if profile and "proportions" in profile
                 else None
             ),
@@ -72,7 +100,11 @@ def distribution(
         bins=categories,
         current={"counts": cur_counts, "proportions": _proportions(cur_counts), "missing": missing, "total": total},
         reference=(
-            {"proportions": [ref_cats.get(c, 0.0) for c in categories], "missing_share": profile.get("missing_share")}
+            {
+                "proportions": [ref_cats.get(c, 0.0) for c in categories],
+                "missing_share": profile.get("missing_share"),
+                "version": profile["version"],
+            }
             if profile and "categories" in profile
             else None
         ),
@@ -90,6 +122,12 @@ def _fmt(value: float) -> str:
 def _bin_labels(edges: list[float]) -> list[str]:
     bounds = [-math.inf, *edges, math.inf]
     return [f"[{_fmt(bounds[i])}, {_fmt(bounds[i + 1])})" for i in range(len(bounds) - 1)]
+
+
+def evaluate_alerts(ctx: Any, report: Any) -> list[dict[str, Any]]:
+    """Evaluate the model's alert rules on a fresh report; the alert events it produced (none until the
+    alerting package is installed)."""
+    return []
 
 
 def alerting_components(settings: Any, storage: Storage, metric_sources: list[Any]) -> tuple[list[Any], Any]:

@@ -74,7 +74,7 @@ def list_models(request: Request) -> dict[str, Any]:
     return {"models": [model_status(ctx, name, activity.get(name), now) for name in names]}
 
 
-def _require_model(ctx: ServiceContext, model: str) -> None:
+def require_model(ctx: ServiceContext, model: str) -> None:
     if model not in ctx.settings.models and model not in queries.known_models(ctx.storage):
         raise not_found("model", model)
 
@@ -82,7 +82,7 @@ def _require_model(ctx: ServiceContext, model: str) -> None:
 @router.get("/models/{model}", summary="One model: configuration without secrets and status")
 def get_model(request: Request, model: ModelName) -> dict[str, Any]:
     ctx = _ctx(request)
-    _require_model(ctx, model)
+    require_model(ctx, model)
     now = datetime.now(UTC)
     activity = queries.model_activity(ctx.storage, now - ACTIVITY_PERIOD, now + timedelta(minutes=5))
     status = model_status(ctx, model, activity.get(model), now)
@@ -103,7 +103,7 @@ def sample_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     ctx = _ctx(request)
-    _require_model(ctx, model)
+    require_model(ctx, model)
     window = ctx.settings.models[model].window if model in ctx.settings.models else DEFAULT_WINDOW
     lo, hi = resolve_window(start, end, window)
     return {"model": model, "start": lo, "end": hi, "events": queries.event_sample(ctx.storage, model, lo, hi, limit)}
@@ -121,7 +121,7 @@ def distribution(
     end: End = None,
 ) -> dict[str, Any]:
     ctx = _ctx(request)
-    _require_model(ctx, model)
+    require_model(ctx, model)
     found = queries.feature_kind(ctx.storage, model, feature)
     if found is None:
         raise ApiError(404, "not_found", f"model {model!r} has not logged feature {feature!r}")

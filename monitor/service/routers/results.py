@@ -1,0 +1,133 @@
+"""Detector results, drift timelines and the heatmap, detection runs, and "run detection now"."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from monitor import metrics
+from monitor.service import result_queries
+from monitor.service.auth import require_token
+from monitor.service.context import ServiceContext
+from monitor.service.errors import ApiError, not_found
+from monitor.service.params import End, ModelName, Start, as_utc, resolve_window
+from monitor.service.routers.models import require_model
+
+router = APIRouter(prefix="/api/v1", tags=["results"])
+
+DEFAULT_RANGE = timedelta(days=1)
+Text = Annotated[str | None, Query(max_length=500)]
+
+
+def _ctx(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+@router.get("/models/{model}/results", summary="Stored detector results, filtered by detector, feature and time")
+def get_results(
+    request: Request,
+    model: ModelName,
+    start: Start = None,
+    end: End = None,
+    detector: Text = None,
+    feature: Annotated[str | None, Query(max_length=500, description="column ('' = dataset level)")] = None,
+    statistic: Text = None,
+    segment: Annotated[str | None, Query(max_length=500, description="'' (default) = whole population")] = "",
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
+) -> dict[str, Any]:
+    ctx = _ctx(request)
+    require_model(ctx, model)
+    lo, hi = resolve_window(start, end, DEFAULT_RANGE)
+    rows = result_queries.results(ctx.storage, model, lo, hi, detector, feature, statistic, segment, limit)
+    return {"model": model, "start": lo, "end": hi, "results": rows}
+
+
+@router.get("/models/{model}/drift/timeline", summary="Per window, each feature's deciding drift statistic")
+def drift_timeline(
+    request: Request,
+    model: ModelName,
+    start: Start = None,
+    end: End = None,
+    feature: Annotated[str | None, Query(max_length=500, description="one feature; all when omitted")] = None,
+    detector: Annotated[str, Query(max_length=100)] = "feature_drift",
+) -> dict[str, Any]:
+    """The data of the feature x window heatmap (all features) or one feature's timeline."""
+    ctx = _ctx(request)
+    require_model(ctx, model)
+    lo, hi = resolve_window(start, end, DEFAULT_RANGE)
+    rows = result_queries.deciding_rows(ctx.storage, model, lo, hi, detector, feature)
+    return {"model": model, "detector": detector, "start": lo, "end": hi, "points": rows}
+
+
+@router.get("/models/{model}/runs", summary="The latest detection runs (one per window)")
+def runs(request: Request, model: ModelName, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    from detectors.results import read_runs
+
+    ctx = _ctx(request)
+    require_model(ctx, model)
+    return {"model": model, "runs": read_runs(ctx.storage, model, limit)}
+
+
+class DetectRequest(BaseModel):
+    end: datetime | None = Field(None, description="window end (default: now)")
+    window: str | None = Field(None, max_length=50, description="window length like 30m or 1h (default: the model's)")
+
+
+def run_detection_now(ctx: ServiceContext, model: str, end: datetime | None, window: timedelta | None, trigger: str):
+    """Run every detector for one window, time it, and evaluate alert rules (shared with the demo)."""
+    from detectors.runner import run_detection
+    from monitor.service import integration
+
+    started = time.perf_counter()
+    try:
+        report = run_detection(ctx.storage, ctx.settings, model, window_end=end, window=window)
+    except Exception:
+        metrics.DETECTOR_RUN_FAILURES.labels(model, trigger).inc()
+        raise
+    finally:
+        metrics.DETECTOR_RUN_SECONDS.labels(model, trigger).observe(time.perf_counter() - started)
+    alerts = integration.evaluate_alerts(ctx, report)
+    return report, alerts
+
+
+@router.post(
+    "/models/{model}/detect",
+    summary="Run detection now for one window and evaluate alert rules",
+    dependencies=[Depends(require_token)],
+    responses={401: {"description": "bad token"}, 403: {"description": "writes disabled"}},
+)
+async def detect_now(request: Request, model: ModelName, body: DetectRequest | None = None) -> dict[str, Any]:
+    from monitor.durations import parse_duration
+
+    ctx = _ctx(request)
+    if model not in ctx.settings.models:
+        raise not_found("configured model", model)
+    body = body or DetectRequest()
+    end = as_utc(body.end, "end") if body.end is not None else datetime.now(UTC)
+    try:
+        window = parse_duration(body.window) if body.window else None
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"window: {exc}") from exc
+    if window is not None and window > timedelta(days=366):
+        raise ApiError(422, "invalid_request", "window: at most 366 days")
+    report, alerts = await run_in_threadpool(run_detection_now, ctx, model, end, window, "api")
+    from detectors.results import rows_sequence
+
+    return {
+        "model": report.model,
+        "window_start": report.window_start,
+        "window_end": report.window_end,
+        "status": report.status,
+        "message": report.message,
+        "n_current": report.n_current,
+        "n_reference": report.n_reference,
+        "dataset_drift": report.dataset_drift(),
+        "drifted_features": [r.column for r in report.drifted_columns()],
+        "alerts": alerts,
+        "results": rows_sequence(report.results),
+    }

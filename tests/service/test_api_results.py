@@ -1,0 +1,89 @@
+"""References and detector results through the API: registered over HTTP, read back filtered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from api_support import insert_events, synthetic_rows
+
+from detectors.report import StatResult, WindowReport
+from detectors.results import store_report
+from monitor.storage import Storage
+
+
+def _report(model: str, end: datetime, drift: bool, value: float) -> WindowReport:
+    rows = (
+        StatResult("feature_drift", "amount", "wasserstein_norm", value, threshold=0.1, drift=drift),
+        StatResult("feature_drift", "amount", "psi", value * 2),
+        StatResult("feature_drift", "country", "js", 0.01, threshold=0.1, drift=False),
+        StatResult("feature_drift", "", "drift_share", 0.5 if drift else 0.0, threshold=0.5, drift=drift),
+        StatResult("data_quality", "age", "missing_share", 0.1),
+    )
+    return WindowReport(model, "1", end - timedelta(hours=1), end, "ok", 100, 300, rows, run_id=f"r{end:%H}")
+
+
+def test_reference_registration_needs_token_and_feeds_distributions(serve, storage: Storage, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"amount": rng.normal(50, 10, 400), "country": rng.choice(["DE", "FR"], 400)})
+    path = tmp_path / "ref.parquet"
+    frame.to_parquet(path)
+    now = datetime.now(UTC)
+    insert_events(storage, "m", synthetic_rows(60, end=now))
+    api = serve()
+    assert api.client.post("/api/v1/models/m/references", json={"file": str(path)}).status_code == 401
+    missing = api.client.post("/api/v1/models/m/references", json={"file": "/nope.parquet"}, headers=api.auth())
+    assert missing.status_code == 422
+    both = api.client.post(
+        "/api/v1/models/m/references", json={"file": str(path), "start": now.isoformat()}, headers=api.auth()
+    )
+    assert both.status_code == 422
+    created = api.client.post(
+        "/api/v1/models/m/references", json={"file": str(path), "version": "v1"}, headers=api.auth()
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["rows"] == 400
+    listed = api.client.get("/api/v1/models/m/references").json()["references"]
+    assert [r["version"] for r in listed] == ["v1"]
+    profile = api.client.get("/api/v1/models/m/references/v1").json()["profile"]
+    assert profile["columns"]["amount"]["count"] == 400
+    body = api.client.get("/api/v1/models/m/distribution", params={"feature": "amount"}).json()
+    edges = sorted(set(np.quantile(frame["amount"], np.arange(1, 10) / 10).tolist()))
+    assert body["edges"] == pytest_approx_list(edges)
+    expected = np.histogram(frame["amount"], bins=[-np.inf, *body["edges"], np.inf])[0] / 400
+    assert body["reference"]["proportions"] == pytest_approx_list(expected.tolist())
+    cats = api.client.get("/api/v1/models/m/distribution", params={"feature": "country"}).json()
+    ref = dict(zip(cats["bins"], cats["reference"]["proportions"], strict=True))
+    assert ref["DE"] == (frame["country"] == "DE").mean() and ref["US"] == 0.0
+
+
+def pytest_approx_list(values):
+    import pytest
+
+    return pytest.approx(values, rel=1e-9, abs=1e-12)
+
+
+def test_results_timeline_and_latest_drift(serve, storage: Storage) -> None:
+    insert_events(storage, "m", synthetic_rows(10))
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for hours, drift, value in ((3, False, 0.02), (2, False, 0.05), (1, True, 0.3)):
+        store_report(storage, _report("m", base - timedelta(hours=hours), drift, value), datetime.now(UTC), 0.1)
+    api = serve()
+    params = {"feature": "amount", "start": (base - timedelta(hours=5)).isoformat()}
+    timeline = api.client.get("/api/v1/models/m/drift/timeline", params=params).json()["points"]
+    assert [p["value"] for p in timeline] == [0.02, 0.05, 0.3]
+    assert [p["drift"] for p in timeline] == [False, False, True]
+    heatmap = api.client.get("/api/v1/models/m/drift/timeline").json()["points"]
+    assert {p["column"] for p in heatmap} == {"amount", "country", ""}
+    psi = api.client.get("/api/v1/models/m/results", params={"statistic": "psi"}).json()["results"]
+    assert [r["value"] for r in psi] == [0.6, 0.1, 0.04]  # newest window first
+    quality = api.client.get("/api/v1/models/m/results", params={"detector": "data_quality", "feature": "age"}).json()
+    assert len(quality["results"]) == 3 and quality["results"][0]["statistic"] == "missing_share"
+    model = api.client.get("/api/v1/models/m").json()
+    assert model["drift"]["dataset_drift"] is True
+    assert model["drift"]["drifted_features"] == ["amount"]
+    assert model["health"] == "drift"
+    runs = api.client.get("/api/v1/models/m/runs").json()["runs"]
+    assert len(runs) == 3
