@@ -270,10 +270,10 @@ class ModelSettings(_Frozen):
     @classmethod
     def _valid_cron(cls, value: Schedule) -> Schedule:
         if isinstance(value, str):
-            from apscheduler.triggers.cron import CronTrigger
+            from monitor.scheduling import cron_trigger
 
             try:
-                CronTrigger.from_crontab(value)
+                cron_trigger(value)
             except ValueError as exc:
                 raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
         return value

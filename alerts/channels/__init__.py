@@ -1,0 +1,146 @@
+"""Notification channels: turn an :class:`AlertEvent` into one HTTP request, secrets resolved at send time.
+
+A channel is built from its configuration (``channels.<name>`` in the YAML) through :data:`REGISTRY`
+keyed by ``type``. Its ``request`` method reads secrets (webhook URLs, routing keys, signing secrets)
+from the environment at that moment and returns them in ``OutgoingRequest.secrets`` so the delivery
+worker can scrub them from any error text it stores or logs. ``redacted_channels`` is the view of the
+configuration that is safe to return from the API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from alerts.model import AlertEvent
+from monitor.errors import ConfigError, MonitorError
+from monitor.settings import PagerDutyChannel, Settings, SlackChannel, WebhookChannel
+
+USER_AGENT = "model-monitor/0.1 (+alerts)"
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class MissingSecret(MonitorError):
+    """A secret's environment variable is not set when a notification is about to be sent."""
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    """One POST, ready to send. ``secrets`` are never logged: error texts are scrubbed of them."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never print a URL or header that may hold a secret
+        return f"OutgoingRequest(<{len(self.body)} bytes>)"
+
+
+class Channel(Protocol):
+    """What the delivery worker needs from a channel."""
+
+    name: str
+    type: str
+
+    def request(self, event: AlertEvent, idempotency_key: str) -> OutgoingRequest: ...
+
+
+def env_secret(variable: str, purpose: str) -> str:
+    """The value of an environment variable holding a secret, read now."""
+    value = os.environ.get(variable)
+    if not value:
+        raise MissingSecret(f"environment variable {variable} ({purpose}) is not set")
+    return value
+
+
+def expand_env(text: str) -> tuple[str, list[str]]:
+    """Replace ``${env:NAME}`` in a header value; returns the text and the secrets it now holds."""
+    found: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        value = env_secret(match.group(1), "header value")
+        found.append(value)
+        return value
+
+    return _ENV_REF.sub(substitute, text), found
+
+
+def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (longest first, so a URL goes before its parts)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def build_channel(name: str, config: SlackChannel | PagerDutyChannel | WebhookChannel, settings: Settings) -> Channel:
+    """The channel object for one configured channel (validates templates: ConfigError on a bad one)."""
+    from alerts.channels.pagerduty import PagerDuty
+    from alerts.channels.slack import Slack
+    from alerts.channels.webhook import Webhook
+
+    registry: dict[str, Any] = {"slack": Slack, "pagerduty": PagerDuty, "webhook": Webhook}
+    try:
+        factory = registry[config.type]
+    except KeyError as exc:
+        raise ConfigError(f"channels.{name}: unknown type {config.type!r}") from exc
+    return factory(name, config, settings)
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """Every configured channel; call at start-up so a bad template stops the service early."""
+    return {name: build_channel(name, config, settings) for name, config in settings.channels.items()}
+
+
+def missing_secrets(settings: Settings) -> list[str]:
+    """Names of environment variables the configured channels need but that are not set (for a warning)."""
+    needed: list[str] = []
+    for config in settings.channels.values():
+        if isinstance(config, SlackChannel | WebhookChannel) and config.url_env:
+            needed.append(config.url_env)
+        if isinstance(config, PagerDutyChannel):
+            needed.append(config.routing_key_env)
+        if isinstance(config, WebhookChannel):
+            if config.secret_env:
+                needed.append(config.secret_env)
+            for value in config.headers.values():
+                needed.extend(m.group(1) for m in _ENV_REF.finditer(value))
+    return sorted({n for n in needed if not os.environ.get(n)})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def redacted_channels(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The channel configuration with every secret removed: safe for the API and logs.
+
+    Inline URLs show only their origin (a Slack webhook's path *is* its secret); environment variable
+    *names* are shown with whether they are set, never their values.
+    """
+    view: dict[str, dict[str, Any]] = {}
+    for name, config in settings.channels.items():
+        entry: dict[str, Any] = {"type": config.type}
+        if isinstance(config, SlackChannel | WebhookChannel):
+            if config.url_env:
+                entry["url_env"] = config.url_env
+                entry["url_env_set"] = bool(os.environ.get(config.url_env))
+            else:
+                url = config.url.get_secret_value() if isinstance(config, SlackChannel) else config.url
+                entry["url"] = _origin(url or "") + "/***"
+        if isinstance(config, PagerDutyChannel):
+            entry["routing_key_env"] = config.routing_key_env
+            entry["routing_key_env_set"] = bool(os.environ.get(config.routing_key_env))
+            entry["url"] = _origin(config.url) + "/***"
+        if isinstance(config, WebhookChannel):
+            entry["secret_env"] = config.secret_env
+            entry["secret_env_set"] = bool(config.secret_env and os.environ.get(config.secret_env))
+            entry["headers"] = sorted(config.headers)
+            entry["templated"] = config.template is not None
+            entry["send_resolved"] = config.send_resolved
+        view[name] = entry
+    return view

@@ -1,0 +1,128 @@
+"""Retraining webhooks: a JSON POST, signed, with a stable ``Idempotency-Key``.
+
+Default body (at most 10 top-level keys, so it also fits GitHub's ``client_payload`` limit)::
+
+    {"event": "alert.firing", "event_id": ..., "model": ..., "version": ..., "window": {"start", "end"},
+     "reason": ..., "drifted_features": [{"name", "detector", "statistic", "value", "threshold", "stats"}],
+     "alert": {"id", "rule", "condition", "severity", "value", "threshold", "opened_at"},
+     "dashboard_url": ...}
+
+With ``template`` the body is the template rendered with the variables of :mod:`alerts.templates`,
+so the hook can call a pipeline trigger directly (GitHub ``repository_dispatch``, Airflow's DAG-run
+endpoint; docs/alerting.md). Headers: ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the raw
+body>`` when ``secret_env`` is set, ``Idempotency-Key`` (the delivery id: the same on every retry of
+this alert event to this channel), ``X-Monitor-Event``, plus configured ``headers`` in which
+``${env:NAME}`` is replaced at send time (e.g. ``Authorization: "Bearer ${env:GITHUB_TOKEN}"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env
+from alerts.model import AlertEvent
+from alerts.signing import SIGNATURE_HEADER, sign
+from alerts.templates import parse_template, render
+from monitor.settings import Settings, WebhookChannel
+
+
+def default_body(event: AlertEvent) -> dict[str, Any]:
+    return {
+        "event": f"alert.{event.kind}",
+        "event_id": event.event_id,
+        "model": event.model,
+        "version": event.model_version,
+        "window": {"start": _iso(event), "end": event.window_end.isoformat().replace("+00:00", "Z")},
+        "reason": event.reason,
+        "drifted_features": [
+            {
+                "name": f.name,
+                "detector": f.detector,
+                "statistic": f.statistic,
+                "value": f.value,
+                "threshold": f.threshold,
+                "stats": f.stats,
+            }
+            for f in event.findings
+        ],
+        "alert": {
+            "id": event.alert_id,
+            "rule": event.rule,
+            "condition": event.condition,
+            "severity": event.severity,
+            "value": event.value,
+            "threshold": event.threshold,
+            "opened_at": event.opened_at.isoformat().replace("+00:00", "Z") if event.opened_at else None,
+        },
+        "dashboard_url": event.dashboard_url,
+    }
+
+
+def _iso(event: AlertEvent) -> str:
+    return event.window_start.isoformat().replace("+00:00", "Z")
+
+
+def template_variables(event: AlertEvent) -> dict[str, Any]:
+    body = default_body(event)
+    return {
+        "event": body["event"],
+        "event_id": event.event_id,
+        "alert_id": event.alert_id,
+        "model": event.model,
+        "version": event.model_version,
+        "rule": event.rule,
+        "condition": event.condition,
+        "severity": event.severity,
+        "reason": event.reason,
+        "window": body["window"],
+        "window_start": body["window"]["start"],
+        "window_end": body["window"]["end"],
+        "value": event.value,
+        "threshold": event.threshold,
+        "drifted_features": [f.name for f in event.findings],
+        "features": body["drifted_features"],
+        "dashboard_url": event.dashboard_url,
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "opened_at": body["alert"]["opened_at"],
+        "payload": body,
+    }
+
+
+class Webhook:
+    type = "webhook"
+
+    def __init__(self, name: str, config: WebhookChannel, settings: Settings) -> None:
+        self.name = name
+        self.config = config
+        self.template = (
+            parse_template(config.template, f"channels.{name}.template") if config.template is not None else None
+        )
+
+    def body(self, event: AlertEvent) -> bytes:
+        data = default_body(event) if self.template is None else render(self.template, template_variables(event))
+        return orjson.dumps(data)
+
+    def request(self, event: AlertEvent, idempotency_key: str) -> OutgoingRequest:
+        if self.config.url_env:
+            url = env_secret(self.config.url_env, f"webhook URL of channel {self.name}")
+        else:
+            assert self.config.url is not None
+            url = self.config.url
+        secrets: list[str] = [url]
+        body = self.body(event)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": idempotency_key,
+            "X-Monitor-Event": f"alert.{event.kind}",
+        }
+        for key, value in self.config.headers.items():
+            headers[key], found = expand_env(value)
+            secrets.extend(found)
+        if self.config.secret_env:
+            secret = env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+            secrets.append(secret)
+            headers[SIGNATURE_HEADER] = sign(body, secret)
+        return OutgoingRequest(url=url, body=body, headers=headers, secrets=tuple(secrets))

@@ -1,0 +1,239 @@
+"""Alert conditions: what a rule sees in one ``WindowReport``. Pure functions, no I/O, no clock.
+
+Each condition names the detector rows it reads (vocabulary in ``detectors/report.py``) and says
+which way is bad explicitly: drift verdicts come from the detector's deciding row (which already knows
+whether a p-value or a distance is compared); user bounds are ``above`` (bad when the value is greater)
+and ``below`` (bad when smaller).
+
+A row whose status is not ``ok`` (too few samples, a failed detector) says nothing: when no usable
+row is left the outcome is ``insufficient`` and the alert neither fires nor resolves. Drift conditions
+additionally need the whole report to be ``ok`` (a detector that could not compare has no verdict),
+while volume and freshness read their own rows, because a nearly empty window is exactly what a
+volume rule is about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from alerts.model import Finding, Observation
+from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, WindowReport
+from monitor.settings import AlertRule
+
+TOP_FINDINGS = 10
+DATA_QUALITY_COLUMN_CHECKS = ("missing_share", "out_of_range_share", "new_categories", "absent_key_share")
+DATA_QUALITY_DATASET_CHECKS = ("unexpected_features", "absent_features")
+
+
+def evaluate_rule(rule: AlertRule, report: WindowReport) -> Observation:
+    """The outcome of one rule over one window's report."""
+    return _CONDITIONS[rule.when](rule, report)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _usable(row: StatResult) -> bool:
+    return row.status == "ok" and row.value is not None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _column_stats(report: WindowReport, detector: str, column: str) -> dict[str, float | None]:
+    return {r.statistic: r.value for r in report.select(detector=detector, column=column)}
+
+
+def _breaches(rule: AlertRule, value: float) -> bool:
+    return (rule.above is not None and value > rule.above) or (rule.below is not None and value < rule.below)
+
+
+def _bound(rule: AlertRule) -> float | None:
+    return rule.above if rule.above is not None else rule.below
+
+
+def _bound_text(rule: AlertRule) -> str:
+    parts = []
+    if rule.above is not None:
+        parts.append(f"> {rule.above:g}")
+    if rule.below is not None:
+        parts.append(f"< {rule.below:g}")
+    return " or ".join(parts)
+
+
+def _finding(report: WindowReport, row: StatResult, threshold: float | None = None) -> Finding:
+    return Finding(
+        name=row.column,
+        detector=row.detector,
+        statistic=row.statistic,
+        value=row.value,
+        threshold=row.threshold if threshold is None else threshold,
+        stats=_column_stats(report, row.detector, row.column),
+        details=dict(row.details),
+    )
+
+
+def _insufficient_report(report: WindowReport) -> Observation | None:
+    if report.status != "ok":
+        detail = f": {report.message}" if report.message else ""
+        return Observation("insufficient", f"window has no verdict ({report.status}{detail})")
+    return None
+
+
+# ---------------------------------------------------------------- drift
+
+
+def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: str) -> Observation:
+    if (early := _insufficient_report(report)) is not None:
+        return early
+    rows = [r for r in report.select(detector=detector, statistic="drift_share", column=DATASET) if _usable(r)]
+    if not rows:
+        return Observation("insufficient", f"no {label} verdict in this window")
+    share = rows[0]
+    deciding = [r for r in report.select(detector=detector) if r.column != DATASET and r.drift is not None]
+    drifted = report.drifted_columns(detector)
+    assert share.value is not None
+    if rule.above is not None:
+        triggered, threshold = share.value > rule.above, rule.above
+    else:
+        triggered, threshold = bool(share.drift), share.threshold
+    reason = (
+        f"{label}: {len(drifted)} of {len(deciding)} columns drifted "
+        f"(share {_fmt(share.value)}, threshold {_fmt(threshold)})"
+    )
+    findings = tuple(_finding(report, r) for r in drifted[:TOP_FINDINGS])
+    return Observation("triggered" if triggered else "clear", reason, share.value, threshold, findings)
+
+
+def _columns_drift(
+    rule: AlertRule, report: WindowReport, detector: str, label: str, columns: list[str] | None
+) -> Observation:
+    if (early := _insufficient_report(report)) is not None:
+        return early
+    rows = [r for r in report.select(detector=detector) if r.column != DATASET and _usable(r)]
+    if columns is not None:
+        rows = [r for r in rows if r.column in columns]
+    if rule.metric is not None:
+        rows = [r for r in rows if r.statistic == rule.metric]
+        hits = [r for r in rows if r.value is not None and _breaches(rule, r.value)]
+        threshold = _bound(rule)
+    else:
+        rows = [r for r in rows if r.drift is not None]
+        hits = [r for r in rows if r.drift]
+        threshold = None
+    if not rows:
+        wanted = ", ".join(columns) if columns else "any column"
+        return Observation("insufficient", f"no {label} verdict for {wanted} in this window")
+    hits.sort(key=lambda r: -(r.value or 0.0))
+    findings = tuple(_finding(report, r, threshold) for r in hits[:TOP_FINDINGS])
+    if hits:
+        top = ", ".join(
+            f"{f.name} ({f.statistic} {_fmt(f.value)}, threshold {_fmt(f.threshold)})" for f in findings[:3]
+        )
+        more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
+        return Observation("triggered", f"{label} in {top}{more}", hits[0].value, findings[0].threshold, findings)
+    worst = max(rows, key=lambda r: r.value or 0.0)
+    return Observation(
+        "clear",
+        f"no {label} in {len(rows)} checked column(s)",
+        worst.value,
+        threshold if threshold is not None else worst.threshold,
+    )
+
+
+def _dataset_drift(rule: AlertRule, report: WindowReport) -> Observation:
+    return _dataset_level(rule, report, "feature_drift", "dataset drift")
+
+
+def _feature_drift(rule: AlertRule, report: WindowReport) -> Observation:
+    columns = rule.features
+    if columns is None:
+        # "any feature": the prediction is watched by prediction_drift, not here.
+        names = {r.column for r in report.select(detector="feature_drift")} - {DATASET, PREDICTION_COLUMN}
+        columns = sorted(names)
+    return _columns_drift(rule, report, "feature_drift", "feature drift", columns)
+
+
+def _prediction_drift(rule: AlertRule, report: WindowReport) -> Observation:
+    if report.select(detector="prediction_drift", segment=None):
+        return _columns_drift(rule, report, "prediction_drift", "prediction drift", None)
+    return _columns_drift(rule, report, "feature_drift", "prediction drift", [PREDICTION_COLUMN])
+
+
+def _skew(rule: AlertRule, report: WindowReport) -> Observation:
+    if rule.features or rule.metric:
+        return _columns_drift(rule, report, "skew", "training-serving skew", rule.features)
+    return _dataset_level(rule, report, "skew", "training-serving skew")
+
+
+# ---------------------------------------------------------------- data quality, volume, freshness, performance
+
+
+def _quality_check(rule: AlertRule, report: WindowReport) -> Observation:
+    """``value > above`` (default 0: any) on per-column or dataset-level data-quality rows."""
+    bound = rule.above if rule.above is not None else 0.0
+    dataset_level = rule.when in DATA_QUALITY_DATASET_CHECKS
+    rows = [
+        r
+        for r in report.select(detector="data_quality", statistic=rule.when)
+        if _usable(r) and (r.column == DATASET) == dataset_level
+    ]
+    if rule.features is not None and not dataset_level:
+        rows = [r for r in rows if r.column in rule.features]
+    if not rows:
+        return Observation("insufficient", f"no {rule.when} measured in this window")
+    hits = sorted((r for r in rows if r.value is not None and r.value > bound), key=lambda r: -(r.value or 0.0))
+    worst = hits[0] if hits else max(rows, key=lambda r: r.value or 0.0)
+    if not hits:
+        return Observation("clear", f"{rule.when} at most {_fmt(worst.value)} (bound {bound:g})", worst.value, bound)
+    if dataset_level:
+        names = worst.details.get("features") or []
+        listed = f": {', '.join(map(str, names[:TOP_FINDINGS]))}" if names else ""
+        reason = f"{rule.when} {_fmt(worst.value)} > {bound:g}{listed}"
+        findings = (_finding(report, worst, bound),)
+    else:
+        findings = tuple(_finding(report, r, bound) for r in hits[:TOP_FINDINGS])
+        top = ", ".join(f"{f.name} {_fmt(f.value)}" for f in findings[:3])
+        more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
+        reason = f"{rule.when} above {bound:g} in {top}{more}"
+    return Observation("triggered", reason, worst.value, bound, findings)
+
+
+def _single_statistic(rule: AlertRule, report: WindowReport, detector: str, statistic: str) -> Observation:
+    rows = [r for r in report.select(detector=detector, statistic=statistic) if _usable(r)]
+    dataset_rows = [r for r in rows if r.column == DATASET]
+    rows = dataset_rows or rows
+    if not rows:
+        return Observation("insufficient", f"no {detector} {statistic} in this window")
+    row = rows[0]
+    assert row.value is not None
+    bad = _breaches(rule, row.value)
+    reason = f"{detector} {statistic} {_fmt(row.value)} ({'breaches' if bad else 'within'} {_bound_text(rule)})"
+    findings = (_finding(report, row, _bound(rule)),) if bad else ()
+    return Observation("triggered" if bad else "clear", reason, row.value, _bound(rule), findings)
+
+
+def _volume(rule: AlertRule, report: WindowReport) -> Observation:
+    return _single_statistic(rule, report, "volume", rule.metric or "count")
+
+
+def _freshness(rule: AlertRule, report: WindowReport) -> Observation:
+    return _single_statistic(rule, report, "freshness", rule.metric or "seconds_since_last_event")
+
+
+def _performance(rule: AlertRule, report: WindowReport) -> Observation:
+    assert rule.metric is not None  # AlertRule validates this
+    return _single_statistic(rule, report, "performance", rule.metric)
+
+
+_CONDITIONS: dict[str, Callable[[AlertRule, WindowReport], Observation]] = {
+    "dataset_drift": _dataset_drift,
+    "feature_drift": _feature_drift,
+    "prediction_drift": _prediction_drift,
+    "skew": _skew,
+    **{name: _quality_check for name in DATA_QUALITY_COLUMN_CHECKS + DATA_QUALITY_DATASET_CHECKS},
+    "volume": _volume,
+    "freshness": _freshness,
+    "performance": _performance,
+}
