@@ -1,1 +1,12 @@
-"""Alert rules, notification channels and the durable delivery outbox."""
+"""Alert rules, notification channels and the durable delivery outbox.
+
+Interfaces other packages use (see docs/alerting.md):
+
+- ``alerts.runtime.Alerting(storage, settings)``: ``.engine``, ``.worker``, ``.scheduler``,
+  ``.components`` for ``monitor up``; ``alerts.runtime.evaluate_and_deliver`` for ``monitor detect``.
+- ``alerts.engine.AlertEngine(storage, settings, on_enqueued).evaluate(report) -> Evaluation``.
+- ``alerts.delivery.DeliveryWorker(storage, settings)``: ``start()``, ``stop(timeout)``, ``healthy()``,
+  ``wake()``, ``run_once()``; ``wait_for_deliveries(storage, event_ids, timeout)``.
+- Queries for the API: ``alerts.store.list_alerts / open_alert_count / alert_history / acknowledge``,
+  ``alerts.outbox.list_deliveries``, ``alerts.channels.redacted_channels(settings)``.
+"""

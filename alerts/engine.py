@@ -21,7 +21,6 @@ newest event, which :meth:`AlertEngine._load_states` rolls forward, so nothing f
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -32,7 +31,7 @@ import structlog
 from alerts.model import AlertEvent, EventKind, Observation, event_id_for, to_utc, utc_now
 from alerts.outbox import Outbox
 from alerts.rules import evaluate_rule
-from alerts.store import AlertStore, RuleState
+from alerts.store import AlertStore, RuleState, model_lock
 from detectors.report import WindowReport
 from monitor import metrics
 from monitor.settings import AlertRule, Settings
@@ -105,7 +104,6 @@ class AlertEngine:
         self.store = AlertStore(storage)
         self.outbox = Outbox(storage)
         self.on_enqueued = on_enqueued
-        self._lock = threading.Lock()
 
     def evaluate(self, report: WindowReport) -> Evaluation:
         """Apply every rule of ``report.model`` to the report; record and enqueue what changed."""
@@ -114,7 +112,7 @@ class AlertEngine:
         window_end = to_utc(report.window_end)
         if not rules:
             return Evaluation(report.model, window_end, (), (), ())
-        with self._lock:
+        with model_lock(self.storage.database, report.model):
             states = self._load_states(report.model, rules)
             outcomes: list[RuleOutcome] = []
             events: list[AlertEvent] = []
@@ -177,7 +175,7 @@ class AlertEngine:
         return Evaluation(report.model, window_end, tuple(outcomes), tuple(events), tuple(delivery_ids))
 
     def acknowledge(self, model: str, rule: str, actor: str, note: str = "") -> RuleState:
-        with self._lock:
+        with model_lock(self.storage.database, model):
             return self.store.acknowledge(model, rule, actor, note)
 
     # ------------------------------------------------------------ internals

@@ -62,6 +62,17 @@ _EVENT_COLUMNS = (
 _version_lock = threading.Lock()
 _last_version = 0
 
+# One lock per (database, model) for the whole process: the scheduler, the API's "detect now", an
+# acknowledgement and the demo may each hold their own engine or store and still never change one
+# model's alerts concurrently.
+_MODEL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(database: str, model: str) -> threading.Lock:
+    with _MODEL_LOCKS_GUARD:
+        return _MODEL_LOCKS.setdefault((database, model), threading.Lock())
+
 
 def next_version() -> int:
     """Strictly increasing within the process (nanoseconds since the epoch), for ReplacingMergeTree."""
@@ -319,4 +330,6 @@ def alert_history(
 
 
 def acknowledge(storage: Storage, model: str, rule: str, actor: str, note: str = "") -> RuleState:
-    return AlertStore(storage).acknowledge(model, rule, actor, note)
+    """Acknowledge the firing alert (model, rule); :class:`InputError` if it is not firing."""
+    with model_lock(storage.database, model):
+        return AlertStore(storage).acknowledge(model, rule, actor, note)
