@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
+from typer._click import exceptions as click_exceptions  # typer >= 0.20 vendors click
 
 from monitor.errors import BrokerError, MonitorError, StorageError, UserError
 
@@ -59,12 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into one-line messages and exit codes."""
     try:
         result = app(args=argv, standalone_mode=False, prog_name="monitor")
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("monitor: interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument, bad value
+    except click_exceptions.NoArgsIsHelpError:  # bare `monitor`: the help was printed
+        sys.exit(EXIT_OK)
+    except click_exceptions.ClickException as exc:  # usage errors: unknown option, missing argument, bad value
         typer.echo(f"monitor: error: {exc.format_message()}", err=True)
         sys.exit(EXIT_USAGE)
     except UserError as exc:

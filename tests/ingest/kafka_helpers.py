@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import RetriableError
 from kafka.structs import TopicPartition
 
 from monitor.ingest.consumer import ensure_topics
@@ -42,9 +44,17 @@ def produce(bootstrap: str, topic: str, messages: Iterable[bytes | dict]) -> int
 
 
 def committed(bootstrap: str, group_id: str) -> dict[tuple[str, int], int]:
+    """The group's committed offsets (retrying while the broker elects the group coordinator)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        offsets = admin.list_group_offsets(group_id).get(group_id, {})
+        for attempt in range(50):
+            try:
+                offsets = admin.list_group_offsets(group_id).get(group_id, {})
+                break
+            except RetriableError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.2)
     finally:
         admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}

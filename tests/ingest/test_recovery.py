@@ -1,0 +1,109 @@
+"""Failures of real processes: the consumer SIGKILLed mid-stream, the broker restarted under it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from monitor.ingest.consumer import IngestConsumer
+from monitor.kafka_local import broker
+from monitor.kafka_local.broker import BrokerSpec
+from monitor.storage import Storage
+from tests.conftest import query_in_subprocess
+from tests.ingest.kafka_helpers import committed, end_offsets, event, kafka_settings, produce
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_consumer_killed_mid_stream_loses_and_doubles_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
+    k = kafka_settings(kafka_bootstrap, batch_max_messages=400)
+    total = produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(20_000)])
+    dsn = f"chdb://{tmp_path / 'db'}"
+    env = os.environ | {
+        "MONITOR_CLICKHOUSE_DSN": dsn,
+        "MONITOR_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "MONITOR_KAFKA__PREDICTIONS_TOPIC": k.predictions_topic,
+        "MONITOR_KAFKA__LABELS_TOPIC": k.labels_topic,
+        "MONITOR_KAFKA__GROUP_ID": k.group_id,
+        "MONITOR_KAFKA__BATCH_MAX_MESSAGES": "400",
+        "MONITOR_KAFKA__SESSION_TIMEOUT_MS": "6000",
+    }
+    command = [sys.executable, "-m", "monitor", "ingest"]
+    first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: sum(committed(kafka_bootstrap, k.group_id).values()) > 0, 90, "a first commit")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    done_before_kill = sum(committed(kafka_bootstrap, k.group_id).values())
+    assert 0 < done_before_kill < total, "the kill must land mid-stream"
+
+    second = subprocess.run(
+        [*command, "--idle-timeout", "10"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic)
+    count, unique = query_in_subprocess(
+        dsn, "monitor", "SELECT count(), uniqExact(event_id) FROM monitor.events FINAL"
+    )[0]
+    assert (count, unique) == (total, total)
+
+
+def test_broker_restart_while_consuming_loses_nothing(
+    kafka_spec: BrokerSpec, kafka_bootstrap: str, storage: Storage
+) -> None:
+    k = kafka_settings(kafka_bootstrap, batch_max_messages=200)
+    produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(1000)])
+    stop = threading.Event()
+    consumer = IngestConsumer(k, storage)
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            consumer.run(stop=stop)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    events = storage.table("events")
+    try:
+        wait_for(lambda: storage.rows(f"SELECT count() FROM {events} FINAL")[0][0] == 1000, 60, "the first 1000")
+        broker.stop(kafka_spec)
+        time.sleep(2)  # the consumer polls a dead broker for a while
+        broker.start(kafka_spec, progress=lambda _msg: None)
+        produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(1000, 2000)])
+        wait_for(lambda: storage.rows(f"SELECT count() FROM {events} FINAL")[0][0] == 2000, 120, "all 2000")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert storage.rows(f"SELECT count(), uniqExact(event_id) FROM {events} FINAL")[0] == (2000, 2000)
+    wait_for(
+        lambda: committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic),
+        30,
+        "offsets committed after the restart",
+    )
