@@ -159,9 +159,8 @@ def _answers(spec: BrokerSpec, timeout: float = 2.0) -> bool:
             pass
     except OSError:
         return False
-    from kafka.errors import KafkaError
-
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(
