@@ -9,7 +9,7 @@ from monitor.service.collector import FamilySource, build_registry
 from monitor.service.context import ServiceContext
 from monitor.service.errors import install_error_handlers
 from monitor.service.middleware import MetricsMiddleware
-from monitor.service.routers import health, ingest, models, references, results
+from monitor.service.routers import alerts, health, ingest, models, references, results
 
 API_DESCRIPTION = """\
 Model monitoring and drift detection.
@@ -35,6 +35,6 @@ def create_app(
     app.state.metrics_registry = build_registry(ctx.storage, metric_sources, ttl=metrics_ttl)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, models, results, references, ingest):
+    for module in (health, models, results, references, alerts, ingest):
         app.include_router(module.router)
     return app

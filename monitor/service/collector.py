@@ -91,8 +91,45 @@ def dead_letter_families(storage: Storage) -> Iterable[Metric]:
     return [family]
 
 
+def drift_families(storage: Storage) -> Iterable[Metric]:
+    """The newest window's drift statistics per model, column and statistic, and the verdicts."""
+    from monitor.service import result_queries
+
+    rows = result_queries.latest_statistics(storage)
+    value = GaugeMetricFamily(
+        "monitor_drift_statistic",
+        "Drift statistic of the newest evaluated window ('' column = dataset level)",
+        labels=["model", "detector", "column", "statistic"],
+    )
+    verdict = GaugeMetricFamily(
+        "monitor_drift_detected",
+        "1 if the column (or, for column '', the dataset) drifted in the newest window",
+        labels=["model", "detector", "column"],
+    )
+    for row in rows:
+        value.add_metric([row["model"], row["detector"], row["column"], row["statistic"]], float(row["value"]))
+        if row["drift"] is not None:
+            verdict.add_metric([row["model"], row["detector"], row["column"]], 1.0 if row["drift"] else 0.0)
+    return [value, verdict]
+
+
+def alert_families(storage: Storage) -> Iterable[Metric]:
+    """Alerts firing now, by model and severity (every evaluated rule appears, 0 when not firing)."""
+    from alerts.store import list_alerts
+
+    counts: dict[tuple[str, str], int] = {}
+    for state in list_alerts(storage):
+        key = (state.model, state.severity)
+        counts[key] = counts.get(key, 0) + (1 if state.status == "firing" else 0)
+    family = GaugeMetricFamily("monitor_open_alerts", "Alerts firing now", labels=["model", "severity"])
+    for (model, severity), count in sorted(counts.items()):
+        family.add_metric([model, severity], float(count))
+    return [family]
+
+
 def build_registry(storage: Storage, extra: list[FamilySource] | None = None, ttl: float = 10.0) -> CollectorRegistry:
     """A registry holding only the database-backed gauges of one service instance."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(storage, [activity_families, dead_letter_families, *(extra or [])], ttl))
+    sources = [activity_families, dead_letter_families, drift_families, alert_families, *(extra or [])]
+    registry.register(DatabaseCollector(storage, sources, ttl))
     return registry

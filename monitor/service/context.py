@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.settings import Settings
 from monitor.storage import Storage
@@ -48,6 +48,7 @@ class ServiceContext:
     schedule: ScheduleView | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     kafka_probe: KafkaProbe | None = None
+    alerting: Any = None  # alerts.runtime.Alerting when this process runs the engine and delivery worker
 
     def component(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)

@@ -28,7 +28,9 @@ def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
 
 
 def open_alert_count(storage: Storage, model: str) -> int | None:
-    return None
+    from alerts.store import open_alert_count as count
+
+    return count(storage, model)
 
 
 def reference_profile(storage: Storage, model: str, feature: str) -> dict[str, Any] | None:
@@ -125,14 +127,20 @@ def _bin_labels(edges: list[float]) -> list[str]:
 
 
 def evaluate_alerts(ctx: Any, report: Any) -> list[dict[str, Any]]:
-    """Evaluate the model's alert rules on a fresh report; the alert events it produced (none until the
-    alerting package is installed)."""
-    return []
+    """Evaluate the model's alert rules on a fresh report (waking this process's delivery worker if it
+    runs one); returns the alert events it produced."""
+    alerting = getattr(ctx, "alerting", None)
+    if alerting is not None:
+        evaluation = alerting.engine.evaluate(report)
+    else:
+        from alerts.engine import AlertEngine
+
+        evaluation = AlertEngine(ctx.storage, ctx.settings).evaluate(report)
+    return [event.as_dict() for event in evaluation.events]
 
 
-def alerting_components(settings: Any, storage: Storage, metric_sources: list[Any]) -> tuple[list[Any], Any]:
-    """The scheduler and delivery worker, plus the schedule view the API shows (next and last run).
+def alerting_components(settings: Any, storage: Storage, scheduler: bool = True) -> Any:
+    """The alerting bundle of ``monitor up``: engine, delivery worker and detection scheduler."""
+    from alerts.runtime import Alerting
 
-    Returns ``([], None)`` until the alerting package provides them.
-    """
-    return [], None
+    return Alerting(storage, settings, scheduler=scheduler)

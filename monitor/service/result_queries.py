@@ -114,15 +114,13 @@ def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
     }
 
 
-def latest_statistics(storage: Storage, models: list[str]) -> list[dict[str, Any]]:
+def latest_statistics(storage: Storage) -> list[dict[str, Any]]:
     """The newest window's drift rows of each model (for Prometheus gauges; bounded by the vocabulary)."""
-    if not models:
-        return []
     return storage.dicts(
         f"SELECT r.model AS model, r.detector AS detector, r.column AS column, r.statistic AS statistic, "
         f"r.value AS value, r.verdict AS drift FROM {storage.table(RESULTS)} AS r FINAL "
         f"INNER JOIN (SELECT model, max(window_end) AS last FROM {storage.table(RUNS)} FINAL "
-        "WHERE model IN {models:Array(String)} GROUP BY model) AS l ON r.model = l.model AND r.window_end = l.last "
+        "GROUP BY model) AS l ON r.model = l.model AND r.window_end = l.last "
         "WHERE r.segment = '' AND r.detector IN {detectors:Array(String)} AND r.value IS NOT NULL",
-        parameters={"models": models, "detectors": list(DRIFT_DETECTORS)},
+        parameters={"detectors": list(DRIFT_DETECTORS)},
     )

@@ -80,7 +80,12 @@ class Service:
             self.ctx.kafka_probe = KafkaProbe(self.settings.kafka.bootstrap)
             self.background.append(ConsumerComponent(self.settings, storage))
         if self.options.scheduler:
-            self.background.extend(self._alerting_components(storage, metric_sources))
+            from monitor.service import integration
+
+            alerting = integration.alerting_components(self.settings, storage)
+            self.ctx.alerting = alerting
+            self.ctx.schedule = alerting.scheduler
+            self.background.extend(alerting.components)  # delivery worker, then scheduler
         self.ctx.components = [*self.background, *self.options.extra]
         host = self.options.host or self.settings.api.host
         port = self.options.port if self.options.port is not None else self.settings.api.port
@@ -107,18 +112,9 @@ class Service:
             self.shutdown()
             raise
 
-    def _alerting_components(self, storage: Storage, metric_sources: list[FamilySource]) -> list[Component]:
-        """The scheduler and delivery worker of the alerting package (wired in integration.py)."""
-        from monitor.service import integration
-
-        components, schedule = integration.alerting_components(self.settings, storage, metric_sources)
-        if self.ctx is not None:
-            self.ctx.schedule = schedule
-        return components
-
     def failed_component(self) -> str | None:
         for component in [*self.background, *self.options.extra, *([self.dashboard] if self.dashboard else [])]:
-            if getattr(component, "failed", False):
+            if not component.healthy():
                 return component.name
         if self.api is not None and not self.api.healthy():
             return "api"
@@ -149,7 +145,10 @@ class Service:
             _stop(component, timeout)
         if self.api is not None:
             self.api.stop()
-        for component in self.background:
+        # The consumer first (flush + commit), then the rest in reverse start order: the scheduler
+        # (waits for a running detection), then the delivery worker (finishes in-flight sends).
+        consumers = [c for c in self.background if c.name == "consumer"]
+        for component in [*consumers, *reversed([c for c in self.background if c.name != "consumer"])]:
             _stop(component, timeout)
         if self._owns_storage and self._storage is not None:
             self._storage.close()
