@@ -83,7 +83,7 @@ def profile_numerical(
         parts.append(
             f"countIf({present}), countIf(NOT ({present})), minIf({value}, {present}), maxIf({value}, {present}), "
             f"avgIf({value}, {present}), stddevPopStableIf({value}, {present}), "
-            f"quantilesExactInclusiveIf({levels})({value}, {present}), uniqExactIf({value}, {present})"
+            f"quantilesExactInclusiveIf({levels})({value}, {present}), uniqExactIf({value} + 0.0, {present})"
         )
     row = storage.rows(f"SELECT {', '.join(parts)} FROM {from_sql} WHERE {where_sql}")[0]
     result: dict[str, ColumnProfile] = {}

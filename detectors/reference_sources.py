@@ -49,10 +49,20 @@ class SourceColumn:
         return self.kind == "numerical"
 
 
+def reason(exc: BaseException) -> str:
+    """ClickHouse's error text without its code prefix and version suffix, on one short line."""
+    text = str(exc).split(" failed: ", 1)[-1]
+    text = re.sub(r"Code: \d+\. DB::Exception: ", "", text)
+    text = re.sub(r"\s*\(version [^)]*\)", "", text)
+    return text.strip().splitlines()[0].rstrip(". :")[:300] if text.strip() else type(exc).__name__
+
+
 def file_format(path: Path) -> str:
     """ClickHouse format name for a reference file, from its extension."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in (".gz", ".zst", ".bz2", ".xz"):
         suffixes = suffixes[:-1]
@@ -78,7 +88,7 @@ def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[Sou
     try:
         described = storage.rows(f"DESCRIBE TABLE {source}")
     except StorageError as exc:
-        raise InputError(f"{path}: cannot read as {fmt}: {exc}".replace("ClickHouse query failed: ", "")) from exc
+        raise InputError(f"{path}: cannot read as {fmt}: {reason(exc)}") from exc
     columns: list[SourceColumn] = []
     text_columns: list[str] = []
     for name, type_name, *_ in described:
@@ -234,7 +244,7 @@ def insert_from_file(
                 f"SELECT {', '.join(values)} FROM file({sql_string(str(path))}, {sql_string(fmt)})"
             )
         except StorageError as exc:
-            raise InputError(f"{path}: cannot load: {exc}".replace("ClickHouse command failed: ", "")) from exc
+            raise InputError(f"{path}: cannot load: {reason(exc)}") from exc
         return int(
             storage.rows(
                 f"SELECT count() FROM {storage.table('reference_rows')} WHERE load_id = {sql_string(load_id)}"
