@@ -1,9 +1,246 @@
-"""Placeholder until its issue lands."""
+"""``monitor drift``: compare two files offline, through the same engine as the service.
+
+No service and no configured database: the command opens embedded ClickHouse (chDB) in a private
+temporary directory, lets it read both files in place (Parquet, CSV, TSV) and runs
+:func:`detectors.engine.compare`. Only summaries leave ClickHouse; ``--report`` is the one exception and
+draws a bounded random sample of rows for Evidently's HTML report.
+"""
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from monitor.errors import InputError
+
+if TYPE_CHECKING:
+    from detectors.engine import DatasetDrift, DriftOptions
+
+EXAMPLES = """
+Examples:
+
+  monitor drift --reference train.parquet --current today.parquet
+
+  monitor drift --reference ref.csv --current cur.csv --format json --columns amount,country
+
+  monitor drift --reference ref.parquet --current cur.parquet --fail-on-drift   # exit 1 on drift (CI gate)
+
+  monitor drift --reference ref.parquet --current cur.parquet --method psi --threshold 0.2 \\
+      --method country=chi2 --threshold country=0.01 --report drift.html
+"""
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def drift(
+    reference: Annotated[Path, typer.Option("--reference", help="Reference data: Parquet, CSV or TSV.")],
+    current: Annotated[Path, typer.Option("--current", help="Current data to compare: Parquet, CSV or TSV.")],
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Comma-separated columns to compare (default: all common).")
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="table (readable) or json.")] = (
+        OutputFormat.table
+    ),
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write Evidently's DataDriftPreset HTML (sampled rows).")
+    ] = None,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when the dataset drifts.")] = False,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="Deciding method for every column it applies to, or COLUMN=METHOD. Repeat."),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option("--threshold", help="Threshold for the deciding method, or COLUMN=VALUE. Repeat."),
+    ] = None,
+    threshold_share: Annotated[
+        float, typer.Option("--threshold-share", help="Dataset drift when this share of columns drifts.")
+    ] = 0.5,
+    fdr: Annotated[bool, typer.Option("--fdr", help="Benjamini-Hochberg adjustment across p-value columns.")] = False,
+    min_samples: Annotated[
+        int, typer.Option("--min-samples", help="Fewer non-missing values on a side: no verdict.")
+    ] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages on stderr.")] = False,
+) -> None:
+    """Compare CURRENT with REFERENCE column by column and say what drifted.
+
+    Numerical columns report KS, normalised Wasserstein, PSI, Jensen-Shannon (base 2) and Hellinger;
+    categorical ones chi-square, PSI, Jensen-Shannon, Hellinger and new categories. The deciding method
+    per column is Evidently's default unless --method says otherwise. Exit codes: 0 done, 1 dataset
+    drift with --fail-on-drift, 2 bad input.
+    """
+    drift_options = options_from(method or [], threshold or [], threshold_share, fdr, min_samples)
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    progress = None if quiet else _Progress()
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-drift-"))
+    try:
+        result = run(workdir, reference, current, wanted, drift_options, report, progress)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if output is OutputFormat.json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(result.to_contract(), option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+    else:
+        typer.echo(render_table(result))
+    for col in result.columns.values():
+        if col.status == "error":
+            typer.echo(f"monitor drift: warning: column {col.column!r} failed: {col.message}", err=True)
+    if fail_on_drift and result.dataset_drift:
+        raise typer.Exit(1)
+
+
+def options_from(
+    methods: list[str], thresholds: list[str], threshold_share: float, fdr: bool, min_samples: int
+) -> DriftOptions:
+    """``--method``/``--threshold`` values (global, or ``COLUMN=...``) as engine options."""
+    from detectors.engine import ColumnOptions, DriftOptions
+
+    global_method: str | None = None
+    global_threshold: float | None = None
+    per_column: dict[str, dict[str, object]] = {}
+    for entry in methods:
+        column, _, name = entry.rpartition("=")
+        if column:
+            per_column.setdefault(column, {})["method"] = name.strip()
+        else:
+            global_method = name.strip()
+    for entry in thresholds:
+        column, _, text = entry.rpartition("=")
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise InputError(f"--threshold {entry!r}: {text!r} is not a number") from exc
+        if column:
+            per_column.setdefault(column, {})["threshold"] = value
+        else:
+            global_threshold = value
+    options = DriftOptions(
+        threshold_share=threshold_share,
+        method=global_method,
+        threshold=global_threshold,
+        columns={c: ColumnOptions(**kw) for c, kw in per_column.items()},  # type: ignore[arg-type]
+        fdr=fdr,
+        min_samples=min_samples,
+    )
+    options.validate()
+    return options
+
+
+def run(
+    workdir: Path,
+    reference: Path,
+    current: Path,
+    columns: list[str] | None,
+    options: DriftOptions,
+    report: Path | None,
+    progress: Callable[[str], None] | None,
+) -> DatasetDrift:
+    """Open a private embedded ClickHouse under ``workdir``, compare the files, write the report if asked."""
+    from detectors.engine import compare
+    from detectors.sample import Sample
+    from monitor.settings import ClickHouseSettings
+    from monitor.storage import open_storage
+
+    storage = open_storage(ClickHouseSettings(dsn=f"chdb://{workdir / 'db'}", database="drift"), migrate=False)
+    try:
+        ref = Sample.from_file(storage, reference)
+        cur = Sample.from_file(storage, current)
+        if columns is not None:
+            for sample in (ref, cur):
+                unknown = [c for c in columns if c not in sample.columns and c not in sample.skipped]
+                if unknown:
+                    raise InputError(f"--columns: {sample.description} has no column {', '.join(map(repr, unknown))}")
+                not_comparable = [c for c in columns if c in sample.skipped]
+                if not_comparable:
+                    c = not_comparable[0]
+                    raise InputError(
+                        f"--columns: {c!r} in {sample.description} cannot be compared ({sample.skipped[c]})"
+                    )
+            ref, cur = ref.select(columns), cur.select(columns)
+        for sample in (ref, cur):
+            if sample.skipped:
+                listed = ", ".join(f"{n} ({why})" for n, why in sample.skipped.items())
+                typer.echo(f"monitor drift: {sample.description}: not compared: {listed}", err=True)
+        result = compare(storage, ref, cur, options, progress)
+        if report is not None:
+            from detectors.evidently_report import write_report
+
+            write_report(storage, ref, cur, list(result.columns), report, progress)
+        return result
+    finally:
+        storage.close()
+
+
+def render_table(result: DatasetDrift) -> str:
+    """A readable summary: one line per column, the deciding statistic first."""
+    header = ("column", "type", "method", "statistic", "p-value", "threshold", "drift", "missing ref/cur")
+    lines: list[tuple[str, ...]] = [header]
+    for col in result.columns.values():
+        verdict = {True: "DRIFT", False: "no", None: col.status.replace("_", " ")}[col.drift]
+        lines.append(
+            (
+                col.column,
+                col.kind,
+                col.method or "-",
+                _num(col.statistic),
+                _num(col.p_value_adjusted if col.p_value_adjusted is not None else col.p_value),
+                _num(col.threshold),
+                verdict,
+                f"{_pct(col.missing_reference)} / {_pct(col.missing_current)}",
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    drifted = [c.column for c in result.drifted]
+    verdict = "DATASET DRIFT" if result.dataset_drift else "no dataset drift"
+    text.append("")
+    text.append(
+        f"{verdict}: {len(drifted)} of {len(result.decided)} columns drifted "
+        f"(share {result.drift_share:.2f}, threshold {result.threshold_share:.2f}); "
+        f"{result.n_reference:,} reference rows, {result.n_current:,} current rows"
+    )
+    for col in result.columns.values():
+        if col.new_categories:
+            shown = ", ".join(col.new_categories[:10]) + (" ..." if len(col.new_categories) > 10 else "")
+            text.append(f"new categories in {col.column}: {shown}")
+    return "\n".join(text)
+
+
+class _Progress:
+    """Progress lines on stderr, only once a run has taken more than a second (quiet for small files)."""
+
+    def __init__(self, after_seconds: float = 1.0) -> None:
+        self._start = time.monotonic()
+        self._after = after_seconds
+
+    def __call__(self, message: str) -> None:
+        if time.monotonic() - self._start >= self._after:
+            typer.echo(f"monitor drift: {message}", err=True)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("drift", epilog=EXAMPLES, help=(drift.__doc__ or "").strip())(drift)

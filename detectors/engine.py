@@ -1,0 +1,253 @@
+"""The drift engine: compare a current sample with a reference, column by column, inside ClickHouse.
+
+``compare(storage, reference, current, options)`` is the one entry point, shared by ``monitor drift``
+(two files through embedded chDB) and the service's detectors (a window of ``events`` against a stored
+reference). It scans each side once for a profile (:func:`detectors.collect.profile_side`), then each
+numerical column across both sides for the KS statistic, the Wasserstein distance and the decile-bin
+counts. Only those small summaries reach Python, where the registered methods (:mod:`detectors.stats`)
+turn them into statistics, and :mod:`detectors.methods` picks the deciding one and its threshold.
+
+The result, :class:`DatasetDrift`, renders the contract's JSON document and the ``detector_results``
+rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from detectors.bh import bh_adjust
+from detectors.collect import SideStats, compare_numeric_exact, profile_side
+from detectors.drift_types import ColumnDrift, ColumnOptions, DatasetDrift, DriftOptions
+from detectors.methods import choose
+from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
+from detectors.stats import REGISTRY, Distribution, Summary
+from monitor.errors import InputError, StorageError
+from monitor.logs import get_logger
+from monitor.storage import Storage
+
+__all__ = ["ColumnDrift", "ColumnOptions", "DatasetDrift", "DriftOptions", "compare"]
+
+log = get_logger(__name__)
+
+
+def compare(
+    storage: Storage,
+    reference: Sample,
+    current: Sample,
+    options: DriftOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DatasetDrift:
+    """Compare ``current`` with ``reference`` on their common columns (in the reference's order).
+
+    Raises :class:`InputError` when there is no common column, or when a column holds numbers on one
+    side and text on the other (unless one side has no value at all there). A failure computing one
+    column is logged and recorded as that column's ``error`` status; the others still get verdicts.
+    """
+    options = options or DriftOptions()
+    options.validate()
+    say = progress or (lambda _message: None)
+    names = [n for n in reference.columns if n in current.columns]
+    if not names:
+        raise InputError(
+            f"no common columns between {reference.description or 'the reference'} "
+            f"and {current.description or 'the current data'}"
+        )
+    unknown = [c for c in options.columns if c not in names]
+    if unknown:
+        raise InputError(f"no common column {', '.join(repr(c) for c in unknown)}")
+    say(f"profiling the reference ({len(names)} columns)")
+    n_ref_rows, ref_stats = profile_side(
+        storage, reference, names, {n: reference.columns[n].kind for n in names}, deciles=True
+    )
+    say(f"profiling the current data ({n_ref_rows:,} reference rows)")
+    n_cur_rows, cur_stats = profile_side(
+        storage, current, names, {n: current.columns[n].kind for n in names}, deciles=False
+    )
+    kinds = _resolve_kinds(names, ref_stats, cur_stats)
+    for name, kind in kinds.items():  # a side without any value takes the other side's kind
+        if ref_stats[name].kind != kind:
+            ref_stats[name] = SideStats(kind=kind, rows=ref_stats[name].rows, missing=ref_stats[name].rows)
+        if cur_stats[name].kind != kind:
+            cur_stats[name] = SideStats(kind=kind, rows=cur_stats[name].rows, missing=cur_stats[name].rows)
+
+    say(f"comparing {len(names)} columns ({n_cur_rows:,} current rows)")
+    columns: dict[str, ColumnDrift] = {}
+    for index, name in enumerate(names, start=1):
+        ref, cur = ref_stats[name], cur_stats[name]
+        try:
+            columns[name] = _compare_column(storage, reference, current, name, kinds[name], ref, cur, options)
+        except (StorageError, ValueError, ArithmeticError) as exc:
+            log.error("drift statistic failed", column=name, error=str(exc))
+            columns[name] = ColumnDrift(
+                column=name,
+                kind=kinds[name],
+                status="error",
+                n_reference=ref.n,
+                n_current=cur.n,
+                missing_reference=ref.missing_share,
+                missing_current=cur.missing_share,
+                message=f"{type(exc).__name__}: {exc}",
+            )
+        if kinds[name] == NUMERICAL and ref.n + cur.n > options.exact_limit:
+            say(f"column {index}/{len(names)} done: {name}")
+    if options.fdr:
+        columns = _apply_fdr(columns)
+    return DatasetDrift(columns, n_ref_rows, n_cur_rows, options.threshold_share, options.fdr)
+
+
+def _resolve_kinds(names: list[str], ref: dict[str, SideStats], cur: dict[str, SideStats]) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {}
+    conflicts: list[str] = []
+    for name in names:
+        r, c = ref[name], cur[name]
+        if r.kind == c.kind or c.n == 0:
+            kinds[name] = r.kind
+        elif r.n == 0:
+            kinds[name] = c.kind
+        else:
+            word = {NUMERICAL: "numeric", CATEGORICAL: "text"}
+            conflicts.append(f"{name!r} is {word[r.kind]} in the reference and {word[c.kind]} in the current data")
+    if conflicts:
+        raise InputError(f"column types differ: {'; '.join(conflicts)}")
+    return kinds
+
+
+def _compare_column(
+    storage: Storage,
+    reference: Sample,
+    current: Sample,
+    name: str,
+    kind: Kind,
+    ref: SideStats,
+    cur: SideStats,
+    options: DriftOptions,
+) -> ColumnDrift:
+    base = {
+        "column": name,
+        "kind": kind,
+        "n_reference": ref.n,
+        "n_current": cur.n,
+        "missing_reference": ref.missing_share,
+        "missing_current": cur.missing_share,
+    }
+    if ref.n == 0 or cur.n == 0:
+        side = "reference" if ref.n == 0 else "current data"
+        return ColumnDrift(**base, status="insufficient_data", message=f"no value in the {side}")
+
+    value_counts: Distribution | None = None
+    extra: dict = {}
+    if kind == NUMERICAL:
+        few = _few_values(ref, cur)
+        comparison = compare_numeric_exact(
+            storage, reference, current, name, ref.n, cur.n, ref.edges, want_values=few is not None
+        )
+        bins = Distribution(
+            _bin_labels(ref.edges),
+            np.asarray(comparison.reference_bins, dtype=float),
+            np.asarray(comparison.current_bins, dtype=float),
+        )
+        summary = Summary(
+            kind=NUMERICAL,
+            n_reference=ref.n,
+            n_current=cur.n,
+            bins=bins,
+            ks_statistic=comparison.ks_statistic,
+            ks_exact=comparison.ks_exact,
+            wasserstein=comparison.wasserstein,
+            reference_std=ref.std,
+        )
+        if comparison.value_counts is not None:
+            values = sorted(comparison.value_counts)
+            value_counts = Distribution(
+                tuple(repr(v) for v in values),
+                np.asarray([comparison.value_counts[v][0] for v in values], dtype=float),
+                np.asarray([comparison.value_counts[v][1] for v in values], dtype=float),
+            )
+        n_distinct = len(few) if few is not None else 6
+        stat_names = ("ks", "wasserstein_norm", "psi", "js", "hellinger")
+        approximate = not comparison.ks_exact
+    else:
+        labels = sorted(set(ref.categories) | set(cur.categories))
+        bins = Distribution(
+            tuple(labels),
+            np.asarray([ref.categories.get(c, 0) for c in labels], dtype=float),
+            np.asarray([cur.categories.get(c, 0) for c in labels], dtype=float),
+        )
+        summary = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=bins)
+        n_distinct = len(labels)
+        stat_names = ("chi2", "psi", "js", "hellinger")
+        approximate = False
+        new = [c for c in labels if c not in ref.categories]
+        vanished = [c for c in labels if c not in cur.categories]
+        limit = options.max_listed_categories
+        extra = {"new_categories": tuple(new[:limit]), "vanished_categories": tuple(vanished[:limit])}
+
+    stats = {key: _stat(key, summary) for key in stat_names}
+    column_options = options.columns.get(name, ColumnOptions())
+    choice = choose(
+        name,
+        kind,
+        ref.n,
+        n_distinct,
+        method=options.method,
+        threshold=options.threshold,
+        per_column={name: (column_options.method, column_options.threshold)},
+    )
+    decided_on = summary
+    if choice.as_categories and value_counts is not None:
+        decided_on = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=value_counts)
+    value = choice.method.compute(decided_on)
+    sufficient = ref.n >= options.min_samples and cur.n >= options.min_samples
+    return ColumnDrift(
+        **base,
+        status="ok" if sufficient else "insufficient_data",
+        method=choice.method.name,
+        statistic=value.statistic,
+        p_value=value.p_value,
+        threshold=choice.threshold,
+        drift=choice.method.drifted(choice.method.decisive(value), choice.threshold) if sufficient else None,
+        stats=stats,
+        approximate=approximate,
+        message="" if sufficient else f"fewer than min_samples={options.min_samples} values on a side",
+        **extra,
+    )
+
+
+_STAT_METHOD = {"ks": "ks", "wasserstein_norm": "wasserstein_norm", "psi": "psi", "js": "jensen_shannon"}
+_STAT_METHOD |= {"hellinger": "hellinger", "chi2": "chi2"}
+
+
+def _stat(key: str, summary: Summary) -> object:
+    method = REGISTRY[_STAT_METHOD[key]]
+    value = method.compute(summary)
+    if method.score == "p_value":
+        return {"statistic": value.statistic, "p_value": value.p_value}
+    return value.statistic
+
+
+def _few_values(ref: SideStats, cur: SideStats) -> tuple[float, ...] | None:
+    """The distinct values of both sides when there are at most 5 of them (Evidently's rule), else None."""
+    if ref.few_values is None or cur.few_values is None:
+        return None
+    union = tuple(sorted(set(ref.few_values) | set(cur.few_values)))
+    return union if len(union) <= 5 else None
+
+
+def _bin_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
+    bounds = ["-inf", *(repr(e) for e in edges), "inf"]
+    return tuple(f"[{a}, {b})" for a, b in itertools.pairwise(bounds))
+
+
+def _apply_fdr(columns: dict[str, ColumnDrift]) -> dict[str, ColumnDrift]:
+    """Benjamini-Hochberg across the decided columns whose method gives a p-value."""
+    tested = [c for c in columns.values() if c.drift is not None and c.method and REGISTRY[c.method].score == "p_value"]
+    adjusted = bh_adjust([c.p_value for c in tested if c.p_value is not None])
+    result = dict(columns)
+    for col, p_adj in zip(tested, adjusted, strict=True):
+        drift = REGISTRY[col.method].drifted(p_adj, col.threshold)  # type: ignore[index,arg-type]
+        result[col.column] = replace(col, p_value_adjusted=p_adj, drift=drift)
+    return result

@@ -1,0 +1,195 @@
+"""What the drift engine compares: a set of rows inside ClickHouse and the SQL expression of each column.
+
+A :class:`Sample` never holds data. It names where the rows are (``from_sql`` + ``where_sql``) and, per
+column, an expression and a kind, so the engine can push every statistic into ClickHouse. The same
+engine therefore reads a Parquet/CSV file through chDB's ``file()`` table function (``monitor drift``),
+a window of ``events`` (``FINAL``, one model, one time range) and a stored reference alike.
+
+Expressions are raw: the engine normalises them itself. A numerical expression may be any numeric type,
+Nullable or not; NULL, NaN and ±inf are missing. A categorical expression may be a String, Nullable
+String, Enum or Bool; NULL is missing and booleans compare as ``'true'``/``'false'`` (how ``events``
+stores them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from detectors.sqlfmt import sql_datetime, sql_string
+from monitor.errors import InputError, StorageError
+from monitor.storage import Storage, quote_identifier
+from monitor.storage.events import FeatureColumns, feature_column
+
+Kind = Literal["numerical", "categorical"]
+NUMERICAL: Kind = "numerical"
+CATEGORICAL: Kind = "categorical"
+
+# File suffixes chDB reads directly (compression is recognised by ClickHouse from the last suffix).
+_FORMATS: dict[str, str] = {
+    ".parquet": "Parquet",
+    ".pq": "Parquet",
+    ".csv": "CSVWithNames",
+    ".tsv": "TSVWithNames",
+}
+_COMPRESSION = (".gz", ".zst", ".zstd", ".bz2", ".xz", ".lz4")
+_NUMERIC_TYPE = re.compile(r"^(U?Int\d+|Float\d+|BFloat16|Decimal\d*\(.*\)|Decimal)$")
+_TEXT_TYPE = re.compile(r"^(String|FixedString\(\d+\)|Enum(8|16)?\(.*\)|Bool)$")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a sample: the SQL expression of its value inside the sample's FROM, and its kind."""
+
+    expr: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A set of rows inside ClickHouse: FROM + WHERE, and the SQL expression of each column.
+
+    ``from_sql`` is anything that may follow ``FROM``: ``file('/abs/ref.parquet', 'Parquet')``,
+    ``\\`db\\`.\\`events\\` FINAL``, ``\\`db\\`.\\`reference_rows\\```. ``description`` is for messages only.
+    """
+
+    from_sql: str
+    columns: Mapping[str, ColumnSpec]
+    where_sql: str = "1"
+    description: str = ""
+    skipped: Mapping[str, str] = field(default_factory=dict)  # column -> why it cannot be compared
+
+    def select(self, names: Iterable[str]) -> Sample:
+        """The same rows with only ``names`` (in that order)."""
+        return Sample(
+            self.from_sql,
+            {n: self.columns[n] for n in names},
+            self.where_sql,
+            self.description,
+            {n: r for n, r in self.skipped.items() if n in set(names)},
+        )
+
+    @classmethod
+    def from_file(cls, storage: Storage, path: str | Path, columns: Sequence[str] | None = None) -> Sample:
+        """A Parquet or CSV/TSV file read in place by ClickHouse's ``file()`` (embedded chDB, or a server's files).
+
+        Kinds come from the data: numbers (not booleans) are numerical, strings and booleans categorical.
+        A column whose type is neither (dates, arrays, ...) is listed in ``skipped``. A column with no
+        value at all (its type unknown) is numerical if ClickHouse inferred a numeric type for it.
+        Raises :class:`InputError` for a missing, unreadable, empty or unsupported file.
+        """
+        resolved = Path(path).expanduser()
+        if not resolved.exists():
+            raise InputError(f"{path}: no such file")
+        if not resolved.is_file():
+            raise InputError(f"{path}: not a file")
+        try:
+            with resolved.open("rb") as handle:
+                head = handle.read(4)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        if not head:
+            raise InputError(f"{path}: the file is empty")
+        fmt = file_format(resolved, head)
+        from_sql = f"file({sql_string(str(resolved.resolve()))}, {sql_string(fmt)})"
+        try:
+            described = storage.rows(f"DESCRIBE TABLE {from_sql}")
+            (rows,) = storage.rows(f"SELECT count() FROM {from_sql}")[0]
+        except StorageError as exc:
+            raise InputError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
+        if int(rows) == 0:
+            raise InputError(f"{path}: the file has no rows")
+        specs: dict[str, ColumnSpec] = {}
+        skipped: dict[str, str] = {}
+        for name, ch_type, *_ in described:
+            kind = kind_of_type(ch_type)
+            if kind is None:
+                skipped[name] = f"unsupported type {ch_type}"
+            else:
+                specs[name] = ColumnSpec(quote_identifier(name), kind)
+        sample = cls(from_sql, specs, "1", str(path), skipped)
+        if columns is not None:
+            unknown = [c for c in columns if c not in specs and c not in skipped]
+            if unknown:
+                raise InputError(f"{path}: no column {', '.join(repr(c) for c in unknown)}")
+            sample = sample.select([c for c in columns if c in specs])
+        return sample
+
+    @classmethod
+    def for_events(
+        cls,
+        storage: Storage,
+        model: str,
+        start: datetime,
+        end: datetime,
+        features: Mapping[str, Kind] | Sequence[str] | None = None,
+        where_sql: str = "1",
+    ) -> Sample:
+        """The events of ``model`` with ``start <= ts < end`` (read with FINAL, so redeliveries count once).
+
+        ``features``: ``{name: kind}`` (the configured kinds), names (kinds from what the model logged)
+        or None (every logged feature). A feature logged with both kinds and no configured kind is
+        compared as numerical. Features never logged (with that kind) are listed in ``skipped``.
+        """
+        logged = FeatureColumns(storage).for_model(model)
+        wanted: Mapping[str, Kind | None]
+        if features is None:
+            wanted = dict.fromkeys(logged)
+        elif isinstance(features, Mapping):
+            wanted = dict(features)
+        else:
+            wanted = dict.fromkeys(features)
+        specs: dict[str, ColumnSpec] = {}
+        skipped: dict[str, str] = {}
+        for name, configured in wanted.items():
+            kinds = logged.get(name, {})
+            kind: Kind = configured or (CATEGORICAL if set(kinds) == {CATEGORICAL} else NUMERICAL)
+            if kind not in kinds:
+                skipped[name] = f"never logged as {kind}" if kinds else "never logged by this model"
+                continue
+            specs[name] = ColumnSpec(quote_identifier(feature_column(name, kind)), kind)
+        where = (
+            f"model = {sql_string(model)} AND ts >= {sql_datetime(start)} AND ts < {sql_datetime(end)}"
+            f" AND ({where_sql})"
+        )
+        return cls(f"{storage.table('events')} FINAL", specs, where, f"{model} events", skipped)
+
+
+def file_format(path: Path, head: bytes = b"") -> str:
+    """The ClickHouse input format of a data file, from its suffix (or its magic bytes for Parquet)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSION:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _FORMATS:
+        return _FORMATS[suffixes[-1]]
+    if head == b"PAR1":
+        return "Parquet"
+    raise InputError(f"{path}: unsupported format (expected .parquet, .csv or .tsv, optionally compressed)")
+
+
+def kind_of_type(ch_type: str) -> Kind | None:
+    """The kind of a ClickHouse column type, or None when it is neither a number nor text."""
+    inner = ch_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        if inner.startswith(wrapper) and inner.endswith(")"):
+            inner = inner[len(wrapper) : -1]
+    for wrapper in ("LowCardinality(", "Nullable("):  # LowCardinality(Nullable(...)) either way round
+        if inner.startswith(wrapper) and inner.endswith(")"):
+            inner = inner[len(wrapper) : -1]
+    if inner == "Bool":
+        return CATEGORICAL
+    if _NUMERIC_TYPE.match(inner):
+        return NUMERICAL
+    if _TEXT_TYPE.match(inner):
+        return CATEGORICAL
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).split("ClickHouse query failed: ", 1)[-1]
+    text = re.sub(r"\s*\(version [^)]*\)", "", text)
+    return text.strip().rstrip(".")[:300]

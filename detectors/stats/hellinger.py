@@ -1,0 +1,31 @@
+"""``hellinger``: Hellinger distance between the binned (numerical) or categorical distributions (0..1).
+
+H = sqrt(Σ (√p - √q)² / 2) on the raw proportions (the same bins as PSI and JS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.stats.registry import Method, Summary, Value, register
+
+
+def hellinger(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2) / 2.0))
+
+
+def _compute(summary: Summary) -> Value:
+    return Value(hellinger(*summary.bins.proportions()))
+
+
+HELLINGER = register(
+    Method(
+        name="hellinger",
+        kinds=frozenset({"numerical", "categorical"}),
+        score="distance",
+        default_threshold=0.1,
+        compute=_compute,
+        description="Hellinger distance on raw proportions",
+        stat_key="hellinger",
+    )
+)

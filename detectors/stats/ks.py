@@ -1,0 +1,56 @@
+"""``ks``: two-sample Kolmogorov-Smirnov test, numerical columns; the score is the two-sided p-value.
+
+The statistic D (largest gap between the two empirical CDFs) is computed inside ClickHouse; the p-value
+is computed here from D and the two sizes exactly as ``scipy.stats.ks_2samp(method="auto")`` does: the
+exact distribution when both samples have at most 10,000 values, Smirnov's asymptotic one otherwise
+(and whenever D came from the large-window histogram, as the contract states).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from scipy.stats import distributions
+
+from detectors.stats.registry import Method, Summary, Value, register
+
+MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N
+
+
+def ks_p_value(d: float, n1: int, n2: int, exact: bool = True) -> float:
+    """Two-sided p-value of the two-sample KS statistic ``d`` for sizes ``n1`` and ``n2`` (as scipy)."""
+    if n1 <= 0 or n2 <= 0:
+        raise ValueError("KS needs two non-empty samples")
+    if exact and max(n1, n2) <= MAX_EXACT_N:
+        # scipy's own lattice-path computation (private, but pinned by the tests against ks_2samp).
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            success, _, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+        if success:
+            return float(min(max(prob, 0.0), 1.0))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    en = m * n / (m + n)
+    return float(min(max(distributions.kstwo.sf(d, round(en)), 0.0), 1.0))
+
+
+def _compute(summary: Summary) -> Value:
+    if summary.ks_statistic is None:
+        raise ValueError("KS statistic was not computed for this column")
+    p = ks_p_value(summary.ks_statistic, summary.n_reference, summary.n_current, summary.ks_exact)
+    return Value(summary.ks_statistic, p)
+
+
+KS = register(
+    Method(
+        name="ks",
+        kinds=frozenset({"numerical"}),
+        score="p_value",
+        default_threshold=0.05,
+        compute=_compute,
+        description="two-sample Kolmogorov-Smirnov test (two-sided), as scipy.stats.ks_2samp",
+        stat_key="ks_p_value",
+    )
+)

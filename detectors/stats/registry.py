@@ -1,0 +1,102 @@
+"""The drift methods, registered by name and column kind, and the summaries they work on.
+
+A method is a pure function of a :class:`Summary`: small numbers computed inside ClickHouse (counts per
+bin or category, the KS statistic, the Wasserstein distance, the reference std). It never sees raw
+values, so the same method serves a 100-row file and a 10-million-row window.
+
+Every method says which way is bad: a ``p_value`` method drifts when its p-value is *below* the
+threshold, a ``distance`` method when its statistic is *at or above* it (Evidently's conventions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["numerical", "categorical"]
+Score = Literal["p_value", "distance"]
+KINDS: tuple[Kind, ...] = ("numerical", "categorical")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Counts of the same bins (numerical) or categories (categorical) on both sides, aligned."""
+
+    labels: tuple[str, ...]
+    reference: np.ndarray
+    current: np.ndarray
+
+    def proportions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each side's counts divided by that side's total (no smoothing, no renormalisation)."""
+        ref_total = float(self.reference.sum())
+        cur_total = float(self.current.sum())
+        return self.reference / ref_total, self.current / cur_total
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What ClickHouse computed for one column: enough for every registered method.
+
+    ``bins`` holds the contract's decile bins for a numerical column and the categories for a
+    categorical one. ``ks_exact`` is False when the KS statistic came from the large-window histogram
+    (then only the asymptotic p-value is meaningful).
+    """
+
+    kind: Kind
+    n_reference: int
+    n_current: int
+    bins: Distribution
+    ks_statistic: float | None = None
+    ks_exact: bool = True
+    wasserstein: float | None = None
+    reference_std: float | None = None
+
+
+@dataclass(frozen=True)
+class Value:
+    """A method's result: its statistic and, for tests, its p-value."""
+
+    statistic: float
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named drift method: which kinds it accepts, how to compute it, and which way is drift."""
+
+    name: str
+    kinds: frozenset[Kind]
+    score: Score
+    default_threshold: float
+    compute: Callable[[Summary], Value]
+    description: str
+    stat_key: str  # the statistic's name in detector_results (``ks_p_value``, ``js``, ...)
+
+    def decisive(self, value: Value) -> float:
+        """The number compared with the threshold: the p-value of a test, else the statistic."""
+        if self.score == "p_value":
+            if value.p_value is None:
+                raise ValueError(f"method {self.name} returned no p-value")
+            return value.p_value
+        return value.statistic
+
+    def drifted(self, decisive: float, threshold: float) -> bool:
+        """Drift when a p-value is below the threshold, or a distance at or above it."""
+        return decisive < threshold if self.score == "p_value" else decisive >= threshold
+
+    @property
+    def direction(self) -> str:
+        return "drift when below" if self.score == "p_value" else "drift when at or above"
+
+
+REGISTRY: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    if method.name in REGISTRY:
+        raise RuntimeError(f"drift method {method.name!r} registered twice")
+    REGISTRY[method.name] = method
+    return method
