@@ -139,6 +139,13 @@ class WebhookChannel(_Frozen):
     def _one_url(self) -> WebhookChannel:
         if (self.url is None) == (self.url_env is None):
             raise ValueError("set exactly one of url or url_env")
+        if self.template is not None:
+            from alerts.templates import parse_template
+
+            try:
+                parse_template(self.template)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
         return self
 
 
