@@ -87,3 +87,20 @@ def test_results_timeline_and_latest_drift(serve, storage: Storage) -> None:
     assert model["health"] == "drift"
     runs = api.client.get("/api/v1/models/m/runs").json()["runs"]
     assert len(runs) == 3
+
+
+def test_evidently_report_for_a_window(serve, storage: Storage, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    insert_events(storage, "m", synthetic_rows(200, end=now))
+    api = serve()
+    assert api.client.get("/api/v1/models/m/report").status_code == 422  # no reference yet
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"amount": rng.normal(50, 10, 300), "country": rng.choice(["DE", "FR", "US"], 300)})
+    frame.to_parquet(tmp_path / "ref.parquet")
+    api.client.post("/api/v1/models/m/references", json={"file": str(tmp_path / "ref.parquet")}, headers=api.auth())
+    response = api.client.get("/api/v1/models/m/report", params={"end": (now + timedelta(seconds=1)).isoformat()})
+    assert response.status_code == 200, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "Evidently report for model <b>m</b>" in page and "200 current, 300 reference" in page
+    assert "amount" in page and "country" in page

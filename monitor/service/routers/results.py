@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from monitor import metrics
@@ -131,3 +132,24 @@ async def detect_now(request: Request, model: ModelName, body: DetectRequest | N
         "alerts": alerts,
         "results": rows_sequence(report.results),
     }
+
+
+@router.get(
+    "/models/{model}/report",
+    summary="Evidently data drift report (HTML) for a window against the newest reference",
+    response_class=HTMLResponse,
+    responses={404: {"description": "unknown model"}, 422: {"description": "no reference or no events"}},
+)
+async def evidently_report(request: Request, model: ModelName, start: Start = None, end: End = None) -> HTMLResponse:
+    from monitor.errors import InputError
+    from monitor.service.report import build_report_html
+
+    ctx = _ctx(request)
+    require_model(ctx, model)
+    window = ctx.settings.models[model].window if model in ctx.settings.models else timedelta(hours=1)
+    lo, hi = resolve_window(start, end, window)
+    try:
+        page = await run_in_threadpool(build_report_html, ctx.storage, model, lo, hi)
+    except InputError as exc:
+        raise ApiError(422, "no_data", str(exc)) from exc
+    return HTMLResponse(page)
