@@ -18,86 +18,85 @@ import dataclasses
 from collections.abc import Mapping
 
 from detectors.context import RunContext, Segment, error_result, segment_label
+from detectors.engine import ColumnOptions, DriftOptions, compare
 from detectors.profile import Kind
 from detectors.references import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
+from detectors.sample import ColumnSpec, Sample
 from detectors.windows import Window
 from monitor.logs import get_logger
 
 log = get_logger(__name__)
+MISSING = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    from detectors import engine, sample
-
-    return engine, sample
-
-
-def reference_sample(ctx: RunContext, reference: Reference, columns: Mapping[str, Kind], segment: Segment):  # type: ignore[no-untyped-def]
-    _, sample = _engine()
-    specs = {}
+def reference_sample(ctx: RunContext, reference: Reference, columns: Mapping[str, Kind], segment: Segment) -> Sample:
+    """The reference's rows (of one segment where it carries the key); a column it lacks is all-missing."""
+    specs: dict[str, ColumnSpec] = {}
     for name, kind in columns.items():
+        expr: str | None = None
         if name == PREDICTION_COLUMN:
             expr = reference.prediction_expr()
-        elif name in reference.columns and reference.columns[name] == kind:
+        elif reference.columns.get(name) == kind:
             expr = reference.column_expr(name)
-        else:
-            expr = None
-        specs[name] = sample.ColumnSpec(expr=expr or _missing(kind), kind=kind)
-    return sample.Sample(
-        from_sql=reference.from_sql(ctx.storage), where_sql=reference.where_sql(segment), columns=specs
+        specs[name] = ColumnSpec(expr=expr or MISSING[kind], kind=kind)
+    return Sample(
+        from_sql=reference.from_sql(ctx.storage),
+        columns=specs,
+        where_sql=reference.where_sql(segment),
+        description=f"reference {reference.version} of {ctx.model}",
     )
 
 
-def events_sample(ctx: RunContext, columns: Mapping[str, Kind], segment: Segment, window: Window | None = None):  # type: ignore[no-untyped-def]
-    _, sample = _engine()
+def events_sample(
+    ctx: RunContext, columns: Mapping[str, Kind], segment: Segment, window: Window | None = None
+) -> Sample:
+    """The model's events in the window (default: the run's), read with FINAL."""
     specs = {
-        name: sample.ColumnSpec(
+        name: ColumnSpec(
             expr=ctx.prediction_event_expr if name == PREDICTION_COLUMN else ctx.event_expr(name), kind=kind
         )
         for name, kind in columns.items()
     }
-    return sample.Sample(from_sql=ctx.events_from, where_sql=ctx.events_where(window, segment), columns=specs)
-
-
-def _missing(kind: Kind) -> str:
-    return "nan" if kind == "numerical" else "CAST(NULL, 'Nullable(String)')"
-
-
-def _options(ctx: RunContext):  # type: ignore[no-untyped-def]
-    engine, _ = _engine()
-    drift = ctx.settings.drift
-    return engine.DriftOptions(
-        threshold_share=drift.threshold_share,
-        fdr=drift.fdr,
-        min_samples=ctx.settings.min_samples,
-        methods={c: s.method for c, s in drift.columns.items() if s.method},
-        thresholds={c: s.threshold for c, s in drift.columns.items() if s.threshold is not None},
+    return Sample(
+        from_sql=ctx.events_from,
+        columns=specs,
+        where_sql=ctx.events_where(window, segment),
+        description=f"{ctx.model} events {window or ctx.window}",
     )
 
 
-def _with_segment(results: list[StatResult], segment: Segment) -> list[StatResult]:
-    label = segment_label(segment)
-    return [dataclasses.replace(r, segment=label) for r in results]
+def drift_options(ctx: RunContext, columns: Mapping[str, Kind]) -> DriftOptions:
+    """The model's drift settings for these columns (per-column overrides of other columns left out)."""
+    drift = ctx.settings.drift
+    return DriftOptions(
+        threshold_share=drift.threshold_share,
+        fdr=drift.fdr,
+        min_samples=ctx.settings.min_samples,
+        columns={
+            name: ColumnOptions(method=override.method, threshold=override.threshold)
+            for name, override in drift.columns.items()
+            if name in columns
+        },
+    )
 
 
 def renamed(results: list[StatResult], detector: str) -> list[StatResult]:
-    """The same rows under another detector name (skew when the training reference is the reference)."""
+    """The feature-drift rows under another name (skew, when the training reference is the reference)."""
     return [dataclasses.replace(r, detector=detector) for r in results if r.detector == "feature_drift"]
 
 
-def _compare(
-    ctx: RunContext,
-    detector: str,
-    reference,
-    current,
-    segment: Segment,  # type: ignore[no-untyped-def]
-) -> list[StatResult]:
-    """Compare all columns at once; if that fails, column by column with an error row per failure."""
-    engine, sample = _engine()
-    options = _options(ctx)
+def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample, segment: Segment) -> list[StatResult]:
+    """Compare all columns at once; if that fails, column by column with an error row per failure.
+
+    The engine already isolates a failing statistic; the retry covers what it shares across columns
+    (one profiling scan per side), so one broken column cannot take the others down.
+    """
+    label = segment_label(segment)
+    kinds = {name: spec.kind for name, spec in current.columns.items()}
+    options = drift_options(ctx, kinds)
     try:
-        return _with_segment(engine.compare(ctx.storage, reference, current, options).to_results(detector), segment)
+        return compare(ctx.storage, reference, current, options).to_results(detector, segment=label)
     except Exception as exc:
         if len(current.columns) <= 1:
             raise
@@ -105,33 +104,36 @@ def _compare(
     results: list[StatResult] = []
     decided: list[StatResult] = []
     for name in current.columns:
-        one_ref = dataclasses.replace(reference, columns={name: reference.columns[name]})
-        one_cur = dataclasses.replace(current, columns={name: current.columns[name]})
         try:
-            rows = engine.compare(ctx.storage, one_ref, one_cur, options).to_results(detector)
+            drift = compare(ctx.storage, reference.select([name]), current.select([name]), options)
         except Exception as exc:
             log.error("drift failed for a column", detector=detector, column=name, error=str(exc))
             results.append(error_result(detector, name, segment, exc))
             continue
-        column_rows = [r for r in rows if r.column != DATASET]
-        results += column_rows
-        decided += [r for r in column_rows if r.threshold is not None and r.status == "ok"]
-    share = ctx.settings.drift.threshold_share
-    drifted = sum(1 for r in decided if r.drift)
+        rows = [r for r in drift.to_results(detector, segment=label) if r.column != DATASET]
+        results += rows
+        decided += [r for r in rows if r.drift is not None]
+    share = options.threshold_share
+    drifted = [r.column for r in decided if r.drift]
     results.append(
         StatResult(
             detector,
             DATASET,
             "drift_share",
-            drifted / len(decided) if decided else None,
+            len(drifted) / len(decided) if decided else 0.0,
             threshold=share,
-            drift=(drifted / len(decided) >= share) if decided else None,
+            drift=bool(decided) and len(drifted) / len(decided) >= share,
+            segment=label,
             status="ok" if decided else "insufficient_data",
-            details={"drifted_columns": drifted, "columns": len(decided), "partial": True},
+            n_current=ctx.count(segment),
+            details={
+                "drifted": drifted,
+                "decided": len(decided),
+                "columns_failed": len(current.columns) - len(decided),
+            },
         )
     )
-    del sample
-    return _with_segment(results, segment)
+    return results
 
 
 def feature_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
@@ -155,32 +157,26 @@ def skew(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
 
 
 def window_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
-    previous = ctx.window.previous()
     return _compare(
         ctx,
         "window_drift",
-        events_sample(ctx, ctx.features, segment, previous),
+        events_sample(ctx, ctx.features, segment, ctx.window.previous()),
         events_sample(ctx, ctx.features, segment),
         segment,
     )
 
 
 def prediction_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
+    """The prediction against the reference's own predictions (nothing when the reference has none)."""
     if ctx.reference.prediction_kind is None:
         return []
-    columns: dict[str, Kind] = {PREDICTION_COLUMN: ctx.prediction_kind}
     if ctx.reference.prediction_kind != ctx.prediction_kind:
-        return [
-            error_result(
-                "prediction_drift",
-                PREDICTION_COLUMN,
-                segment,
-                ValueError(
-                    f"the reference's predictions are {ctx.reference.prediction_kind} but prediction.type "
-                    f"{ctx.prediction.type} makes them {ctx.prediction_kind}"
-                ),
-            )
-        ]
+        problem = ValueError(
+            f"the reference's predictions are {ctx.reference.prediction_kind} but prediction.type "
+            f"{ctx.prediction.type} makes them {ctx.prediction_kind}"
+        )
+        return [error_result("prediction_drift", PREDICTION_COLUMN, segment, problem)]
+    columns: dict[str, Kind] = {PREDICTION_COLUMN: ctx.prediction_kind}
     return _compare(
         ctx,
         "prediction_drift",
