@@ -63,7 +63,7 @@ def message(event: AlertEvent) -> dict[str, Any]:
     """The JSON body for one event."""
     version = f" v{event.model_version}" if event.model_version else ""
     title = f"{_TITLE[event.kind]}: {event.model}{version} · {event.rule}"
-    text = f"{_EMOJI[event.kind]} [{event.severity}] {title} — {event.reason} ({_window(event)})"
+    text = f"{_EMOJI[event.kind]} [{event.severity}] {escape(title)} — {escape(event.reason)} ({_window(event)})"
     header = _cut(f"{_TITLE[event.kind]}: {event.model}{version} · {event.rule}", HEADER_MAX)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},

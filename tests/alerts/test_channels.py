@@ -1,0 +1,217 @@
+"""Channel payloads, rendered without the network: Slack blocks, PagerDuty events, signed webhooks,
+body templates, and the redacted view of the configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+
+import jsonschema
+import pytest
+
+from alerts.channels import MissingSecret, build_channel, build_channels, missing_secrets, redacted_channels
+from alerts.channels.pagerduty import dedup_key
+from alerts.model import AlertEvent, Finding, event_id_for
+from alerts.signing import sign, verify
+from alerts.templates import parse_template, render
+from monitor.errors import ConfigError
+from monitor.settings import Settings
+from tests.alerts.helpers import PD_KEY, T0, make_settings
+from tests.alerts.receivers import PAGERDUTY_SCHEMA, SLACK_SCHEMA, WEBHOOK_SCHEMA
+
+SLACK_URL = "https://hooks.slack.com/services/T0SECRET/B0SECRET/XsecretXsecretX"
+
+
+def event(kind: str = "firing", **changes: object) -> AlertEvent:
+    base = AlertEvent(
+        event_id=event_id_for("fraud", "dataset_drift", kind, T0),
+        model="fraud",
+        rule="dataset_drift",
+        kind=kind,  # type: ignore[arg-type]
+        condition="dataset_drift",
+        severity="critical",
+        model_version="3",
+        window_start=T0 - timedelta(hours=1),
+        window_end=T0,
+        reason="dataset drift: 2 of 3 columns drifted (share 0.667, threshold 0.5)",
+        created_at=T0 + timedelta(seconds=7),
+        opened_event_id="e-open",
+        opened_at=T0 - timedelta(minutes=30),
+        value=0.667,
+        threshold=0.5,
+        findings=(
+            Finding("amount", "feature_drift", "wasserstein_norm", 0.23, 0.1, {"ks": 0.11, "psi": 0.31}),
+            Finding("country", "feature_drift", "js", 0.15, 0.1, {"chi2": 12.1, "chi2_p_value": 0.003}),
+        ),
+        notify=("team-slack", "oncall", "retrain"),
+        dashboard_url="http://monitor.example/?model=fraud",
+    )
+    return AlertEvent(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("TEST_PD_KEY", PD_KEY)
+    monkeypatch.setenv("TEST_RETRAIN_SECRET", "s3cr3t-signing-key")
+    return make_settings(
+        channels={
+            "team-slack": {"type": "slack", "url": SLACK_URL},
+            "oncall": {"type": "pagerduty", "routing_key_env": "TEST_PD_KEY"},
+            "retrain": {"type": "webhook", "url": "https://ci.example/hook", "secret_env": "TEST_RETRAIN_SECRET"},
+        }
+    )
+
+
+def test_slack_message_has_text_and_valid_blocks_with_the_facts(settings: Settings) -> None:
+    channel = build_channel("team-slack", settings.channels["team-slack"], settings)
+    request = channel.request(event(), "key-1")
+    assert request.url == SLACK_URL and request.secrets == (SLACK_URL,)
+    body = json.loads(request.body)
+    jsonschema.validate(body, SLACK_SCHEMA)
+    text = json.dumps(body)
+    for fact in ("fraud", "v3", "critical", "2026-11-20 11:00:00", "2026-11-20 12:00:00", "dataset_drift"):
+        assert fact in text
+    texts = [b["text"]["text"] for b in body["blocks"] if "text" in b]
+    features = next(t for t in texts if "Top drifted features" in t)
+    assert "`amount` wasserstein_norm *0.23* (threshold 0.1)" in features and "`country` js *0.15*" in features
+    button = next(b for b in body["blocks"] if b["type"] == "actions")["elements"][0]
+    assert button["url"] == "http://monitor.example/?model=fraud"
+    assert body["text"].startswith(":rotating_light: [critical] Firing: fraud v3")
+
+    resolved = json.loads(channel.request(event("resolved"), "key-2").body)
+    jsonschema.validate(resolved, SLACK_SCHEMA)
+    assert resolved["text"].startswith(":white_check_mark:") and "Resolved" in resolved["blocks"][0]["text"]["text"]
+    assert "Top drifted features" not in json.dumps(resolved)
+
+
+def test_slack_limits_hold_for_long_and_hostile_text(settings: Settings) -> None:
+    channel = build_channel("team-slack", settings.channels["team-slack"], settings)
+    noisy = event(
+        reason="<!channel> & " + "x" * 5000,
+        model="m" * 300,
+        findings=tuple(Finding(f"f{i}" * 40, "feature_drift", "psi", 1.0, 0.2) for i in range(10)),
+    )
+    body = json.loads(channel.request(noisy, "k").body)
+    jsonschema.validate(body, SLACK_SCHEMA)
+    assert "<!channel>" not in json.dumps(body) and "&lt;!channel&gt; &amp;" in json.dumps(body)
+
+
+def test_pagerduty_trigger_and_resolve_share_one_dedup_key(settings: Settings) -> None:
+    channel = build_channel("oncall", settings.channels["oncall"], settings)
+    trigger_request = channel.request(event(), "k")
+    assert trigger_request.url == "https://events.pagerduty.com/v2/enqueue"
+    trigger = json.loads(trigger_request.body)
+    jsonschema.validate(trigger, PAGERDUTY_SCHEMA)
+    assert trigger["routing_key"] == PD_KEY and trigger["event_action"] == "trigger"
+    assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"] == "model-monitor/fraud"
+    assert trigger["payload"]["summary"].startswith("[fraud v3] dataset_drift: dataset drift")
+    details = trigger["payload"]["custom_details"]
+    assert details["features"][0]["name"] == "amount" and details["window_end"].startswith("2026-11-20T12:00")
+    resolve = json.loads(channel.request(event("resolved"), "k2").body)
+    jsonschema.validate(resolve, PAGERDUTY_SCHEMA)
+    assert resolve["event_action"] == "resolve" and resolve["dedup_key"] == trigger["dedup_key"]
+    assert trigger["dedup_key"] == "model-monitor/fraud/dataset_drift"
+    assert len(dedup_key("m" * 200, "r" * 200)) <= 255
+
+
+def test_pagerduty_severities_map_one_to_one(settings: Settings) -> None:
+    channel = build_channel("oncall", settings.channels["oncall"], settings)
+    for severity in ("info", "warning", "error", "critical"):
+        body = json.loads(channel.request(event(severity=severity), "k").body)
+        assert body["payload"]["severity"] == severity
+
+
+def test_webhook_body_is_signed_and_carries_the_idempotency_key(settings: Settings) -> None:
+    channel = build_channel("retrain", settings.channels["retrain"], settings)
+    request = channel.request(event(), "delivery-123")
+    body = json.loads(request.body)
+    jsonschema.validate(body, WEBHOOK_SCHEMA)
+    assert len(body) <= 10  # fits GitHub's client_payload limit as it is
+    assert (body["model"], body["version"], body["event"]) == ("fraud", "3", "alert.firing")
+    assert body["window"] == {"start": "2026-11-20T11:00:00Z", "end": "2026-11-20T12:00:00Z"}
+    assert body["drifted_features"][0] == {
+        "name": "amount",
+        "detector": "feature_drift",
+        "statistic": "wasserstein_norm",
+        "value": 0.23,
+        "threshold": 0.1,
+        "stats": {"ks": 0.11, "psi": 0.31},
+    }
+    expected = "sha256=" + hmac.new(b"s3cr3t-signing-key", request.body, hashlib.sha256).hexdigest()
+    assert request.headers["X-Monitor-Signature"] == expected
+    assert request.headers["Idempotency-Key"] == "delivery-123"
+    assert verify(request.body, "s3cr3t-signing-key", expected)
+    assert not verify(request.body + b" ", "s3cr3t-signing-key", expected)
+    assert not verify(request.body, "other", expected) and not verify(request.body, "x", None)
+    assert sign(b"", "k") == "sha256=" + hmac.new(b"k", b"", hashlib.sha256).hexdigest()
+
+
+def test_missing_secret_is_reported_by_variable_name_only(settings: Settings, monkeypatch) -> None:
+    monkeypatch.delenv("TEST_PD_KEY")
+    channel = build_channel("oncall", settings.channels["oncall"], settings)
+    with pytest.raises(MissingSecret, match="TEST_PD_KEY"):
+        channel.request(event(), "k")
+    assert missing_secrets(settings) == ["TEST_PD_KEY"]
+
+
+def test_templates_substitute_values_and_keep_json_types() -> None:
+    structure = parse_template(
+        '{"ref": "main", "inputs": {"model": "${model}", "features": "${drifted_features}",'
+        ' "note": "drift on ${drifted_features} at ${window_end}", "cost": "$${not_a_var}", "share": "${value}"}}'
+    )
+    rendered = render(
+        structure, {"model": "fraud", "drifted_features": ["amount", "age"], "window_end": "T", "value": 0.5}
+    )
+    assert rendered == {
+        "ref": "main",
+        "inputs": {
+            "model": "fraud",
+            "features": ["amount", "age"],
+            "note": 'drift on ["amount","age"] at T',
+            "cost": "${not_a_var}",
+            "share": 0.5,
+        },
+    }
+    with pytest.raises(ConfigError, match="unknown placeholder"):
+        parse_template({"x": "${secret_key}"})
+
+
+def test_header_values_resolve_env_at_send_time(monkeypatch) -> None:
+    monkeypatch.setenv("TEST_GH_TOKEN", "ghp_tokenvalue123")
+    settings = make_settings(
+        channels={
+            "gh": {
+                "type": "webhook",
+                "url": "https://api.github.com/repos/acme/models/dispatches",
+                "headers": {"Authorization": "Bearer ${env:TEST_GH_TOKEN}", "Accept": "application/vnd.github+json"},
+                "template": {"event_type": "retrain-${model}", "client_payload": "${payload}"},
+            }
+        }
+    )
+    channels = build_channels(settings)
+    request = channels["gh"].request(event(), "k")
+    assert request.headers["Authorization"] == "Bearer ghp_tokenvalue123"
+    assert "ghp_tokenvalue123" in request.secrets
+    assert "X-Monitor-Signature" not in request.headers  # no secret_env: unsigned
+    body = json.loads(request.body)
+    assert body["event_type"] == "retrain-fraud" and body["client_payload"]["model"] == "fraud"
+    assert "ghp_tokenvalue123" not in json.dumps(redacted_channels(settings))
+
+
+def test_redacted_view_holds_no_secret(settings: Settings, monkeypatch) -> None:
+    view = redacted_channels(settings)
+    text = json.dumps(view)
+    for secret in (SLACK_URL, "T0SECRET", "XsecretX", PD_KEY, "s3cr3t-signing-key"):
+        assert secret not in text
+    assert view["team-slack"] == {"type": "slack", "url": "https://hooks.slack.com/***"}
+    assert view["oncall"]["routing_key_env"] == "TEST_PD_KEY" and view["oncall"]["routing_key_env_set"] is True
+    assert view["retrain"]["secret_env"] == "TEST_RETRAIN_SECRET" and view["retrain"]["send_resolved"] is False
+    monkeypatch.delenv("TEST_RETRAIN_SECRET")
+    assert redacted_channels(settings)["retrain"]["secret_env_set"] is False
+
+
+def test_event_json_round_trips() -> None:
+    original = event()
+    assert AlertEvent.from_json(original.to_json()) == original

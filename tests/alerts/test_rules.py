@@ -1,0 +1,168 @@
+"""Alert conditions over hand-built window reports: every condition, both directions, no clock, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerts.rules import _CONDITIONS, evaluate_rule
+from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
+from monitor.errors import ConfigError
+from monitor.settings import ALERT_CONDITIONS, AlertRule
+from tests.alerts.helpers import T0, drift_report, make_settings, prediction_rows, report_with
+
+
+def rule(**kwargs: object) -> AlertRule:
+    return AlertRule.model_validate(kwargs)
+
+
+def test_every_configurable_condition_has_an_implementation() -> None:
+    assert set(_CONDITIONS) == set(ALERT_CONDITIONS)
+
+
+def test_dataset_drift_follows_the_share_verdict_and_lists_top_features() -> None:
+    drifted = drift_report("m", T0, {"amount": 0.9, "age": 0.3})
+    observation = evaluate_rule(rule(when="dataset_drift"), drifted)
+    assert observation.outcome == "triggered"
+    assert observation.value == pytest.approx(2 / 3)
+    assert observation.threshold == 0.5
+    assert [f.name for f in observation.findings] == ["amount", "age"]  # largest statistic first
+    top = observation.findings[0]
+    assert (top.statistic, top.value, top.threshold) == ("wasserstein_norm", 0.9, 0.1)
+    assert top.stats["ks_p_value"] == 1e-9 and top.stats["psi"] == pytest.approx(1.8)
+    assert "2 of 3 columns drifted" in observation.reason
+
+    quiet = evaluate_rule(rule(when="dataset_drift"), drift_report("m", T0, {"amount": 0.9}))
+    assert quiet.outcome == "clear" and quiet.value == pytest.approx(1 / 3)
+
+
+def test_dataset_drift_with_an_explicit_share_bound() -> None:
+    report = drift_report("m", T0, {"amount": 0.9})  # share 1/3, below the configured 0.5
+    assert evaluate_rule(rule(when="dataset_drift", above=0.3), report).outcome == "triggered"
+    assert evaluate_rule(rule(when="dataset_drift", above=0.34), report).outcome == "clear"
+
+
+def test_insufficient_report_has_no_drift_verdict() -> None:
+    report = drift_report("m", T0, status="insufficient_data")
+    for when in ("dataset_drift", "feature_drift", "prediction_drift", "skew"):
+        observation = evaluate_rule(rule(when=when), report)
+        assert observation.outcome == "insufficient", when
+        assert "min_samples" in observation.reason
+
+
+def test_feature_drift_of_named_features_only() -> None:
+    report = drift_report("m", T0, {"country": 0.5})
+    assert evaluate_rule(rule(when="feature_drift", features=["amount"]), report).outcome == "clear"
+    hit = evaluate_rule(rule(when="feature_drift", features=["amount", "country"]), report)
+    assert hit.outcome == "triggered"
+    assert [f.name for f in hit.findings] == ["country"]
+    assert evaluate_rule(rule(when="feature_drift"), report).outcome == "triggered"  # any feature
+    missing = evaluate_rule(rule(when="feature_drift", features=["income"]), report)
+    assert missing.outcome == "insufficient"
+
+
+def test_feature_drift_on_a_chosen_statistic_with_explicit_direction() -> None:
+    report = drift_report("m", T0, {"amount": 0.05})  # below the deciding threshold 0.1: no verdict drift
+    assert evaluate_rule(rule(when="feature_drift", features=["amount"]), report).outcome == "clear"
+    # psi = 2 * 0.05 = 0.1 > 0.08: bad when above
+    hit = evaluate_rule(rule(when="feature_drift", features=["amount"], metric="psi", above=0.08), report)
+    assert hit.outcome == "triggered" and hit.threshold == 0.08 and hit.findings[0].statistic == "psi"
+    # a p-value is bad when below: drifted amount has ks_p_value 1e-9 only when it is in `drifted`
+    p_rule = rule(when="feature_drift", features=["amount"], metric="ks_p_value", below=0.01)
+    assert evaluate_rule(p_rule, report).outcome == "triggered"
+    assert evaluate_rule(p_rule, drift_report("m", T0, {})).outcome == "clear"
+
+
+def test_prediction_drift_reads_the_prediction_detector() -> None:
+    drifting = report_with("m", T0, prediction_rows(0.3))
+    assert evaluate_rule(rule(when="prediction_drift"), drifting).outcome == "triggered"
+    assert evaluate_rule(rule(when="prediction_drift"), report_with("m", T0, prediction_rows(0.01))).outcome == "clear"
+    # without a prediction_drift detector, the prediction column of feature_drift decides
+    fallback = report_with("m", T0, [StatResult("feature_drift", PREDICTION_COLUMN, "js", 0.4, 0.1, True)])
+    assert evaluate_rule(rule(when="prediction_drift"), fallback).outcome == "triggered"
+    # ... and feature_drift "any feature" ignores the prediction
+    assert evaluate_rule(rule(when="feature_drift"), fallback).outcome == "insufficient"
+
+
+def test_skew_dataset_level_and_per_feature() -> None:
+    rows = [
+        StatResult("skew", "amount", "psi", 0.4, 0.2, True),
+        StatResult("skew", "country", "js", 0.01, 0.1, False),
+        StatResult("skew", DATASET, "drift_share", 0.5, 0.5, True),
+    ]
+    report = report_with("m", T0, rows)
+    assert evaluate_rule(rule(when="skew"), report).outcome == "triggered"
+    assert evaluate_rule(rule(when="skew", features=["country"]), report).outcome == "clear"
+    assert evaluate_rule(rule(when="skew", features=["amount"]), report).findings[0].name == "amount"
+
+
+def test_data_quality_checks_above_a_bound() -> None:
+    rows = [
+        StatResult("data_quality", "amount", "missing_share", 0.25),
+        StatResult("data_quality", "country", "missing_share", 0.05),
+        StatResult("data_quality", "country", "new_categories", 2, details={"categories": ["BR", "XX"]}),
+        StatResult("data_quality", DATASET, "unexpected_features", 1, details={"features": ["shoe_size"]}),
+        StatResult("data_quality", DATASET, "absent_features", 0, details={"features": []}),
+        StatResult("data_quality", "age", "out_of_range_share", 0.0),
+        StatResult("data_quality", "age", "absent_key_share", 0.5, status="insufficient_data"),
+    ]
+    report = report_with("m", T0, rows)
+    missing = evaluate_rule(rule(when="missing_share", above=0.1), report)
+    assert missing.outcome == "triggered" and [f.name for f in missing.findings] == ["amount"]
+    assert evaluate_rule(rule(when="missing_share", above=0.3), report).outcome == "clear"
+    assert evaluate_rule(rule(when="missing_share", above=0.1, features=["country"]), report).outcome == "clear"
+    new = evaluate_rule(rule(when="new_categories"), report)  # default bound 0: any new category
+    assert new.outcome == "triggered" and new.findings[0].details["categories"] == ["BR", "XX"]
+    unexpected = evaluate_rule(rule(when="unexpected_features"), report)
+    assert unexpected.outcome == "triggered" and "shoe_size" in unexpected.reason
+    assert evaluate_rule(rule(when="absent_features"), report).outcome == "clear"
+    assert evaluate_rule(rule(when="out_of_range_share", above=0.0), report).outcome == "clear"
+    assert evaluate_rule(rule(when="absent_key_share", above=0.1), report).outcome == "insufficient"
+
+
+def test_volume_is_judged_even_when_the_window_is_too_small_for_drift() -> None:
+    rows = [StatResult("volume", DATASET, "count", 3), StatResult("volume", DATASET, "change_vs_day", -0.99)]
+    report = report_with("m", T0, rows, status="insufficient_data")
+    low = evaluate_rule(rule(when="volume", below=100), report)
+    assert low.outcome == "triggered" and low.value == 3 and low.threshold == 100
+    assert evaluate_rule(rule(when="volume", below=2), report).outcome == "clear"
+    assert evaluate_rule(rule(when="volume", metric="change_vs_day", below=-0.5), report).outcome == "triggered"
+    assert evaluate_rule(rule(when="volume", above=1000), report).outcome == "clear"
+
+
+def test_freshness_and_performance() -> None:
+    rows = [
+        StatResult("freshness", DATASET, "seconds_since_last_event", 900.0),
+        StatResult("performance", DATASET, "accuracy", 0.71, details={"reference": 0.9}),
+        StatResult("performance", DATASET, "log_loss", 0.9),
+        StatResult("performance", DATASET, "f1", None, status="insufficient_data"),
+    ]
+    report = report_with("m", T0, rows)
+    assert evaluate_rule(rule(when="freshness", above=600), report).outcome == "triggered"
+    assert evaluate_rule(rule(when="freshness", above=1200), report).outcome == "clear"
+    assert evaluate_rule(rule(when="performance", metric="accuracy", below=0.8), report).outcome == "triggered"
+    assert evaluate_rule(rule(when="performance", metric="accuracy", below=0.7), report).outcome == "clear"
+    assert evaluate_rule(rule(when="performance", metric="log_loss", above=0.5), report).outcome == "triggered"
+    assert evaluate_rule(rule(when="performance", metric="f1", below=0.5), report).outcome == "insufficient"
+    assert evaluate_rule(rule(when="performance", metric="auc", below=0.5), report).outcome == "insufficient"
+
+
+def test_rules_that_need_a_bound_are_rejected_at_load() -> None:
+    for bad in (
+        {"when": "performance", "metric": "accuracy"},
+        {"when": "performance", "below": 0.8},
+        {"when": "volume"},
+        {"when": "freshness"},
+    ):
+        with pytest.raises(ConfigError, match=r"models\.m\.alerts\.0"):
+            make_settings(models={"m": {"alerts": [bad]}})
+
+
+def test_rule_identity_is_stable_and_unique_per_model() -> None:
+    assert rule(when="dataset_drift").identity == "dataset_drift"
+    assert rule(when="feature_drift", features=["amount", "age"]).identity == "feature_drift:amount,age"
+    assert rule(when="missing_share", above=0.1).identity == "missing_share>0.1"
+    assert rule(when="performance", metric="accuracy", below=0.8).identity == "performance:accuracy<0.8"
+    assert rule(when="dataset_drift", name="drift-page").identity == "drift-page"
+    twice = [{"when": "dataset_drift"}, {"when": "dataset_drift", "severity": "critical"}]
+    with pytest.raises(ConfigError, match="give one a name"):
+        make_settings(models={"m": {"alerts": twice}})
