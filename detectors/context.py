@@ -6,6 +6,7 @@ of (context, segment) and all "which rows of ``events`` are this window" SQL liv
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -92,11 +93,22 @@ class RunContext:
         return "ok" if n >= self.settings.min_samples else "insufficient_data"
 
 
+def short_reason(exc: BaseException) -> str:
+    """One readable line from an exception: ClickHouse's code prefix and echoed SQL removed."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    text = text.splitlines()[0].split(" failed: ", 1)[-1]
+    text = re.sub(r"Code: \d+\. DB::Exception: ", "", text)
+    text = re.split(r":? In scope |\s*\(version \d", text, maxsplit=1)[0]
+    return text.strip()[:500]
+
+
 def error_result(
     detector: str, column: str, segment: Segment, exc: BaseException, statistic: str = "error"
 ) -> StatResult:
     """The row that records a failing detector (for one column, or the dataset when column is '')."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = short_reason(exc)
     return StatResult(
         detector=detector,
         column=column,

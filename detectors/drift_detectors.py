@@ -129,7 +129,7 @@ def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample,
             details={
                 "drifted": drifted,
                 "decided": len(decided),
-                "columns_failed": len(current.columns) - len(decided),
+                "failed": [r.column for r in results if r.statistic == "error"],
             },
         )
     )
