@@ -50,7 +50,12 @@ class Receiver:
     """One HTTP endpoint: validates, records, answers ``script`` in order, then ``default``."""
 
     def __init__(
-        self, validate: Validator | None = None, script: list[Reply] | None = None, default: Reply | None = None
+        self,
+        validate: Validator | None = None,
+        script: list[Reply] | None = None,
+        default: Reply | None = None,
+        port: int = 0,
+        path: str = "/hook",
     ) -> None:
         self.validate = validate
         self.script = list(script or [])
@@ -86,10 +91,10 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = f"http://127.0.0.1:{self.port}{path}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
