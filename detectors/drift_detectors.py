@@ -96,7 +96,7 @@ def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample,
     kinds = {name: spec.kind for name, spec in current.columns.items()}
     options = drift_options(ctx, kinds)
     try:
-        return compare(ctx.storage, reference, current, options).to_results(detector, segment=label)
+        return _undecided(compare(ctx.storage, reference, current, options).to_results(detector, segment=label))
     except Exception as exc:
         if len(current.columns) <= 1:
             raise
@@ -122,7 +122,7 @@ def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample,
             "drift_share",
             len(drifted) / len(decided) if decided else 0.0,
             threshold=share,
-            drift=bool(decided) and len(drifted) / len(decided) >= share,
+            drift=len(drifted) / len(decided) >= share if decided else None,
             segment=label,
             status="ok" if decided else "insufficient_data",
             n_current=ctx.count(segment),
@@ -134,6 +134,14 @@ def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample,
         )
     )
     return results
+
+
+def _undecided(results: list[StatResult]) -> list[StatResult]:
+    """No verdict where nothing was decided: a dataset row over insufficient data says neither yes nor no."""
+    return [
+        dataclasses.replace(r, drift=None) if r.status == "insufficient_data" and r.drift is not None else r
+        for r in results
+    ]
 
 
 def feature_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:

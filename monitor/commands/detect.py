@@ -18,13 +18,53 @@ if TYPE_CHECKING:
     from monitor.storage import Storage
 
 
-def after_detection(storage: Storage, settings: Settings, report: WindowReport) -> dict[str, Any]:
-    """The one place where a finished run is handed on (alert rules and their deliveries).
+def after_detection(storage: Storage, settings: Settings, report: WindowReport, wait: float = 30.0) -> dict[str, Any]:
+    """The one place where a finished run is handed on: alert rules, then their deliveries.
 
-    Returns what to add to the JSON output. Alerting hooks in here; until then nothing is evaluated.
+    Waits at most ``wait`` seconds for this run's notifications; what is still pending stays in the
+    outbox and ``monitor up`` delivers it. Returns what to add to the JSON output.
     """
-    del storage, settings, report
-    return {}
+    from alerts.runtime import evaluate_and_deliver
+
+    outcome = evaluate_and_deliver(storage, settings, report, wait=wait)
+    waited = outcome.deliveries
+    return {
+        "alerts": {
+            "rules": [
+                {"rule": o.rule, "outcome": o.outcome, "status": o.status_after, "reason": o.reason}
+                for o in outcome.evaluation.outcomes
+            ],
+            "events": [
+                {"alert_id": e.alert_id, "kind": e.kind, "severity": e.severity} for e in outcome.evaluation.events
+            ],
+            "deliveries": None
+            if waited is None
+            else {
+                "delivered": waited.delivered,
+                "failed": waited.failed,
+                "pending": waited.pending,
+                "failures": list(waited.failures),
+            },
+        }
+    }
+
+
+def alert_lines(extra: dict[str, Any]) -> list[str]:
+    alerts = extra.get("alerts")
+    if not alerts or not alerts["rules"]:
+        return []
+    lines = ["", "alerts:"]
+    lines += [f"  {r['rule']:<32} {r['status']:<8} {r['outcome']:<12} {r['reason']}" for r in alerts["rules"]]
+    lines += [f"  -> {e['kind']} {e['alert_id']} ({e['severity']})" for e in alerts["events"]]
+    waited = alerts["deliveries"]
+    if waited:
+        lines.append(
+            f"  notifications: {waited['delivered']} delivered, {waited['failed']} failed, {waited['pending']} pending"
+        )
+        lines += [f"    failed: {failure}" for failure in waited["failures"]]
+        if waited["pending"]:
+            lines.append("    pending notifications stay queued; `monitor up` delivers them")
+    return lines
 
 
 def _fmt(value: float | None) -> str:
@@ -128,6 +168,9 @@ def detect(
     ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     fail_on_drift: Annotated[bool, typer.Option(help="exit 1 when the features drift (dataset drift)")] = False,
+    wait_deliveries: Annotated[
+        float, typer.Option(min=0, help="seconds to wait for alert notifications; the rest stay queued")
+    ] = 30.0,
     config: ConfigOption = None,
 ) -> None:
     """Run every configured detector once for one window [end - window, end), store the results, print a summary.
@@ -166,13 +209,13 @@ def detect(
             window=length,
             progress=lambda message: typer.echo(message, err=True),
         )
-        extra = after_detection(storage, settings, report)
+        extra = after_detection(storage, settings, report, wait=wait_deliveries)
     finally:
         storage.close()
     if output == "json":
         typer.echo(json.dumps(report_json(report, extra), indent=2, default=str))
     else:
-        typer.echo("\n".join(summary_lines(report)))
+        typer.echo("\n".join(summary_lines(report) + alert_lines(extra)))
     if fail_on_drift and report.dataset_drift():
         raise typer.Exit(1)
 
