@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Annotated
@@ -76,5 +77,43 @@ def up(
     raise typer.Exit(service.wait(stop))
 
 
+def demo(
+    config: ConfigOption = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=1, help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Do not start the Streamlit dashboard.")] = False,
+    rate: Annotated[float, typer.Option("--rate", min=1, max=20000, help="Prediction events per second.")] = 50.0,
+    drift_after: Annotated[
+        float, typer.Option("--drift-after", min=0, help="Seconds of healthy traffic before drift is injected.")
+    ] = 45.0,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port of the HTTP API.")] = 8000,
+    dashboard_port: Annotated[int, typer.Option("--dashboard-port", min=1, max=65535)] = 8501,
+) -> None:
+    """The live demo: local Kafka broker, a scikit-learn model, steady traffic with drift injected part-way,
+    detectors every 30 s, alerts to a built-in receiver, the API and the dashboard. Ctrl-C stops everything.
+
+    Uses the embedded ClickHouse (database `demo`, recreated each run) and the broker on
+    MONITOR_KAFKA_BOOTSTRAP (started if it is not running, and stopped again at the end).
+    """
+    from monitor.demo.run import DemoOptions, run_demo
+    from monitor.logs import configure_logging
+
+    settings = settings_from(config)
+    configure_logging("warning", settings.log_format)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # reconnect chatter would bury the progress line
+    stop = _stop_on_signals()
+    options = DemoOptions(
+        duration=duration,
+        dashboard=not no_dashboard,
+        rate=rate,
+        drift_after=drift_after,
+        api_port=port,
+        dashboard_port=dashboard_port,
+    )
+    raise typer.Exit(run_demo(settings, options, stop))
+
+
 def register(app: typer.Typer) -> None:
     app.command("up")(up)
+    app.command("demo")(demo)
