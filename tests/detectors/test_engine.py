@@ -1,0 +1,228 @@
+"""compare() inside real ClickHouse (chDB) against scipy and formulas on the raw data (exact path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from detectors.engine import ColumnOptions, DriftOptions, compare
+from detectors.report import DATASET
+from detectors.sample import Sample
+from monitor.errors import InputError
+from monitor.storage import Storage
+from tests.detectors.drift_oracle import expected_categorical, expected_numeric, files_storage, parquet_sample
+
+__all__ = ["files_storage"]  # the fixture, imported
+
+
+def check_numeric(column: dict, ref: np.ndarray, cur: np.ndarray) -> None:
+    want = expected_numeric(ref, cur)
+    stats = column["stats"]
+    assert stats["ks"]["statistic"] == pytest.approx(want.ks, abs=1e-9)
+    assert stats["ks"]["p_value"] == pytest.approx(want.ks_p, rel=0.01, abs=1e-300)
+    assert stats["wasserstein_norm"] == pytest.approx(want.wasserstein_norm, rel=1e-9)
+    assert stats["psi"] == pytest.approx(want.psi, rel=1e-6, abs=1e-12)
+    assert stats["js"] == pytest.approx(want.js, rel=1e-6, abs=1e-12)
+    assert stats["hellinger"] == pytest.approx(want.hellinger, rel=1e-6, abs=1e-12)
+
+
+def check_categorical(column: dict, ref: list, cur: list) -> None:
+    want = expected_categorical(ref, cur)
+    stats = column["stats"]
+    assert stats["chi2"]["statistic"] == pytest.approx(want["chi2"], rel=1e-6, abs=1e-12)
+    assert stats["chi2"]["p_value"] == pytest.approx(want["chi2_p"], rel=1e-6)
+    assert np.isfinite(stats["chi2"]["statistic"])
+    for key in ("psi", "js", "hellinger"):
+        assert stats[key] == pytest.approx(want[key], rel=1e-6, abs=1e-12)
+
+
+def test_numerical_and_categorical_against_scipy(files_storage: Storage, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    n_ref, n_cur = 900, 700
+    ref = pd.DataFrame(
+        {
+            "normal": rng.normal(size=n_ref),
+            "ties": rng.integers(0, 12, n_ref).astype(float),  # heavy ties, more than 5 values
+            "skewed": rng.lognormal(size=n_ref),
+            "country": rng.choice(["DE", "FR", "IT", "ES"], n_ref, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "normal": rng.normal(0.2, 1.1, n_cur),
+            "ties": rng.integers(2, 14, n_cur).astype(float),
+            "skewed": rng.lognormal(0.1, 1, n_cur),
+            "country": rng.choice(["DE", "FR", "BR", "US"], n_cur, p=[0.3, 0.3, 0.3, 0.1]),  # unseen: BR, US
+        }
+    )
+    doc = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "ref", ref),
+        parquet_sample(files_storage, tmp_path, "cur", cur),
+    ).to_contract()
+    for name in ("normal", "ties", "skewed"):
+        check_numeric(doc["columns"][name], ref[name].to_numpy(), cur[name].to_numpy())
+        assert doc["columns"][name]["type"] == "numerical"
+        assert doc["columns"][name]["method"] == "ks"  # reference of at most 1,000 values
+    check_categorical(doc["columns"]["country"], list(ref.country), list(cur.country))
+    assert doc["columns"]["country"]["new_categories"] == ["BR", "US"]
+    assert doc["columns"]["country"]["vanished_categories"] == ["ES", "IT"]
+    assert doc["columns"]["country"]["method"] == "chi2"
+    assert doc["n_reference"] == n_ref and doc["n_current"] == n_cur
+
+
+def test_missing_values_nan_null_inf_are_left_out(files_storage: Storage, tmp_path: Path) -> None:
+    """NaN and NULL (and ±inf) are missing: excluded from every statistic, reported in missing_share."""
+    ref_values = [1.0, 2.0, None, float("nan"), 3.0, 4.0, 5.0, 6.0, 7.0, float("inf")]
+    cur_values = [2.5, None, None, 3.5, 4.5, float("nan"), 8.0, 9.0]
+    ref_cats = ["a", None, "b", "a", "b", "a", None, "c", "a", "b"]
+    cur_cats = ["a", "b", None, "b", "b", "d", "a", None]
+    pq.write_table(
+        pa.table({"x": pa.array(ref_values, pa.float64(), from_pandas=False), "c": ref_cats}), tmp_path / "r.parquet"
+    )
+    pq.write_table(
+        pa.table({"x": pa.array(cur_values, pa.float64(), from_pandas=False), "c": cur_cats}), tmp_path / "c.parquet"
+    )
+    doc = compare(
+        files_storage,
+        Sample.from_file(files_storage, tmp_path / "r.parquet"),
+        Sample.from_file(files_storage, tmp_path / "c.parquet"),
+    ).to_contract()
+    x = doc["columns"]["x"]
+    assert x["missing_share"] == {"reference": pytest.approx(3 / 10), "current": pytest.approx(3 / 8)}
+    assert x["n_reference"] == 7 and x["n_current"] == 5
+    check_numeric(x, np.array(ref_values, dtype=float), np.array(cur_values, dtype=float))
+    c = doc["columns"]["c"]
+    assert c["missing_share"] == {"reference": pytest.approx(0.2), "current": pytest.approx(0.25)}
+    check_categorical(c, ref_cats, cur_cats)
+
+
+def test_csv_empty_fields_and_booleans_match_parquet(files_storage: Storage, tmp_path: Path) -> None:
+    """A CSV (pandas writes True/False, empty = missing) compares with a Parquet bool column as categories."""
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({"flag": rng.choice([True, False], 400), "v": rng.normal(size=400)})
+    cur = pd.DataFrame({"flag": rng.choice([True, False], 300, p=[0.8, 0.2]), "v": rng.normal(size=300)})
+    cur.loc[:9, "v"] = np.nan
+    ref.to_parquet(tmp_path / "ref.parquet", index=False)
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    doc = compare(
+        files_storage,
+        Sample.from_file(files_storage, tmp_path / "ref.parquet"),
+        Sample.from_file(files_storage, tmp_path / "cur.csv"),
+    ).to_contract()
+    flag = doc["columns"]["flag"]
+    assert flag["type"] == "categorical"
+    assert flag["new_categories"] == [] and flag["vanished_categories"] == []
+    check_categorical(flag, [str(v).lower() for v in ref.flag], [str(v).lower() for v in cur.flag])
+    assert flag["method"] == "z"  # two values, small reference: Evidently's z-test
+    assert doc["columns"]["v"]["missing_share"]["current"] == pytest.approx(10 / 300)
+    check_numeric(doc["columns"]["v"], ref.v.to_numpy(), cur.v.to_numpy())
+
+
+def test_constant_reference_divides_by_1e3(files_storage: Storage, tmp_path: Path) -> None:
+    ref = pd.DataFrame({"k": np.full(200, 5.0), "c": ["only"] * 200})
+    cur = pd.DataFrame({"k": np.r_[np.full(150, 5.0), np.full(50, 5.002)], "c": ["only"] * 199 + ["other"]})
+    doc = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "r", ref),
+        parquet_sample(files_storage, tmp_path, "c", cur),
+    ).to_contract()
+    k = doc["columns"]["k"]
+    assert k["stats"]["wasserstein_norm"] == pytest.approx((50 / 200 * 0.002) / 1e-3, rel=1e-6)
+    check_numeric(k, ref.k.to_numpy(), cur.k.to_numpy())
+    check_categorical(doc["columns"]["c"], list(ref.c), list(cur.c))
+    single = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "r1", pd.DataFrame({"c": ["x"] * 30})),
+        parquet_sample(files_storage, tmp_path, "c1", pd.DataFrame({"c": ["x"] * 20})),
+    ).to_contract()["columns"]["c"]
+    assert single["stats"]["chi2"] == {"statistic": 0.0, "p_value": 1.0}
+    assert single["drift"] is False
+
+
+def test_all_missing_and_tiny_windows(files_storage: Storage, tmp_path: Path) -> None:
+    ref = pd.DataFrame({"gone": [1.0, 2.0, 3.0], "v": [1.0, 2.0, 3.0], "t": ["a", "b", "a"]})
+    cur = pd.DataFrame({"gone": [np.nan], "v": [2.5], "t": [None]})
+    doc = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "r", ref),
+        parquet_sample(files_storage, tmp_path, "c", cur),
+    ).to_contract()
+    gone = doc["columns"]["gone"]
+    assert gone["status"] == "insufficient_data" and gone["drift"] is None
+    assert gone["missing_share"] == {"reference": 0.0, "current": 1.0}
+    assert doc["columns"]["t"]["status"] == "insufficient_data"
+    v = doc["columns"]["v"]
+    assert v["status"] == "ok" and v["drift"] is not None
+    check_numeric(v, ref.v.to_numpy(), cur.v.to_numpy())
+    assert doc["drift_share"] == (1.0 if v["drift"] else 0.0)  # only decided columns count
+
+
+def test_min_samples_gives_insufficient_data_not_a_verdict(files_storage: Storage, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    ref = parquet_sample(files_storage, tmp_path, "r", pd.DataFrame({"v": rng.normal(size=100)}))
+    cur = parquet_sample(files_storage, tmp_path, "c", pd.DataFrame({"v": rng.normal(5, 1, size=20)}))
+    doc = compare(files_storage, ref, cur, DriftOptions(min_samples=50)).to_contract()
+    assert doc["columns"]["v"]["status"] == "insufficient_data"
+    assert doc["columns"]["v"]["drift"] is None
+    assert doc["columns"]["v"]["stats"]["ks"]["statistic"] > 0.9  # statistics still reported
+    assert doc["dataset_drift"] is False
+    assert compare(files_storage, ref, cur, DriftOptions(min_samples=20)).to_contract()["columns"]["v"]["drift"] is True
+
+
+def test_overrides_fdr_and_results_rows(files_storage: Storage, tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({f"x{i}": rng.normal(size=500) for i in range(4)} | {"c": rng.choice(["a", "b", "c"], 500)})
+    cur = pd.DataFrame(
+        {f"x{i}": rng.normal(0.15 * i, 1, size=500) for i in range(4)} | {"c": rng.choice(["a", "b", "c"], 500)}
+    )
+    r, c = parquet_sample(files_storage, tmp_path, "r", ref), parquet_sample(files_storage, tmp_path, "c", cur)
+    options = DriftOptions(method="psi", threshold=0.02, columns={"x3": ColumnOptions("ks", 0.001)})
+    result = compare(files_storage, r, c, options)
+    doc = result.to_contract()
+    assert doc["columns"]["x0"]["method"] == "psi" and doc["columns"]["x0"]["threshold"] == 0.02
+    assert doc["columns"]["c"]["method"] == "psi"  # psi applies to categorical columns too
+    assert doc["columns"]["x3"]["method"] == "ks" and doc["columns"]["x3"]["threshold"] == 0.001
+    assert doc["columns"]["x0"]["statistic"] == doc["columns"]["x0"]["stats"]["psi"]
+    rows = result.to_results("feature_drift")
+    deciding = [row for row in rows if row.column == "x3" and row.drift is not None]
+    assert [row.statistic for row in deciding] == ["ks_p_value"]
+    assert deciding[0].threshold == 0.001
+    dataset = [row for row in rows if row.column == DATASET]
+    assert len(dataset) == 1 and dataset[0].statistic == "drift_share" and dataset[0].drift == doc["dataset_drift"]
+    assert {row.statistic for row in rows if row.column == "x1"} == {
+        "ks",
+        "ks_p_value",
+        "wasserstein_norm",
+        "psi",
+        "js",
+        "hellinger",
+    }
+    plain = compare(files_storage, r, c).to_contract()
+    fdr = compare(files_storage, r, c, DriftOptions(fdr=True)).to_contract()
+    p_values = [plain["columns"][n]["p_value"] for n in ("x0", "x1", "x2", "x3", "c")]
+    from detectors.bh import bh_adjust
+
+    for name, adjusted in zip(("x0", "x1", "x2", "x3", "c"), bh_adjust(p_values), strict=True):
+        assert fdr["columns"][name]["p_value_adjusted"] == pytest.approx(adjusted)
+        assert fdr["columns"][name]["drift"] == (adjusted < 0.05)
+
+
+def test_bad_inputs(files_storage: Storage, tmp_path: Path) -> None:
+    a = parquet_sample(files_storage, tmp_path, "a", pd.DataFrame({"x": [1.0, 2.0], "y": ["u", "v"]}))
+    b = parquet_sample(files_storage, tmp_path, "b", pd.DataFrame({"z": [1.0, 2.0]}))
+    with pytest.raises(InputError, match="no common columns"):
+        compare(files_storage, a, b)
+    c = parquet_sample(files_storage, tmp_path, "c", pd.DataFrame({"x": ["1", "2"], "y": [1.0, 2.0]}))
+    with pytest.raises(InputError, match="'x' is numeric in the reference and text in the current data"):
+        compare(files_storage, a, c)
+    with pytest.raises(InputError, match="unknown drift method"):
+        compare(files_storage, a, a, DriftOptions(method="nope"))
+    # a side without any value there takes the other side's kind: not a conflict
+    empty = parquet_sample(files_storage, tmp_path, "e", pd.DataFrame({"x": pd.Series([None, None], dtype=object)}))
+    assert compare(files_storage, a, empty).to_contract()["columns"]["x"]["status"] == "insufficient_data"
