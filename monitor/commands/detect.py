@@ -197,6 +197,7 @@ def detect(
         window_end = parse_timestamp(end) if end is not None else None
     except InputError as exc:
         raise InputError(f"--end: {exc}") from exc
+
     settings = settings_from(config)
     configure_logging(settings.log_level, settings.log_format)  # logs on stderr: stdout is the result
     storage = open_for_command(settings)

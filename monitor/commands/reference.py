@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monitor.commands.common import ConfigOption, settings_from
 from monitor.errors import InputError, StorageError, UserError
 from monitor.logs import configure_logging
-from monitor.settings import Settings
-from monitor.storage import Storage
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
+    from monitor.storage import Storage
 
 reference_app = typer.Typer(
     help="Reference data per model: what the detectors compare production with. Stored in ClickHouse "
