@@ -228,8 +228,8 @@ class Outbox:
         """Deliveries newest first; ``status="failed"`` shows what was given up on and why."""
         conditions, params = ["1"], {"limit": int(limit)}
         for name, value in (("status", status), ("model", model), ("channel", channel)):
-            if value is not None:
-                conditions.append(f"{name} = {{{name}:String}}")
+            if value is not None:  # toString: an unknown status matches nothing instead of failing the Enum cast
+                conditions.append(f"toString({name}) = {{{name}:String}}")
                 params[name] = value
         return self._select(" AND ".join(conditions), params, "ORDER BY created_at DESC LIMIT {limit:UInt32}")
 
