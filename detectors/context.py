@@ -13,20 +13,14 @@ from datetime import datetime
 from detectors.profile import ColumnProfile, Kind
 from detectors.references import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status
+from detectors.segments import Census, Segment, segment_condition, segment_label
 from detectors.sqlfmt import sql_string
 from detectors.windows import Window, window_condition
 from monitor.settings import ModelSettings, PredictionSettings
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
 
-Segment = tuple[str, str] | None
-"""``None`` for the whole population, else (segment key, value)."""
-
 MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
-
-
-def segment_label(segment: Segment) -> str:
-    return "" if segment is None else f"{segment[0]}={segment[1]}"
 
 
 @dataclass(frozen=True)
@@ -41,18 +35,17 @@ class RunContext:
     features: dict[str, Kind]
     events_columns: frozenset[str]
     now: datetime
-    counts: dict[str, int] = field(default_factory=dict)  # events per segment label in the window
-    model_version: str = ""  # the model version seen most in the window
+    census: Census = field(default_factory=lambda: Census(0, ""))
 
     @property
     def segments(self) -> list[Segment]:
         """The whole population, then each segment value found in the window."""
-        found: list[Segment] = [None]
-        for label in self.counts:
-            if label:
-                key, _, value = label.partition("=")
-                found.append((key, value))
-        return found
+        return [None, *self.census.segments]
+
+    @property
+    def model_version(self) -> str:
+        """The model version seen most in the window."""
+        return self.census.model_version
 
     # ------------------------------------------------------------------ events SQL
 
@@ -61,10 +54,9 @@ class RunContext:
         return f"{self.storage.table('events')} FINAL"
 
     def events_where(self, window: Window | None = None, segment: Segment = None) -> str:
-        condition = f"model = {sql_string(self.model)} AND {window_condition(window or self.window)}"
-        if segment is not None:
-            condition += f" AND segment[{sql_string(segment[0])}] = {sql_string(segment[1])}"
-        return condition
+        return f"model = {sql_string(self.model)} AND {window_condition(window or self.window)}" + segment_condition(
+            segment
+        )
 
     def event_expr(self, feature: str) -> str:
         """The feature's typed column in ``events`` or, if never logged with that kind, a missing constant."""
@@ -87,7 +79,7 @@ class RunContext:
         return profile if profile is not None and profile.kind == self.features[feature] else None
 
     def count(self, segment: Segment = None) -> int:
-        return self.counts.get(segment_label(segment), 0)
+        return self.census.count(segment)
 
     def status_for(self, n: int) -> Status:
         return "ok" if n >= self.settings.min_samples else "insufficient_data"
@@ -120,4 +112,4 @@ def error_result(
     )
 
 
-__all__ = ["DATASET", "PREDICTION_COLUMN", "RunContext", "Segment", "error_result", "segment_label"]
+__all__ = ["DATASET", "PREDICTION_COLUMN", "RunContext", "Segment", "error_result", "segment_label", "short_reason"]

@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from detectors.context import RunContext, Segment, error_result, segment_label
+from detectors.context import RunContext, error_result
 from detectors.engine import ColumnOptions, DriftOptions, compare
 from detectors.profile import Kind
 from detectors.references import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
 from detectors.sample import ColumnSpec, Sample
+from detectors.segments import Segment, segment_label
 from detectors.windows import Window
 from monitor.logs import get_logger
 

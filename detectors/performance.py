@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from detectors.context import RunContext, Segment, segment_label
+from detectors.context import RunContext
 from detectors.references import ROWS_TABLE, Reference
 from detectors.report import DATASET, StatResult
+from detectors.segments import Segment, segment_label
 from detectors.sqlfmt import sql_string
 from monitor.settings import PredictionSettings
 from monitor.storage import Storage

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from detectors.context import RunContext, Segment, error_result, segment_label
+from detectors.context import RunContext, error_result
 from detectors.profile import ColumnProfile
 from detectors.references import ROWS_TABLE
 from detectors.report import DATASET, StatResult
+from detectors.segments import Segment, segment_label
 from detectors.sqlfmt import sql_float, sql_string, sql_string_array
 from monitor.errors import StorageError
 from monitor.logs import get_logger

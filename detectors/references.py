@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from detectors.profile import Kind, ReferenceProfile
+from detectors.segments import segment_condition
 from detectors.sqlfmt import sql_string
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
@@ -53,7 +54,7 @@ class Reference:
         """Rows of this reference (and of one segment, where the reference carries that segment key)."""
         condition = f"load_id = {sql_string(self.load_id)}"
         if segment is not None and segment[0] in self.segment_keys:
-            condition += f" AND segment[{sql_string(segment[0])}] = {sql_string(segment[1])}"
+            condition += segment_condition(segment)
         return condition
 
     def column_expr(self, feature: str) -> str:

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from detectors import drift_detectors, performance, quality, volume
-from detectors.context import RunContext, Segment, error_result, segment_label
+from detectors.context import RunContext, error_result
 from detectors.reference_load import add_events, add_file
 from detectors.references import Reference, get_reference, training_reference
 from detectors.report import DATASET, StatResult, Status, WindowReport
 from detectors.results import store_report
+from detectors.segments import Census, Segment, census, segment_label
 from detectors.sqlfmt import sql_string
 from detectors.windows import resolve_window, to_utc, utc_now, window_condition
 from monitor.errors import UserError
@@ -33,9 +34,6 @@ from monitor.settings import ModelSettings, PredictionSettings, Settings
 from monitor.storage import Storage
 
 log = get_logger(__name__)
-MAX_SEGMENT_VALUES = 20
-"""Per segment key, the most frequent values of the window that get their own breakdown."""
-
 Progress = Callable[[str], None]
 
 
@@ -106,34 +104,23 @@ def resolve_reference(storage: Storage, model: str, config: ModelSettings, progr
     )
 
 
-def effective_prediction(config: ModelSettings, reference: Reference) -> PredictionSettings:
-    """The configured prediction settings, or (when not configured) what the reference's predictions look like."""
+def effective_prediction(config: ModelSettings, reference: Reference, window: Census) -> PredictionSettings:
+    """The configured prediction settings or, when ``prediction`` is not configured, what the predictions
+    look like: text means classes, numbers within [0, 1] probabilities, other numbers a regression.
+    The reference's predictions decide; without them, the window's."""
     if "prediction" in config.model_fields_set:
         return config.prediction
     profile = reference.profile.prediction
-    if profile is None:
+    if profile is not None:
+        text, low, high = profile.kind == "categorical", profile.min, profile.max
+    elif window.total:
+        text, low, high = window.text_predictions * 2 > window.total, window.prediction_min, window.prediction_max
+    else:
         return config.prediction
-    if profile.kind == "categorical":
+    if text:
         return PredictionSettings(type="class")
-    inside_unit = profile.min is not None and profile.max is not None and profile.min >= 0.0 and profile.max <= 1.0
+    inside_unit = low is not None and high is not None and low >= 0.0 and high <= 1.0
     return PredictionSettings(type="probability" if inside_unit else "regression")
-
-
-def _window_counts(ctx_storage: Storage, where: str, segments: list[str]) -> tuple[dict[str, int], str]:
-    """Events in the window per segment label ('' = all), and the model version seen most."""
-    events = f"{ctx_storage.table('events')} FINAL"
-    rows = ctx_storage.rows(
-        f"SELECT model_version, count() AS n FROM {events} WHERE {where} GROUP BY model_version ORDER BY n DESC"
-    )
-    counts = {"": sum(int(n) for _, n in rows)}
-    version = str(rows[0][0]) if rows else ""
-    for key in segments:
-        for value, n in ctx_storage.rows(
-            f"SELECT segment[{sql_string(key)}] AS v, count() AS n FROM {events} WHERE {where} "
-            f"AND mapContains(segment, {sql_string(key)}) GROUP BY v ORDER BY n DESC, v LIMIT {MAX_SEGMENT_VALUES}"
-        ):
-            counts[segment_label((key, str(value)))] = int(n)
-    return counts, version
 
 
 def _guarded(detector: str, segment: Segment, run: Callable[[], list[StatResult]]) -> list[StatResult]:
@@ -185,20 +172,19 @@ def build_context(
         )
     )
     where = f"model = {sql_string(model)} AND {window_condition(span)}"
-    counts, model_version = _window_counts(storage, where, list(config.segments))
+    found = census(storage, f"{storage.table('events')} FINAL", where, list(config.segments))
     return RunContext(
         storage=storage,
         model=model,
         settings=config,
-        prediction=effective_prediction(config, reference),
+        prediction=effective_prediction(config, reference, found),
         window=span,
         reference=reference,
         training=training,
         features=dict(config.features) or dict(reference.columns),
         events_columns=events_columns,
         now=now_utc,
-        counts=counts,
-        model_version=model_version,
+        census=found,
     )
 
 

@@ -9,8 +9,9 @@ window answers what it would have answered then.
 
 from __future__ import annotations
 
-from detectors.context import RunContext, Segment, segment_label
+from detectors.context import RunContext
 from detectors.report import DATASET, StatResult
+from detectors.segments import Segment, segment_condition, segment_label
 from detectors.sqlfmt import sql_datetime, sql_string
 from detectors.windows import DAY, WEEK, to_utc, window_condition
 
@@ -19,8 +20,7 @@ def volume(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     label = segment_label(segment)
     windows = {"count": ctx.window, "day": ctx.window.shifted(-DAY), "week": ctx.window.shifted(-WEEK)}
     where = f"model = {sql_string(ctx.model)} AND ({' OR '.join(f'({window_condition(w)})' for w in windows.values())})"
-    if segment is not None:
-        where += f" AND segment[{sql_string(segment[0])}] = {sql_string(segment[1])}"
+    where += segment_condition(segment)
     counts = ctx.storage.rows(
         f"SELECT {', '.join(f'countIf({window_condition(w)})' for w in windows.values())} "
         f"FROM {ctx.events_from} WHERE {where}"
@@ -49,8 +49,7 @@ def volume(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
 def freshness(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     evaluated_at = min(ctx.window.end, ctx.now)
     where = f"model = {sql_string(ctx.model)} AND ts < {sql_datetime(ctx.window.end)}"
-    if segment is not None:
-        where += f" AND segment[{sql_string(segment[0])}] = {sql_string(segment[1])}"
+    where += segment_condition(segment)
     # No FINAL: a duplicate cannot change the latest timestamp, and this reads in key order.
     rows = ctx.storage.rows(
         f"SELECT ts FROM {ctx.storage.table('events')} WHERE {where} ORDER BY model DESC, ts DESC LIMIT 1"
