@@ -211,3 +211,41 @@ def test_reference_from_a_configured_event_range(storage: Storage, tmp_path: Pat
     assert reference.kind == "window" and reference.rows == 2000 and report.n_reference == 2000
     assert _deciding(report, "feature_drift")["amount"] is True
     assert _deciding(report, "feature_drift")["country"] is False
+
+
+def test_segment_compared_with_the_same_segment_of_the_reference(storage: Storage, tmp_path: Path) -> None:
+    """A reference column named like a segment key splits the reference: us traffic is compared with us rows."""
+    rng = np.random.default_rng(17)
+    region = rng.choice(["eu", "us"], 6000)
+    amount = np.where(region == "eu", rng.normal(100, 10, 6000), rng.normal(160, 10, 6000))
+    path = tmp_path / "ref.parquet"
+    pd.DataFrame({"amount": amount, "region": region}).to_parquet(path)
+    config = {"features": {"amount": "numerical"}, "reference": {"file": str(path)}, "segments": ["region"]}
+    settings = settings_for(storage, tmp_path, {"seg": {**config, "min_samples": 100}})
+    n = 2000
+    current_region = rng.choice(["eu", "us"], n, p=[0.2, 0.8])  # the mix changed, each segment did not
+    current = np.where(current_region == "eu", rng.normal(100, 10, n), rng.normal(160, 10, n))
+    segments = [{"region": str(r)} for r in current_region]
+    write_events(storage, Rows("seg", spread(n), {"amount": current}, prediction=np.zeros(n), segment=segments))
+    report = run_detection(storage, settings, "seg", window_end=T0, now=T0)
+    assert _deciding(report, "feature_drift", "region=us")["amount"] is False
+    assert _deciding(report, "feature_drift", "region=eu")["amount"] is False
+    assert _deciding(report, "feature_drift")["amount"] is True  # the population moved with the mix
+    (us,) = [r for r in report.select(detector="feature_drift", segment="region=us") if r.threshold is not None][:1]
+    assert us.n_reference == int((region == "us").sum())
+
+
+def test_model_without_configuration(storage: Storage, tmp_path: Path) -> None:
+    """A model that is only registered (no models section) runs with defaults; the prediction type is inferred."""
+    rng = np.random.default_rng(23)
+    path = tmp_path / "ref.csv"
+    pd.DataFrame({"x": rng.normal(0, 1, 800), "prediction": rng.normal(50, 5, 800)}).to_csv(path, index=False)
+    add_file(storage, "loose", path)
+    y = rng.normal(50, 5, 600)
+    ids = write_events(storage, Rows("loose", spread(600), {"x": rng.normal(0, 1, 600)}, prediction=y + 1.0))
+    write_labels(storage, "loose", ids, y)
+    settings = settings_for(storage, tmp_path, {})
+    report = run_detection(storage, settings, "loose", window_end=T0, now=T0)
+    assert report.status == "ok"  # 600 events, default min_samples 500
+    assert report.select(detector="performance", statistic="mae")[0].value == pytest.approx(1.0)
+    assert _deciding(report, "feature_drift")["x"] is False
