@@ -1,12 +1,13 @@
 """The SQL that turns a :class:`Sample` into small summaries: every scan of the data happens here.
 
-Two kinds of query, both run inside ClickHouse and return a few numbers per column:
+Every query runs inside ClickHouse and returns a few numbers per column:
 
-- :func:`profile_side`: one scan of one side for all its columns: rows, missing, min/max/std, the
-  distinct values when there are at most 5 of them, the reference's deciles (numpy's linear
-  definition = ClickHouse ``quantilesExactInclusive``), and category counts.
-- numerical comparison of one column across both sides (:mod:`detectors.ecdf`): the KS statistic, the
-  Wasserstein distance and the counts per decile bin.
+- :func:`profile_side`: one scan of one side for all its columns: rows, missing, min/max, the
+  reference's std and deciles (numpy's linear definition = ClickHouse ``quantilesExactInclusive``),
+  the current side's counts below the reference's bin edges, and category counts;
+  :func:`count_below_edges` the same counts for the reference (a second, cheap scan of it).
+- one numerical column across both sides: exact KS statistic and Wasserstein distance by sorting
+  (:func:`compare_numeric_exact`), or from fine histograms on large windows (:func:`compare_numeric_large`).
 
 Values are normalised here once: numerical ``ifNull(toFloat64(expr), nan)`` with every non-finite value
 missing; categorical ``toString(expr)`` (booleans become ``'true'``/``'false'``) with NULL missing.
@@ -14,10 +15,11 @@ missing; categorical ``toString(expr)`` (booleans become ``'true'``/``'false'``)
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
+from detectors.histogram import EXACT_BITS, compare_histograms, key_sql
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.sqlfmt import sql_float
 from monitor.storage import Storage
@@ -49,16 +51,16 @@ def side_sql(sample: Sample, names: Sequence[str], kinds: dict[str, Kind]) -> st
 
 @dataclass(frozen=True)
 class SideStats:
-    """One column on one side: sizes, and what the methods and the default choice need."""
+    """One column on one side: sizes, extent, and what the methods and the default choice need."""
 
     kind: Kind
     rows: int
     missing: int
     minimum: float | None = None
     maximum: float | None = None
-    std: float | None = None
-    deciles: tuple[float, ...] = ()
-    few_values: tuple[float, ...] | None = None  # the distinct values when at most FEW_VALUES_PROBE - 1
+    std: float | None = None  # reference only
+    deciles: tuple[float, ...] = ()  # reference only
+    below_edges: tuple[int, ...] = ()  # values below each reference bin edge (numerical)
     categories: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -75,61 +77,94 @@ class SideStats:
         """The distinct deciles: the contract's bin edges for PSI, JS and Hellinger."""
         return tuple(sorted(set(self.deciles)))
 
+    def bin_counts(self) -> tuple[int, ...]:
+        """Counts in (-inf, e1), [e1, e2), ..., [ek, +inf) from the counts below each edge."""
+        below = [0, *self.below_edges, self.n]
+        return tuple(b - a for a, b in pairwise(below))
+
 
 def profile_side(
-    storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str, Kind], deciles: bool
+    storage: Storage,
+    sample: Sample,
+    names: Sequence[str],
+    kinds: dict[str, Kind],
+    reference: bool,
+    edges: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[int, dict[str, SideStats]]:
-    """Scan one side once: ``(rows, {column: SideStats})``. ``deciles`` for the reference only."""
+    """Scan one side once: ``(rows, {column: SideStats})``.
+
+    The reference gets its std and deciles; the current side counts its values below the reference's
+    bin edges (``edges``), so no later pass over it is needed for PSI, JS and Hellinger.
+    """
     aggregates = ["count()"]
+    layout: list[int] = []
     for index, name in enumerate(names):
         col = f"c{index}"
         if kinds[name] == NUMERICAL:
             ok = f"isFinite({col})"
-            aggregates += [
-                f"countIf(NOT {ok})",
-                f"minIf({col}, {ok})",
-                f"maxIf({col}, {ok})",
-                f"stddevPopStableIf({col}, {ok})",
-                f"groupUniqArrayIf({FEW_VALUES_PROBE})({col}, {ok})",
-            ]
-            if deciles:
+            parts = [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
+            if reference:
                 levels = ", ".join(str(q) for q in DECILES)
-                aggregates.append(f"quantilesExactInclusiveIf({levels})({col}, {ok})")
+                parts += [f"stddevPopStableIf({col}, {ok})", f"quantilesExactInclusiveIf({levels})({col}, {ok})"]
+            parts += [f"countIf({col} < {sql_float(e)})" for e in (edges or {}).get(name, ())]
         else:
-            aggregates += [
+            parts = [
                 f"countIf(isNull({col}))",
                 f"sumMapIf(([assumeNotNull({col})], [toUInt64(1)]), isNotNull({col}))",
             ]
+        aggregates += parts
+        layout.append(len(parts))
     row = storage.rows(f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, names, kinds)}")[0]
     rows = int(row[0])
     result: dict[str, SideStats] = {}
     position = 1
-    for name in names:
+    for name, width in zip(names, layout, strict=True):
+        values = row[position : position + width]
+        position += width
         if kinds[name] == NUMERICAL:
-            width = 6 if deciles else 5
-            missing, lo, hi, std, values, *quantiles = row[position : position + width]
-            position += width
-            present = rows - int(missing) > 0
-            few = tuple(sorted(float(v) for v in values)) if len(values) < FEW_VALUES_PROBE else None
-            if present and lo == hi:
-                std = 0.0  # exactly constant, whatever the summation's rounding says
-            result[name] = SideStats(
-                kind=NUMERICAL,
-                rows=rows,
-                missing=int(missing),
-                minimum=float(lo) if present else None,
-                maximum=float(hi) if present else None,
-                std=float(std) if present else None,
-                deciles=tuple(float(q) for q in quantiles[0]) if (quantiles and present) else (),
-                few_values=few,
-            )
+            result[name] = _numeric_stats(rows, values, reference)
         else:
-            missing, (keys, counts) = row[position : position + 2]
-            position += 2
+            missing, (keys, counts) = values
             result[name] = SideStats(
                 kind=CATEGORICAL, rows=rows, missing=int(missing), categories=_normalise_booleans(keys, counts)
             )
     return rows, result
+
+
+def _numeric_stats(rows: int, values: Sequence, reference: bool) -> SideStats:
+    missing, lo, hi, *rest = values
+    present = rows - int(missing) > 0
+    std, quantiles = (rest[0], rest[1]) if reference else (None, ())
+    below = rest[2:] if reference else rest
+    if present and std is not None and lo == hi:
+        std = 0.0  # exactly constant, whatever the summation's rounding says
+    return SideStats(
+        kind=NUMERICAL,
+        rows=rows,
+        missing=int(missing),
+        minimum=float(lo) if present else None,
+        maximum=float(hi) if present else None,
+        std=float(std) if (present and std is not None) else None,
+        deciles=tuple(float(q) for q in quantiles) if present else (),
+        below_edges=tuple(int(b) for b in below),
+    )
+
+
+def count_below_edges(
+    storage: Storage, sample: Sample, edges: dict[str, tuple[float, ...]], kinds: dict[str, Kind]
+) -> dict[str, tuple[int, ...]]:
+    """Values below each bin edge, for every numerical column with edges, in one scan."""
+    names = [n for n, e in edges.items() if e]
+    if not names:
+        return {n: () for n in edges}
+    parts = [f"countIf(c{i} < {sql_float(e)})" for i, n in enumerate(names) for e in edges[n]]
+    row = storage.rows(f"SELECT {', '.join(parts)} FROM {side_sql(sample, names, kinds)}")[0]
+    result: dict[str, tuple[int, ...]] = {n: () for n in edges}
+    position = 0
+    for name in names:
+        result[name] = tuple(int(x) for x in row[position : position + len(edges[name])])
+        position += len(edges[name])
+    return result
 
 
 def _normalise_booleans(keys: Sequence[str], counts: Sequence[int]) -> dict[str, int]:
@@ -144,35 +179,27 @@ def _normalise_booleans(keys: Sequence[str], counts: Sequence[int]) -> dict[str,
 
 @dataclass(frozen=True)
 class NumericComparison:
-    """What the numerical methods need from one column compared across both sides."""
+    """The KS statistic and Wasserstein distance of one column, and its values when there are at most 5."""
 
     ks_statistic: float
     ks_exact: bool
     wasserstein: float
-    reference_bins: tuple[int, ...]  # counts in (-inf, e1), [e1, e2), ..., [ek, +inf)
-    current_bins: tuple[int, ...]
-    value_counts: dict[float, tuple[int, int]] | None = None  # value -> (reference, current), few values only
+    value_counts: dict[float, tuple[int, int]] | None  # value -> (reference, current), at most 5 values
+    ks_bound: float = 0.0  # large windows: the exact D is within [ks_statistic, ks_statistic + ks_bound]
 
 
 def compare_numeric_exact(
-    storage: Storage,
-    reference: Sample,
-    current: Sample,
-    name: str,
-    n_reference: int,
-    n_current: int,
-    edges: Sequence[float],
-    want_values: bool,
+    storage: Storage, reference: Sample, current: Sample, name: str, n_reference: int, n_current: int
 ) -> NumericComparison:
-    """Exact KS statistic, Wasserstein distance and decile-bin counts of one column, in one query.
+    """Exact KS statistic and Wasserstein distance of one column, in one query.
 
     The two sides are merged and grouped by distinct value; running sums over the sorted values give
-    both ECDFs at every distinct value (ties handled as scipy's ``searchsorted(side='right')``).
+    both ECDFs at every distinct value (ties handled as scipy's ``searchsorted(side='right')``), the
+    largest gap is D and Σ |F_r - F_c| x (next value - value) is W1.
     """
     kinds: dict[str, Kind] = {name: NUMERICAL}
     ref = side_sql(reference, [name], kinds)
     cur = side_sql(current, [name], kinds)
-    below = ", ".join(f"sumIf(cr, v < {sql_float(e)}), sumIf(cc, v < {sql_float(e)})" for e in edges)
     n1, n2 = sql_float(float(n_reference)), sql_float(float(n_current))
     sql = f"""
 WITH d AS (
@@ -188,19 +215,45 @@ WITH d AS (
         row_number() OVER w AS rn
     FROM d WINDOW w AS (ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
-SELECT max(abs(g)), sumIf(abs(g) * (nv - v), rn < (SELECT count() FROM d)),
-    groupArrayIf({FEW_VALUES_PROBE})((v, cr, cc), {int(want_values)}) {", " + below if below else ""}
+SELECT max(abs(g)), sumIf(abs(g) * (nv - v), rn < (SELECT count() FROM d)), count(),
+    groupArray({FEW_VALUES_PROBE})((v, cr, cc))
 FROM e"""
-    row = storage.rows(sql)[0]
-    d, w, values = float(row[0]), float(row[1]), row[2]
-    cumulative = [int(x) for x in row[3:]]
-    ref_below = [0, *cumulative[0::2], n_reference]
-    cur_below = [0, *cumulative[1::2], n_current]
+    d, w, distinct, values = storage.rows(sql)[0]
     return NumericComparison(
-        ks_statistic=d,
+        ks_statistic=float(d),
         ks_exact=True,
-        wasserstein=w,
-        reference_bins=tuple(b - a for a, b in itertools.pairwise(ref_below)),
-        current_bins=tuple(b - a for a, b in itertools.pairwise(cur_below)),
-        value_counts={float(v): (int(a), int(b)) for v, a, b in values} if want_values else None,
+        wasserstein=float(w),
+        value_counts={float(v): (int(a), int(b)) for v, a, b in values} if int(distinct) <= 5 else None,
+    )
+
+
+def compare_numeric_large(
+    storage: Storage,
+    reference: Sample,
+    current: Sample,
+    name: str,
+    ref: SideStats,
+    cur: SideStats,
+) -> NumericComparison:
+    """KS statistic (within 0.0015) and Wasserstein distance from fine histograms (:mod:`detectors.histogram`)."""
+    kinds: dict[str, Kind] = {name: NUMERICAL}
+    sides = {"reference": side_sql(reference, [name], kinds), "current": side_sql(current, [name], kinds)}
+    center = ref.deciles[4] if ref.deciles else 0.0
+    scale = 1.0 / ref.std if ref.std else 1.0
+
+    def query(side: str, bits: int, parent_bits: int, parents: Sequence[int] | None) -> list[tuple]:
+        key = "c0" if bits >= EXACT_BITS else key_sql("c0", center, scale, bits)
+        where = "isFinite(c0)"
+        if parents is not None:
+            where += f" AND {key_sql('c0', center, scale, parent_bits)} IN ({', '.join(map(str, parents))})"
+        return storage.rows(f"SELECT {key} AS k, count(), sum(c0) FROM {sides[side]} WHERE {where} GROUP BY k")
+
+    maximum = max(x for x in (ref.maximum, cur.maximum) if x is not None)
+    result = compare_histograms(query, ref.n, cur.n, center, scale, maximum, want_values=True)
+    return NumericComparison(
+        ks_statistic=result.ks_statistic,
+        ks_exact=False,
+        wasserstein=result.wasserstein,
+        value_counts=result.value_counts,
+        ks_bound=result.ks_bound,
     )

@@ -20,8 +20,21 @@ from dataclasses import replace
 import numpy as np
 
 from detectors.bh import bh_adjust
-from detectors.collect import SideStats, compare_numeric_exact, profile_side
-from detectors.drift_types import ColumnDrift, ColumnOptions, DatasetDrift, DriftOptions
+from detectors.collect import (
+    SideStats,
+    compare_numeric_exact,
+    compare_numeric_large,
+    count_below_edges,
+    profile_side,
+)
+from detectors.drift_types import (
+    CATEGORICAL_STATS,
+    NUMERICAL_STATS,
+    ColumnDrift,
+    ColumnOptions,
+    DatasetDrift,
+    DriftOptions,
+)
 from detectors.methods import choose
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.stats import REGISTRY, Distribution, Summary
@@ -59,20 +72,22 @@ def compare(
     unknown = [c for c in options.columns if c not in names]
     if unknown:
         raise InputError(f"no common column {', '.join(repr(c) for c in unknown)}")
+    ref_kinds = {n: reference.columns[n].kind for n in names}
+    cur_kinds = {n: current.columns[n].kind for n in names}
     say(f"profiling the reference ({len(names)} columns)")
-    n_ref_rows, ref_stats = profile_side(
-        storage, reference, names, {n: reference.columns[n].kind for n in names}, deciles=True
-    )
+    n_ref_rows, ref_stats = profile_side(storage, reference, names, ref_kinds, reference=True)
+    edges = {n: ref_stats[n].edges for n in names if ref_kinds[n] == NUMERICAL}
     say(f"profiling the current data ({n_ref_rows:,} reference rows)")
-    n_cur_rows, cur_stats = profile_side(
-        storage, current, names, {n: current.columns[n].kind for n in names}, deciles=False
-    )
+    n_cur_rows, cur_stats = profile_side(storage, current, names, cur_kinds, reference=False, edges=edges)
     kinds = _resolve_kinds(names, ref_stats, cur_stats)
     for name, kind in kinds.items():  # a side without any value takes the other side's kind
         if ref_stats[name].kind != kind:
             ref_stats[name] = SideStats(kind=kind, rows=ref_stats[name].rows, missing=ref_stats[name].rows)
         if cur_stats[name].kind != kind:
             cur_stats[name] = SideStats(kind=kind, rows=cur_stats[name].rows, missing=cur_stats[name].rows)
+    numeric = {n: edges[n] for n in names if kinds[n] == NUMERICAL and n in edges}
+    for name, below in count_below_edges(storage, reference, numeric, ref_kinds).items():
+        ref_stats[name] = replace(ref_stats[name], below_edges=below)
 
     say(f"comparing {len(names)} columns ({n_cur_rows:,} current rows)")
     columns: dict[str, ColumnDrift] = {}
@@ -141,14 +156,14 @@ def _compare_column(
     value_counts: Distribution | None = None
     extra: dict = {}
     if kind == NUMERICAL:
-        few = _few_values(ref, cur)
-        comparison = compare_numeric_exact(
-            storage, reference, current, name, ref.n, cur.n, ref.edges, want_values=few is not None
-        )
+        if ref.n + cur.n <= options.exact_limit:
+            comparison = compare_numeric_exact(storage, reference, current, name, ref.n, cur.n)
+        else:
+            comparison = compare_numeric_large(storage, reference, current, name, ref, cur)
         bins = Distribution(
             _bin_labels(ref.edges),
-            np.asarray(comparison.reference_bins, dtype=float),
-            np.asarray(comparison.current_bins, dtype=float),
+            np.asarray(ref.bin_counts(), dtype=float),
+            np.asarray(cur.bin_counts(), dtype=float),
         )
         summary = Summary(
             kind=NUMERICAL,
@@ -167,8 +182,8 @@ def _compare_column(
                 np.asarray([comparison.value_counts[v][0] for v in values], dtype=float),
                 np.asarray([comparison.value_counts[v][1] for v in values], dtype=float),
             )
-        n_distinct = len(few) if few is not None else 6
-        stat_names = ("ks", "wasserstein_norm", "psi", "js", "hellinger")
+        n_distinct = len(comparison.value_counts) if comparison.value_counts is not None else 6
+        stat_names = NUMERICAL_STATS
         approximate = not comparison.ks_exact
     else:
         labels = sorted(set(ref.categories) | set(cur.categories))
@@ -179,7 +194,7 @@ def _compare_column(
         )
         summary = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=bins)
         n_distinct = len(labels)
-        stat_names = ("chi2", "psi", "js", "hellinger")
+        stat_names = CATEGORICAL_STATS
         approximate = False
         new = [c for c in labels if c not in ref.categories]
         vanished = [c for c in labels if c not in cur.categories]
@@ -227,14 +242,6 @@ def _stat(key: str, summary: Summary) -> object:
     if method.score == "p_value":
         return {"statistic": value.statistic, "p_value": value.p_value}
     return value.statistic
-
-
-def _few_values(ref: SideStats, cur: SideStats) -> tuple[float, ...] | None:
-    """The distinct values of both sides when there are at most 5 of them (Evidently's rule), else None."""
-    if ref.few_values is None or cur.few_values is None:
-        return None
-    union = tuple(sorted(set(ref.few_values) | set(cur.few_values)))
-    return union if len(union) <= 5 else None
 
 
 def _bin_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
