@@ -49,11 +49,11 @@ def _drift_tab(name: str, start: str) -> list[dict]:
     if not points:
         st.info("No detection results in this period yet.")
         return []
-    st.altair_chart(charts.drift_heatmap([p for p in points if p["column"]]), use_container_width=True)
+    st.altair_chart(charts.drift_heatmap([p for p in points if p["column"]]), width="stretch")
     prediction = client().timeline(name, start=start, detector="prediction_drift")
     if prediction:
         st.caption("Prediction drift")
-        st.altair_chart(charts.drift_heatmap(prediction), use_container_width=True)
+        st.altair_chart(charts.drift_heatmap(prediction), width="stretch")
     return points
 
 
@@ -72,7 +72,7 @@ def _distribution_tab(name: str, model: dict, points: list[dict]) -> None:
     if not body:
         st.warning("No distribution for this feature and window.")
         return
-    st.altair_chart(charts.distribution_chart(body), use_container_width=True)
+    st.altair_chart(charts.distribution_chart(body), width="stretch")
     current = body["current"]
     ref = body.get("reference") or {}
     st.caption(
@@ -96,13 +96,13 @@ def _quality_tab(name: str, start: str) -> None:
     st.dataframe(
         pd.DataFrame(latest)[["column", "statistic", "value", "threshold", "drift", "status"]],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     shares = [r for r in rows if r["statistic"] in ("missing_share", "out_of_range_share") and r["column"]]
     if shares:
         for r in shares:
             r["statistic"] = f"{r['column']}: {r['statistic']}"
-        st.altair_chart(charts.metric_lines(shares, "share"), use_container_width=True)
+        st.altair_chart(charts.metric_lines(shares, "share"), width="stretch")
 
 
 def _performance_tab(name: str, start: str) -> None:
@@ -111,7 +111,7 @@ def _performance_tab(name: str, start: str) -> None:
     if not rows:
         st.info("No performance results: labels have not arrived for these windows yet.")
         return
-    st.altair_chart(charts.metric_lines(rows, "metric value"), use_container_width=True)
+    st.altair_chart(charts.metric_lines(rows, "metric value"), width="stretch")
 
 
 def _alerts_tab(name: str) -> None:
@@ -119,11 +119,11 @@ def _alerts_tab(name: str) -> None:
     if not alerts:
         st.success("No alerts for this model.")
     else:
-        st.dataframe(pd.DataFrame(alerts), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(alerts), hide_index=True, width="stretch")
     deliveries = client().deliveries(model=name)
     if deliveries:
         st.caption("Notifications")
-        st.dataframe(pd.DataFrame(deliveries), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(deliveries), hide_index=True, width="stretch")
 
 
 def _report_tab(name: str) -> None:
@@ -162,7 +162,7 @@ def page() -> None:
         _report_tab(name)
     with tabs[6]:
         events = client().events(name, limit=20)
-        st.dataframe(pd.json_normalize(events) if events else pd.DataFrame(), hide_index=True, use_container_width=True)
+        st.dataframe(pd.json_normalize(events) if events else pd.DataFrame(), hide_index=True, width="stretch")
 
 
 @st.fragment(run_every=every)

@@ -38,12 +38,12 @@ def overview() -> None:
                 "next run": ago(m.get("next_run")) if m.get("next_run") else "",
             }
         )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("Open a model on the **Model** page for its drift heatmap, distributions, quality and alerts.")
     open_alerts = api.alerts(state="open")
     if open_alerts:
         st.subheader("Open alerts")
-        st.dataframe(pd.DataFrame(open_alerts), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(open_alerts), hide_index=True, width="stretch")
 
 
 @st.fragment(run_every=every)
