@@ -72,14 +72,14 @@ def _number(value: Any) -> float | None:
 def profile_numerical(
     storage: Storage, from_sql: str, where_sql: str, exprs: dict[str, str]
 ) -> dict[str, ColumnProfile]:
-    """Profile numerical expressions in one scan (NaN and NULL are missing)."""
+    """Profile numerical expressions in one scan (NULL, NaN and ±inf are missing, as in the drift engine)."""
     if not exprs:
         return {}
     levels = ", ".join(str(q) for q in DECILES)
     parts = []
     for expr in exprs.values():
         value = f"toFloat64({expr})"
-        present = f"NOT isNaN(ifNull({value}, nan))"
+        present = f"isFinite(ifNull({value}, nan))"
         parts.append(
             f"countIf({present}), countIf(NOT ({present})), minIf({value}, {present}), maxIf({value}, {present}), "
             f"avgIf({value}, {present}), stddevPopStableIf({value}, {present}), "

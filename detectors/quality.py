@@ -19,7 +19,7 @@ from detectors.profile import ColumnProfile
 from detectors.references import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_label
-from detectors.sqlfmt import sql_float, sql_string, sql_string_array
+from detectors.sqlfmt import sql_float, sql_string_array
 from monitor.errors import StorageError
 from monitor.logs import get_logger
 from monitor.storage import quote_identifier
@@ -31,22 +31,21 @@ MAX_LISTED = 20
 
 
 def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
-    """Aggregates for one feature: missing, key present, out of range, new-category rows/distinct/examples."""
+    """Aggregates for one feature: missing, out of range, new-category rows/distinct/examples."""
     expr = ctx.event_expr(feature)
     kind = ctx.features[feature]
     profile = ctx.reference_profile(feature)
-    key_present = f"countIf(has(feature_keys, {sql_string(feature)}))"
     if kind == "numerical":
-        missing = f"countIf(isNaN({expr}))"
+        missing = f"countIf(NOT isFinite({expr}))"
         if profile is not None and profile.min is not None and profile.max is not None:
             outside = f"{expr} < {sql_float(profile.min)} OR {expr} > {sql_float(profile.max)}"
-            oor = f"countIf(NOT isNaN({expr}) AND ({outside}))"
+            oor = f"countIf(isFinite({expr}) AND ({outside}))"
         else:
             oor = "toUInt64(0)"
-        return [missing, key_present, oor, "toUInt64(0)", "toUInt64(0)", "CAST([], 'Array(String)')"]
+        return [missing, oor, "toUInt64(0)", "toUInt64(0)", "CAST([], 'Array(String)')"]
     missing = f"countIf(isNull({expr}))"
     if profile is None:
-        return [missing, key_present, "toUInt64(0)", "toUInt64(0)", "toUInt64(0)", "CAST([], 'Array(String)')"]
+        return [missing, "toUInt64(0)", "toUInt64(0)", "toUInt64(0)", "CAST([], 'Array(String)')"]
     if profile.truncated:  # too many categories to inline: ask the reference rows
         column = quote_identifier(feature_column(feature, "categorical"))
         known = (
@@ -58,7 +57,6 @@ def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
     new = f"{expr} IS NOT NULL AND NOT ({known})"
     return [
         missing,
-        key_present,
         "toUInt64(0)",
         f"countIf({new})",
         f"uniqExactIf({expr}, {new})",
@@ -66,9 +64,11 @@ def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
     ]
 
 
-def _rows_for(ctx: RunContext, feature: str, values: tuple, n: int, segment: Segment) -> list[StatResult]:
-    missing, key_present, oor, new_rows, new_distinct = (int(v) for v in values[:5])
-    examples = values[5]
+def _rows_for(
+    ctx: RunContext, feature: str, values: tuple, n: int, key_present: int, segment: Segment
+) -> list[StatResult]:
+    missing, oor, new_rows, new_distinct = (int(v) for v in values[:4])
+    examples = values[4]
     label = segment_label(segment)
     status = ctx.status_for(n)
     profile: ColumnProfile | None = ctx.reference_profile(feature)
@@ -143,26 +143,30 @@ def _isolated(features: list[str], run: Callable[[list[str]], list[StatResult]],
 def data_quality(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     n = ctx.count(segment)
     where = ctx.events_where(segment=segment)
+    # How many events carried each key: one pass over feature_keys for every feature at once.
+    seen = {
+        str(key): int(count)
+        for key, count in ctx.storage.rows(
+            f"SELECT key, count() FROM (SELECT arrayJoin(feature_keys) AS key FROM {ctx.events_from} "
+            f"WHERE {where}) GROUP BY key ORDER BY key"
+        )
+    }
 
     def run(features: list[str]) -> list[StatResult]:
         parts = [part for feature in features for part in _feature_parts(ctx, feature)]
         row = ctx.storage.rows(f"SELECT {', '.join(parts)} FROM {ctx.events_from} WHERE {where}")[0]
         out: list[StatResult] = []
         for index, feature in enumerate(features):
-            out.extend(_rows_for(ctx, feature, tuple(row[index * 6 : index * 6 + 6]), n, segment))
+            values = tuple(row[index * 5 : index * 5 + 5])
+            out.extend(_rows_for(ctx, feature, values, n, seen.get(feature, 0), segment))
         return out
 
     results = _isolated(sorted(ctx.features), run, segment) if ctx.features else []
-    results.extend(_feature_keys(ctx, segment, n))
+    results.extend(_feature_keys(ctx, segment, n, seen))
     return results
 
 
-def _feature_keys(ctx: RunContext, segment: Segment, n: int) -> list[StatResult]:
-    rows = ctx.storage.rows(
-        f"SELECT key, count() FROM (SELECT arrayJoin(feature_keys) AS key FROM {ctx.events_from} "
-        f"WHERE {ctx.events_where(segment=segment)}) GROUP BY key ORDER BY key"
-    )
-    seen = {str(k): int(c) for k, c in rows}
+def _feature_keys(ctx: RunContext, segment: Segment, n: int, seen: dict[str, int]) -> list[StatResult]:
     expected = set(ctx.features)
     unexpected = sorted(set(seen) - expected)
     absent = sorted(expected - set(seen))
