@@ -28,8 +28,14 @@ class DeadLetter:
 
 @dataclass
 class Batch:
-    """What one flush stores. ``sources`` parallels ``events``/``labels`` with (topic, partition, offset)."""
+    """What one flush stores. ``*_sources`` parallel their lists with (topic, partition, offset).
 
+    ``raw_predictions`` are undecoded Kafka messages for the ClickHouse fast path; ``events`` are
+    already validated (HTTP ingest, or messages the fast path handed back).
+    """
+
+    raw_predictions: list[bytes] = field(default_factory=list)
+    raw_sources: list[tuple[str, int, int]] = field(default_factory=list)
     events: list[PredictionEvent] = field(default_factory=list)
     event_sources: list[tuple[str, int, int]] = field(default_factory=list)
     labels: list[LabelEvent] = field(default_factory=list)
@@ -38,16 +44,12 @@ class Batch:
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     messages: int = 0
     started: float = field(default_factory=time.monotonic)
+    # Filled in by the writer once stored (raw predictions are only counted after ClickHouse parsed them).
+    stored_per_model: dict[str, int] = field(default_factory=dict)
+    dead_letter_count: int = 0
 
     def __len__(self) -> int:
         return self.messages
 
     def age(self) -> float:
         return time.monotonic() - self.started
-
-    def models(self) -> dict[str, int]:
-        """Events per model (for metrics and progress)."""
-        counts: dict[str, int] = {}
-        for event in self.events:
-            counts[event.model] = counts.get(event.model, 0) + 1
-        return counts

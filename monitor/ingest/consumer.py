@@ -26,7 +26,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from monitor import metrics
 from monitor.errors import BrokerError
 from monitor.ingest.batch import Batch, DeadLetter
-from monitor.ingest.validation import InvalidMessage, decode_json_object, validate_label, validate_prediction
+from monitor.ingest.validation import InvalidMessage, decode_json_object, model_hint, validate_label
 from monitor.ingest.writer import BatchWriter
 from monitor.logs import get_logger
 from monitor.settings import KafkaSettings
@@ -71,6 +71,20 @@ def ensure_topics(settings: KafkaSettings) -> None:
         admin.close()
 
 
+def _wait_for_metadata(consumer: KafkaConsumer, topics: list[str], timeout_s: float = 30.0) -> None:
+    """Wait until the broker's metadata lists the topics' partitions.
+
+    A topic created a moment ago may be missing from the first metadata response; a group joined then
+    is assigned no partitions until the next metadata refresh, so the consumer would idle for minutes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(consumer.partitions_for_topic(topic) for topic in topics):
+            return
+        time.sleep(0.2)
+    raise BrokerError(f"topics {', '.join(topics)} did not appear in the broker's metadata within {timeout_s:.0f} s")
+
+
 class _FlushOnRevoke(ConsumerRebalanceListener):
     """Stores and commits the current batch before partitions move to another consumer."""
 
@@ -78,7 +92,7 @@ class _FlushOnRevoke(ConsumerRebalanceListener):
         self._owner = owner
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        if revoked:
+        if revoked and not self._owner.failed:
             log.info("partitions revoked, flushing", partitions=len(revoked))
             self._owner.flush()
 
@@ -98,12 +112,13 @@ class IngestConsumer:
         progress: Callable[[IngestStats], None] | None = None,
     ) -> None:
         self._kafka = kafka
-        self._writer = writer or BatchWriter(storage, retries=retries)
+        self._writer = writer or BatchWriter(storage, retries=retries, max_message_bytes=kafka.max_message_bytes)
         self._batch = Batch()
         self._consumer: KafkaConsumer | None = None
         self._pending_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         self._progress = progress
         self.stats = IngestStats()
+        self.failed = False  # set when storing failed for good: nothing more is flushed or committed
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,10 +137,13 @@ class IngestConsumer:
                 max_partition_fetch_bytes=16 * 1024 * 1024,
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=max(1000, k.session_timeout_ms // 3),
+                metadata_max_age_ms=30_000,  # notice new partitions within half a minute
             )
         except (KafkaError, OSError) as exc:
             raise BrokerError(f"cannot reach Kafka at {k.bootstrap}: {exc}") from exc
-        consumer.subscribe([k.predictions_topic, k.labels_topic], listener=_FlushOnRevoke(self))
+        topics = [k.predictions_topic, k.labels_topic]
+        _wait_for_metadata(consumer, topics)
+        consumer.subscribe(topics, listener=_FlushOnRevoke(self))
         return consumer
 
     def run(
@@ -146,7 +164,9 @@ class IngestConsumer:
                 if room is not None and room <= 0:
                     break
                 wait_ms = max(10, int((k.batch_max_seconds - self._batch.age()) * 1000)) if self._batch else 200
-                records = self._consumer.poll(timeout_ms=min(wait_ms, 500), max_records=room)
+                records = self._consumer.poll(
+                    timeout_ms=min(wait_ms, 500), max_records=min(room or k.max_poll_records, k.max_poll_records)
+                )
                 now = time.monotonic()
                 if records:
                     last_message = now
@@ -169,6 +189,7 @@ class IngestConsumer:
         return self.stats
 
     def _close(self) -> None:
+        self._writer.close()
         if self._consumer is not None:
             try:
                 self._consumer.close(autocommit=False)
@@ -179,38 +200,43 @@ class IngestConsumer:
     # ------------------------------------------------------------------ decoding
 
     def _take(self, records: dict[TopicPartition, list]) -> None:
+        """Collect a poll's messages: predictions stay raw bytes for ClickHouse; labels are decoded here."""
         k = self._kafka
         batch = self._batch
-        max_bytes = k.max_message_bytes
+        raws, raw_sources = batch.raw_predictions, batch.raw_sources
         for tp, messages in records.items():
             topic, partition = tp.topic, tp.partition
-            is_labels = topic == k.labels_topic
-            for message in messages:
-                raw = message.value if message.value is not None else b""
-                try:
-                    obj = decode_json_object(raw, max_bytes)
-                    if is_labels:
-                        batch.labels.append(validate_label(obj, message.timestamp))
-                        batch.label_sources.append((topic, partition, message.offset))
-                    else:
-                        batch.events.append(validate_prediction(obj))
-                        batch.event_sources.append((topic, partition, message.offset))
-                except InvalidMessage as exc:
-                    batch.dead_letters.append(
-                        DeadLetter(
-                            topic,
-                            partition,
-                            message.offset,
-                            raw,
-                            exc.reason,
-                            exc.kind,
-                            int(time.time() * 1000),
-                            _model_hint(raw, max_bytes),
-                        )
-                    )
+            if topic == k.labels_topic:
+                self._take_labels(topic, partition, messages)
+            else:
+                for message in messages:
+                    raws.append(message.value if message.value is not None else b"")
+                    raw_sources.append((topic, partition, message.offset))
             batch.messages += len(messages)
             if messages:
                 batch.next_offsets[(topic, partition)] = messages[-1].offset + 1
+
+    def _take_labels(self, topic: str, partition: int, messages: list) -> None:
+        batch = self._batch
+        max_bytes = self._kafka.max_message_bytes
+        for message in messages:
+            raw = message.value if message.value is not None else b""
+            try:
+                batch.labels.append(validate_label(decode_json_object(raw, max_bytes), message.timestamp))
+                batch.label_sources.append((topic, partition, message.offset))
+            except InvalidMessage as exc:
+                batch.dead_letters.append(
+                    DeadLetter(
+                        topic,
+                        partition,
+                        message.offset,
+                        raw,
+                        exc.reason,
+                        exc.kind,
+                        int(time.time() * 1000),
+                        model_hint(raw, max_bytes),
+                    )
+                )
 
     # ------------------------------------------------------------------ store + commit
 
@@ -220,11 +246,15 @@ class IngestConsumer:
         if not batch.messages:
             return
         started = time.monotonic()
-        self._writer.write(batch)  # raises after its retries: nothing below runs, nothing is committed
+        try:
+            self._writer.write(batch)  # raises after its retries: nothing below runs, nothing is committed
+        except BaseException:
+            self.failed = True
+            raise
         self.stats.messages += batch.messages
-        self.stats.events += len(batch.events)
+        self.stats.events += sum(batch.stored_per_model.values())
         self.stats.labels += len(batch.labels)
-        self.stats.dead_letters += len(batch.dead_letters)
+        self.stats.dead_letters += batch.dead_letter_count
         self.stats.batches += 1
         for (topic, partition), offset in batch.next_offsets.items():
             self._pending_commit[TopicPartition(topic, partition)] = OffsetAndMetadata(offset, "", -1)
@@ -233,9 +263,9 @@ class IngestConsumer:
         log.debug(
             "batch stored",
             messages=batch.messages,
-            events=len(batch.events),
+            events=sum(batch.stored_per_model.values()),
             labels=len(batch.labels),
-            dead_letters=len(batch.dead_letters),
+            dead_letters=batch.dead_letter_count,
             seconds=round(time.monotonic() - started, 3),
         )
 
@@ -282,13 +312,3 @@ class IngestConsumer:
         )
         if self._progress:
             self._progress(s)
-
-
-def _model_hint(raw: bytes, max_bytes: int) -> str:
-    """The model named by a rejected message, when it can be read (helps filter dead letters)."""
-    try:
-        obj = decode_json_object(raw, max_bytes)
-    except InvalidMessage:
-        return ""
-    model = obj.get("model")
-    return model[:128] if isinstance(model, str) else ""

@@ -363,3 +363,13 @@ def _segment(value: Any) -> dict[str, str] | None:
         if type(text) is not str:
             raise InvalidMessage("wrong_type", f"field 'segment.{key}' must be a string, got {_json_type(text)}")
     return value
+
+
+def model_hint(raw: bytes, max_bytes: int) -> str:
+    """The model named by a rejected message, when it can be read (helps filter dead letters)."""
+    try:
+        obj = decode_json_object(raw, max_bytes)
+    except InvalidMessage:
+        return ""
+    model = obj.get("model")
+    return model[:MAX_MODEL_LENGTH] if isinstance(model, str) else ""

@@ -20,8 +20,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from monitor import metrics
 from monitor.errors import StorageError
-from monitor.ingest.batch import Batch
-from monitor.ingest.validation import LabelEvent, PredictionEvent
+from monitor.ingest.batch import Batch, DeadLetter
+from monitor.ingest.fastpath import FastPredictionPath
+from monitor.ingest.validation import InvalidMessage, LabelEvent, PredictionEvent, model_hint, parse_prediction
 from monitor.logs import get_logger
 from monitor.storage import Storage
 from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, feature_column
@@ -132,8 +133,7 @@ def labels_table(labels: list[LabelEvent], sources: list[tuple[str, int, int]]) 
     )
 
 
-def dead_letters_table(batch: Batch) -> pa.Table:
-    letters = batch.dead_letters
+def dead_letters_table(letters: list[DeadLetter]) -> pa.Table:
     return pa.table(
         {
             "received_at": pa.array([d.received_ms for d in letters], pa.int64()).cast(_TS),
@@ -151,6 +151,10 @@ def dead_letters_table(batch: Batch) -> pa.Table:
 class BatchWriter:
     """Writes batches; retries a failed write with exponential backoff and jitter, then gives up loudly.
 
+    Raw prediction messages (``batch.raw_predictions``, from Kafka) take the ClickHouse fast path of
+    :mod:`monitor.ingest.fastpath`; what it does not vouch for is validated here in Python, like the
+    already-decoded events, labels and dead letters of the batch.
+
     ``insert`` is the storage boundary (``Storage.insert_arrow`` by default); tests replace it with a
     wrapper that fails for a while to prove nothing is committed early and nothing is lost.
     """
@@ -161,16 +165,19 @@ class BatchWriter:
         retries: int = 8,
         max_backoff_s: float = 30.0,
         insert: Callable[[str, pa.Table], None] | None = None,
+        max_message_bytes: int = 1_000_000,
     ) -> None:
         self._storage = storage
         self._features = FeatureColumns(storage)
         self._retries = retries
         self._max_backoff_s = max_backoff_s
         self._insert = insert or storage.insert_arrow
+        self._max_bytes = max_message_bytes
+        self._fast: FastPredictionPath | None = None
 
     def write(self, batch: Batch) -> None:
         """Store everything in ``batch`` or raise :class:`StorageError` after the last retry."""
-        if not (batch.events or batch.labels or batch.dead_letters):
+        if not (batch.raw_predictions or batch.events or batch.labels or batch.dead_letters):
             return
         started = time.monotonic()
         retrying = Retrying(
@@ -180,34 +187,70 @@ class BatchWriter:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        tables = self._tables(batch)
         for attempt in retrying:
             with attempt:
-                self._write_once(tables)
+                stored, letters = self._write_once(batch)
         metrics.INSERT_BATCH_SECONDS.observe(time.monotonic() - started)
-        for model, count in batch.models().items():
+        batch.stored_per_model = stored
+        batch.dead_letter_count = len(letters)
+        for model, count in stored.items():
             metrics.EVENTS_INGESTED.labels(model=model).inc(count)
         for label in batch.labels:
             metrics.LABELS_INGESTED.labels(model=label.model).inc()
-        for letter in batch.dead_letters:
+        for letter in letters:
             metrics.DEAD_LETTERS.labels(topic=letter.topic, kind=letter.kind).inc()
 
-    def _tables(self, batch: Batch) -> list[tuple[str, pa.Table, set]]:
-        tables: list[tuple[str, pa.Table, set]] = []
-        if batch.dead_letters:
-            tables.append(("dead_letters", dead_letters_table(batch), set()))
-        if batch.events:
-            events, used = events_table(batch.events, batch.event_sources)
-            tables.append(("events", events, used))
-        if batch.labels:
-            tables.append(("labels", labels_table(batch.labels, batch.label_sources), set()))
-        return tables
+    def close(self) -> None:
+        """Drop the fast path's staging table (it holds nothing between batches)."""
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
 
-    def _write_once(self, tables: list[tuple[str, pa.Table, set]]) -> None:
-        for name, table, used in tables:
-            if used:
-                self._features.ensure(used)
-            self._insert(name, table)
+    def _write_once(self, batch: Batch) -> tuple[dict[str, int], list[DeadLetter]]:
+        events, sources, letters = batch.events, batch.event_sources, batch.dead_letters
+        stored: dict[str, int] = {}
+        if batch.raw_predictions:
+            stored, deferred = self._fast_path(batch)
+            more_events, more_sources, more_letters = self._validate_deferred(batch, deferred)
+            events, sources, letters = events + more_events, sources + more_sources, letters + more_letters
+        if letters:
+            self._insert("dead_letters", dead_letters_table(letters))
+        if events:
+            table, used = events_table(events, sources)
+            self._features.ensure(used)
+            self._insert("events", table)
+            for event in events:
+                stored[event.model] = stored.get(event.model, 0) + 1
+        if batch.labels:
+            self._insert("labels", labels_table(batch.labels, batch.label_sources))
+        return stored, letters
+
+    def _fast_path(self, batch: Batch) -> tuple[dict[str, int], list[int]]:
+        if self._fast is None:
+            self._fast = FastPredictionPath(self._storage, self._max_bytes)
+        fast = self._fast
+        fast.stage(batch.raw_predictions, batch.raw_sources, self._insert)
+        features = fast.vouched_features()
+        self._features.ensure(features)
+        outcome = fast.insert_events(features)
+        return dict(outcome.stored_per_model), outcome.deferred
+
+    def _validate_deferred(
+        self, batch: Batch, deferred: list[int]
+    ) -> tuple[list[PredictionEvent], list[tuple[str, int, int]], list[DeadLetter]]:
+        """The authoritative Python validator for what ClickHouse did not vouch for."""
+        events: list[PredictionEvent] = []
+        sources: list[tuple[str, int, int]] = []
+        letters: list[DeadLetter] = []
+        now_ms = int(time.time() * 1000)
+        for idx in deferred:
+            raw, source = batch.raw_predictions[idx], batch.raw_sources[idx]
+            try:
+                events.append(parse_prediction(raw, self._max_bytes))
+                sources.append(source)
+            except InvalidMessage as exc:
+                letters.append(DeadLetter(*source, raw, exc.reason, exc.kind, now_ms, model_hint(raw, self._max_bytes)))
+        return events, sources, letters
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:

@@ -126,9 +126,11 @@ class Storage:
         self.client.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, limit: int = 400) -> str:
+    """The first line of an error, shortened: ClickHouse repeats the whole statement in its messages."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def connect(settings: ClickHouseSettings) -> Storage:

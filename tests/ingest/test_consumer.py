@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from monitor.errors import StorageError
+from monitor.ingest.batch import Batch
 from monitor.ingest.consumer import IngestConsumer
 from monitor.ingest.writer import BatchWriter
 from monitor.storage import Storage
@@ -159,13 +160,13 @@ def test_crash_between_insert_and_commit_neither_loses_nor_duplicates(kafka_boot
     k = kafka_settings(kafka_bootstrap)
     produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(150)])
 
-    def insert_then_die(table: str, data: pa.Table) -> None:
-        storage.insert_arrow(table, data)
-        raise CrashAfterInsert
+    class DiesAfterStoring(BatchWriter):
+        def write(self, batch: Batch) -> None:
+            super().write(batch)
+            raise CrashAfterInsert
 
-    dying = BatchWriter(storage, retries=0, insert=insert_then_die)
     with pytest.raises(CrashAfterInsert):
-        IngestConsumer(k, storage, writer=dying).run(max_messages=150, idle_timeout=30)
+        IngestConsumer(k, storage, writer=DiesAfterStoring(storage)).run(max_messages=150, idle_timeout=30)
     assert committed(kafka_bootstrap, k.group_id) == {}
     stored_once = storage.rows(f"SELECT count() FROM {storage.table('events')}")[0][0]
     assert stored_once > 0

@@ -1,0 +1,220 @@
+"""The consumer's fast path: ClickHouse parses and stores raw prediction messages itself.
+
+Decoding JSON and building typed columns in Python costs several times what kafka-python spends to
+fetch a message, and it holds the GIL. Here the poll loop only collects raw bytes; one Arrow column
+of them goes into a per-consumer staging table whose MATERIALIZED columns parse each message once
+(in C++, outside the GIL), and an ``INSERT ... SELECT`` writes the typed ``events`` rows.
+
+ClickHouse only *vouches* for messages: ``fast_valid`` is a conservative test that accepts a
+message only if :func:`monitor.ingest.validation.parse_prediction` would accept it with the same
+values (property-tested in ``tests/ingest/test_fastpath.py``). Everything it does not vouch for (bad
+messages, but also rare valid forms such as time-zone offsets or duplicated keys) is handed back to
+Python, which validates it with the one authoritative validator and stores it, or dead-letters it
+with the reason. Only the SQL lives here; the flow is in :class:`monitor.ingest.writer.BatchWriter`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from monitor.ingest.validation import MAX_FEATURES, MAX_ID_LENGTH, MAX_KEY_LENGTH, MAX_MODEL_LENGTH
+from monitor.storage import Storage, quote_identifier
+from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind, feature_column
+
+# A JSON number (as JSONExtractKeysAndValuesRaw re-prints it) that Python also reads as a number:
+# integers beyond 18 digits may overflow orjson's 64-bit integers, so those are left to Python.
+_NUMBER = "(match({v}, '^-?[0-9]') AND (match({v}, '[.eE]') OR length({v}) <= 19))"
+_STRING = "startsWith({v}, '\"')"
+# Python's str.strip() never removes a printable ASCII character, so one of them proves non-blank.
+_TEXT = "(lengthUTF8({s}) BETWEEN 1 AND {n} AND match({s}, '[!-~]'))"
+_RFC3339_Z = r"'^\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z\"$'"
+_MIN_EPOCH_MS = 100_000_000_000  # below: "looks like epoch seconds", Python's call
+_MAX_EPOCH_MS = 10_413_791_999_999  # 2299-12-31T23:59:59.999Z
+
+
+def _number(v: str) -> str:
+    return _NUMBER.format(v=v)
+
+
+def _string(v: str) -> str:
+    return _STRING.format(v=v)
+
+
+def _text(s: str, n: int) -> str:
+    return _TEXT.format(s=s, n=n)
+
+
+def _optional(key: str, condition: str) -> str:
+    """Absent or null, or satisfying ``condition`` (on ``top['key']``)."""
+    return f"(NOT mapContains(top, '{key}') OR top['{key}'] = 'null' OR {condition})"
+
+
+def _unique_keys(kv: str) -> str:
+    return f"length(arrayDistinct({kv}.1)) = length({kv})"
+
+
+_SECONDS = "parseDateTime64BestEffortOrNull(substring(top['timestamp'], 2, 19), 0, 'UTC')"
+
+FAST_VALID = " AND ".join(
+    [
+        "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
+        r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
+        _unique_keys("top_kv"),
+        _string("top['event_id']"),
+        _text("JSONExtractString(top['event_id'])", MAX_ID_LENGTH),
+        _string("top['model']"),
+        _text("JSONExtractString(top['model'])", MAX_MODEL_LENGTH),
+        "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
+        f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
+        f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
+        "startsWith(top['features'], '{')",
+        f"length(f_kv) <= {MAX_FEATURES}",
+        _unique_keys("f_kv"),
+        f"arrayAll(k -> lengthUTF8(k) BETWEEN 1 AND {MAX_KEY_LENGTH}, f_kv.1)",
+        f"arrayAll(v -> v IN ('true', 'false', 'null') OR {_string('v')} OR {_number('v')}, f_kv.2)",
+        "(" + _number("top['prediction']") + " OR " + _string("top['prediction']") + ")",
+        _optional(
+            "model_version",
+            f"(startsWith(top['model_version'], '\"') AND "
+            f"lengthUTF8(JSONExtractString(top['model_version'])) <= {MAX_MODEL_LENGTH}) "
+            "OR match(top['model_version'], '^-?[0-9]{1,18}$')",
+        ),
+        _optional(
+            "probabilities",
+            "startsWith(top['probabilities'], '{') AND "
+            f"arrayAll(v -> {_number('v')}, prob_kv.2) AND {_unique_keys('prob_kv')}",
+        ),
+        _optional(
+            "segment",
+            f"startsWith(top['segment'], '{{') AND arrayAll(v -> {_string('v')}, seg_kv.2) "
+            f"AND {_unique_keys('seg_kv')}",
+        ),
+    ]
+)
+
+
+def staging_ddl(table: str, max_bytes: int) -> str:
+    """A Memory table whose MATERIALIZED columns parse each raw message exactly once, at insert."""
+    return f"""CREATE TABLE IF NOT EXISTS {table} (
+        idx UInt32,
+        raw String,
+        source String,
+        partition Int32,
+        offset Int64,
+        top_kv Array(Tuple(String, String)) MATERIALIZED
+            if(length(raw) <= {max_bytes} AND isValidUTF8(raw) AND startsWith(trimLeft(raw), '{{')
+               AND isValidJSON(raw), JSONExtractKeysAndValuesRaw(raw), []),
+        top Map(String, String) MATERIALIZED CAST(top_kv, 'Map(String, String)'),
+        f_kv Array(Tuple(String, String)) MATERIALIZED JSONExtractKeysAndValuesRaw(top['features']),
+        prob_kv Array(Tuple(String, String)) MATERIALIZED JSONExtractKeysAndValuesRaw(top['probabilities']),
+        seg_kv Array(Tuple(String, String)) MATERIALIZED JSONExtractKeysAndValuesRaw(top['segment']),
+        model String MATERIALIZED JSONExtractString(top['model']),
+        valid UInt8 MATERIALIZED {FAST_VALID}
+    ) ENGINE = Memory"""
+
+
+_TS = (
+    "if(startsWith(top['timestamp'], '\"'), "
+    f"toDateTime64({_SECONDS}, 3, 'UTC') + toIntervalMillisecond("
+    "toUInt32(rightPad(substring(extract(top['timestamp'], '\\\\.([0-9]+)'), 1, 3), 3, '0'))), "
+    "fromUnixTimestamp64Milli(toInt64(top['timestamp']), 'UTC'))"
+)
+_BASE_COLUMNS = {
+    "model": "model",
+    "event_id": "JSONExtractString(top['event_id'])",
+    "ts": _TS,
+    "model_version": "multiIf(startsWith(top['model_version'], '\"'), JSONExtractString(top['model_version']), "
+    "match(top['model_version'], '^-?[0-9]'), toString(toInt64(top['model_version'])), '')",
+    "prediction_num": "if(startsWith(top['prediction'], '\"'), nan, toFloat64(top['prediction']))",
+    "prediction_cat": "if(startsWith(top['prediction'], '\"'), JSONExtractString(top['prediction']), NULL)",
+    "probabilities": "mapFromArrays(prob_kv.1, arrayMap(v -> toFloat64(v), prob_kv.2))",
+    "segment": "mapFromArrays(seg_kv.1, arrayMap(v -> JSONExtractString(v), seg_kv.2))",
+    "feature_keys": "f_kv.1",
+    "source": "source",
+    "source_partition": "partition",
+    "source_offset": "offset",
+}
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _feature_expression(feature: str, kind: FeatureKind) -> str:
+    value = f"f[{_sql_string(feature)}]"
+    if kind == NUMERICAL:
+        return (
+            f"if({value} NOT IN ('', 'true', 'false', 'null') AND NOT startsWith({value}, '\"'), "
+            f"toFloat64({value}), nan)"
+        )
+    return (
+        f"multiIf(startsWith({value}, '\"'), JSONExtractString({value}), {value} IN ('true', 'false'), {value}, NULL)"
+    )
+
+
+@dataclass(frozen=True)
+class FastOutcome:
+    """What the fast path stored, and which batch positions Python must validate itself."""
+
+    stored_per_model: dict[str, int]
+    deferred: list[int]
+
+
+class FastPredictionPath:
+    """Owns one staging table (unique per consumer process) and the statements that use it."""
+
+    def __init__(self, storage: Storage, max_bytes: int) -> None:
+        self._storage = storage
+        name = f"ingest_staging_{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.table_name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        self.table = storage.table(self.table_name)
+        storage.command(staging_ddl(self.table, max_bytes))
+
+    def stage(
+        self, raws: list[bytes], sources: list[tuple[str, int, int]], insert: Callable[[str, pa.Table], None]
+    ) -> None:
+        self._storage.command(f"TRUNCATE TABLE {self.table}")
+        data = pa.table(
+            {
+                "idx": pa.array(range(len(raws)), pa.uint32()),
+                "raw": pa.array(raws, pa.binary()),
+                "source": pa.array([s[0] for s in sources], pa.string()),
+                "partition": pa.array([s[1] for s in sources], pa.int32()),
+                "offset": pa.array([s[2] for s in sources], pa.int64()),
+            }
+        )
+        insert(self.table_name, data)
+
+    def vouched_features(self) -> set[tuple[str, str, FeatureKind]]:
+        """(model, feature, kind) of every non-null feature value among the vouched-for messages."""
+        rows = self._storage.rows(
+            f"""SELECT DISTINCT model, kv.1 AS feature,
+                       if(startsWith(kv.2, '"') OR kv.2 IN ('true', 'false'), 'categorical', 'numerical') AS kind
+                FROM {self.table} ARRAY JOIN f_kv AS kv
+                WHERE valid AND kv.2 != 'null'"""
+        )
+        return {(m, f, CATEGORICAL if k == "categorical" else NUMERICAL) for m, f, k in rows}
+
+    def insert_events(self, features: set[tuple[str, str, FeatureKind]]) -> FastOutcome:
+        columns = dict(_BASE_COLUMNS)
+        for _model, feature, kind in sorted(features):
+            columns.setdefault(feature_column(feature, kind), _feature_expression(feature, kind))
+        names = ", ".join(quote_identifier(c) for c in columns)
+        exprs = ", ".join(columns.values())
+        self._storage.command(
+            f"INSERT INTO {self._storage.table('events')} ({names}) "
+            f"SELECT {exprs} FROM (SELECT model, top, f_kv, prob_kv, seg_kv, source, partition, offset, "
+            f"CAST(f_kv, 'Map(String, String)') AS f FROM {self.table} WHERE valid)"
+        )
+        counts = self._storage.rows(f"SELECT model, count() FROM {self.table} WHERE valid GROUP BY model")
+        deferred = [int(r[0]) for r in self._storage.rows(f"SELECT idx FROM {self.table} WHERE NOT valid")]
+        return FastOutcome({m: int(n) for m, n in counts}, deferred)
+
+    def close(self) -> None:
+        self._storage.command(f"DROP TABLE IF EXISTS {self.table}")
