@@ -135,7 +135,7 @@ class DeliveryWorker:
         self.event_ids = list(event_ids) if event_ids is not None else None
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._channels: dict[str, Channel] = {}
-        self._client = httpx.Client(timeout=self.policy.request_timeout.total_seconds(), follow_redirects=False)
+        self._client = self._new_client()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,10 +145,18 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------ lifecycle
 
+    def _new_client(self) -> httpx.Client:
+        # Redirects are not followed: a 3xx from a webhook is a misconfiguration to report, not to chase
+        # (following could also carry the signed body somewhere it was not meant to go).
+        return httpx.Client(timeout=self.policy.request_timeout.total_seconds(), follow_redirects=False)
+
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
+        if self._client.is_closed:
+            self._client = self._new_client()
         self._stop.clear()
+        self._last_loop = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="alert-delivery", daemon=True)
         self._thread.start()
         log.info("delivery worker started", owner=self.owner)
@@ -205,6 +213,7 @@ class DeliveryWorker:
         for delivery in due:
             if self._stop.is_set():
                 break
+            self._last_loop = time.monotonic()  # a heartbeat per attempt: a long queue is not a hang
             attempted += self.attempt(delivery)
         if self.event_ids is None:
             counts = self.outbox.counts()
