@@ -1,0 +1,172 @@
+"""The ClickHouse fast path may only vouch for what the Python validator accepts, with the same values.
+
+Property-based: generated events (valid, mutated, garbage) are staged in real embedded ClickHouse and
+written through :class:`BatchWriter`; every stored row must equal what ``parse_prediction`` makes of
+the same bytes, and every message the Python validator rejects must end in ``dead_letters``.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.ingest.batch import Batch
+from monitor.ingest.fastpath import FastPredictionPath
+from monitor.ingest.validation import InvalidMessage, parse_prediction
+from monitor.ingest.writer import BatchWriter
+from monitor.storage import Storage
+from monitor.storage.events import FeatureColumns
+from tests.ingest.test_validation import VALID, valid_events
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=8),
+    ),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=5,
+)
+FIELDS = ["event_id", "model", "timestamp", "features", "prediction", "model_version", "probabilities", "segment"]
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> bytes:
+    """Mostly valid events, some with one field replaced or removed, some raw garbage."""
+    doc = draw(valid_events())
+    choice = draw(st.integers(0, 9))
+    if choice < 5:
+        return orjson.dumps(doc)
+    if choice < 7:
+        doc[draw(st.sampled_from(FIELDS))] = draw(json_values)
+        return orjson.dumps(doc)
+    if choice < 8:
+        doc.pop(draw(st.sampled_from(FIELDS)), None)
+        return orjson.dumps(doc)
+    if choice < 9:
+        raw = orjson.dumps(doc)
+        cut = draw(st.integers(0, len(raw)))
+        return raw[:cut] + draw(st.binary(max_size=4)) + raw[cut:]
+    return draw(st.binary(max_size=60))
+
+
+def stored_events(storage: Storage) -> dict[tuple[str, str], dict]:
+    """Every stored event as {(model, event_id): row with its features read from their typed columns}."""
+    rows = storage.dicts(f"SELECT * FROM {storage.table('events')} FINAL")
+    columns = FeatureColumns(storage)
+    result = {}
+    for row in rows:
+        features = {}
+        for feature, kinds in columns.for_model(row["model"]).items():
+            for column in kinds.values():
+                value = row[column]
+                if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                    features[feature] = value
+        result[(row["model"], row["event_id"])] = row | {"features": features}
+    return result
+
+
+def expected_features(features: dict) -> dict:
+    """What the typed columns hold for Python's parsed features (null = missing, booleans as text)."""
+    out = {}
+    for key, value in features.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    return out
+
+
+_writers: dict[str, BatchWriter] = {}  # one per test database: its staging table is reused across examples
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(messages(), min_size=1, max_size=25))
+def test_stored_rows_equal_the_python_validator(storage: Storage, raws: list[bytes]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    # Unique ids per message so that each stored row can be matched to its message.
+    unique = []
+    for i, raw in enumerate(raws):
+        try:
+            doc = orjson.loads(raw)
+            if isinstance(doc, dict) and isinstance(doc.get("event_id"), str):
+                doc["event_id"] = f"{tag}-{i}-{doc['event_id']}"
+                raw = orjson.dumps(doc)
+        except orjson.JSONDecodeError:
+            pass
+        unique.append(raw)
+    storage.command(f"TRUNCATE TABLE {storage.table('events')}")
+    storage.command(f"TRUNCATE TABLE {storage.table('dead_letters')}")
+    batch = Batch(raw_predictions=unique, raw_sources=[("t", 0, i) for i in range(len(unique))], messages=len(unique))
+    writer = _writers.setdefault(storage.database, BatchWriter(storage, retries=0))
+    writer.write(batch)
+
+    stored = stored_events(storage)
+    letters = {r[0]: r[1] for r in storage.rows(f"SELECT offset, reason FROM {storage.table('dead_letters')} FINAL")}
+    expected_rows = 0
+    for offset, raw in enumerate(unique):
+        try:
+            event = parse_prediction(raw)
+        except InvalidMessage as exc:
+            assert letters.get(offset) == exc.reason, f"message {raw!r} not dead-lettered with its reason"
+            continue
+        expected_rows += 1
+        row = stored[(event.model, event.event_id)]
+        assert row["ts"].timestamp() * 1000 == pytest.approx(event.ts_ms, abs=0.5)
+        assert row["model_version"] == event.model_version
+        assert row["features"] == expected_features(event.features), raw
+        assert row["feature_keys"] == list(event.features)
+        if isinstance(event.prediction, str):
+            assert row["prediction_cat"] == event.prediction
+        else:
+            assert row["prediction_num"] == event.prediction
+        assert row["probabilities"] == (event.probabilities or {})
+        assert row["segment"] == (event.segment or {})
+    assert len(stored) == expected_rows
+    assert len(letters) == len(unique) - expected_rows
+
+
+def test_the_fast_path_vouches_for_ordinary_events(storage: Storage) -> None:
+    """What the SDK and typical producers send is parsed by ClickHouse, not handed back to Python."""
+    docs = [
+        VALID,
+        VALID | {"timestamp": 1795773600123, "prediction": "fraud", "model_version": 3},
+        VALID | {"timestamp": "2026-11-27T10:00:00Z", "probabilities": {"a": 0.2, "b": 0.8}},
+        VALID | {"segment": {"region": "eu"}, "features": {"x": -1.5e-7, "name": "Zoë", "flag": False}},
+    ]
+    raws = [orjson.dumps(d | {"event_id": f"id{i}"}) for i, d in enumerate(docs)]
+    fast = FastPredictionPath(storage, max_bytes=1_000_000)
+    fast.stage(raws, [("t", 0, i) for i in range(len(raws))], storage.insert_arrow)
+    features = fast.vouched_features()
+    assert ("fraud", "amount", "numerical") in features and ("fraud", "is_new_user", "categorical") in features
+    FeatureColumns(storage).ensure(features)
+    outcome = fast.insert_events(features)
+    assert outcome.deferred == [] and outcome.stored_per_model == {"fraud": len(raws)}
+    fast.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id":"a","model":"m","timestamp":"2026-11-27T10:00:00+02:00","features":{},"prediction":1}',
+        b'{"event_id":"a","event_id":"b","model":"m","timestamp":1795773600000,"features":{},"prediction":1}',
+        b'{"event_id":"\\u00e9","model":"m","timestamp":1795773600000,"features":{"x":"\\ud83d\\ude00"},"prediction":1}',
+        b'{"event_id":"a","model":"m","timestamp":1795773600000.5,"features":{},"prediction":1}',
+    ],
+)
+def test_unusual_but_valid_forms_are_handed_to_python_and_stored(storage: Storage, raw: bytes) -> None:
+    fast = FastPredictionPath(storage, max_bytes=1_000_000)
+    fast.stage([raw], [("t", 0, 0)], storage.insert_arrow)
+    assert fast.insert_events(fast.vouched_features()).deferred == [0]
+    fast.close()
+    BatchWriter(storage).write(Batch(raw_predictions=[raw], raw_sources=[("t", 0, 0)], messages=1))
+    event = parse_prediction(raw)
+    assert storage.rows(f"SELECT event_id, toUnixTimestamp64Milli(ts) FROM {storage.table('events')} FINAL") == [
+        (event.event_id, event.ts_ms)
+    ]
