@@ -9,12 +9,12 @@ from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Model monitor", page_icon="📈", layout="wide")
+st.set_page_config(page_title="Model monitor", page_icon=":material/monitoring:", layout="wide")
 HERE = Path(__file__).resolve().parent
 navigation = st.navigation(
     [
-        st.Page(str(HERE / "pages" / "overview.py"), title="Overview", icon="🏠", default=True),
-        st.Page(str(HERE / "pages" / "model.py"), title="Model", icon="🔎", url_path="model"),
+        st.Page(str(HERE / "views" / "overview.py"), title="Overview", icon=":material/home:", default=True),
+        st.Page(str(HERE / "views" / "model.py"), title="Model", icon=":material/monitoring:", url_path="model"),
     ]
 )
 navigation.run()

@@ -39,7 +39,7 @@ def drift_heatmap(points: list[dict[str, Any]]) -> alt.Chart:
     """Feature x window, red where the feature drifted; hover shows the statistic, value and threshold."""
     frame = heatmap_frame(points)
     base = alt.Chart(frame).encode(
-        x=alt.X("window:O", title="window end (UTC)", sort="ascending"),
+        x=alt.X("window:O", title="window end (UTC)", sort="ascending", axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("feature:N", title=None),
     )
     cells = base.mark_rect(stroke="white").encode(
@@ -47,7 +47,8 @@ def drift_heatmap(points: list[dict[str, Any]]) -> alt.Chart:
         tooltip=["feature", "window", "statistic", alt.Tooltip("value:Q", format=".4f"), "threshold", "verdict"],
     )
     text = base.mark_text(fontSize=10).encode(text=alt.Text("value:Q", format=".2f"))
-    return (cells + text).properties(height=max(120, 28 * frame["feature"].nunique()))
+    # A step (pixels per feature row) rather than a total height: discrete scales size themselves.
+    return alt.layer(cells, text).properties(height=alt.Step(34))
 
 
 def distribution_chart(body: dict[str, Any]) -> alt.Chart:

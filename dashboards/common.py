@@ -9,7 +9,13 @@ import streamlit as st
 
 from dashboards.client import ApiClient, ApiUnavailable
 
-HEALTH_ICONS = {"ok": "🟢", "stale": "🟡", "drift": "🟠", "alerting": "🔴", "no_data": "⚪"}
+HEALTH_ICONS = {
+    "ok": ":green[●]",
+    "stale": ":orange[●]",
+    "drift": ":orange[▲]",
+    "alerting": ":red[▲]",
+    "no_data": ":gray[○]",
+}
 
 
 def client() -> ApiClient:

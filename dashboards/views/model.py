@@ -49,7 +49,8 @@ def _drift_tab(name: str, start: str) -> list[dict]:
     if not points:
         st.info("No detection results in this period yet.")
         return []
-    st.altair_chart(charts.drift_heatmap([p for p in points if p["column"]]), width="stretch")
+    features = [p for p in points if p["column"]]
+    st.altair_chart(charts.drift_heatmap(features), width="stretch")
     prediction = client().timeline(name, start=start, detector="prediction_drift")
     if prediction:
         st.caption("Prediction drift")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards.common import HEALTH_ICONS, ago, client, guarded, sidebar
+from dashboards.common import ago, client, guarded, sidebar
 
 st.title("Model monitor")
 every = sidebar()
@@ -27,7 +27,7 @@ def overview() -> None:
         drift = m.get("drift") or {}
         rows.append(
             {
-                "health": f"{HEALTH_ICONS.get(m['health'], '')} {m['health']}",
+                "health": m["health"],
                 "model": m["name"],
                 "events (24 h)": m["events_24h"],
                 "last event": ago(m.get("last_event")),

@@ -8,7 +8,7 @@ import pytest
 from conftest import MODEL
 from streamlit.testing.v1 import AppTest
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboards" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboards" / "views"
 
 
 def _run(page: str, api_url: str, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
@@ -25,7 +25,7 @@ def test_overview_lists_models_with_health_and_alerts(story_api: str, monkeypatc
     app = _run("overview.py", story_api, monkeypatch)
     table = app.dataframe[0].value
     row = table[table["model"] == MODEL].iloc[0]
-    assert "alerting" in row["health"] and row["events (24 h)"] == 300
+    assert row["health"] == "alerting" and row["events (24 h)"] == 300
     assert row["drift"] == "drift" and row["drifted features"] == "amount" and row["open alerts"] == 1
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Open alerts"] == "1" and metrics["Drifting"] == "1"
