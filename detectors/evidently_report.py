@@ -39,15 +39,21 @@ def write_report(
     current: Sample,
     columns: Sequence[str],
     path: Path,
-    progress: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
     limit: int = REPORT_ROWS,
 ) -> int:
-    """Write the HTML report to ``path``; returns the number of rows used per side (at most ``limit``)."""
-    say = progress or (lambda _m: None)
+    """Write the HTML report to ``path``; returns the number of rows used per side (at most ``limit``).
+
+    ``notice`` receives two lines meant for the user (that the report is sampled, and where it went).
+    """
+    say = notice or (lambda _m: None)
     ref = sample_rows(storage, reference, columns, limit)
     cur = sample_rows(storage, current, columns, limit)
     used = max(len(ref), len(cur))
-    say(f"report: Evidently DataDriftPreset on a random sample of at most {limit:,} rows per side")
+    say(
+        f"report: Evidently DataDriftPreset on a random sample of at most {limit:,} rows per side "
+        f"({len(ref):,} reference, {len(cur):,} current rows); the verdicts above use every row"
+    )
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 

@@ -82,24 +82,14 @@ class Sample:
         value at all (its type unknown) is numerical if ClickHouse inferred a numeric type for it.
         Raises :class:`InputError` for a missing, unreadable, empty or unsupported file.
         """
-        resolved = Path(path).expanduser()
-        if not resolved.exists():
-            raise InputError(f"{path}: no such file")
-        if not resolved.is_file():
-            raise InputError(f"{path}: not a file")
-        try:
-            with resolved.open("rb") as handle:
-                head = handle.read(4)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-        if not head:
-            raise InputError(f"{path}: the file is empty")
-        fmt = file_format(resolved, head)
-        from_sql = f"file({sql_string(str(resolved.resolve()))}, {sql_string(fmt)})"
+        resolved, fmt = check_file(path)
+        from_sql = f"file({sql_string(str(resolved))}, {sql_string(fmt)})"
         try:
             described = storage.rows(f"DESCRIBE TABLE {from_sql}")
             (rows,) = storage.rows(f"SELECT count() FROM {from_sql}")[0]
         except StorageError as exc:
+            if fmt != "Parquet" and _data_lines(resolved) == 0:
+                raise InputError(f"{path}: the file has no rows") from exc
             raise InputError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
         if int(rows) == 0:
             raise InputError(f"{path}: the file has no rows")
@@ -159,6 +149,27 @@ class Sample:
         return cls(f"{storage.table('events')} FINAL", specs, where, f"{model} events", skipped)
 
 
+def check_file(path: str | Path) -> tuple[Path, str]:
+    """The absolute path and ClickHouse format of a data file, or :class:`InputError` with a one-line reason.
+
+    Cheap checks only (existence, readability, emptiness, format), so a command can fail fast before
+    it opens ClickHouse.
+    """
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise InputError(f"{path}: no such file")
+    if not resolved.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        with resolved.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not head:
+        raise InputError(f"{path}: the file is empty")
+    return resolved.resolve(), file_format(resolved, head)
+
+
 def file_format(path: Path, head: bytes = b"") -> str:
     """The ClickHouse input format of a data file, from its suffix (or its magic bytes for Parquet)."""
     suffixes = [s.lower() for s in path.suffixes]
@@ -187,6 +198,19 @@ def kind_of_type(ch_type: str) -> Kind | None:
     if _TEXT_TYPE.match(inner):
         return CATEGORICAL
     return None
+
+
+def _data_lines(path: Path, limit: int = 2) -> int:
+    """Non-blank lines after the header of a text file (counted up to ``limit``; compressed files: unknown)."""
+    if path.suffix.lower() in _COMPRESSION:
+        return limit
+    with path.open("rb") as handle:
+        lines = 0
+        for raw in handle:
+            lines += bool(raw.strip())
+            if lines > limit:
+                break
+    return max(lines - 1, 0)
 
 
 def _reason(exc: BaseException) -> str:

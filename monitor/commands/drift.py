@@ -38,6 +38,9 @@ Examples:
 """
 
 
+PROGRESS_BYTES = 16 * 1024 * 1024  # inputs this large (together) get progress lines on stderr
+
+
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
@@ -80,9 +83,14 @@ def drift(
     per column is Evidently's default unless --method says otherwise. Exit codes: 0 done, 1 dataset
     drift with --fail-on-drift, 2 bad input.
     """
+    from detectors.sample import check_file
+
+    check_file(reference)  # fail fast, before ClickHouse starts
+    check_file(current)
     drift_options = options_from(method or [], threshold or [], threshold_share, fdr, min_samples)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    progress = None if quiet else _Progress()
+    large = reference.stat().st_size + current.stat().st_size >= PROGRESS_BYTES
+    progress = None if quiet or not large else _Progress()
     workdir = Path(tempfile.mkdtemp(prefix="monitor-drift-"))
     try:
         result = run(workdir, reference, current, wanted, drift_options, report, progress)
@@ -178,7 +186,9 @@ def run(
         if report is not None:
             from detectors.evidently_report import write_report
 
-            write_report(storage, ref, cur, list(result.columns), report, progress)
+            write_report(
+                storage, ref, cur, list(result.columns), report, lambda m: typer.echo(f"monitor drift: {m}", err=True)
+            )
         return result
     finally:
         storage.close()
@@ -221,15 +231,13 @@ def render_table(result: DatasetDrift) -> str:
 
 
 class _Progress:
-    """Progress lines on stderr, only once a run has taken more than a second (quiet for small files)."""
+    """Progress lines on stderr, with the time since the start (large inputs only)."""
 
-    def __init__(self, after_seconds: float = 1.0) -> None:
+    def __init__(self) -> None:
         self._start = time.monotonic()
-        self._after = after_seconds
 
     def __call__(self, message: str) -> None:
-        if time.monotonic() - self._start >= self._after:
-            typer.echo(f"monitor drift: {message}", err=True)
+        typer.echo(f"monitor drift: [{time.monotonic() - self._start:5.1f}s] {message}", err=True)
 
 
 def _num(value: float | None) -> str:

@@ -1,0 +1,160 @@
+"""``monitor drift`` as users run it: a subprocess of the installed console script, real files, real chDB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.detectors.drift_oracle import expected_categorical, expected_numeric
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+
+
+def run(*args: str | Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MONITOR, "drift", *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("drift-cli")
+    rng = np.random.default_rng(21)
+    n_ref, n_cur = 3000, 2500
+    ref = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 1, n_ref),
+            "age": rng.integers(18, 90, n_ref),
+            "country": rng.choice(["DE", "FR", "IT"], n_ref),
+            "is_new": rng.choice([True, False], n_ref),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3.5, 1, n_cur),  # drifted
+            "age": rng.integers(18, 90, n_cur),
+            "country": rng.choice(["DE", "FR", "IT", "BR"], n_cur, p=[0.2, 0.2, 0.2, 0.4]),  # drifted, new BR
+            "is_new": rng.choice([True, False], n_cur),
+        }
+    )
+    paths = {"ref": folder / "ref.parquet", "cur": folder / "cur.csv", "same": folder / "same.parquet"}
+    ref.to_parquet(paths["ref"], index=False)
+    cur.to_csv(paths["cur"], index=False)
+    ref.sample(frac=1.0, random_state=1).to_parquet(paths["same"], index=False)
+    (folder / "empty.csv").write_text("")
+    (folder / "header_only.csv").write_text("amount,age\n")
+    (folder / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (folder / "data.xlsx").write_bytes(b"not a format we read")
+    pd.DataFrame({"other": [1.0, 2.0]}).to_parquet(folder / "other.parquet")
+    pd.DataFrame({"amount": ["a", "b"], "age": [1, 2]}).to_parquet(folder / "text_amount.parquet")
+    paths |= {p.stem: p for p in folder.iterdir()}
+    paths["folder"] = folder
+    paths["frames"] = (ref, cur)  # type: ignore[assignment]
+    return paths
+
+
+def test_json_document_matches_the_contract_and_scipy(files: dict) -> None:
+    proc = run("--reference", files["ref"], "--current", files["cur"], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    ref, cur = files["frames"]
+    assert set(doc) >= {"dataset_drift", "drift_share", "threshold_share", "n_reference", "n_current", "columns"}
+    assert doc["n_reference"] == len(ref) and doc["n_current"] == len(cur)
+    assert list(doc["columns"]) == ["amount", "age", "country", "is_new"]
+    amount = doc["columns"]["amount"]
+    assert set(amount) >= {"type", "method", "statistic", "p_value", "threshold", "drift", "stats", "missing_share"}
+    assert amount["type"] == "numerical" and amount["method"] == "wasserstein_norm" and amount["p_value"] is None
+    assert set(amount["stats"]) >= {"ks", "wasserstein_norm", "psi", "js"}
+    want = expected_numeric(ref.amount.to_numpy(), cur.amount.to_numpy())
+    assert amount["stats"]["wasserstein_norm"] == pytest.approx(want.wasserstein_norm, rel=1e-6)
+    assert amount["stats"]["ks"]["p_value"] == pytest.approx(want.ks_p, rel=0.01)
+    assert amount["drift"] is True
+    country = doc["columns"]["country"]
+    assert country["type"] == "categorical" and country["method"] == "jensen_shannon"
+    assert country["new_categories"] == ["BR"]
+    assert country["stats"]["js"] == pytest.approx(expected_categorical(ref.country, cur.country)["js"], rel=1e-6)
+    assert doc["columns"]["is_new"]["type"] == "categorical"  # booleans are categorical, CSV True/False too
+    assert doc["columns"]["is_new"]["new_categories"] == []
+    assert doc["columns"]["age"]["type"] == "numerical"
+    assert doc["dataset_drift"] is True and doc["drift_share"] == 0.5
+
+
+def test_table_is_the_default_and_fail_on_drift_gates(files: dict) -> None:
+    proc = run("--reference", files["ref"], "--current", files["cur"], "--fail-on-drift")
+    assert proc.returncode == 1
+    assert "DATASET DRIFT" in proc.stdout and "amount" in proc.stdout and "new categories in country: BR" in proc.stdout
+    same = run(
+        "--reference", files["ref"], "--current", files["same"], "--fail-on-drift", "--columns", "amount,country"
+    )
+    assert same.returncode == 0, same.stderr
+    assert "no dataset drift: 0 of 2 columns drifted" in same.stdout
+
+
+@pytest.mark.slow
+def test_method_threshold_and_report(files: dict) -> None:
+    report = files["folder"] / "out" / "report.html"
+    proc = run(
+        "--reference",
+        files["ref"],
+        "--current",
+        files["cur"],
+        "--format",
+        "json",
+        "--method",
+        "psi",
+        "--threshold",
+        "0.5",
+        "--method",
+        "age=ks",
+        "--threshold",
+        "age=0.01",
+        "--fdr",
+        "--report",
+        report,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["columns"]["amount"]["method"] == "psi" and doc["columns"]["amount"]["threshold"] == 0.5
+    assert doc["columns"]["age"]["method"] == "ks" and doc["columns"]["age"]["threshold"] == 0.01
+    assert "p_value_adjusted" in doc["columns"]["age"]
+    html = report.read_text()
+    assert "<html" in html.lower() and "Sampled report" in html
+    assert "random sample" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--reference", "{missing}", "--current", "{cur}"], "no such file"),
+        (["--reference", "{empty}", "--current", "{cur}"], "the file is empty"),
+        (["--reference", "{ref}", "--current", "{header_only}"], "has no rows"),
+        (["--reference", "{broken}", "--current", "{cur}"], "cannot read as Parquet"),
+        (["--reference", "{data}", "--current", "{cur}"], "unsupported format"),
+        (["--reference", "{ref}", "--current", "{other}"], "no common columns"),
+        (["--reference", "{ref}", "--current", "{text_amount}"], "'amount' is numeric in the reference and text"),
+        (["--reference", "{ref}", "--current", "{cur}", "--columns", "amount,nope"], "has no column 'nope'"),
+        (["--reference", "{ref}", "--current", "{cur}", "--method", "nope"], "unknown drift method 'nope'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(files: dict, args: list[str], message: str) -> None:
+    values = {k: str(v) for k, v in files.items() if isinstance(v, Path)} | {"missing": "/nonexistent/x.parquet"}
+    proc = run(*(a.format(**values) for a in args))
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("monitor: error: ") and message in lines[0]
+    assert proc.stdout == ""
+
+
+def test_help_has_examples() -> None:
+    proc = subprocess.run([MONITOR, "drift", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0
+    for option in ("--reference", "--current", "--columns", "--format", "--report", "--fail-on-drift", "--fdr"):
+        assert option in proc.stdout
+    assert "Examples" in proc.stdout
