@@ -14,6 +14,7 @@ line) and the others still run.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from monitor.storage import Storage
 
 log = get_logger(__name__)
 Progress = Callable[[str], None]
+_REGISTERING = threading.Lock()
 
 
 def _quiet(_: str) -> None:
@@ -76,6 +78,15 @@ def resolve_reference(storage: Storage, model: str, config: ModelSettings, progr
             f"model {model!r} has no reference: run `monitor reference add --model {model} --file PATH` "
             f"or set models.{model}.reference in the configuration"
         )
+    with _REGISTERING:  # the scheduler and the API may both get here first; register once
+        found = get_reference(storage, model, version)
+        return found if found is not None else _register_configured(storage, model, config, progress)
+
+
+def _register_configured(storage: Storage, model: str, config: ModelSettings, progress: Progress) -> Reference:
+    wanted = config.reference
+    assert wanted is not None
+    version = wanted.version
     features = dict(config.features) or None
     prediction = config.prediction if "prediction" in config.model_fields_set else None
     if wanted.file is not None:
