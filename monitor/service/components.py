@@ -80,7 +80,8 @@ class DashboardComponent:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{shown}:{self.port}"
 
     def command(self) -> list[str]:
         app = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"

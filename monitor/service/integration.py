@@ -96,11 +96,21 @@ def distribution(
         return body
     counts_by_cat, missing, total = queries.category_counts(storage, model, column, start, end)
     ref_cats: dict[str, float] = dict(profile["categories"]) if profile and "categories" in profile else {}
-    categories = sorted(set(counts_by_cat) | set(ref_cats), key=lambda c: (-counts_by_cat.get(c, 0), c))
+    # Show the categories that matter on either side (a reference may hold thousands).
+    cur_total = sum(counts_by_cat.values()) or 1
+    categories = sorted(
+        set(counts_by_cat) | set(ref_cats),
+        key=lambda c: (-max(counts_by_cat.get(c, 0) / cur_total, ref_cats.get(c, 0.0)), c),
+    )[: queries.MAX_CATEGORIES]
     cur_counts = [counts_by_cat.get(c, 0) for c in categories]
     body.update(
         bins=categories,
-        current={"counts": cur_counts, "proportions": _proportions(cur_counts), "missing": missing, "total": total},
+        current={
+            "counts": cur_counts,
+            "proportions": [c / cur_total for c in cur_counts],
+            "missing": missing,
+            "total": total,
+        },
         reference=(
             {
                 "proportions": [ref_cats.get(c, 0.0) for c in categories],

@@ -101,7 +101,7 @@ class Service:
             if self.options.dashboard:
                 self.dashboard = DashboardComponent(
                     self.api_url,
-                    "127.0.0.1" if host in ("0.0.0.0", "::") else host,
+                    host,
                     self.options.dashboard_port or self.settings.api.dashboard_port,
                     self.options.dashboard_log,
                 )
