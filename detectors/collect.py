@@ -45,8 +45,14 @@ def side_sql(sample: Sample, names: Sequence[str], kinds: dict[str, Kind]) -> st
     for index, name in enumerate(names):
         expr = sample.columns[name].expr
         value = numeric_value(expr) if kinds[name] == NUMERICAL else categorical_value(expr)
-        parts.append(f"{value} AS c{index}")
-    return f"(SELECT {', '.join(parts) or '1 AS c0'} FROM {sample.from_sql} WHERE {sample.where_sql})"
+        parts.append(f"{value} AS {alias(index)}")
+    return f"(SELECT {', '.join(parts) or f'1 AS {alias(0)}'} FROM {sample.from_sql} WHERE {sample.where_sql})"
+
+
+def alias(index: int) -> str:
+    """The name of the ``index``-th normalised column; unlike c0, c1, ... it cannot shadow a source column
+    (in ClickHouse an alias is visible in its own SELECT and WHERE)."""
+    return f"__drift_{index}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def profile_side(
     aggregates = ["count()"]
     layout: list[int] = []
     for index, name in enumerate(names):
-        col = f"c{index}"
+        col = alias(index)
         if kinds[name] == NUMERICAL:
             ok = f"isFinite({col})"
             parts = [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
@@ -157,7 +163,7 @@ def count_below_edges(
     names = [n for n, e in edges.items() if e]
     if not names:
         return {n: () for n in edges}
-    parts = [f"countIf(c{i} < {sql_float(e)})" for i, n in enumerate(names) for e in edges[n]]
+    parts = [f"countIf({alias(i)} < {sql_float(e)})" for i, n in enumerate(names) for e in edges[n]]
     row = storage.rows(f"SELECT {', '.join(parts)} FROM {side_sql(sample, names, kinds)}")[0]
     result: dict[str, tuple[int, ...]] = {n: () for n in edges}
     position = 0
@@ -189,42 +195,54 @@ class NumericComparison:
 
 
 def compare_numeric_exact(
-    storage: Storage, reference: Sample, current: Sample, name: str, n_reference: int, n_current: int
-) -> NumericComparison:
-    """Exact KS statistic and Wasserstein distance of one column, in one query.
+    storage: Storage,
+    reference: Sample,
+    current: Sample,
+    names: Sequence[str],
+    sizes: dict[str, tuple[int, int]],
+) -> dict[str, NumericComparison]:
+    """Exact KS statistics and Wasserstein distances of several columns, in one query.
 
-    The two sides are merged and grouped by distinct value; running sums over the sorted values give
-    both ECDFs at every distinct value (ties handled as scipy's ``searchsorted(side='right')``), the
-    largest gap is D and Σ |F_r - F_c| x (next value - value) is W1.
+    Both sides' values of every column are merged (``arrayJoin`` over the columns) and grouped by
+    (column, distinct value); running sums over the sorted values of each column give both ECDFs at every
+    distinct value (ties as scipy's ``searchsorted(side='right')``): the largest gap is D, and
+    Σ |F_r - F_c| x (next value - value) is W1. ``sizes``: non-missing (reference, current) counts.
     """
-    kinds: dict[str, Kind] = {name: NUMERICAL}
-    ref = side_sql(reference, [name], kinds)
-    cur = side_sql(current, [name], kinds)
-    n1, n2 = sql_float(float(n_reference)), sql_float(float(n_current))
+    if not names:
+        return {}
+    kinds: dict[str, Kind] = dict.fromkeys(names, NUMERICAL)
+    pairs = ", ".join(f"({i}, {alias(i)})" for i in range(len(names)))
+    n1 = "[" + ", ".join(sql_float(float(sizes[n][0])) for n in names) + "]"
+    n2 = "[" + ", ".join(sql_float(float(sizes[n][1])) for n in names) + "]"
+    sides = []
+    for flag, sample in ((0, reference), (1, current)):
+        sides.append(
+            f"SELECT pair.1 AS k, pair.2 AS v, {flag} AS s FROM {side_sql(sample, names, kinds)} "
+            f"ARRAY JOIN [{pairs}] AS pair WHERE isFinite(v)"
+        )
     sql = f"""
 WITH d AS (
-    SELECT v, countIf(s = 0) AS cr, countIf(s = 1) AS cc FROM (
-        SELECT c0 AS v, 0 AS s FROM {ref} WHERE isFinite(c0)
-        UNION ALL
-        SELECT c0 AS v, 1 AS s FROM {cur} WHERE isFinite(c0)
-    ) GROUP BY v
+    SELECT k, v, countIf(s = 0) AS cr, countIf(s = 1) AS cc FROM ({sides[0]} UNION ALL {sides[1]}) GROUP BY k, v
 ), e AS (
-    SELECT v, cr, cc,
-        sum(cr) OVER w / {n1} - sum(cc) OVER w / {n2} AS g,
-        leadInFrame(v) OVER (ORDER BY v ASC ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS nv,
-        row_number() OVER w AS rn
-    FROM d WINDOW w AS (ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    SELECT k, v, cr, cc,
+        sum(cr) OVER w / {n1}[k + 1] - sum(cc) OVER w / {n2}[k + 1] AS g,
+        leadInFrame(v) OVER (PARTITION BY k ORDER BY v ASC ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS nv,
+        row_number() OVER w AS rn,
+        count() OVER (PARTITION BY k) AS distinct_values
+    FROM d WINDOW w AS (PARTITION BY k ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
-SELECT max(abs(g)), sumIf(abs(g) * (nv - v), rn < (SELECT count() FROM d)), count(),
+SELECT k, max(abs(g)), sumIf(abs(g) * (nv - v), rn < distinct_values), count(),
     groupArray({FEW_VALUES_PROBE})((v, cr, cc))
-FROM e"""
-    d, w, distinct, values = storage.rows(sql)[0]
-    return NumericComparison(
-        ks_statistic=float(d),
-        ks_exact=True,
-        wasserstein=float(w),
-        value_counts={float(v): (int(a), int(b)) for v, a, b in values} if int(distinct) <= 5 else None,
-    )
+FROM e GROUP BY k"""
+    result: dict[str, NumericComparison] = {}
+    for k, d, w, distinct, values in storage.rows(sql):
+        result[names[int(k)]] = NumericComparison(
+            ks_statistic=float(d),
+            ks_exact=True,
+            wasserstein=float(w),
+            value_counts={float(v): (int(a), int(b)) for v, a, b in values} if int(distinct) <= 5 else None,
+        )
+    return result
 
 
 def compare_numeric_large(
@@ -242,11 +260,12 @@ def compare_numeric_large(
     scale = 1.0 / ref.std if ref.std else 1.0
 
     def query(side: str, bits: int, parent_bits: int, parents: Sequence[int] | None) -> list[tuple]:
-        key = "c0" if bits >= EXACT_BITS else key_sql("c0", center, scale, bits)
-        where = "isFinite(c0)"
+        v0 = alias(0)
+        key = v0 if bits >= EXACT_BITS else key_sql(v0, center, scale, bits)
+        where = f"isFinite({v0})"
         if parents is not None:
-            where += f" AND {key_sql('c0', center, scale, parent_bits)} IN ({', '.join(map(str, parents))})"
-        return storage.rows(f"SELECT {key} AS k, count(), sum(c0) FROM {sides[side]} WHERE {where} GROUP BY k")
+            where += f" AND {key_sql(v0, center, scale, parent_bits)} IN ({', '.join(map(str, parents))})"
+        return storage.rows(f"SELECT {key} AS k, count(), sum({v0}) FROM {sides[side]} WHERE {where} GROUP BY k")
 
     maximum = max(x for x in (ref.maximum, cur.maximum) if x is not None)
     result = compare_histograms(query, ref.n, cur.n, center, scale, maximum, want_values=True)

@@ -21,6 +21,7 @@ import numpy as np
 
 from detectors.bh import bh_adjust
 from detectors.collect import (
+    NumericComparison,
     SideStats,
     compare_numeric_exact,
     compare_numeric_large,
@@ -37,7 +38,7 @@ from detectors.drift_types import (
 )
 from detectors.methods import choose
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
-from detectors.stats import REGISTRY, Distribution, Summary
+from detectors.stats import REGISTRY, Distribution, Summary, Value
 from monitor.errors import InputError, StorageError
 from monitor.logs import get_logger
 from monitor.storage import Storage
@@ -45,6 +46,7 @@ from monitor.storage import Storage
 __all__ = ["ColumnDrift", "ColumnOptions", "DatasetDrift", "DriftOptions", "compare"]
 
 log = get_logger(__name__)
+EXACT_BATCH = 64  # columns per exact KS/Wasserstein query
 
 
 def compare(
@@ -90,11 +92,30 @@ def compare(
         ref_stats[name] = replace(ref_stats[name], below_edges=below)
 
     say(f"comparing {len(names)} columns ({n_cur_rows:,} current rows)")
+    small = [
+        n
+        for n in names
+        if kinds[n] == NUMERICAL
+        and ref_stats[n].n
+        and cur_stats[n].n
+        and ref_stats[n].n + cur_stats[n].n <= options.exact_limit
+    ]
+    exact: dict[str, NumericComparison] = {}
+    for start in range(0, len(small), EXACT_BATCH):
+        batch = small[start : start + EXACT_BATCH]
+        try:
+            exact |= compare_numeric_exact(
+                storage, reference, current, batch, {n: (ref_stats[n].n, cur_stats[n].n) for n in batch}
+            )
+        except StorageError as exc:  # recorded per column below (missing from `exact`)
+            log.error("exact drift statistics failed", columns=batch, error=str(exc))
     columns: dict[str, ColumnDrift] = {}
     for index, name in enumerate(names, start=1):
         ref, cur = ref_stats[name], cur_stats[name]
         try:
-            columns[name] = _compare_column(storage, reference, current, name, kinds[name], ref, cur, options)
+            columns[name] = _compare_column(
+                storage, reference, current, name, kinds[name], ref, cur, options, exact.get(name)
+            )
         except (StorageError, ValueError, ArithmeticError) as exc:
             log.error("drift statistic failed", column=name, error=str(exc))
             columns[name] = ColumnDrift(
@@ -140,6 +161,7 @@ def _compare_column(
     ref: SideStats,
     cur: SideStats,
     options: DriftOptions,
+    exact: NumericComparison | None,
 ) -> ColumnDrift:
     base = {
         "column": name,
@@ -157,7 +179,9 @@ def _compare_column(
     extra: dict = {}
     if kind == NUMERICAL:
         if ref.n + cur.n <= options.exact_limit:
-            comparison = compare_numeric_exact(storage, reference, current, name, ref.n, cur.n)
+            if exact is None:
+                raise ValueError("the exact KS/Wasserstein query failed (see the log)")
+            comparison = exact
         else:
             comparison = compare_numeric_large(storage, reference, current, name, ref, cur)
         bins = Distribution(
@@ -201,7 +225,8 @@ def _compare_column(
         limit = options.max_listed_categories
         extra = {"new_categories": tuple(new[:limit]), "vanished_categories": tuple(vanished[:limit])}
 
-    stats = {key: _stat(key, summary) for key in stat_names}
+    values = {key: REGISTRY[_STAT_METHOD[key]].compute(summary) for key in stat_names}
+    stats = {key: _stat_json(_STAT_METHOD[key], value) for key, value in values.items()}
     column_options = options.columns.get(name, ColumnOptions())
     choice = choose(
         name,
@@ -212,10 +237,11 @@ def _compare_column(
         threshold=options.threshold,
         per_column={name: (column_options.method, column_options.threshold)},
     )
-    decided_on = summary
     if choice.as_categories and value_counts is not None:
-        decided_on = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=value_counts)
-    value = choice.method.compute(decided_on)
+        value = choice.method.compute(Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=value_counts))
+    else:
+        computed = {_STAT_METHOD[key]: v for key, v in values.items()}
+        value = computed.get(choice.method.name) or choice.method.compute(summary)
     sufficient = ref.n >= options.min_samples and cur.n >= options.min_samples
     return ColumnDrift(
         **base,
@@ -236,10 +262,8 @@ _STAT_METHOD = {"ks": "ks", "wasserstein_norm": "wasserstein_norm", "psi": "psi"
 _STAT_METHOD |= {"hellinger": "hellinger", "chi2": "chi2"}
 
 
-def _stat(key: str, summary: Summary) -> object:
-    method = REGISTRY[_STAT_METHOD[key]]
-    value = method.compute(summary)
-    if method.score == "p_value":
+def _stat_json(method: str, value: Value) -> object:
+    if REGISTRY[method].score == "p_value":
         return {"statistic": value.statistic, "p_value": value.p_value}
     return value.statistic
 

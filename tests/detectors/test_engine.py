@@ -226,3 +226,21 @@ def test_bad_inputs(files_storage: Storage, tmp_path: Path) -> None:
     # a side without any value there takes the other side's kind: not a conflict
     empty = parquet_sample(files_storage, tmp_path, "e", pd.DataFrame({"x": pd.Series([None, None], dtype=object)}))
     assert compare(files_storage, a, empty).to_contract()["columns"]["x"]["status"] == "insufficient_data"
+
+
+def test_column_names_that_look_like_generated_aliases(files_storage: Storage, tmp_path: Path) -> None:
+    """Columns named like the engine's own aliases (c0, v, s, k, ...) or with odd characters still compare right."""
+    rng = np.random.default_rng(6)
+    names = ["c1", "c0", "v", "s", "k", "g", "weird `name`", "ünï côdé"]
+    ref = pd.DataFrame({n: rng.normal(i, 1 + i, 400) for i, n in enumerate(names)})
+    cur = pd.DataFrame({n: rng.normal(i + 0.3, 1 + i, 300) for i, n in enumerate(names)})
+    ref["cat c0"] = rng.choice(["x", "y"], 400)
+    cur["cat c0"] = rng.choice(["x", "y", "z"], 300)
+    doc = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "r", ref),
+        parquet_sample(files_storage, tmp_path, "c", cur),
+    ).to_contract()
+    for name in names:
+        check_numeric(doc["columns"][name], ref[name].to_numpy(), cur[name].to_numpy())
+    check_categorical(doc["columns"]["cat c0"], list(ref["cat c0"]), list(cur["cat c0"]))
