@@ -89,12 +89,11 @@ def test_scheduled_detection_sends_a_signed_retraining_webhook(
         component.start()
     try:
         (received,) = hook.wait_for(1, timeout=60)  # the catch-up run at start evaluates the latest due window
-        scheduler = alerting.scheduler
-        assert scheduler is not None
-        last = scheduler.last_record("fraud")
     finally:
         for component in reversed(alerting.components):
-            component.stop(10)
+            component.stop(30)  # the scheduler waits for the run in progress: its record is then final
+    assert alerting.scheduler is not None
+    last = alerting.scheduler.last_record("fraud")
     body = received.json()
     assert body["model"] == "fraud" and body["event"] == "alert.firing"
     assert [f["name"] for f in body["drifted_features"]] == ["amount"]
