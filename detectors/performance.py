@@ -160,6 +160,16 @@ def _regression(storage: Storage, rows_sql: str) -> dict[str, Any]:
     return {"rows": rows, "labelled": labelled, "n": n, "metrics": metrics}
 
 
+def infer_prediction(text: bool, low: float | None, high: float | None) -> PredictionSettings:
+    """Prediction settings from what predictions look like, for models whose ``prediction`` is not configured:
+    text means classes, numbers within [0, 1] probabilities (threshold 0.5, positive label 1), other
+    numbers a regression."""
+    if text:
+        return PredictionSettings(type="class")
+    inside_unit = low is not None and high is not None and low >= 0.0 and high <= 1.0
+    return PredictionSettings(type="probability" if inside_unit else "regression")
+
+
 def settings_key(prediction: PredictionSettings) -> str:
     """Identifies the prediction settings a stored reference performance was computed with."""
     return f"{prediction.type}|{prediction.threshold!r}|{prediction.positive_label!r}"

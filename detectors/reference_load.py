@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from detectors import reference_sources as sources
-from detectors.performance import compute_metrics, reference_rows_sql, settings_key
+from detectors.performance import compute_metrics, infer_prediction, reference_rows_sql, settings_key
 from detectors.profile import Kind, profile_rows
 from detectors.references import (
     REFERENCE_KINDS,
@@ -112,7 +112,11 @@ def _register(
             _special("label", plan.label_kind),
             rows,
         )
-        if prediction is not None and plan.prediction_kind is not None and plan.label_kind is not None:
+        if plan.prediction_kind is not None and plan.label_kind is not None:
+            if prediction is None:  # not configured: what a run will infer from the same profile
+                shape = profile.prediction
+                assert shape is not None
+                prediction = infer_prediction(shape.kind == "categorical", shape.min, shape.max)
             metrics = compute_metrics(storage, reference_rows_sql(storage, where), prediction)["metrics"]
             profile = replace(profile, performance={"settings": settings_key(prediction), "metrics": metrics})
         storage.insert_rows(

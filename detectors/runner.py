@@ -123,15 +123,11 @@ def effective_prediction(config: ModelSettings, reference: Reference, window: Ce
         return config.prediction
     profile = reference.profile.prediction
     if profile is not None:
-        text, low, high = profile.kind == "categorical", profile.min, profile.max
-    elif window.total:
-        text, low, high = window.text_predictions * 2 > window.total, window.prediction_min, window.prediction_max
-    else:
-        return config.prediction
-    if text:
-        return PredictionSettings(type="class")
-    inside_unit = low is not None and high is not None and low >= 0.0 and high <= 1.0
-    return PredictionSettings(type="probability" if inside_unit else "regression")
+        return performance.infer_prediction(profile.kind == "categorical", profile.min, profile.max)
+    if window.total:
+        text = window.text_predictions * 2 > window.total
+        return performance.infer_prediction(text, window.prediction_min, window.prediction_max)
+    return config.prediction
 
 
 def _guarded(detector: str, segment: Segment, run: Callable[[], list[StatResult]]) -> list[StatResult]:

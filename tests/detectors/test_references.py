@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
+from detectors.performance import settings_key
 from detectors.reference_load import add_events, add_file
 from detectors.references import get_reference, list_references, training_reference
 from monitor.errors import InputError
@@ -124,6 +125,10 @@ def test_reference_performance_stored_in_profile(storage: Storage, tmp_path: Pat
     assert metrics["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5), rel=1e-12)
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, p), rel=1e-9)
     assert metrics["log_loss"] == pytest.approx(log_loss(y, p), rel=1e-9)
+    # Without configured settings the stored metrics use what a run will infer (scores in [0, 1]).
+    inferred = add_file(storage, "m", path, version="2").profile.performance
+    assert inferred["settings"] == settings_key(PredictionSettings(type="probability"))
+    assert inferred["metrics"] == metrics
 
 
 BAD_FILES = [
