@@ -166,13 +166,22 @@ def skew(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
 
 
 def window_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
-    return _compare(
+    """The window against the previous one; here "the reference" of the engine's messages is that window."""
+    rows = _compare(
         ctx,
         "window_drift",
         events_sample(ctx, ctx.features, segment, ctx.window.previous()),
         events_sample(ctx, ctx.features, segment),
         segment,
     )
+    return [
+        dataclasses.replace(
+            r, details={**r.details, "message": r.details["message"].replace("reference", "previous window")}
+        )
+        if "message" in r.details
+        else r
+        for r in rows
+    ]
 
 
 def prediction_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:

@@ -79,6 +79,12 @@ def _verdict(row: StatResult) -> str:
     return "DRIFT" if row.drift else "ok"
 
 
+def _with_reference(row: StatResult) -> str:
+    """``accuracy 0.81 (reference 0.86)`` where the reference's own value is known."""
+    reference = row.details.get("reference") if row.detector == "performance" else None
+    return f"{row.statistic} {_fmt(row.value)}" + (f" (reference {_fmt(reference)})" if reference is not None else "")
+
+
 def summary_lines(report: WindowReport) -> list[str]:
     """A readable summary: verdicts per drift detector and column, quality, volume, performance, errors."""
     lines = [
@@ -117,7 +123,7 @@ def summary_lines(report: WindowReport) -> list[str]:
     for detector in ("volume", "freshness", "performance"):
         rows = [r for r in report.select(detector=detector) if r.value is not None]
         if rows:
-            lines.append(f"{detector}: " + ", ".join(f"{r.statistic} {_fmt(r.value)}" for r in rows))
+            lines.append(f"{detector}: " + ", ".join(_with_reference(r) for r in rows))
     stale = report.select(detector="freshness", statistic="seconds_since_last_event")
     if stale and stale[0].value is None:
         lines.append("freshness: no event of this model before the window's end")
