@@ -15,11 +15,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -85,18 +86,31 @@ def _wait_for_metadata(consumer: KafkaConsumer, topics: list[str], timeout_s: fl
     raise BrokerError(f"topics {', '.join(topics)} did not appear in the broker's metadata within {timeout_s:.0f} s")
 
 
-class _FlushOnRevoke(ConsumerRebalanceListener):
-    """Stores and commits the current batch before partitions move to another consumer."""
+class _FlushOnRevoke(AsyncConsumerRebalanceListener):
+    """Stores and commits what the consumer holds before its partitions move to another consumer.
+
+    kafka-python 3 runs listeners on its network thread, where blocking consumer calls are refused;
+    the listener is async so the commit can be awaited there (storing in ClickHouse blocks the network
+    thread for the length of one batch write, well inside the session timeout).
+    """
 
     def __init__(self, owner: IngestConsumer) -> None:
         self._owner = owner
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        if revoked and not self._owner.failed:
-            log.info("partitions revoked, flushing", partitions=len(revoked))
-            self._owner.flush()
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        owner = self._owner
+        if not revoked or owner.failed or owner.consumer is None:
+            return
+        log.info("partitions revoked, storing and committing", partitions=len(revoked))
+        owner.store_all()
+        offsets = owner.take_pending_commit()
+        if offsets:
+            try:
+                await owner.consumer.commit_async(offsets)
+            except KafkaError as exc:  # stored anyway: the next owner re-reads, FINAL collapses duplicates
+                log.warning("offset commit on rebalance failed; the batch is stored", error=str(exc))
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", partitions=sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
 
 
@@ -114,7 +128,12 @@ class IngestConsumer:
         self._kafka = kafka
         self._writer = writer or BatchWriter(storage, retries=retries, max_message_bytes=kafka.max_message_bytes)
         self._batch = Batch()
-        self._consumer: KafkaConsumer | None = None
+        # One batch is written in a background thread (ClickHouse works outside the GIL) while the
+        # next one is polled; never more, so memory stays bounded when ClickHouse is slow.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self._inflight: tuple[Batch, Future[None], float] | None = None
+        self._taken = 0
+        self.consumer: KafkaConsumer | None = None
         self._pending_commit: dict[TopicPartition, OffsetAndMetadata] = {}
         self._progress = progress
         self.stats = IngestStats()
@@ -138,6 +157,7 @@ class IngestConsumer:
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=max(1000, k.session_timeout_ms // 3),
                 metadata_max_age_ms=30_000,  # notice new partitions within half a minute
+                reconnect_backoff_max_ms=5_000,  # resume within seconds of a broker restart
             )
         except (KafkaError, OSError) as exc:
             raise BrokerError(f"cannot reach Kafka at {k.bootstrap}: {exc}") from exc
@@ -155,26 +175,28 @@ class IngestConsumer:
         """Consume until ``stop`` is set, ``max_messages`` were handled, or ``idle_timeout`` seconds pass
         without a message. Always flushes and commits what it holds before returning."""
         stop = stop or threading.Event()
-        self._consumer = self._connect()
+        self.consumer = self._connect()
         started = last_message = last_progress = time.monotonic()
         k = self._kafka
         try:
             while not stop.is_set():
-                room = None if max_messages is None else max_messages - self.stats.messages
+                room = None if max_messages is None else max_messages - self._taken
                 if room is not None and room <= 0:
                     break
                 wait_ms = max(10, int((k.batch_max_seconds - self._batch.age()) * 1000)) if self._batch else 200
-                records = self._consumer.poll(
+                records = self.consumer.poll(
                     timeout_ms=min(wait_ms, 500), max_records=min(room or k.max_poll_records, k.max_poll_records)
                 )
                 now = time.monotonic()
                 if records:
                     last_message = now
                     self._take(records)
+                self._collect(block=False)
                 if len(self._batch) >= k.batch_max_messages or (
                     self._batch and self._batch.age() >= k.batch_max_seconds
                 ):
-                    self.flush()
+                    self._submit()
+                self._commit()
                 if idle_timeout is not None and now - last_message >= idle_timeout:
                     log.info("idle timeout reached", idle_s=idle_timeout)
                     break
@@ -189,13 +211,14 @@ class IngestConsumer:
         return self.stats
 
     def _close(self) -> None:
+        self._executor.shutdown(wait=True)
         self._writer.close()
-        if self._consumer is not None:
+        if self.consumer is not None:
             try:
-                self._consumer.close(autocommit=False)
+                self.consumer.close(autocommit=False)
             except KafkaError as exc:  # closing must not hide the real outcome
                 log.warning("closing the Kafka consumer failed", error=str(exc))
-            self._consumer = None
+            self.consumer = None
 
     # ------------------------------------------------------------------ decoding
 
@@ -213,6 +236,7 @@ class IngestConsumer:
                     raws.append(message.value if message.value is not None else b"")
                     raw_sources.append((topic, partition, message.offset))
             batch.messages += len(messages)
+            self._taken += len(messages)
             if messages:
                 batch.next_offsets[(topic, partition)] = messages[-1].offset + 1
 
@@ -241,29 +265,57 @@ class IngestConsumer:
     # ------------------------------------------------------------------ store + commit
 
     def flush(self) -> None:
-        """Store the current batch, then commit its offsets. Raises StorageError if storing fails."""
-        batch = self._batch
-        if not batch.messages:
+        """Store everything held (in flight and current), then commit. For shutdown."""
+        self.store_all()
+        self._commit()
+
+    def store_all(self) -> None:
+        """Wait for the batch in flight and store the current one; their offsets await a commit."""
+        self._collect(block=True)
+        self._submit()
+        self._collect(block=True)
+
+    def take_pending_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        offsets, self._pending_commit = self._pending_commit, {}
+        return offsets
+
+    def _submit(self) -> None:
+        """Hand the current batch to the writer thread, first waiting for the one before it."""
+        if not self._batch.messages:
             return
-        started = time.monotonic()
+        self._collect(block=True)
+        batch, self._batch = self._batch, Batch()
+        self._inflight = (batch, self._executor.submit(self._writer.write, batch), time.monotonic())
+
+    def _collect(self, block: bool) -> None:
+        """If the batch in flight is stored, count it and queue its offsets for commit.
+
+        Raises (and marks the consumer failed) if storing failed after the writer's retries.
+        """
+        if self._inflight is None:
+            return
+        batch, future, started = self._inflight
+        if not block and not future.done():
+            return
         try:
-            self._writer.write(batch)  # raises after its retries: nothing below runs, nothing is committed
+            future.result()
         except BaseException:
             self.failed = True
+            self._inflight = None
             raise
+        self._inflight = None
+        stored = sum(batch.stored_per_model.values())
         self.stats.messages += batch.messages
-        self.stats.events += sum(batch.stored_per_model.values())
+        self.stats.events += stored
         self.stats.labels += len(batch.labels)
         self.stats.dead_letters += batch.dead_letter_count
         self.stats.batches += 1
         for (topic, partition), offset in batch.next_offsets.items():
             self._pending_commit[TopicPartition(topic, partition)] = OffsetAndMetadata(offset, "", -1)
-        self._batch = Batch()
-        self._commit()
         log.debug(
             "batch stored",
             messages=batch.messages,
-            events=sum(batch.stored_per_model.values()),
+            events=stored,
             labels=len(batch.labels),
             dead_letters=batch.dead_letter_count,
             seconds=round(time.monotonic() - started, 3),
@@ -271,11 +323,11 @@ class IngestConsumer:
 
     def _commit(self) -> None:
         """Commit stored offsets; on failure keep them for the next flush (the data is already stored)."""
-        if not self._pending_commit or self._consumer is None:
+        if not self._pending_commit or self.consumer is None:
             return
         offsets = dict(self._pending_commit)
         try:
-            self._consumer.commit(offsets)
+            self.consumer.commit(offsets)
         except CommitFailedError as exc:
             # The group moved on (rebalance): the new owner re-reads from the last commit; the stored
             # rows collapse with the redelivered ones. Nothing to retry.
@@ -291,10 +343,10 @@ class IngestConsumer:
         self._update_lag(offsets)
 
     def _update_lag(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        if self._consumer is None:
+        if self.consumer is None:
             return
         for tp, committed in offsets.items():
-            high = self._consumer.highwater(tp)
+            high = self.consumer.highwater(tp)
             if high is not None:
                 metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
                     max(0, high - committed.offset)

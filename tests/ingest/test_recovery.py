@@ -46,9 +46,9 @@ def test_consumer_killed_mid_stream_loses_and_doubles_nothing(kafka_bootstrap: s
         "MONITOR_KAFKA__SESSION_TIMEOUT_MS": "6000",
     }
     command = [sys.executable, "-m", "monitor", "ingest"]
-    first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=(tmp_path / "first.log").open("wb"))
     try:
-        wait_for(lambda: sum(committed(kafka_bootstrap, k.group_id).values()) > 0, 90, "a first commit")
+        wait_for(lambda: sum(committed(kafka_bootstrap, k.group_id).values()) > 0, 180, "a first commit")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()

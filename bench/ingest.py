@@ -1,0 +1,183 @@
+"""Ingestion benchmark: one million events through the local Kafka broker into embedded ClickHouse.
+
+In the same run it measures the raw kafka-python consume rate of the same topic (a fresh consumer
+group, same fetch settings, no decoding, no insert), so the end-to-end figure has a ceiling to be
+compared with. Usage:
+
+    .venv/bin/python bench/ingest.py [--events 1000000] [--features 5] [--keep]
+
+It starts its own broker on a free port (data in a temporary folder) and prints one JSON line with
+the figures; BENCHMARKS.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+
+from monitor.ingest.consumer import IngestConsumer, ensure_topics  # noqa: E402
+from monitor.kafka_local import broker  # noqa: E402
+from monitor.kafka_local.broker import BrokerSpec  # noqa: E402
+from monitor.settings import ClickHouseSettings, KafkaSettings  # noqa: E402
+from monitor.storage import open_storage  # noqa: E402
+
+COUNTRIES = ["DE", "FR", "US", "BR", "IN", "JP", "GB", "ES"]
+
+
+def _free_port_pair() -> int:
+    while True:
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+        with socket.socket() as b:
+            try:
+                b.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+
+
+def _produce_slice(bootstrap: str, topic: str, start: int, stop: int, features: int) -> None:
+    rng = random.Random(start)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=50, batch_size=512 * 1024, acks=1, enable_idempotence=False
+    )
+    base_ms = int(time.time() * 1000) - 3_600_000
+    for i in range(start, stop):
+        feats: dict[str, object] = {f"x{j}": round(rng.gauss(0, 1), 4) for j in range(max(1, features - 2))}
+        feats["country"] = COUNTRIES[i % len(COUNTRIES)]
+        feats["is_new_user"] = i % 3 == 0
+        doc = {
+            "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "model": "bench",
+            "model_version": "1",
+            "timestamp": base_ms + i // 300,
+            "features": feats,
+            "prediction": round(rng.random(), 4),
+        }
+        producer.send(topic, json.dumps(doc, separators=(",", ":")).encode())
+    producer.flush()
+    producer.close()
+
+
+def produce(bootstrap: str, topic: str, events: int, features: int, workers: int = 2) -> float:
+    started = time.monotonic()
+    step = events // workers
+    procs = [
+        multiprocessing.Process(
+            target=_produce_slice,
+            args=(bootstrap, topic, w * step, events if w == workers - 1 else (w + 1) * step, features),
+        )
+        for w in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return time.monotonic() - started
+
+
+def raw_consume(settings: KafkaSettings, events: int) -> float:
+    """Messages per second of a bare kafka-python consumer with the ingest consumer's fetch settings."""
+    consumer = KafkaConsumer(
+        settings.predictions_topic,
+        bootstrap_servers=settings.bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.max_poll_records,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    count = 0
+    started = None
+    while count < events:
+        records = consumer.poll(timeout_ms=1000)
+        if records and started is None:
+            started = time.monotonic()
+        for messages in records.values():
+            count += len(messages)
+    elapsed = time.monotonic() - (started or time.monotonic())
+    consumer.close(autocommit=False)
+    return count / elapsed
+
+
+def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int) -> tuple[float, int]:
+    storage = open_storage(clickhouse)
+    consumer = IngestConsumer(settings, storage)
+    started = time.monotonic()
+    stats = consumer.run(max_messages=events, idle_timeout=30)
+    elapsed = time.monotonic() - started
+    stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
+    return stats.messages / elapsed, stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=5, help="features per event (2 categorical)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary broker and database")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="monitor-bench-ingest-"))
+    port = _free_port_pair()
+    spec = BrokerSpec(home=REPO / ".cache" / "kafka", version="4.1.1", port=port, heap="1g")
+    broker.start(spec, progress=lambda m: print(m, file=sys.stderr))
+    try:
+        tag = uuid.uuid4().hex[:6]
+        kafka = KafkaSettings(
+            bootstrap=spec.bootstrap,
+            predictions_topic=f"bench-{tag}",
+            labels_topic=f"bench-l-{tag}",
+            group_id=f"bench-{tag}",
+            partitions=3,
+        )
+        ensure_topics(kafka)
+        produce_s = produce(spec.bootstrap, kafka.predictions_topic, args.events, args.features)
+        print(f"produced {args.events} events in {produce_s:.1f} s", file=sys.stderr)
+        raw_rate = raw_consume(kafka, args.events)
+        print(f"raw consume: {raw_rate:,.0f} msg/s", file=sys.stderr)
+        e2e_rate, stored = end_to_end(
+            kafka, ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"), args.events
+        )
+        print(f"end to end: {e2e_rate:,.0f} events/s, {stored} stored", file=sys.stderr)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            json.dumps(
+                {
+                    "events": args.events,
+                    "features_per_event": args.features,
+                    "stored": stored,
+                    "raw_consume_per_s": round(raw_rate),
+                    "end_to_end_per_s": round(e2e_rate),
+                    "ratio": round(e2e_rate / raw_rate, 3),
+                    "peak_rss_mb": round(peak_mb),
+                    "cpus": os.cpu_count(),
+                }
+            )
+        )
+    finally:
+        broker.stop(spec)
+        if not args.keep:
+            shutil.rmtree(spec.folder, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
