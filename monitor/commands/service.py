@@ -85,8 +85,11 @@ def demo(
     no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Do not start the Streamlit dashboard.")] = False,
     rate: Annotated[float, typer.Option("--rate", min=1, max=20000, help="Prediction events per second.")] = 50.0,
     drift_after: Annotated[
-        float, typer.Option("--drift-after", min=0, help="Seconds of healthy traffic before drift is injected.")
-    ] = 45.0,
+        float,
+        typer.Option(
+            "--drift-after", min=0, help="Healthy traffic for at least this many seconds (then the next 30 s boundary)."
+        ),
+    ] = 20.0,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port of the HTTP API.")] = 8000,
     dashboard_port: Annotated[int, typer.Option("--dashboard-port", min=1, max=65535)] = 8501,
 ) -> None:

@@ -24,6 +24,7 @@ from monitor.settings import Settings, load_settings
 log = get_logger(__name__)
 
 DEMO_DATABASE = "demo"
+DETECTION_PERIOD_S = 30
 WEBHOOK_SECRET = "demo-retrain-secret"
 PD_KEY = "demo-routing-key-000000000000000"
 
@@ -33,7 +34,7 @@ class DemoOptions:
     duration: float | None = None
     dashboard: bool = True
     rate: float = 50.0
-    drift_after: float = 45.0
+    drift_after: float = 20.0  # at least this long, then the next 30 s window boundary
     api_port: int = 8000
     dashboard_port: int = 8501
     workdir: Path = Path(".monitor/demo")
@@ -188,6 +189,7 @@ def run_demo(base: Settings, options: DemoOptions, stop: threading.Event, out: T
             options.rate,
             options.drift_after,
             (settings.kafka.predictions_topic, settings.kafka.labels_topic),
+            align=DETECTION_PERIOD_S,
         )
         service = Service(
             settings,
@@ -204,7 +206,7 @@ def run_demo(base: Settings, options: DemoOptions, stop: threading.Event, out: T
         holder["progress"] = progress
         print(
             f"\nReady in {time.monotonic() - started:.0f} s. Streaming {options.rate:.0f} events/s; "
-            f"covariate drift and a data-quality fault start after {options.drift_after:.0f} s;"
+            f"covariate drift and a data-quality fault start in {traffic.drift_after:.0f} s (at a window boundary);"
             " detectors run every 30 s.\n"
             f"  API        {service.api_url}/docs   (metrics {service.api_url}/metrics)\n"
             + (f"  Dashboard  {service.dashboard.url}\n" if service.dashboard else "")

@@ -3,6 +3,7 @@ five measurements and a data-quality fault (one feature missing in 40% of events
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -35,13 +36,23 @@ class TrafficGenerator:
     name = "traffic"
 
     def __init__(
-        self, model: DemoModel, bootstrap: str, rate: float, drift_after: float, topics: tuple[str, str], seed: int = 1
+        self,
+        model: DemoModel,
+        bootstrap: str,
+        rate: float,
+        drift_after: float,
+        topics: tuple[str, str],
+        seed: int = 1,
+        align: float | None = None,
     ) -> None:
         from monitor.sdk import PredictionLogger
 
         self.model = model
         self.rate = rate
         self.drift_after = drift_after
+        # Start the drift on a detection window boundary, so the first window after it is wholly drifted
+        # and the alert follows one detection period later, whatever the wall clock said at start.
+        self.align = align
         self.stats = TrafficStats()
         self._rng = np.random.default_rng(seed)
         self._logger = PredictionLogger(
@@ -72,7 +83,6 @@ class TrafficGenerator:
         return frame, labels
 
     def _run(self) -> None:
-        self.stats.started_at = time.monotonic()
         owed = 0.0
         try:
             while not self._stop.wait(TICK_S):
@@ -105,6 +115,10 @@ class TrafficGenerator:
             log.error("traffic generator failed", error=str(exc))
 
     def start(self) -> None:
+        self.stats.started_at = time.monotonic()
+        if self.align:
+            now = time.time()
+            self.drift_after = math.ceil((now + self.drift_after) / self.align) * self.align - now
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
