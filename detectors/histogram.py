@@ -36,10 +36,10 @@ KS_TOLERANCE = 0.0015
 REFINE_MAX_ROWS = 3_000_000  # split straight to exact values up to this many rows, else in two steps
 _SIGN = np.uint64(1 << 63)
 
-# query(side, bits, parent_bits, parent_keys) -> rows (key, count, sum) of one side ("reference"/"current")
+# query(bits, parent_bits, parent_keys) -> rows (side, key, count, sum), side 0 = reference, 1 = current,
 # at `bits` resolution, restricted to rows whose `parent_bits` key is in `parent_keys` (None: every row);
 # at EXACT_BITS the key is the value itself.
-QueryFn = Callable[[str, int, int, Sequence[int] | None], list[tuple]]
+QueryFn = Callable[[int, int, Sequence[int] | None], list[tuple]]
 
 
 def key_sql(value: str, center: float, scale: float, bits: int) -> str:
@@ -109,15 +109,14 @@ def _level(
     """
     exact = bits >= EXACT_BITS
     dtype = np.float64 if exact else np.uint64
-    rows = {side: query(side, bits, parent_bits, parents) for side in ("reference", "current")}
-    keys = np.unique(np.array([r[0] for side in rows.values() for r in side], dtype=dtype))
+    rows = query(bits, parent_bits, parents)
+    side = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    raw_keys = np.fromiter((r[1] for r in rows), dtype=dtype, count=len(rows))
+    keys, index = np.unique(raw_keys, return_inverse=True)
     counts = np.zeros((2, len(keys)), dtype=np.int64)
     sums = np.zeros((2, len(keys)), dtype=np.float64)
-    for i, side in enumerate(("reference", "current")):
-        if rows[side]:
-            index = np.searchsorted(keys, np.array([r[0] for r in rows[side]], dtype=dtype))
-            counts[i, index] = [int(r[1]) for r in rows[side]]
-            sums[i, index] = [float(r[2]) for r in rows[side]]
+    counts[side, index] = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+    sums[side, index] = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
     if exact:
         lower = keys
         keys = _ordered((keys - center) * scale)
@@ -127,7 +126,7 @@ def _level(
 
 
 def _split(bins: Bins, which: np.ndarray, query: QueryFn, center: float, scale: float) -> Bins:
-    """Replace the selected bins by their content at a finer resolution (one filtered query per side)."""
+    """Replace the selected bins by their content at a finer resolution (one filtered query)."""
     parts = [bins.take(~which)]
     rows = int((bins.ref_count + bins.cur_count)[which].sum())
     for parent_bits in np.unique(bins.bits[which]):

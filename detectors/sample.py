@@ -73,6 +73,23 @@ class Sample:
             {n: r for n, r in self.skipped.items() if n in set(names)},
         )
 
+    def materialize(self, storage: Storage, table: str) -> Sample:
+        """Copy this sample's columns into a Memory table ``table`` of the storage's database (created).
+
+        Every later query then reads memory instead of decoding the file again: worth it when a file is
+        queried once per column and small enough to hold (``monitor drift`` decides by file size).
+        """
+        storage.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(storage.database)}")
+        target = storage.table(table)
+        parts = ", ".join(f"{spec.expr} AS {quote_identifier(name)}" for name, spec in self.columns.items())
+        storage.command(f"DROP TABLE IF EXISTS {target}")
+        storage.command(
+            f"CREATE TABLE {target} ENGINE = Memory AS SELECT {parts or '1 AS `_`'} FROM {self.from_sql} "
+            f"WHERE {self.where_sql}"
+        )
+        columns = {name: ColumnSpec(quote_identifier(name), spec.kind) for name, spec in self.columns.items()}
+        return Sample(target, columns, "1", self.description, dict(self.skipped))
+
     @classmethod
     def from_file(cls, storage: Storage, path: str | Path, columns: Sequence[str] | None = None) -> Sample:
         """A Parquet or CSV/TSV file read in place by ClickHouse's ``file()`` (embedded chDB, or a server's files).

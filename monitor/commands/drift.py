@@ -39,6 +39,8 @@ Examples:
 
 
 PROGRESS_BYTES = 16 * 1024 * 1024  # inputs this large (together) get progress lines on stderr
+# Inputs up to this size (together) are read into memory once instead of decoded again for every column.
+MATERIALIZE_BYTES = 256 * 1024 * 1024
 
 
 class OutputFormat(StrEnum):
@@ -178,6 +180,10 @@ def run(
                         f"--columns: {c!r} in {sample.description} cannot be compared ({sample.skipped[c]})"
                     )
             ref, cur = ref.select(columns), cur.select(columns)
+        if reference.stat().st_size + current.stat().st_size <= MATERIALIZE_BYTES:
+            common = [c for c in ref.columns if c in cur.columns]
+            ref = ref.select(common).materialize(storage, "reference")
+            cur = cur.select(common).materialize(storage, "current")
         for sample in (ref, cur):
             if sample.skipped:
                 listed = ", ".join(f"{n} ({why})" for n, why in sample.skipped.items())

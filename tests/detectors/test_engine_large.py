@@ -97,15 +97,17 @@ def numpy_query(ref: np.ndarray, cur: np.ndarray, center: float, scale: float) -
         raw = ((x - center) * scale).view(np.uint64)
         return np.where(raw >> np.uint64(63), ~raw, raw | np.uint64(1 << 63))
 
-    def query(side: str, bits: int, parent_bits: int, parents: Sequence[int] | None) -> list[tuple]:
-        x = ref if side == "reference" else cur
-        if parents is not None:
-            x = x[np.isin(ordered(x) >> np.uint64(64 - parent_bits), np.array(parents, dtype=np.uint64))]
-        key = x if bits >= 64 else ordered(x) >> np.uint64(64 - bits)
-        unique, inverse = np.unique(key, return_inverse=True)
-        counts = np.bincount(inverse, minlength=len(unique))
-        sums = np.bincount(inverse, weights=x, minlength=len(unique))
-        return list(zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True))
+    def query(bits: int, parent_bits: int, parents: Sequence[int] | None) -> list[tuple]:
+        rows: list[tuple] = []
+        for side, x in enumerate((ref, cur)):
+            if parents is not None:
+                x = x[np.isin(ordered(x) >> np.uint64(64 - parent_bits), np.array(parents, dtype=np.uint64))]
+            key = x if bits >= 64 else ordered(x) >> np.uint64(64 - bits)
+            unique, inverse = np.unique(key, return_inverse=True)
+            counts = np.bincount(inverse, minlength=len(unique))
+            sums = np.bincount(inverse, weights=x, minlength=len(unique))
+            rows += [(side, k, c, t) for k, c, t in zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True)]
+        return rows
 
     return query
 
