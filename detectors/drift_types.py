@@ -162,16 +162,10 @@ class DatasetDrift:
             common = {"detector": detector, "column": col.column, "segment": segment}
             sizes = {"n_reference": col.n_reference, "n_current": col.n_current}
             if col.status != "ok" and not col.stats:
-                rows.append(
-                    StatResult(
-                        **common,
-                        statistic=col.method or "",
-                        value=None,
-                        status=col.status,
-                        **sizes,
-                        details={"message": col.message},
-                    )
-                )
+                # nothing computed: one row saying why ("error" rows as the other detectors write them)
+                key = "error" if col.status == "error" else "insufficient_data"
+                detail = {"error": col.message} if col.status == "error" else {"message": col.message}
+                rows.append(StatResult(**common, statistic=key, value=None, status=col.status, **sizes, details=detail))
                 continue
             deciding = REGISTRY[col.method].stat_key if col.method else None
             for key, value in _flat_stats(col).items():
@@ -208,7 +202,7 @@ class DatasetDrift:
                 statistic="drift_share",
                 value=self.drift_share,
                 threshold=self.threshold_share,
-                drift=self.dataset_drift,
+                drift=self.dataset_drift if self.decided else None,
                 segment=segment,
                 status="ok" if self.decided else "insufficient_data",
                 n_reference=self.n_reference,

@@ -244,3 +244,20 @@ def test_column_names_that_look_like_generated_aliases(files_storage: Storage, t
     for name in names:
         check_numeric(doc["columns"][name], ref[name].to_numpy(), cur[name].to_numpy())
     check_categorical(doc["columns"]["cat c0"], list(ref["cat c0"]), list(cur["cat c0"]))
+
+
+def test_results_rows_for_columns_without_a_verdict(files_storage: Storage, tmp_path: Path) -> None:
+    ref = pd.DataFrame({"x": [1.0, 2.0, 3.0], "gone": [1.0, 2.0, 3.0]})
+    cur = pd.DataFrame({"x": [np.nan, np.nan], "gone": [np.nan, np.nan]})
+    result = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "r", ref),
+        parquet_sample(files_storage, tmp_path, "c", cur),
+    )
+    rows = result.to_results("feature_drift", segment="country=DE")
+    per_column = [r for r in rows if r.column == "x"]
+    assert [(r.statistic, r.status, r.value, r.drift) for r in per_column] == [
+        ("insufficient_data", "insufficient_data", None, None)
+    ]
+    dataset = [r for r in rows if r.column == DATASET][0]
+    assert dataset.drift is None and dataset.status == "insufficient_data" and dataset.segment == "country=DE"
