@@ -259,5 +259,5 @@ def test_results_rows_for_columns_without_a_verdict(files_storage: Storage, tmp_
     assert [(r.statistic, r.status, r.value, r.drift) for r in per_column] == [
         ("insufficient_data", "insufficient_data", None, None)
     ]
-    dataset = [r for r in rows if r.column == DATASET][0]
+    dataset = next(r for r in rows if r.column == DATASET)
     assert dataset.drift is None and dataset.status == "insufficient_data" and dataset.segment == "country=DE"
