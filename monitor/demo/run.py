@@ -79,6 +79,10 @@ def demo_settings(base: Settings, receiver_url: str, reference: Path, options: D
                 "schedule": {"every": "30s"},
                 "window": "30s",
                 "min_samples": 200,
+                # The pager watches mean_radius by distance (in training standard deviations), not by a KS
+                # p-value: with 1,500 events a window, a p-value flags sampling noise now and then, and a
+                # false page before the drift would tell the wrong story.
+                "drift": {"columns": {"mean_radius": {"method": "wasserstein_norm", "threshold": 0.3}}},
                 "alerts": [
                     {"when": "dataset_drift", "notify": ["team-slack", "retrain"], "severity": "warning"},
                     {
