@@ -112,8 +112,10 @@ def staging_ddl(table: str, max_bytes: int) -> str:
                AND isValidJSON(raw), JSONExtractKeysAndValuesRaw(raw), []),
         top Map(String, String) MATERIALIZED CAST(top_kv, 'Map(String, String)'),
         f_kv Array(Tuple(String, String)) MATERIALIZED JSONExtractKeysAndValuesRaw(top['features']),
-        prob_kv Array(Tuple(String, String)) MATERIALIZED JSONExtractKeysAndValuesRaw(top['probabilities']),
-        seg_kv Array(Tuple(String, String)) MATERIALIZED JSONExtractKeysAndValuesRaw(top['segment']),
+        prob_kv Array(Tuple(String, String)) MATERIALIZED
+            if(mapContains(top, 'probabilities'), JSONExtractKeysAndValuesRaw(top['probabilities']), []),
+        seg_kv Array(Tuple(String, String)) MATERIALIZED
+            if(mapContains(top, 'segment'), JSONExtractKeysAndValuesRaw(top['segment']), []),
         model String MATERIALIZED JSONExtractString(top['model']),
         valid UInt8 MATERIALIZED {FAST_VALID}
     ) ENGINE = Memory"""
@@ -160,10 +162,12 @@ def _feature_expression(feature: str, kind: FeatureKind) -> str:
 
 @dataclass(frozen=True)
 class FastOutcome:
-    """What the fast path stored, and which batch positions Python must validate itself."""
+    """What the fast path vouches for (per model, and the features used) and the batch positions
+    Python must validate itself."""
 
     stored_per_model: dict[str, int]
     deferred: list[int]
+    features: set[tuple[str, str, FeatureKind]]
 
 
 class FastPredictionPath:
@@ -191,17 +195,27 @@ class FastPredictionPath:
         )
         insert(self.table_name, data)
 
-    def vouched_features(self) -> set[tuple[str, str, FeatureKind]]:
-        """(model, feature, kind) of every non-null feature value among the vouched-for messages."""
+    def survey(self) -> FastOutcome:
+        """One pass over the staged batch: what ClickHouse vouches for, per model, and what it does not."""
         rows = self._storage.rows(
-            f"""SELECT DISTINCT model, kv.1 AS feature,
-                       if(startsWith(kv.2, '"') OR kv.2 IN ('true', 'false'), 'categorical', 'numerical') AS kind
-                FROM {self.table} ARRAY JOIN f_kv AS kv
-                WHERE valid AND kv.2 != 'null'"""
+            f"""SELECT model, countIf(valid), groupArrayIf(idx, NOT valid),
+                       groupUniqArrayArrayIf(arrayMap(kv -> (kv.1, if(startsWith(kv.2, '"')
+                           OR kv.2 IN ('true', 'false'), 'categorical', 'numerical')),
+                           arrayFilter(kv -> kv.2 != 'null', f_kv)), valid)
+                FROM {self.table} GROUP BY model"""
         )
-        return {(m, f, CATEGORICAL if k == "categorical" else NUMERICAL) for m, f, k in rows}
+        stored: dict[str, int] = {}
+        deferred: list[int] = []
+        features: set[tuple[str, str, FeatureKind]] = set()
+        for model, vouched, rejected, pairs in rows:
+            if vouched:
+                stored[model] = int(vouched)
+            deferred.extend(int(i) for i in rejected)
+            features.update((model, f, CATEGORICAL if k == "categorical" else NUMERICAL) for f, k in pairs)
+        return FastOutcome(stored, sorted(deferred), features)
 
-    def insert_events(self, features: set[tuple[str, str, FeatureKind]]) -> FastOutcome:
+    def insert_events(self, features: set[tuple[str, str, FeatureKind]]) -> None:
+        """Write the vouched-for messages to ``events`` (their feature columns must exist)."""
         columns = dict(_BASE_COLUMNS)
         for _model, feature, kind in sorted(features):
             columns.setdefault(feature_column(feature, kind), _feature_expression(feature, kind))
@@ -212,9 +226,6 @@ class FastPredictionPath:
             f"SELECT {exprs} FROM (SELECT model, top, f_kv, prob_kv, seg_kv, source, partition, offset, "
             f"CAST(f_kv, 'Map(String, String)') AS f FROM {self.table} WHERE valid)"
         )
-        counts = self._storage.rows(f"SELECT model, count() FROM {self.table} WHERE valid GROUP BY model")
-        deferred = [int(r[0]) for r in self._storage.rows(f"SELECT idx FROM {self.table} WHERE NOT valid")]
-        return FastOutcome({m: int(n) for m, n in counts}, deferred)
 
     def close(self) -> None:
         self._storage.command(f"DROP TABLE IF EXISTS {self.table}")

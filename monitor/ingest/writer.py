@@ -230,9 +230,10 @@ class BatchWriter:
             self._fast = FastPredictionPath(self._storage, self._max_bytes)
         fast = self._fast
         fast.stage(batch.raw_predictions, batch.raw_sources, self._insert)
-        features = fast.vouched_features()
-        self._features.ensure(features)
-        outcome = fast.insert_events(features)
+        outcome = fast.survey()
+        if outcome.stored_per_model:
+            self._features.ensure(outcome.features)
+            fast.insert_events(outcome.features)
         return dict(outcome.stored_per_model), outcome.deferred
 
     def _validate_deferred(

@@ -143,11 +143,13 @@ def test_the_fast_path_vouches_for_ordinary_events(storage: Storage) -> None:
     raws = [orjson.dumps(d | {"event_id": f"id{i}"}) for i, d in enumerate(docs)]
     fast = FastPredictionPath(storage, max_bytes=1_000_000)
     fast.stage(raws, [("t", 0, i) for i in range(len(raws))], storage.insert_arrow)
-    features = fast.vouched_features()
-    assert ("fraud", "amount", "numerical") in features and ("fraud", "is_new_user", "categorical") in features
-    FeatureColumns(storage).ensure(features)
-    outcome = fast.insert_events(features)
+    outcome = fast.survey()
+    assert ("fraud", "amount", "numerical") in outcome.features
+    assert ("fraud", "is_new_user", "categorical") in outcome.features
     assert outcome.deferred == [] and outcome.stored_per_model == {"fraud": len(raws)}
+    FeatureColumns(storage).ensure(outcome.features)
+    fast.insert_events(outcome.features)
+    assert storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0] == len(raws)
     fast.close()
 
 
@@ -163,7 +165,7 @@ def test_the_fast_path_vouches_for_ordinary_events(storage: Storage) -> None:
 def test_unusual_but_valid_forms_are_handed_to_python_and_stored(storage: Storage, raw: bytes) -> None:
     fast = FastPredictionPath(storage, max_bytes=1_000_000)
     fast.stage([raw], [("t", 0, 0)], storage.insert_arrow)
-    assert fast.insert_events(fast.vouched_features()).deferred == [0]
+    assert fast.survey().deferred == [0]
     fast.close()
     BatchWriter(storage).write(Batch(raw_predictions=[raw], raw_sources=[("t", 0, 0)], messages=1))
     event = parse_prediction(raw)
