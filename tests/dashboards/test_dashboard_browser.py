@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MODEL
+from dashboard_story import MODEL
 
 from monitor.service.components import DashboardComponent
 
