@@ -104,3 +104,31 @@ def test_evidently_report_for_a_window(serve, storage: Storage, tmp_path: Path) 
     page = response.text
     assert "Evidently report for model <b>m</b>" in page and "200 current, 300 reference" in page
     assert "amount" in page and "country" in page
+
+
+def test_run_detection_now_through_the_api(serve, storage: Storage, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"amount": rng.normal(0, 1, 600), "country": rng.choice(["DE", "FR", "US"], 600)})
+    frame.to_parquet(tmp_path / "ref.parquet")
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = synthetic_rows(600, end=now, span=timedelta(minutes=20), shift=50.0)  # amounts far from N(0, 1)
+    insert_events(storage, "m", rows)
+    config = {"features": {"amount": "numerical", "country": "categorical"}, "window": "30m", "min_samples": 100}
+    api = serve(models={"m": config})
+    body = {"end": (now + timedelta(seconds=1)).isoformat()}
+    assert api.client.post("/api/v1/models/m/detect", json=body).status_code == 401
+    no_token = serve(token=None, models={"m": config})
+    assert no_token.client.post("/api/v1/models/m/detect", json=body, headers=api.auth()).status_code == 403
+    assert api.client.post("/api/v1/models/other/detect", json=body, headers=api.auth()).status_code == 404
+    api.client.post("/api/v1/models/m/references", json={"file": str(tmp_path / "ref.parquet")}, headers=api.auth())
+    bad = api.client.post("/api/v1/models/m/detect", json={"window": "soon"}, headers=api.auth())
+    assert bad.status_code == 422
+    report = api.client.post("/api/v1/models/m/detect", json=body, headers=api.auth())
+    assert report.status_code == 200, report.text
+    data = report.json()
+    assert data["status"] == "ok" and data["n_current"] == 600
+    assert "amount" in data["drifted_features"]
+    stored = api.client.get("/api/v1/models/m/results", params={"detector": "feature_drift", "feature": "amount"})
+    assert {r["statistic"] for r in stored.json()["results"]} >= {"ks", "wasserstein_norm", "psi"}
+    metrics = api.client.get("/metrics").text
+    assert 'monitor_detector_run_seconds_count{model="m",trigger="api"} 1.0' in metrics
