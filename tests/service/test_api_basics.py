@@ -107,3 +107,24 @@ def test_bad_requests_are_4xx_json(serve, storage: Storage) -> None:
     ancient = api.client.get("/api/v1/models/m/events", params={"start": "0001-01-01T00:00:00Z"})
     assert ancient.status_code == 422
     assert api.client.get("/nope").json()["error"]["code"] == "not_found"
+
+
+def test_readyz_says_which_dependency_is_down(serve) -> None:
+    from monitor.service.context import KafkaProbe
+
+    api = serve()
+    api.ctx.kafka_probe = KafkaProbe("127.0.0.1:9", timeout_seconds=1)  # nothing listens on the discard port
+    response = api.client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and body["checks"]["kafka"]["ok"] is False
+    assert "127.0.0.1:9" in body["checks"]["kafka"]["detail"] and body["checks"]["clickhouse"]["ok"] is True
+
+
+def test_readyz_with_the_real_broker(serve, kafka_bootstrap: str) -> None:
+    from monitor.service.context import KafkaProbe
+
+    api = serve()
+    api.ctx.kafka_probe = KafkaProbe(kafka_bootstrap)
+    response = api.client.get("/readyz")
+    assert response.status_code == 200 and response.json()["checks"]["kafka"] == {"ok": True, "detail": "ok"}
