@@ -2,12 +2,14 @@
 
 Every query runs inside ClickHouse and returns a few numbers per column:
 
-- :func:`profile_side`: one scan of one side for all its columns: rows, missing, min/max, the
-  reference's std and deciles (numpy's linear definition = ClickHouse ``quantilesExactInclusive``),
-  the current side's counts below the reference's bin edges, and category counts;
-  :func:`count_below_edges` the same counts for the reference (a second, cheap scan of it).
-- one numerical column across both sides: exact KS statistic and Wasserstein distance by sorting
-  (:func:`compare_numeric_exact`), or from fine histograms on large windows (:func:`compare_numeric_large`).
+- :func:`profile_side`: one scan of one side for all its numerical columns: rows, missing, min/max,
+  and for the reference its std and deciles (numpy's linear definition = ClickHouse
+  ``quantilesExactInclusive``); one ``GROUP BY`` per categorical column for its category counts.
+- small numerical columns (both sides up to ``exact_limit`` values): :func:`count_below_edges` (PSI/JS
+  bin counts, one scan per side) and :func:`compare_numeric_exact` (exact KS and Wasserstein by sorting,
+  all columns in one query).
+- large numerical columns: :func:`compare_numeric_large`, one histogram query per column over both sides
+  that also yields the PSI/JS bin counts (:mod:`detectors.histogram`).
 
 Values are normalised here once: numerical ``ifNull(toFloat64(expr), nan)`` with every non-finite value
 missing; categorical ``toString(expr)`` (booleans become ``'true'``/``'false'``) with NULL missing.
@@ -19,13 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from detectors.histogram import EXACT_BITS, compare_histograms, key_sql
+import numpy as np
+
+from detectors.histogram import EXACT_BITS, MISSING_PART, Grid, compare_histograms, key_sql, part_sql
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.sqlfmt import sql_float
 from monitor.storage import Storage
 
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 FEW_VALUES_PROBE = 6  # distinct values fetched per side; more than 5 in total means "many"
+FEW_REFERENCE_VALUES = 100  # a large column whose reference has at most this many values is counted by value
 BOOLEAN_SPELLINGS = {"true": "true", "false": "false", "True": "true", "False": "false", "TRUE": "true"}
 BOOLEAN_SPELLINGS["FALSE"] = "false"
 
@@ -67,6 +72,7 @@ class SideStats:
     std: float | None = None  # reference only
     deciles: tuple[float, ...] = ()  # reference only
     below_edges: tuple[int, ...] = ()  # values below each reference bin edge (numerical)
+    distinct: int | None = None  # reference: distinct values, counted up to FEW_REFERENCE_VALUES + 1
     categories: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -89,19 +95,19 @@ class SideStats:
         return tuple(b - a for a, b in pairwise(below))
 
 
+def count_rows(storage: Storage, sample: Sample) -> int:
+    """Rows of a sample (reads no feature column)."""
+    return int(storage.rows(f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}")[0][0])
+
+
 def profile_side(
     storage: Storage,
     sample: Sample,
     names: Sequence[str],
     kinds: dict[str, Kind],
     reference: bool,
-    edges: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[int, dict[str, SideStats]]:
-    """Scan one side once: ``(rows, {column: SideStats})``.
-
-    The reference gets its std and deciles; the current side counts its values below the reference's
-    bin edges (``edges``), so no later pass over it is needed for PSI, JS and Hellinger.
-    """
+    """Scan one side once: ``(rows, {column: SideStats})``; the reference also gets its std and deciles."""
     aggregates = ["count()"]
     layout: list[int] = []
     numeric_index = {n: i for i, n in enumerate(n for n in names if kinds[n] == NUMERICAL)}
@@ -112,8 +118,11 @@ def profile_side(
             parts = [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
             if reference:
                 levels = ", ".join(str(q) for q in DECILES)
-                parts += [f"stddevPopStableIf({col}, {ok})", f"quantilesExactInclusiveIf({levels})({col}, {ok})"]
-            parts += [f"countIf({col} < {sql_float(e)})" for e in (edges or {}).get(name, ())]
+                parts += [
+                    f"stddevPopStableIf({col}, {ok})",
+                    f"quantilesExactInclusiveIf({levels})({col}, {ok})",
+                    f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})",
+                ]
         else:
             parts = []  # categories: one GROUP BY per column below (far cheaper than sumMap)
         aggregates += parts
@@ -151,8 +160,7 @@ def _category_counts(storage: Storage, sample: Sample, name: str, rows: int) -> 
 def _numeric_stats(rows: int, values: Sequence, reference: bool) -> SideStats:
     missing, lo, hi, *rest = values
     present = rows - int(missing) > 0
-    std, quantiles = (rest[0], rest[1]) if reference else (None, ())
-    below = rest[2:] if reference else rest
+    std, quantiles, distinct = (rest[0], rest[1], int(rest[2])) if reference else (None, (), None)
     if present and std is not None and lo == hi:
         std = 0.0  # exactly constant, whatever the summation's rounding says
     return SideStats(
@@ -163,7 +171,7 @@ def _numeric_stats(rows: int, values: Sequence, reference: bool) -> SideStats:
         maximum=float(hi) if present else None,
         std=float(std) if (present and std is not None) else None,
         deciles=tuple(float(q) for q in quantiles) if present else (),
-        below_edges=tuple(int(b) for b in below),
+        distinct=distinct,
     )
 
 
@@ -203,6 +211,10 @@ class NumericComparison:
     wasserstein: float
     value_counts: dict[float, tuple[int, int]] | None  # value -> (reference, current), at most 5 values
     ks_bound: float = 0.0  # large windows: the exact D is within [ks_statistic, ks_statistic + ks_bound]
+    reference_bins: tuple[int, ...] = ()  # large windows: PSI/JS bin counts from the histogram (exact)
+    current_bins: tuple[int, ...] = ()
+    n_current: int | None = None  # large windows: the current side's values and missing rows, as counted
+    missing_current: int | None = None
 
 
 def compare_numeric_exact(
@@ -257,37 +269,61 @@ FROM e GROUP BY k"""
 
 
 def compare_numeric_large(
-    storage: Storage,
-    reference: Sample,
-    current: Sample,
-    name: str,
-    ref: SideStats,
-    cur: SideStats,
+    storage: Storage, reference: Sample, current: Sample, name: str, ref: SideStats
 ) -> NumericComparison:
-    """KS statistic (within 0.0015) and Wasserstein distance from fine histograms (:mod:`detectors.histogram`)."""
+    """KS statistic (within 0.0015), Wasserstein distance, PSI/JS bin counts and sizes from fine histograms.
+
+    Only the reference's profile is needed beforehand (median, std, bin edges): the current side is read
+    once, by the histogram query itself, which also counts its missing values (:mod:`detectors.histogram`).
+    """
     kinds: dict[str, Kind] = {name: NUMERICAL}
-    sides = {"reference": side_sql(reference, [name], kinds), "current": side_sql(current, [name], kinds)}
+    sides = ((0, side_sql(reference, [name], kinds)), (1, side_sql(current, [name], kinds)))
     center = ref.deciles[4] if ref.deciles else 0.0
     scale = 1.0 / ref.std if ref.std else 1.0
+    grid = Grid(center, scale, np.asarray(ref.edges, dtype=float))
+    v0 = alias(0)
+    ok = f"isFinite({v0})"
 
-    def query(bits: int, parent_bits: int, parents: Sequence[int] | None) -> list[tuple]:
-        v0 = alias(0)
-        key = v0 if bits >= EXACT_BITS else key_sql(v0, center, scale, bits)
-        where = f"isFinite({v0})"
-        if parents is not None:
-            where += f" AND {key_sql(v0, center, scale, parent_bits)} IN ({', '.join(map(str, parents))})"
-        both = " UNION ALL ".join(
-            f"SELECT {flag} AS s, {key} AS k, {v0} AS v FROM {sides[side]} WHERE {where}"
-            for flag, side in ((0, "reference"), (1, "current"))
+    def query(bits: int, parent_bits: int, parents: Sequence[int] | None, max_keys: int | None) -> list[tuple] | None:
+        # The first level reads every row (missing ones become part MISSING_PART); refinements only values.
+        where = (
+            "1"
+            if parents is None
+            else f"{ok} AND {key_sql(v0, center, scale, parent_bits)} IN ({', '.join(map(str, parents))})"
         )
-        return storage.rows(f"SELECT s, k, count(), sum(v) FROM ({both}) GROUP BY s, k")
+        part = f"if({ok}, {part_sql(v0, ref.edges)}, {MISSING_PART})"
+        if bits >= EXACT_BITS:  # by value
+            both = " UNION ALL ".join(
+                f"SELECT {flag} AS s, if({ok}, {v0}, 0) AS v, if({ok}, 0, {MISSING_PART}) AS p FROM {sql} WHERE {where}"
+                for flag, sql in sides
+            )
+            sql = f"SELECT s, v, p, count(), sum(v) FROM ({both}) GROUP BY s, v, p"
+        else:  # bin, part and side packed in one UInt64 key: a single-key GROUP BY is the fastest
+            key = f"if({ok}, {key_sql(v0, center, scale, bits)}, 0)"
+            packed = f"bitOr(bitShiftLeft(bitOr(bitShiftLeft({key}, 4), {part}), 1), {{flag}})"
+            both = " UNION ALL ".join(
+                f"SELECT {packed.format(flag=flag)} AS k, if({ok}, {v0}, 0) AS v FROM {sql} WHERE {where}"
+                for flag, sql in sides
+            )
+            grouped = f"SELECT k, count() AS c, sum(v) AS t FROM ({both}) GROUP BY k"
+            sql = f"SELECT bitAnd(k, 1), bitShiftRight(k, 5), bitAnd(bitShiftRight(k, 1), 15), c, t FROM ({grouped})"
+        if max_keys is None:
+            return storage.rows(sql)
+        # 'any': past max_keys groups, rows of new keys are dropped (bounded memory); we then see the cap.
+        limits = {"max_rows_to_group_by": max_keys, "group_by_overflow_mode": "any"}
+        rows = storage.rows(sql, settings=limits)
+        return None if len(rows) >= max_keys else rows
 
-    maximum = max(x for x in (ref.maximum, cur.maximum) if x is not None)
-    result = compare_histograms(query, ref.n, cur.n, center, scale, maximum, want_values=True)
+    few = ref.distinct is not None and ref.distinct <= FEW_REFERENCE_VALUES
+    result = compare_histograms(query, grid, want_values=True, values_first=few)
     return NumericComparison(
         ks_statistic=result.ks_statistic,
         ks_exact=False,
         wasserstein=result.wasserstein,
         value_counts=result.value_counts,
         ks_bound=result.ks_bound,
+        reference_bins=result.reference_bins,
+        current_bins=result.current_bins,
+        n_current=result.n_current,
+        missing_current=result.missing_current,
     )

@@ -26,6 +26,7 @@ from detectors.collect import (
     compare_numeric_exact,
     compare_numeric_large,
     count_below_edges,
+    count_rows,
     profile_side,
 )
 from detectors.drift_types import (
@@ -78,19 +79,26 @@ def compare(
     cur_kinds = {n: current.columns[n].kind for n in names}
     say(f"profiling the reference ({len(names)} columns)")
     n_ref_rows, ref_stats = profile_side(storage, reference, names, ref_kinds, reference=True)
-    edges = {n: ref_stats[n].edges for n in names if ref_kinds[n] == NUMERICAL}
     say(f"profiling the current data ({n_ref_rows:,} reference rows)")
-    n_cur_rows, cur_stats = profile_side(storage, current, names, cur_kinds, reference=False, edges=edges)
+    n_cur_rows = count_rows(storage, current)
+    # Large numerical columns: the current side is read once, by the histogram query (which counts its
+    # missing values too); until then their SideStats say "every row has a value".
+    deferred = [
+        n
+        for n in names
+        if ref_kinds[n] == NUMERICAL == cur_kinds[n]
+        and ref_stats[n].n > 0
+        and ref_stats[n].n + n_cur_rows > options.exact_limit
+    ]
+    profiled = [n for n in names if n not in deferred]
+    cur_stats = profile_side(storage, current, profiled, cur_kinds, reference=False)[1] if profiled else {}
+    cur_stats |= {n: SideStats(kind=NUMERICAL, rows=n_cur_rows, missing=0) for n in deferred}
     kinds = _resolve_kinds(names, ref_stats, cur_stats)
     for name, kind in kinds.items():  # a side without any value takes the other side's kind
         if ref_stats[name].kind != kind:
             ref_stats[name] = SideStats(kind=kind, rows=ref_stats[name].rows, missing=ref_stats[name].rows)
         if cur_stats[name].kind != kind:
             cur_stats[name] = SideStats(kind=kind, rows=cur_stats[name].rows, missing=cur_stats[name].rows)
-    numeric = {n: edges[n] for n in names if kinds[n] == NUMERICAL and n in edges}
-    for name, below in count_below_edges(storage, reference, numeric, ref_kinds).items():
-        ref_stats[name] = replace(ref_stats[name], below_edges=below)
-
     say(f"comparing {len(names)} columns ({n_cur_rows:,} current rows)")
     small = [
         n
@@ -100,6 +108,11 @@ def compare(
         and cur_stats[n].n
         and ref_stats[n].n + cur_stats[n].n <= options.exact_limit
     ]
+    # PSI/JS bin counts: one cheap scan per side for the small columns; large ones get them from their histogram
+    edges = {n: ref_stats[n].edges for n in small}
+    for stats, sample, kinds_of in ((ref_stats, reference, ref_kinds), (cur_stats, current, cur_kinds)):
+        for name, below in count_below_edges(storage, sample, edges, kinds_of).items():
+            stats[name] = replace(stats[name], below_edges=below)
     exact: dict[str, NumericComparison] = {}
     for start in range(0, len(small), EXACT_BATCH):
         batch = small[start : start + EXACT_BATCH]
@@ -183,11 +196,21 @@ def _compare_column(
                 raise ValueError("the exact KS/Wasserstein query failed (see the log)")
             comparison = exact
         else:
-            comparison = compare_numeric_large(storage, reference, current, name, ref, cur)
+            comparison = compare_numeric_large(storage, reference, current, name, ref)
+            if comparison.missing_current is not None:  # the histogram counted the current side
+                cur = SideStats(kind=NUMERICAL, rows=cur.rows, missing=comparison.missing_current)
+                base |= {"n_current": cur.n, "missing_current": cur.missing_share}
+            if cur.n == 0:
+                return ColumnDrift(**base, status="insufficient_data", message="no value in the current data")
+            if ref.n + cur.n <= options.exact_limit:  # many missing values: few enough for the exact path
+                exact_now = compare_numeric_exact(storage, reference, current, [name], {name: (ref.n, cur.n)})[name]
+                comparison = replace(
+                    exact_now, reference_bins=comparison.reference_bins, current_bins=comparison.current_bins
+                )
         bins = Distribution(
             _bin_labels(ref.edges),
-            np.asarray(ref.bin_counts(), dtype=float),
-            np.asarray(cur.bin_counts(), dtype=float),
+            np.asarray(comparison.reference_bins or ref.bin_counts(), dtype=float),
+            np.asarray(comparison.current_bins or cur.bin_counts(), dtype=float),
         )
         summary = Summary(
             kind=NUMERICAL,

@@ -33,13 +33,17 @@ from detectors.sqlfmt import sql_float
 BITS = 22
 EXACT_BITS = 64  # a 64-bit key is the value itself
 KS_TOLERANCE = 0.0015
-REFINE_MAX_ROWS = 3_000_000  # split straight to exact values up to this many rows, else in two steps
+MISSING_PART = 15  # the `part` of NULL/NaN/±inf rows in a first-level query
+FEW_VALUES_FIRST = 10_000  # a first pass by value gives up past this many (side, value) groups
+MAX_EXACT_VALUES = 1_000_000  # distinct values one refinement may return; more: a 21-bit finer step first
 _SIGN = np.uint64(1 << 63)
 
-# query(bits, parent_bits, parent_keys) -> rows (side, key, count, sum), side 0 = reference, 1 = current,
-# at `bits` resolution, restricted to rows whose `parent_bits` key is in `parent_keys` (None: every row);
-# at EXACT_BITS the key is the value itself.
-QueryFn = Callable[[int, int, Sequence[int] | None], list[tuple]]
+# query(bits, parent_bits, parent_keys, max_keys) -> rows (side, key, part, count, sum), side 0 = reference,
+# 1 = current, at `bits` resolution, restricted to rows whose `parent_bits` key is in `parent_keys` (None:
+# every row, missing ones included as part MISSING_PART); `part` = number of PSI/JS bin edges <= value.
+# At EXACT_BITS the key is the value itself (0 for missing). With `max_keys`, None when there are more keys
+# (the query stops growing its hash table there, so memory stays bounded).
+QueryFn = Callable[[int, int, Sequence[int] | None, int | None], list[tuple] | None]
 
 
 def key_sql(value: str, center: float, scale: float, bits: int) -> str:
@@ -47,6 +51,13 @@ def key_sql(value: str, center: float, scale: float, bits: int) -> str:
     u = f"(({value}) - {sql_float(center)}) * {sql_float(scale)}"
     ordered = f"if({u} < 0, bitNot(reinterpretAsUInt64({u})), bitOr(reinterpretAsUInt64({u}), {int(_SIGN)}))"
     return ordered if bits >= EXACT_BITS else f"bitShiftRight({ordered}, {64 - bits})"
+
+
+def part_sql(value: str, edges: Sequence[float]) -> str:
+    """SQL of the PSI/JS bin of ``value``: how many bin edges are <= it (0 .. len(edges))."""
+    if not len(edges):
+        return "0"
+    return "(" + " + ".join(f"({value} >= {sql_float(e)})" for e in edges) + ")"
 
 
 def _decode(start64: np.ndarray, center: float, scale: float) -> np.ndarray:
@@ -62,11 +73,13 @@ class Bins:
 
     key: np.ndarray  # uint64
     bits: np.ndarray  # int64; EXACT_BITS = a single value
+    part: np.ndarray  # int64: which PSI/JS bin (number of reference bin edges <= the values)
     lower: np.ndarray
     ref_count: np.ndarray
     ref_sum: np.ndarray
     cur_count: np.ndarray
     cur_sum: np.ndarray
+    missing: tuple[int, int] = (0, 0)  # rows without a value (first level only): reference, current
 
     def __len__(self) -> int:
         return len(self.key)
@@ -79,7 +92,7 @@ class Bins:
         return Bins(*(getattr(self, f)[index] for f in _FIELDS))
 
 
-_FIELDS = ("key", "bits", "lower", "ref_count", "ref_sum", "cur_count", "cur_sum")
+_FIELDS = ("key", "bits", "part", "lower", "ref_count", "ref_sum", "cur_count", "cur_sum")
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,12 @@ class HistogramResult:
     n_bins: int
     refined_bins: int
     value_counts: dict[float, tuple[int, int]] | None  # value -> (reference, current) for at most 5 values
+    reference_bins: tuple[int, ...] = ()  # counts per PSI/JS bin (-inf, e1), [e1, e2), ..., [ek, inf)
+    current_bins: tuple[int, ...] = ()
+    n_reference: int = 0  # values (missing ones excluded)
+    n_current: int = 0
+    missing_reference: int = 0  # rows without a value
+    missing_current: int = 0
 
 
 def _ordered(u: np.ndarray) -> np.ndarray:
@@ -99,74 +118,129 @@ def _ordered(u: np.ndarray) -> np.ndarray:
 
 
 def _level(
-    query: QueryFn, bits: int, parent_bits: int, parents: Sequence[int] | None, center: float, scale: float
-) -> Bins:
-    """Both sides at ``bits`` resolution (within ``parents``), merged on their keys.
+    query: QueryFn,
+    bits: int,
+    parent_bits: int,
+    parents: Sequence[int] | None,
+    grid: Grid,
+    max_keys: int | None = None,
+) -> Bins | None:
+    """Both sides at ``bits`` resolution (within ``parents``), merged on (key, part).
 
     At :data:`EXACT_BITS` the rows are grouped by the value itself; each bin's key is then the full
     ordered pattern of its ``u`` (computed here with the same float arithmetic), so bins of every level
-    sort consistently by the start of their range.
+    sort consistently by the start of their range. None when ``max_keys`` was exceeded.
     """
     exact = bits >= EXACT_BITS
-    dtype = np.float64 if exact else np.uint64
-    rows = query(bits, parent_bits, parents)
-    side = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    raw_keys = np.fromiter((r[1] for r in rows), dtype=dtype, count=len(rows))
-    keys, index = np.unique(raw_keys, return_inverse=True)
+    rows = query(bits, parent_bits, parents, max_keys)
+    if rows is None:
+        return None
+    missing = [0, 0]
+    finite = []
+    for row in rows:
+        if row[2] == MISSING_PART:
+            missing[int(row[0])] += int(row[3])
+        else:
+            finite.append(row)
+    rows = finite
+    n = len(rows)
+    side = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    counts_in = np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)
+    sums_in = np.fromiter((r[4] for r in rows), dtype=np.float64, count=n)
+    if exact:
+        values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=n)
+        raw_keys = _ordered((values - grid.center) * grid.scale)
+        raw_parts = np.searchsorted(grid.edges, values, side="right").astype(np.int64)
+    else:
+        raw_keys = np.fromiter((r[1] for r in rows), dtype=np.uint64, count=n)
+        raw_parts = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+    pairs = np.stack([raw_keys, raw_parts.astype(np.uint64)], axis=1) if n else np.zeros((0, 2), dtype=np.uint64)
+    unique, index = np.unique(pairs, axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    keys, parts = unique[:, 0], unique[:, 1].astype(np.int64)
     counts = np.zeros((2, len(keys)), dtype=np.int64)
     sums = np.zeros((2, len(keys)), dtype=np.float64)
-    counts[side, index] = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
-    sums[side, index] = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
+    counts[side, index] = counts_in
+    sums[side, index] = sums_in
     if exact:
-        lower = keys
-        keys = _ordered((keys - center) * scale)
+        present = np.where(counts[0] > 0, 0, 1)
+        lower = sums[present, np.arange(len(keys))] / counts[present, np.arange(len(keys))]
     else:
-        lower = _decode(keys << np.uint64(64 - bits), center, scale)
-    return Bins(keys, np.full(len(keys), bits), lower, counts[0], sums[0], counts[1], sums[1])
+        lower = _decode(keys << np.uint64(64 - bits), grid.center, grid.scale)
+        # a bin cut by a PSI/JS edge: its upper part starts exactly at that edge
+        cut = parts > 0
+        lower[cut] = np.maximum(lower[cut], grid.edges[parts[cut] - 1])
+    bins = Bins(keys, np.full(len(keys), bits), parts, lower, counts[0], sums[0], counts[1], sums[1])
+    bins.missing = (missing[0], missing[1])
+    return bins
 
 
-def _split(bins: Bins, which: np.ndarray, query: QueryFn, center: float, scale: float) -> Bins:
-    """Replace the selected bins by their content at a finer resolution (one filtered query)."""
-    parts = [bins.take(~which)]
-    rows = int((bins.ref_count + bins.cur_count)[which].sum())
+def _split(bins: Bins, which: np.ndarray, query: QueryFn, grid: Grid) -> Bins:
+    """Replace the selected bins (with every part of their key) by their content at a finer resolution."""
+    parts = []
+    keep = np.ones(len(bins), dtype=bool)
     for parent_bits in np.unique(bins.bits[which]):
-        chosen = which & (bins.bits == parent_bits)
-        target = EXACT_BITS if rows <= REFINE_MAX_ROWS else min(int(parent_bits) + 21, EXACT_BITS)
-        parts.append(_level(query, target, int(parent_bits), [int(k) for k in bins.key[chosen]], center, scale))
-    merged = Bins(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
-    # Order by where each bin's range starts in the common 64-bit ordering (exact), then by value.
-    shift = (np.int64(64) - merged.bits).astype(np.uint64)
-    start = np.where(merged.bits >= EXACT_BITS, merged.key, merged.key << np.minimum(shift, np.uint64(63)))
-    return merged.take(np.lexsort((merged.lower, start)))
+        same_level = bins.bits == parent_bits
+        parents = np.unique(bins.key[which & same_level])
+        keep &= ~(same_level & np.isin(bins.key, parents))
+        keys = [int(k) for k in parents]
+        # Straight to exact values (ties: a heavy bin is often one value), unless there are too many.
+        part = _level(query, EXACT_BITS, int(parent_bits), keys, grid, MAX_EXACT_VALUES)
+        if part is None:
+            part = _level(query, min(int(parent_bits) + 21, EXACT_BITS - 1), int(parent_bits), keys, grid)
+        assert part is not None
+        parts.append(part)
+    return _sorted(Bins(*(np.concatenate([getattr(p, f) for p in [bins.take(keep), *parts]]) for f in _FIELDS)))
+
+
+def _sorted(bins: Bins) -> Bins:
+    """Bins ordered by where their range starts in the common 64-bit ordering (exact), then part, then value."""
+    shift = (np.int64(64) - bins.bits).astype(np.uint64)
+    start = np.where(bins.bits >= EXACT_BITS, bins.key, bins.key << np.minimum(shift, np.uint64(63)))
+    return bins.take(np.lexsort((bins.lower, bins.part, start)))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """How values map to bins: centre and scale of ``u``, and the PSI/JS bin edges."""
+
+    center: float
+    scale: float
+    edges: np.ndarray
 
 
 def compare_histograms(
     query: QueryFn,
-    n_ref: int,
-    n_cur: int,
-    center: float,
-    scale: float,
-    maximum: float,
+    grid: Grid,
     want_values: bool,
+    values_first: bool = False,
 ) -> HistogramResult:
-    """KS statistic (within :data:`KS_TOLERANCE`) and Wasserstein distance of one column.
+    """KS statistic (within :data:`KS_TOLERANCE`), Wasserstein distance, PSI/JS bin counts and sizes of a column.
 
-    ``maximum`` is the largest value of both sides (the end of the last bin); ``want_values`` asks for
-    the value counts when the column holds at most 5 distinct values.
+    ``want_values`` asks for the value counts when the column holds at most 5 distinct values.
+    ``values_first``: the column is expected to hold few distinct values (counts, ratings), so the first
+    pass counts by value (falling back to the histogram past :data:`FEW_VALUES_FIRST` of them).
     """
-    bins = _level(query, BITS, 0, None, center, scale)
+    first = _level(query, EXACT_BITS, 0, None, grid, FEW_VALUES_FIRST) if values_first else None
+    if first is None:
+        first = _level(query, BITS, 0, None, grid)
+    assert first is not None
+    missing = first.missing
+    bins = _sorted(first)
+    n_ref, n_cur = int(bins.ref_count.sum()), int(bins.cur_count.sum())
+    empty = HistogramResult(0.0, 0.0, 0.0, 0, 0, None, (), (), n_ref, n_cur, missing[0], missing[1])
+    if n_ref == 0 or n_cur == 0:
+        return empty
     refined = 0
-    if want_values and len(bins) <= 5:  # few bins: are they few values? (Evidently's rule)
-        everything = np.ones(len(bins), dtype=bool)
-        refined += len(bins)
-        bins = _split(bins, everything, query, center, scale)
+    if want_values and len(np.unique(bins.key)) <= 5 and not bins.single.all():
+        refined += len(bins)  # few bins: are they few values? (Evidently's rule)
+        bins = _split(bins, np.ones(len(bins), dtype=bool), query, grid)
     for _ in range(4):  # each round at least 21 bits finer; 64 bits are exact values
-        heavy = _potential(bins, n_ref, n_cur)[1] > KS_TOLERANCE
-        heavy &= ~bins.single
+        heavy = (_potential(bins, n_ref, n_cur)[1] > KS_TOLERANCE) & ~bins.single
         if not heavy.any():
             break
         refined += int(heavy.sum())
-        bins = _split(bins, heavy, query, center, scale)
+        bins = _split(bins, heavy, query, grid)
     d_lo, excess = _potential(bins, n_ref, n_cur)
     values = None
     if want_values and len(bins) <= 5 and bins.single.all():
@@ -174,7 +248,21 @@ def compare_histograms(
             float(v): (int(r), int(c)) for v, r, c in zip(bins.lower, bins.ref_count, bins.cur_count, strict=True)
         }
     bound = float(np.max(excess)) if len(bins) else 0.0
-    return HistogramResult(d_lo, max(bound, 0.0), _wasserstein(bins, n_ref, n_cur, maximum), len(bins), refined, values)
+    n_parts = len(grid.edges) + 1
+    return HistogramResult(
+        d_lo,
+        max(bound, 0.0),
+        _wasserstein(bins, n_ref, n_cur, grid),
+        len(bins),
+        refined,
+        values,
+        tuple(int(x) for x in np.bincount(bins.part, weights=bins.ref_count, minlength=n_parts)),
+        tuple(int(x) for x in np.bincount(bins.part, weights=bins.cur_count, minlength=n_parts)),
+        n_ref,
+        n_cur,
+        missing[0],
+        missing[1],
+    )
 
 
 def _differences(bins: Bins, n_ref: int, n_cur: int) -> tuple[np.ndarray, np.ndarray]:
@@ -192,12 +280,24 @@ def _potential(bins: Bins, n_ref: int, n_cur: int) -> tuple[float, np.ndarray]:
     return d_lo, excess
 
 
-def _wasserstein(bins: Bins, n_ref: int, n_cur: int, maximum: float) -> float:
+def _last_upper(bins: Bins, grid: Grid) -> float:
+    """A bound at or above every value of the last bin: its value, else where its key's range ends."""
+    if bins.single[-1]:
+        return float(bins.lower[-1])
+    shift = np.uint64(64 - int(bins.bits[-1]))
+    end = float(_decode(np.array([(int(bins.key[-1]) + 1) << int(shift)], dtype=np.uint64), grid.center, grid.scale)[0])
+    if np.isfinite(end):
+        return end
+    means = [s / c for s, c in ((bins.ref_sum[-1], bins.ref_count[-1]), (bins.cur_sum[-1], bins.cur_count[-1])) if c]
+    return float(max([*means, bins.lower[-1]]))  # values near the largest double: nothing finite lies beyond
+
+
+def _wasserstein(bins: Bins, n_ref: int, n_cur: int, grid: Grid) -> float:
     """∫|F_r - F_c| dx: exact where the difference keeps its sign in a bin, interpolated elsewhere."""
     if len(bins) == 0:
         return 0.0
     before, after = _differences(bins, n_ref, n_cur)
-    upper = np.concatenate([bins.lower[1:], [max(maximum, bins.lower[-1])]])
+    upper = np.concatenate([bins.lower[1:], [max(_last_upper(bins, grid), bins.lower[-1])]])
     width = np.maximum(upper - bins.lower, 0.0)
     # ∫_a^b F(x) dx = F(a)·(b - a) + Σ_{x_i in [a, b)} (b - x_i) / n, for each side
     signed = (

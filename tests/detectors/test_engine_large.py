@@ -11,14 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
 from detectors import histogram
 from detectors.engine import DriftOptions, compare
-from detectors.histogram import KS_TOLERANCE, compare_histograms
+from detectors.histogram import KS_TOLERANCE, Grid, compare_histograms
+from detectors.sample import Sample
 from monitor.storage import Storage
-from tests.detectors.drift_oracle import expected_numeric, files_storage, parquet_sample
+from tests.detectors.drift_oracle import decile_proportions, expected_numeric, files_storage, parquet_sample
 
 __all__ = ["files_storage"]
 
@@ -90,51 +93,127 @@ def test_exact_limit_switches_paths(files_storage: Storage, tmp_path: Path) -> N
 # ---------------------------------------------------------------- the histogram arithmetic alone
 
 
-def numpy_query(ref: np.ndarray, cur: np.ndarray, center: float, scale: float) -> histogram.QueryFn:
+def numpy_query(ref: np.ndarray, cur: np.ndarray, grid: Grid) -> histogram.QueryFn:
     """The GROUP BY of detectors.collect in numpy (same key definition), for many cheap cases."""
 
     def ordered(x: np.ndarray) -> np.ndarray:
-        raw = ((x - center) * scale).view(np.uint64)
+        raw = ((x - grid.center) * grid.scale).view(np.uint64)
         return np.where(raw >> np.uint64(63), ~raw, raw | np.uint64(1 << 63))
 
-    def query(bits: int, parent_bits: int, parents: Sequence[int] | None) -> list[tuple]:
+    def query(bits: int, parent_bits: int, parents: Sequence[int] | None, max_keys: int | None) -> list[tuple] | None:
         rows: list[tuple] = []
         for side, x in enumerate((ref, cur)):
+            missing = int(np.sum(~np.isfinite(x)))
+            x = x[np.isfinite(x)]
+            if parents is None and missing:
+                rows.append((side, 0, histogram.MISSING_PART, missing, 0.0))
             if parents is not None:
                 x = x[np.isin(ordered(x) >> np.uint64(64 - parent_bits), np.array(parents, dtype=np.uint64))]
-            key = x if bits >= 64 else ordered(x) >> np.uint64(64 - bits)
-            unique, inverse = np.unique(key, return_inverse=True)
+            if bits >= 64:
+                unique, inverse = np.unique(x, return_inverse=True)
+                counts = np.bincount(inverse, minlength=len(unique))
+                sums = np.bincount(inverse, weights=x, minlength=len(unique))
+                rows += [
+                    (side, v, 0, c, t) for v, c, t in zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True)
+                ]
+                continue
+            key = ordered(x) >> np.uint64(64 - bits)
+            part = np.searchsorted(grid.edges, x, side="right").astype(np.uint64)
+            pairs = np.stack([key, part], axis=1)
+            unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
             counts = np.bincount(inverse, minlength=len(unique))
             sums = np.bincount(inverse, weights=x, minlength=len(unique))
-            rows += [(side, k, c, t) for k, c, t in zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True)]
-        return rows
+            rows += [
+                (side, int(k), int(p), int(c), float(t))
+                for (k, p), c, t in zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True)
+            ]
+        return None if max_keys is not None and len(rows) >= max_keys else rows
 
     return query
+
+
+def grid_of(ref: np.ndarray) -> Grid:
+    std = float(np.std(ref))
+    edges = np.unique(np.quantile(ref, np.arange(1, 10) / 10))
+    return Grid(float(np.quantile(ref, 0.5)), 1.0 / std if std > 0 else 1.0, edges)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_histogram_bounds_on_many_shapes(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(seed)
-    if seed == 3:  # exercise the two-step refinement (coarse split before exact values)
-        monkeypatch.setattr(histogram, "REFINE_MAX_ROWS", 1000)
+    if seed == 3:  # exercise the two-step refinement (a finer split before exact values)
+        monkeypatch.setattr(histogram, "MAX_EXACT_VALUES", 50)
     for name, (ref, cur) in distributions(rng, 60_000, 90_000).items():
-        center = float(np.quantile(ref, 0.5))
-        std = float(np.std(ref))
-        scale = 1.0 / std if std > 0 else 1.0
-        result = compare_histograms(
-            numpy_query(ref, cur, center, scale), len(ref), len(cur), center, scale, max(ref.max(), cur.max()), True
-        )
+        cur = cur.copy()
+        cur[::97] = np.nan  # missing values are counted by the histogram query itself
+        grid = grid_of(ref)
+        result = compare_histograms(numpy_query(ref, cur, grid), grid, True, seed == 2)
+        assert (result.n_current, result.missing_current) == (int(np.isfinite(cur).sum()), int(np.isnan(cur).sum()))
+        cur = cur[np.isfinite(cur)]
         exact_d = float(stats.ks_2samp(ref, cur).statistic)
         assert exact_d - KS_TOLERANCE - 1e-12 <= result.ks_statistic <= exact_d + 1e-12, name
         assert result.ks_statistic + result.ks_bound >= exact_d - 1e-12, f"{name}: the stated bound holds"
         assert result.wasserstein == pytest.approx(stats.wasserstein_distance(ref, cur), rel=0.01), name
+        r, c = decile_proportions(ref, cur)
+        assert np.allclose(np.array(result.reference_bins) / len(ref), r, rtol=0, atol=1e-15), name
+        assert np.allclose(np.array(result.current_bins) / len(cur), c, rtol=0, atol=1e-15), name
 
 
 def test_few_values_are_counted_exactly() -> None:
     rng = np.random.default_rng(4)
     ref = rng.choice([0.0, 1.0, 2.5], 50_000, p=[0.5, 0.3, 0.2])
     cur = rng.choice([0.0, 1.0, 2.5, 7.0], 60_000, p=[0.4, 0.3, 0.2, 0.1])
-    result = compare_histograms(numpy_query(ref, cur, 1.0, 1.0), len(ref), len(cur), 1.0, 1.0, 7.0, True)
+    grid = Grid(1.0, 1.0, np.array([0.0, 1.0, 2.5]))
+    result = compare_histograms(numpy_query(ref, cur, grid), grid, True)
     assert result.value_counts == {v: (int(np.sum(ref == v)), int(np.sum(cur == v))) for v in (0.0, 1.0, 2.5, 7.0)}
     assert result.ks_statistic == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
     assert result.wasserstein == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_refinement_with_a_cap_on_distinct_values_in_clickhouse(
+    files_storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spike inside continuous data forces refinement; with the exact step capped, the finer step runs."""
+    monkeypatch.setattr(histogram, "MAX_EXACT_VALUES", 100)
+    rng = np.random.default_rng(12)
+    ref = np.where(rng.random(20_000) < 0.3, 0.0, rng.normal(0, 1e-6, 20_000))
+    cur = np.where(rng.random(30_000) < 0.2, 0.0, rng.normal(0, 1e-6, 30_000))
+    doc = compare(
+        files_storage,
+        parquet_sample(files_storage, tmp_path, "r", pd.DataFrame({"x": ref})),
+        parquet_sample(files_storage, tmp_path, "c", pd.DataFrame({"x": cur})),
+        DriftOptions(exact_limit=1000),
+    ).to_contract()
+    check_large(doc["columns"]["x"], ref, cur)
+
+
+def test_missing_values_on_the_large_path(files_storage: Storage, tmp_path: Path) -> None:
+    """The histogram query counts the current side's missing values (NULL and NaN) itself."""
+    rng = np.random.default_rng(31)
+    ref = rng.normal(size=150_000)
+    ref[::50] = np.nan
+    cur = rng.normal(0.02, 1, 150_000)
+    cur[::4] = np.nan
+    cur_null = pa.array(np.where(np.arange(150_000) % 7 == 0, None, cur), pa.float64())  # NULLs and NaNs
+    few_ref = rng.normal(size=100_000)
+    few_cur = np.where(rng.random(150_000) < 0.9, np.nan, rng.normal(0.1, 1, 150_000))  # 115k values in all
+    pq.write_table(pa.table({"x": ref, "few": few_ref[np.arange(150_000) % 100_000]}), tmp_path / "r.parquet")
+    pq.write_table(pa.table({"x": cur_null, "few": few_cur}), tmp_path / "c.parquet")
+    doc = compare(
+        files_storage,
+        Sample.from_file(files_storage, tmp_path / "r.parquet"),
+        Sample.from_file(files_storage, tmp_path / "c.parquet"),
+    ).to_contract()
+    x = doc["columns"]["x"]
+    cur_values = np.where(np.arange(150_000) % 7 == 0, np.nan, cur)
+    assert x["missing_share"]["current"] == pytest.approx(np.isnan(cur_values).mean())
+    assert x["missing_share"]["reference"] == pytest.approx(np.isnan(ref).mean())
+    assert x["n_current"] == int(np.isfinite(cur_values).sum())
+    check_large(x, ref, cur_values)
+    few = doc["columns"]["few"]
+    few_ref_values = few_ref[np.arange(150_000) % 100_000]
+    assert "approximate" not in few, "150k + 15k values: the exact path, decided after counting"
+    want = expected_numeric(few_ref_values, few_cur)
+    assert few["stats"]["ks"]["statistic"] == pytest.approx(want.ks, abs=1e-9)
+    assert few["stats"]["wasserstein_norm"] == pytest.approx(want.wasserstein_norm, rel=1e-9)
