@@ -23,7 +23,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from detectors.histogram import EXACT_BITS, MISSING_PART, Grid, compare_histograms, key_sql, part_sql
+from detectors.histogram import EXACT_BITS, MISSING_PART, Columns, Grid, compare_histograms, key_sql, part_sql
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.sqlfmt import sql_float
 from monitor.storage import Storage
@@ -284,7 +284,7 @@ def compare_numeric_large(
     v0 = alias(0)
     ok = f"isFinite({v0})"
 
-    def query(bits: int, parent_bits: int, parents: Sequence[int] | None, max_keys: int | None) -> list[tuple] | None:
+    def query(bits: int, parent_bits: int, parents: Sequence[int] | None, max_keys: int | None) -> Columns | None:
         # The first level reads every row (missing ones become part MISSING_PART); refinements only values.
         where = (
             "1"
@@ -307,12 +307,12 @@ def compare_numeric_large(
             )
             grouped = f"SELECT k, count() AS c, sum(v) AS t FROM ({both}) GROUP BY k"
             sql = f"SELECT bitAnd(k, 1), bitShiftRight(k, 5), bitAnd(bitShiftRight(k, 1), 15), c, t FROM ({grouped})"
-        if max_keys is None:
-            return storage.rows(sql)
         # 'any': past max_keys groups, rows of new keys are dropped (bounded memory); we then see the cap.
-        limits = {"max_rows_to_group_by": max_keys, "group_by_overflow_mode": "any"}
-        rows = storage.rows(sql, settings=limits)
-        return None if len(rows) >= max_keys else rows
+        limits = None if max_keys is None else {"max_rows_to_group_by": max_keys, "group_by_overflow_mode": "any"}
+        table = storage.arrow(sql, settings=limits)  # columnar: tens of thousands of bins per query
+        if max_keys is not None and table.num_rows >= max_keys:
+            return None
+        return tuple(table.column(i).to_numpy() for i in range(5))
 
     few = ref.distinct is not None and ref.distinct <= FEW_REFERENCE_VALUES
     result = compare_histograms(query, grid, want_values=True, values_first=few)

@@ -38,12 +38,13 @@ FEW_VALUES_FIRST = 10_000  # a first pass by value gives up past this many (side
 MAX_EXACT_VALUES = 1_000_000  # distinct values one refinement may return; more: a 21-bit finer step first
 _SIGN = np.uint64(1 << 63)
 
-# query(bits, parent_bits, parent_keys, max_keys) -> rows (side, key, part, count, sum), side 0 = reference,
+# query(bits, parent_bits, parent_keys, max_keys) -> arrays (side, key, part, count, sum), side 0 = reference,
 # 1 = current, at `bits` resolution, restricted to rows whose `parent_bits` key is in `parent_keys` (None:
 # every row, missing ones included as part MISSING_PART); `part` = number of PSI/JS bin edges <= value.
 # At EXACT_BITS the key is the value itself (0 for missing). With `max_keys`, None when there are more keys
 # (the query stops growing its hash table there, so memory stays bounded).
-QueryFn = Callable[[int, int, Sequence[int] | None, int | None], list[tuple] | None]
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+QueryFn = Callable[[int, int, Sequence[int] | None, int | None], Columns | None]
 
 
 def key_sql(value: str, center: float, scale: float, bits: int) -> str:
@@ -132,32 +133,27 @@ def _level(
     sort consistently by the start of their range. None when ``max_keys`` was exceeded.
     """
     exact = bits >= EXACT_BITS
-    rows = query(bits, parent_bits, parents, max_keys)
-    if rows is None:
+    result = query(bits, parent_bits, parents, max_keys)
+    if result is None:
         return None
-    missing = [0, 0]
-    finite = []
-    for row in rows:
-        if row[2] == MISSING_PART:
-            missing[int(row[0])] += int(row[3])
-        else:
-            finite.append(row)
-    rows = finite
-    n = len(rows)
-    side = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    counts_in = np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)
-    sums_in = np.fromiter((r[4] for r in rows), dtype=np.float64, count=n)
-    if exact:
-        values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=n)
+    side, raw, raw_parts, counts_in, sums_in = (np.asarray(a) for a in result)
+    side, raw_parts, counts_in = side.astype(np.int64), raw_parts.astype(np.int64), counts_in.astype(np.int64)
+    absent = raw_parts == MISSING_PART
+    missing = [int(counts_in[absent & (side == i)].sum()) for i in (0, 1)]
+    present = ~absent
+    side, raw, raw_parts = side[present], raw[present], raw_parts[present]
+    counts_in, sums_in = counts_in[present], sums_in[present].astype(np.float64)
+    if exact:  # the key is the value; its part follows from it
+        values = raw.astype(np.float64)
         raw_keys = _ordered((values - grid.center) * grid.scale)
         raw_parts = np.searchsorted(grid.edges, values, side="right").astype(np.int64)
-    else:
-        raw_keys = np.fromiter((r[1] for r in rows), dtype=np.uint64, count=n)
-        raw_parts = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
-    pairs = np.stack([raw_keys, raw_parts.astype(np.uint64)], axis=1) if n else np.zeros((0, 2), dtype=np.uint64)
-    unique, index = np.unique(pairs, axis=0, return_inverse=True)
+        combined = _ordered(values)  # one bin per distinct value, even where two values share a u
+    else:  # keys are below 2^44: key and part fit one sortable uint64
+        raw_keys = raw.astype(np.uint64)
+        combined = (raw_keys << np.uint64(4)) | raw_parts.astype(np.uint64)
+    _, first, index = np.unique(combined, return_index=True, return_inverse=True)
     index = index.reshape(-1)
-    keys, parts = unique[:, 0], unique[:, 1].astype(np.int64)
+    keys, parts = raw_keys[first], raw_parts[first]
     counts = np.zeros((2, len(keys)), dtype=np.int64)
     sums = np.zeros((2, len(keys)), dtype=np.float64)
     counts[side, index] = counts_in
