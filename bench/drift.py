@@ -13,6 +13,7 @@ feature-drift run (``detectors.engine.compare``); peak RSS of that process.
 
     .venv/bin/python bench/drift.py cli [--rows 300000] [--runs 3]
     .venv/bin/python bench/drift.py window [--rows 10000000] [--reference-rows 1000000] [--runs 3]
+    .venv/bin/python bench/drift.py          # both, with these defaults (make bench)
 
 Each prints one JSON line per run and a summary line. The machine is shared: timings are noisy, CPU
 seconds (user + system of the measured process) are the steadier figure.
@@ -312,7 +313,7 @@ def window(rows: int, reference_rows: int, runs: int, keep: Path | None) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")  # none: both benchmarks with their defaults (make bench)
     p_cli = sub.add_parser("cli")
     p_cli.add_argument("--rows", type=int, default=300_000)
     p_cli.add_argument("--runs", type=int, default=3)
@@ -329,7 +330,10 @@ def main() -> None:
     p_meas.add_argument("path", type=Path)
     p_meas.add_argument("runs", type=int)
     args = parser.parse_args()
-    if args.command == "cli":
+    if args.command is None:
+        cli(300_000, 3)
+        window(10_000_000, 1_000_000, 3, None)
+    elif args.command == "cli":
         cli(args.rows, args.runs)
     elif args.command == "window":
         window(args.rows, args.reference_rows, args.runs, args.keep)
