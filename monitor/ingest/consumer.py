@@ -4,8 +4,8 @@ Shape borrowed from Sentry's arroyo: offsets travel with the data and the commit
 issued only after :class:`~monitor.ingest.writer.BatchWriter` returned. A crash anywhere before the
 commit means Kafka redelivers; the tables' replacing keys make the second copy collapse, so the
 effect is exactly once. Work in flight is bounded by one batch: the loop does not poll while a batch
-is being written. A rebalance flushes and commits what was stored before giving partitions up;
-SIGTERM (the caller sets ``stop``) does the same before exiting. When ClickHouse stays down past the
+is being written. A rebalance commits what was stored before giving partitions up; SIGTERM (the
+caller sets ``stop``) stores what the consumer holds and commits it before exiting. When ClickHouse stays down past the
 writer's retries the consumer stops loudly without committing.
 """
 
@@ -48,6 +48,9 @@ class IngestStats:
     dead_letters: int = 0
     batches: int = 0
     seconds: float = 0.0
+    # From the first message received to the end (excludes joining the group): the rate to compare
+    # with a bare consumer's.
+    active_seconds: float = 0.0
 
     def rate(self) -> float:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
@@ -86,12 +89,33 @@ def _wait_for_metadata(consumer: KafkaConsumer, topics: list[str], timeout_s: fl
     raise BrokerError(f"topics {', '.join(topics)} did not appear in the broker's metadata within {timeout_s:.0f} s")
 
 
-class _FlushOnRevoke(AsyncConsumerRebalanceListener):
-    """Stores and commits what the consumer holds before its partitions move to another consumer.
+def _recover_lost_assignment(consumer: KafkaConsumer) -> None:
+    """Work around a kafka-python 3.0 race that can leave a consumer with no partitions for good.
 
-    kafka-python 3 runs listeners on its network thread, where blocking consumer calls are refused;
-    the listener is async so the commit can be awaited there (storing in ClickHouse blocks the network
-    thread for the length of one batch write, well inside the session timeout).
+    When ``poll()`` times out while a group join it started is still in flight, and that join was
+    triggered by a metadata change, the finished join can satisfy ``need_rejoin()`` before its result
+    is applied: the member stays in the group, owns its partitions on the broker, and fetches nothing.
+    A finished join task that was never consumed is the sign; asking to rejoin applies a fresh one.
+    (Private attributes, read defensively: on another client version this is a no-op.)
+    """
+    if consumer.assignment():
+        return
+    coordinator = getattr(consumer, "_coordinator", None)
+    task = getattr(coordinator, "_join_task", None)
+    if coordinator is None or task is None or not getattr(task, "is_done", False):
+        return
+    if not coordinator.need_rejoin():
+        log.warning("group join finished outside poll() and was never applied; rejoining")
+        coordinator.request_rejoin()
+
+
+class _CommitOnRevoke(AsyncConsumerRebalanceListener):
+    """Commits what is already stored before partitions move to another consumer.
+
+    Batches still being written are not waited for: their messages are redelivered to the next owner
+    and collapse with the stored copy (every table is keyed for that). Keeping the callback short
+    matters: kafka-python 3 runs it on its network thread inside ``poll()``, and a callback that
+    outlives the poll's timeout can lose the next assignment.
     """
 
     def __init__(self, owner: IngestConsumer) -> None:
@@ -101,9 +125,9 @@ class _FlushOnRevoke(AsyncConsumerRebalanceListener):
         owner = self._owner
         if not revoked or owner.failed or owner.consumer is None:
             return
-        log.info("partitions revoked, storing and committing", partitions=len(revoked))
-        owner.store_all()
+        owner.collect_finished()
         offsets = owner.take_pending_commit()
+        log.info("partitions revoked", partitions=len(revoked), committing=len(offsets))
         if offsets:
             try:
                 await owner.consumer.commit_async(offsets)
@@ -162,8 +186,9 @@ class IngestConsumer:
         except (KafkaError, OSError) as exc:
             raise BrokerError(f"cannot reach Kafka at {k.bootstrap}: {exc}") from exc
         topics = [k.predictions_topic, k.labels_topic]
+        consumer.subscribe(topics, listener=_CommitOnRevoke(self))
+        # The first join must see the topics' partitions, or it is followed at once by a rebalance.
         _wait_for_metadata(consumer, topics)
-        consumer.subscribe(topics, listener=_FlushOnRevoke(self))
         return consumer
 
     def run(
@@ -177,20 +202,25 @@ class IngestConsumer:
         stop = stop or threading.Event()
         self.consumer = self._connect()
         started = last_message = last_progress = time.monotonic()
+        first_message: float | None = None
         k = self._kafka
         try:
             while not stop.is_set():
                 room = None if max_messages is None else max_messages - self._taken
                 if room is not None and room <= 0:
                     break
-                wait_ms = max(10, int((k.batch_max_seconds - self._batch.age()) * 1000)) if self._batch else 200
+                # Never a very short poll: a rebalance completes inside poll() and needs the time.
+                wait_ms = max(100, int((k.batch_max_seconds - self._batch.age()) * 1000)) if self._batch else 500
                 records = self.consumer.poll(
                     timeout_ms=min(wait_ms, 500), max_records=min(room or k.max_poll_records, k.max_poll_records)
                 )
                 now = time.monotonic()
                 if records:
                     last_message = now
+                    first_message = first_message or now
                     self._take(records)
+                else:
+                    _recover_lost_assignment(self.consumer)
                 self._collect(block=False)
                 if len(self._batch) >= k.batch_max_messages or (
                     self._batch and self._batch.age() >= k.batch_max_seconds
@@ -206,7 +236,9 @@ class IngestConsumer:
                     last_progress = now
             self.flush()
         finally:
-            self.stats.seconds = time.monotonic() - started
+            ended = time.monotonic()
+            self.stats.seconds = ended - started
+            self.stats.active_seconds = ended - first_message if first_message else 0.0
             self._close()
         return self.stats
 
@@ -275,6 +307,10 @@ class IngestConsumer:
         self._submit()
         self._collect(block=True)
 
+    def collect_finished(self) -> None:
+        """Account for the batch in flight if it is already stored (never waits)."""
+        self._collect(block=False)
+
     def take_pending_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
         offsets, self._pending_commit = self._pending_commit, {}
         return offsets
@@ -325,7 +361,13 @@ class IngestConsumer:
         """Commit stored offsets; on failure keep them for the next flush (the data is already stored)."""
         if not self._pending_commit or self.consumer is None:
             return
-        offsets = dict(self._pending_commit)
+        # Partitions handed to another consumer meanwhile are theirs to commit; ours were stored, so
+        # at worst they are read twice and collapse.
+        assigned = self.consumer.assignment()
+        offsets = {tp: meta for tp, meta in self._pending_commit.items() if tp in assigned}
+        self._pending_commit = dict(offsets)
+        if not offsets:
+            return
         try:
             self.consumer.commit(offsets)
         except CommitFailedError as exc:

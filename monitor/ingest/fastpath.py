@@ -59,6 +59,9 @@ def _unique_keys(kv: str) -> str:
     return f"length(arrayDistinct({kv}.1)) = length({kv})"
 
 
+# The poll loop needs one core for kafka-python; ClickHouse parses on the other one.
+ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
+
 _SECONDS = "parseDateTime64BestEffortOrNull(substring(top['timestamp'], 2, 19), 0, 'UTC')"
 
 FAST_VALID = " AND ".join(
@@ -202,7 +205,8 @@ class FastPredictionPath:
                        groupUniqArrayArrayIf(arrayMap(kv -> (kv.1, if(startsWith(kv.2, '"')
                            OR kv.2 IN ('true', 'false'), 'categorical', 'numerical')),
                            arrayFilter(kv -> kv.2 != 'null', f_kv)), valid)
-                FROM {self.table} GROUP BY model"""
+                FROM {self.table} GROUP BY model""",
+            settings=ONE_THREAD,
         )
         stored: dict[str, int] = {}
         deferred: list[int] = []
@@ -224,7 +228,8 @@ class FastPredictionPath:
         self._storage.command(
             f"INSERT INTO {self._storage.table('events')} ({names}) "
             f"SELECT {exprs} FROM (SELECT model, top, f_kv, prob_kv, seg_kv, source, partition, offset, "
-            f"CAST(f_kv, 'Map(String, String)') AS f FROM {self.table} WHERE valid)"
+            f"CAST(f_kv, 'Map(String, String)') AS f FROM {self.table} WHERE valid)",
+            settings=ONE_THREAD,
         )
 
     def close(self) -> None:
