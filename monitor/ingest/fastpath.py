@@ -31,8 +31,13 @@ from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind, feature_
 # integers beyond 18 digits may overflow orjson's 64-bit integers, so those are left to Python.
 _NUMBER = "(match({v}, '^-?[0-9]') AND (match({v}, '[.eE]') OR length({v}) <= 19))"
 _STRING = "startsWith({v}, '\"')"
-# Python's str.strip() never removes a printable ASCII character, so one of them proves non-blank.
-_TEXT = "(lengthUTF8({s}) BETWEEN 1 AND {n} AND match({s}, '[!-~]'))"
+# An identifier vouched for is a JSON string without escapes, so its text is the raw value without
+# its quotes (no JSON decoding needed). Python's str.strip() never removes a printable ASCII
+# character, so one of them proves it is not blank; bytes >= characters keeps the length bound safe.
+_PLAIN_TEXT = (
+    "(startsWith({v}, '\"') AND position({v}, '\\\\') = 0 AND length({v}) BETWEEN 3 AND {n} + 2 "
+    "AND match(substring({v}, 2, length({v}) - 2), '[!-~]'))"
+)
 _RFC3339_Z = r"'^\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z\"$'"
 _MIN_EPOCH_MS = 100_000_000_000  # below: "looks like epoch seconds", Python's call
 _MAX_EPOCH_MS = 10_413_791_999_999  # 2299-12-31T23:59:59.999Z
@@ -46,8 +51,13 @@ def _string(v: str) -> str:
     return _STRING.format(v=v)
 
 
-def _text(s: str, n: int) -> str:
-    return _TEXT.format(s=s, n=n)
+def _plain_text(v: str, n: int) -> str:
+    return _PLAIN_TEXT.format(v=v, n=n)
+
+
+def _unquoted(v: str) -> str:
+    """The text of a JSON string value vouched for by :func:`_plain_text` (no escapes)."""
+    return f"substring({v}, 2, length({v}) - 2)"
 
 
 def _optional(key: str, condition: str) -> str:
@@ -69,10 +79,8 @@ FAST_VALID = " AND ".join(
         "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
         r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
         _unique_keys("top_kv"),
-        _string("top['event_id']"),
-        _text("JSONExtractString(top['event_id'])", MAX_ID_LENGTH),
-        _string("top['model']"),
-        _text("JSONExtractString(top['model'])", MAX_MODEL_LENGTH),
+        _plain_text("top['event_id']", MAX_ID_LENGTH),
+        _plain_text("top['model']", MAX_MODEL_LENGTH),
         "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
         f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
         f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
@@ -102,6 +110,9 @@ FAST_VALID = " AND ".join(
 )
 
 
+_MODEL = _unquoted("top['model']")
+
+
 def staging_ddl(table: str, max_bytes: int) -> str:
     """A Memory table whose MATERIALIZED columns parse each raw message exactly once, at insert."""
     return f"""CREATE TABLE IF NOT EXISTS {table} (
@@ -119,7 +130,7 @@ def staging_ddl(table: str, max_bytes: int) -> str:
             if(mapContains(top, 'probabilities'), JSONExtractKeysAndValuesRaw(top['probabilities']), []),
         seg_kv Array(Tuple(String, String)) MATERIALIZED
             if(mapContains(top, 'segment'), JSONExtractKeysAndValuesRaw(top['segment']), []),
-        model String MATERIALIZED JSONExtractString(top['model']),
+        model String MATERIALIZED {_MODEL},
         valid UInt8 MATERIALIZED {FAST_VALID}
     ) ENGINE = Memory"""
 
@@ -132,7 +143,7 @@ _TS = (
 )
 _BASE_COLUMNS = {
     "model": "model",
-    "event_id": "JSONExtractString(top['event_id'])",
+    "event_id": _unquoted("top['event_id']"),
     "ts": _TS,
     "model_version": "multiIf(startsWith(top['model_version'], '\"'), JSONExtractString(top['model_version']), "
     "match(top['model_version'], '^-?[0-9]'), toString(toInt64(top['model_version'])), '')",
