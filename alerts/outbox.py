@@ -34,7 +34,7 @@ from monitor.storage import Storage
 DeliveryStatus = Literal["pending", "sending", "delivered", "failed"]
 FINAL_STATUSES: tuple[DeliveryStatus, ...] = ("delivered", "failed")
 
-_COLUMNS = (
+OUTBOX_COLUMNS = (
     "delivery_id",
     "event_id",
     "model",
@@ -90,7 +90,7 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         """For the API: everything but the payload (fetch the alert event for that)."""
-        return {c: getattr(self, c) for c in _COLUMNS if c not in ("payload", "version", "owner", "lease_until")}
+        return {c: getattr(self, c) for c in OUTBOX_COLUMNS if c not in ("payload", "version", "owner", "lease_until")}
 
 
 def recipients(event: AlertEvent, settings: Settings) -> list[tuple[str, str]]:
@@ -168,13 +168,15 @@ class Outbox:
 
     def _insert(self, rows: Sequence[Delivery]) -> None:
         if rows:
-            self.storage.insert_rows("alert_outbox", [tuple(getattr(r, c) for c in _COLUMNS) for r in rows], _COLUMNS)
+            self.storage.insert_rows(
+                "alert_outbox", [tuple(getattr(r, c) for c in OUTBOX_COLUMNS) for r in rows], OUTBOX_COLUMNS
+            )
 
     # ------------------------------------------------------------ reads
 
     def _select(self, where: str, parameters: dict[str, Any], tail: str = "") -> list[Delivery]:
         rows = self.storage.dicts(
-            f"SELECT {', '.join(_COLUMNS)} FROM {self._table} FINAL WHERE {where} {tail}", parameters=parameters
+            f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM {self._table} FINAL WHERE {where} {tail}", parameters=parameters
         )
         return [_delivery(r) for r in rows]
 

@@ -28,7 +28,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,24 +49,10 @@ from kafka import KafkaProducer  # noqa: E402
 
 from monitor.kafka_local import broker  # noqa: E402
 from monitor.kafka_local.broker import BrokerSpec  # noqa: E402
+from monitor.ports import free_port, free_port_pair  # noqa: E402
 
 SECRET = "bench-signing-secret"
 MODEL = "latency"
-
-
-def free_port(pair: bool = False) -> int:
-    while True:
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        if not pair:
-            return port
-        with socket.socket() as b:
-            try:
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
 
 
 class Receiver:
@@ -135,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="monitor-bench-alerts-"))
-    spec = BrokerSpec(home=REPO / ".cache" / "kafka", version="4.1.1", port=free_port(pair=True), heap="512m")
+    spec = BrokerSpec(home=REPO / ".cache" / "kafka", version="4.1.1", port=free_port_pair(), heap="512m")
     receiver = Receiver()
     reference = work / "reference.parquet"
     rng = np.random.default_rng(1)

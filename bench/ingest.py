@@ -19,7 +19,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -34,23 +33,11 @@ from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 from monitor.ingest.consumer import IngestConsumer, ensure_topics  # noqa: E402
 from monitor.kafka_local import broker  # noqa: E402
 from monitor.kafka_local.broker import BrokerSpec  # noqa: E402
+from monitor.ports import free_port_pair  # noqa: E402
 from monitor.settings import ClickHouseSettings, KafkaSettings  # noqa: E402
 from monitor.storage import open_storage  # noqa: E402
 
 COUNTRIES = ["DE", "FR", "US", "BR", "IN", "JP", "GB", "ES"]
-
-
-def _free_port_pair() -> int:
-    while True:
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        with socket.socket() as b:
-            try:
-                b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
 
 
 def _produce_slice(bootstrap: str, topic: str, start: int, stop: int, features: int) -> None:
@@ -134,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="monitor-bench-ingest-"))
-    port = _free_port_pair()
+    port = free_port_pair()
     spec = BrokerSpec(home=REPO / ".cache" / "kafka", version="4.1.1", port=port, heap="1g")
     broker.start(spec, progress=lambda m: print(m, file=sys.stderr))
     try:

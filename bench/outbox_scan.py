@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import pyarrow as pa  # noqa: E402
 
 from alerts.model import utc_now  # noqa: E402
-from alerts.outbox import Outbox  # noqa: E402
+from alerts.outbox import OUTBOX_COLUMNS, Outbox  # noqa: E402
 from monitor.settings import ClickHouseSettings  # noqa: E402
 from monitor.storage import open_storage  # noqa: E402
 
@@ -51,30 +51,7 @@ def main() -> None:
         now = utc_now()
         n = args.deliveries
         payload = json.dumps({"reason": "x" * 800})  # a typical event payload is ~1-2 KB
-        columns: dict[str, list] = {
-            name: []
-            for name in (
-                "delivery_id",
-                "event_id",
-                "model",
-                "rule",
-                "kind",
-                "channel",
-                "channel_type",
-                "payload",
-                "status",
-                "attempts",
-                "next_attempt_at",
-                "owner",
-                "lease_until",
-                "last_error",
-                "last_status_code",
-                "created_at",
-                "updated_at",
-                "delivered_at",
-                "version",
-            )
-        }
+        columns: dict[str, list] = {name: [] for name in OUTBOX_COLUMNS}
         for i in range(n + 100):
             versions = [("pending", 0), ("sending", 1), ("delivered", 2)] if i < n else [("pending", 0)]
             for status, version in versions:

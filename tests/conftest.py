@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -21,31 +20,14 @@ import pytest
 
 from monitor.kafka_local import broker
 from monitor.kafka_local.broker import BrokerSpec
+from monitor.ports import free_port, free_port_pair
 from monitor.settings import ClickHouseSettings
 from monitor.storage import Storage, open_storage
 
 REPO = Path(__file__).resolve().parents[1]
 BROKER_HOME = REPO / ".cache" / "kafka"
 KAFKA_VERSION = os.environ.get("MONITOR_TEST_KAFKA_VERSION", "4.1.1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free (broker and controller listeners)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
+__all__ = ["free_port", "free_port_pair", "query_in_subprocess", "unique_name"]
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,16 @@ folder) against the session's Kafka broker, exactly as a newcomer would run it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from monitor.ports import free_port
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_demo_fires_drift_alerts_within_its_duration(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -32,7 +27,7 @@ def test_demo_fires_drift_alerts_within_its_duration(kafka_bootstrap: str, tmp_p
         "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor", "demo", "--duration", "90", "--no-dashboard", "--port", str(_free_port())],
+        [sys.executable, "-m", "monitor", "demo", "--duration", "90", "--no-dashboard", "--port", str(free_port())],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -13,16 +12,11 @@ import httpx
 import pytest
 from dashboard_story import MODEL
 
+from monitor.ports import free_port
 from monitor.service.components import DashboardComponent
 
 pytestmark = pytest.mark.slow
 SCREENSHOT_DIR = Path(os.environ.get("MONITOR_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "bench" / "out"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _chrome(user_data_dir: Path):
@@ -54,7 +48,7 @@ def test_dashboard_in_headless_chromium(story_api: str, tmp_path: Path) -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    dashboard = DashboardComponent(story_api, "127.0.0.1", _free_port(), log_file=tmp_path / "streamlit.log")
+    dashboard = DashboardComponent(story_api, "127.0.0.1", free_port(), log_file=tmp_path / "streamlit.log")
     dashboard.start()
     driver = None
     try:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,26 +99,3 @@ def synthetic_rows(n: int, end: datetime | None = None, span: timedelta = timede
             }
         )
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def query_in_subprocess(dsn: str, database: str, sql: str, timeout: float = 120) -> list[list]:
-    """One query against another process's embedded ClickHouse path, after that process exited."""
-    code = (
-        "import json, sys\n"
-        "from monitor.settings import ClickHouseSettings\n"
-        "from monitor.storage import open_storage\n"
-        "s = open_storage(ClickHouseSettings(dsn=sys.argv[1], database=sys.argv[2]))\n"
-        "print(json.dumps([list(r) for r in s.rows(sys.argv[3])], default=str))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, dsn, database, sql], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"query subprocess failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import free_port, insert_events, synthetic_rows
+from api_support import insert_events, synthetic_rows
 
+from monitor.ports import free_port
 from monitor.storage import Storage
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import free_port, query_in_subprocess
 
+from monitor.ports import free_port
 from monitor.sdk import PredictionLogger
+from tests.conftest import query_in_subprocess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
