@@ -107,3 +107,33 @@ def test_broker_restart_while_consuming_loses_nothing(
         30,
         "offsets committed after the restart",
     )
+
+
+def test_sigterm_stores_and_commits_then_exits_0(kafka_bootstrap: str, tmp_path: Path) -> None:
+    k = kafka_settings(kafka_bootstrap, batch_max_messages=100_000, batch_max_seconds=60)
+    total = produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(3000)])
+    dsn = f"chdb://{tmp_path / 'db'}"
+    env = os.environ | {
+        "MONITOR_CLICKHOUSE_DSN": dsn,
+        "MONITOR_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "MONITOR_KAFKA__PREDICTIONS_TOPIC": k.predictions_topic,
+        "MONITOR_KAFKA__LABELS_TOPIC": k.labels_topic,
+        "MONITOR_KAFKA__GROUP_ID": k.group_id,
+        # A batch that would not flush on its own for a minute: only SIGTERM can store it in time.
+        "MONITOR_KAFKA__BATCH_MAX_MESSAGES": "100000",
+        "MONITOR_KAFKA__BATCH_MAX_SECONDS": "60",
+    }
+    log = tmp_path / "ingest.log"
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "ingest"], env=env, cwd=tmp_path, stderr=log.open("wb"))
+    try:
+        wait_for(lambda: "partitions assigned" in log.read_text(errors="replace"), 120, "the consumer to join")
+        time.sleep(3)  # it polls everything into its (unflushed) batch
+        assert committed(kafka_bootstrap, k.group_id) == {}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic)
+    assert query_in_subprocess(dsn, "monitor", "SELECT count() FROM monitor.events FINAL")[0][0] == total
+    assert f"ingested {total} messages" in log.read_text()
