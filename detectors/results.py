@@ -231,6 +231,25 @@ def count_rows(storage: Storage, model: str, window: Window, final: bool = True)
     )
 
 
+def report_document(report: WindowReport) -> dict[str, Any]:
+    """A run's outcome as one plain dict (``monitor detect --format json`` and the API's "detect now")."""
+    return {
+        "model": report.model,
+        "model_version": report.model_version,
+        "reference_version": report.reference_version,
+        "window_start": report.window_start,
+        "window_end": report.window_end,
+        "run_id": report.run_id,
+        "status": report.status,
+        "message": report.message,
+        "n_current": report.n_current,
+        "n_reference": report.n_reference,
+        "dataset_drift": report.dataset_drift(),
+        "drifted_features": [r.column for r in report.drifted_columns()],
+        "results": rows_sequence(report.results),
+    }
+
+
 def rows_sequence(results: Sequence[StatResult]) -> list[dict[str, Any]]:
     """Plain dicts of results (for JSON output)."""
     return [

@@ -146,24 +146,13 @@ def summary_lines(report: WindowReport) -> list[str]:
 
 
 def report_json(report: WindowReport, extra: dict[str, Any]) -> dict[str, Any]:
-    from detectors.results import rows_sequence
+    from detectors.results import report_document
 
-    return {
-        "model": report.model,
-        "model_version": report.model_version,
-        "reference_version": report.reference_version,
-        "window_start": report.window_start.isoformat(),
-        "window_end": report.window_end.isoformat(),
-        "run_id": report.run_id,
-        "status": report.status,
-        "message": report.message,
-        "n_current": report.n_current,
-        "n_reference": report.n_reference,
-        "dataset_drift": report.dataset_drift(),
-        "drifted_features": [r.column for r in report.drifted_columns()],
-        **extra,
-        "results": rows_sequence(report.results),
-    }
+    document = report_document(report)
+    results = document.pop("results")
+    document["window_start"] = report.window_start.isoformat()
+    document["window_end"] = report.window_end.isoformat()
+    return {**document, **extra, "results": results}
 
 
 def detect(

@@ -117,21 +117,11 @@ async def detect_now(request: Request, model: ModelName, body: DetectRequest | N
     if window is not None and window > timedelta(days=366):
         raise ApiError(422, "invalid_request", "window: at most 366 days")
     report, alerts = await run_in_threadpool(run_detection_now, ctx, model, end, window, "api")
-    from detectors.results import rows_sequence
+    from detectors.results import report_document
 
-    return {
-        "model": report.model,
-        "window_start": report.window_start,
-        "window_end": report.window_end,
-        "status": report.status,
-        "message": report.message,
-        "n_current": report.n_current,
-        "n_reference": report.n_reference,
-        "dataset_drift": report.dataset_drift(),
-        "drifted_features": [r.column for r in report.drifted_columns()],
-        "alerts": alerts,
-        "results": rows_sequence(report.results),
-    }
+    document = report_document(report)
+    results = document.pop("results")
+    return {**document, "alerts": alerts, "results": results}
 
 
 @router.get(
