@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
-import pandas as pd
-import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from monitor.errors import StorageError
-from monitor.settings import ClickHouseSettings
+
+if TYPE_CHECKING:  # pandas (~0.8 s) and the settings models load only where they are used
+    import pandas as pd
+    import pyarrow as pa
+
+    from monitor.settings import ClickHouseSettings
 
 EMBEDDED_SCHEME = "chdb://"
 
