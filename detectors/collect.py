@@ -8,8 +8,12 @@ Every query runs inside ClickHouse and returns a few numbers per column:
 - small numerical columns (both sides up to ``exact_limit`` values): :func:`count_below_edges` (PSI/JS
   bin counts, one scan per side) and :func:`compare_numeric_exact` (exact KS and Wasserstein by sorting,
   all columns in one query).
-- large numerical columns: :func:`compare_numeric_large`, one histogram query per column over both sides
-  that also yields the PSI/JS bin counts (:mod:`detectors.histogram`).
+- large numerical columns: :mod:`detectors.large`, one histogram query per column and side that also
+  yields the PSI/JS bin counts (:mod:`detectors.histogram`); the reference's side can be computed once
+  and kept (:mod:`detectors.reference_side`).
+- categorical columns: every column of a side in one scan (``GROUPING SETS``), not one query each.
+
+Every query carries the samples' ClickHouse settings (:attr:`Sample.settings`, see :mod:`detectors.pinning`).
 
 Values are normalised here once: numerical ``ifNull(toFloat64(expr), nan)`` with every non-finite value
 missing; categorical ``toString(expr)`` (booleans become ``'true'``/``'false'``) with NULL missing.
@@ -20,10 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
-import numpy as np
-
-from detectors.histogram import EXACT_BITS, MISSING_PART, Columns, Grid, compare_histograms, key_sql, part_sql
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.sqlfmt import sql_float
 from monitor.storage import Storage
@@ -33,6 +35,7 @@ FEW_VALUES_PROBE = 6  # distinct values fetched per side; more than 5 in total m
 FEW_REFERENCE_VALUES = 100  # a large column whose reference has at most this many values is counted by value
 BOOLEAN_SPELLINGS = {"true": "true", "false": "false", "True": "true", "False": "false", "TRUE": "true"}
 BOOLEAN_SPELLINGS["FALSE"] = "false"
+GROUPING_BATCH = 32  # categorical columns counted per scan (ClickHouse's grouping() takes at most 64)
 
 
 def numeric_value(expr: str) -> str:
@@ -52,6 +55,14 @@ def side_sql(sample: Sample, names: Sequence[str], kinds: dict[str, Kind]) -> st
         value = numeric_value(expr) if kinds[name] == NUMERICAL else categorical_value(expr)
         parts.append(f"{value} AS {alias(index)}")
     return f"(SELECT {', '.join(parts) or f'1 AS {alias(0)}'} FROM {sample.from_sql} WHERE {sample.where_sql})"
+
+
+def settings_of(*samples: Sample) -> dict[str, Any] | None:
+    """The ClickHouse settings for a query over these samples (None: the defaults)."""
+    merged: dict[str, Any] = {}
+    for sample in samples:
+        merged |= dict(sample.settings)
+    return merged or None
 
 
 def alias(index: int) -> str:
@@ -97,7 +108,8 @@ class SideStats:
 
 def count_rows(storage: Storage, sample: Sample) -> int:
     """Rows of a sample (reads no feature column)."""
-    return int(storage.rows(f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}")[0][0])
+    sql = f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}"
+    return int(storage.rows(sql, settings=settings_of(sample))[0][0])
 
 
 def profile_side(
@@ -128,8 +140,12 @@ def profile_side(
         aggregates += parts
         layout.append(len(parts))
     numeric = [n for n in names if kinds[n] == NUMERICAL]
-    row = storage.rows(f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, numeric, kinds)}")[0]
+    row = storage.rows(
+        f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, numeric, kinds)}", settings=settings_of(sample)
+    )[0]
     rows = int(row[0])
+    categorical = [n for n in names if kinds[n] == CATEGORICAL]
+    counted = category_counts(storage, sample, categorical) if categorical else {}
     result: dict[str, SideStats] = {}
     position = 1
     for name, width in zip(names, layout, strict=True):
@@ -138,23 +154,42 @@ def profile_side(
         if kinds[name] == NUMERICAL:
             result[name] = _numeric_stats(rows, values, reference)
         else:
-            result[name] = _category_counts(storage, sample, name, rows)
+            missing, categories = counted[name]
+            result[name] = SideStats(kind=CATEGORICAL, rows=rows, missing=missing, categories=categories)
     return rows, result
 
 
-def _category_counts(storage: Storage, sample: Sample, name: str, rows: int) -> SideStats:
-    """Counts per category of one categorical column (NULL: missing)."""
-    counted = storage.rows(
-        f"SELECT {alias(0)} AS v, count() FROM {side_sql(sample, [name], {name: CATEGORICAL})} GROUP BY v"
-    )
-    missing = sum(int(c) for v, c in counted if v is None)
-    present = [(v, c) for v, c in counted if v is not None]
-    return SideStats(
-        kind=CATEGORICAL,
-        rows=rows,
-        missing=missing,
-        categories=_normalise_booleans([v for v, _ in present], [c for _, c in present]),
-    )
+def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> dict[str, tuple[int, dict[str, int]]]:
+    """``{column: (missing, {category: count})}`` of categorical columns (NULL: missing), in one scan.
+
+    One ``GROUP BY`` per column would select the rows once per column; ``GROUPING SETS`` counts up to
+    :data:`GROUPING_BATCH` columns in the same pass, and ``grouping()`` says which column a row is about.
+    """
+    if len(names) > GROUPING_BATCH:
+        batches = [names[i : i + GROUPING_BATCH] for i in range(0, len(names), GROUPING_BATCH)]
+        return {k: v for batch in batches for k, v in category_counts(storage, sample, batch).items()}
+    kinds: dict[str, Kind] = dict.fromkeys(names, CATEGORICAL)
+    keys = [alias(i) for i in range(len(names))]
+    if len(names) == 1:
+        sql = f"SELECT 0, {keys[0]}, count() FROM {side_sql(sample, names, kinds)} GROUP BY {keys[0]}"
+    else:
+        sets = ", ".join(f"({k})" for k in keys)
+        sql = (
+            f"SELECT grouping({', '.join(keys)}), {', '.join(keys)}, count() FROM {side_sql(sample, names, kinds)} "
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+    full = (1 << len(names)) - 1
+    index_of = {full ^ (1 << (len(names) - 1 - i)): i for i in range(len(names))} if len(names) > 1 else {0: 0}
+    found: dict[int, list[tuple[str | None, int]]] = {i: [] for i in range(len(names))}
+    for row in storage.rows(sql, settings=settings_of(sample)):
+        i = index_of[int(row[0])]
+        found[i].append((row[1 + i] if len(names) > 1 else row[1], int(row[-1])))
+    result: dict[str, tuple[int, dict[str, int]]] = {}
+    for i, name in enumerate(names):
+        present = [(v, c) for v, c in found[i] if v is not None]
+        missing = sum(c for v, c in found[i] if v is None)
+        result[name] = (missing, _normalise_booleans([v for v, _ in present], [c for _, c in present]))
+    return result
 
 
 def _numeric_stats(rows: int, values: Sequence, reference: bool) -> SideStats:
@@ -183,7 +218,9 @@ def count_below_edges(
     if not names:
         return {n: () for n in edges}
     parts = [f"countIf({alias(i)} < {sql_float(e)})" for i, n in enumerate(names) for e in edges[n]]
-    row = storage.rows(f"SELECT {', '.join(parts)} FROM {side_sql(sample, names, kinds)}")[0]
+    row = storage.rows(
+        f"SELECT {', '.join(parts)} FROM {side_sql(sample, names, kinds)}", settings=settings_of(sample)
+    )[0]
     result: dict[str, tuple[int, ...]] = {n: () for n in edges}
     position = 0
     for name in names:
@@ -258,7 +295,7 @@ SELECT k, max(abs(g)), sumIf(abs(g) * (nv - v), rn < distinct_values), count(),
     groupArray({FEW_VALUES_PROBE})((v, cr, cc))
 FROM e GROUP BY k"""
     result: dict[str, NumericComparison] = {}
-    for k, d, w, distinct, values in storage.rows(sql):
+    for k, d, w, distinct, values in storage.rows(sql, settings=settings_of(reference, current)):
         result[names[int(k)]] = NumericComparison(
             ks_statistic=float(d),
             ks_exact=True,
@@ -266,64 +303,3 @@ FROM e GROUP BY k"""
             value_counts={float(v): (int(a), int(b)) for v, a, b in values} if int(distinct) <= 5 else None,
         )
     return result
-
-
-def compare_numeric_large(
-    storage: Storage, reference: Sample, current: Sample, name: str, ref: SideStats
-) -> NumericComparison:
-    """KS statistic (within 0.0015), Wasserstein distance, PSI/JS bin counts and sizes from fine histograms.
-
-    Only the reference's profile is needed beforehand (median, std, bin edges): the current side is read
-    once, by the histogram query itself, which also counts its missing values (:mod:`detectors.histogram`).
-    """
-    kinds: dict[str, Kind] = {name: NUMERICAL}
-    sides = ((0, side_sql(reference, [name], kinds)), (1, side_sql(current, [name], kinds)))
-    center = ref.deciles[4] if ref.deciles else 0.0
-    scale = 1.0 / ref.std if ref.std else 1.0
-    grid = Grid(center, scale, np.asarray(ref.edges, dtype=float))
-    v0 = alias(0)
-    ok = f"isFinite({v0})"
-
-    def query(bits: int, parent_bits: int, parents: Sequence[int] | None, max_keys: int | None) -> Columns | None:
-        # The first level reads every row (missing ones become part MISSING_PART); refinements only values.
-        where = (
-            "1"
-            if parents is None
-            else f"{ok} AND {key_sql(v0, center, scale, parent_bits)} IN ({', '.join(map(str, parents))})"
-        )
-        part = f"if({ok}, {part_sql(v0, ref.edges)}, {MISSING_PART})"
-        if bits >= EXACT_BITS:  # by value
-            both = " UNION ALL ".join(
-                f"SELECT {flag} AS s, if({ok}, {v0}, 0) AS v, if({ok}, 0, {MISSING_PART}) AS p FROM {sql} WHERE {where}"
-                for flag, sql in sides
-            )
-            sql = f"SELECT s, v, p, count(), sum(v) FROM ({both}) GROUP BY s, v, p"
-        else:  # bin, part and side packed in one UInt64 key: a single-key GROUP BY is the fastest
-            key = f"if({ok}, {key_sql(v0, center, scale, bits)}, 0)"
-            packed = f"bitOr(bitShiftLeft(bitOr(bitShiftLeft({key}, 4), {part}), 1), {{flag}})"
-            both = " UNION ALL ".join(
-                f"SELECT {packed.format(flag=flag)} AS k, if({ok}, {v0}, 0) AS v FROM {sql} WHERE {where}"
-                for flag, sql in sides
-            )
-            grouped = f"SELECT k, count() AS c, sum(v) AS t FROM ({both}) GROUP BY k"
-            sql = f"SELECT bitAnd(k, 1), bitShiftRight(k, 5), bitAnd(bitShiftRight(k, 1), 15), c, t FROM ({grouped})"
-        # 'any': past max_keys groups, rows of new keys are dropped (bounded memory); we then see the cap.
-        limits = None if max_keys is None else {"max_rows_to_group_by": max_keys, "group_by_overflow_mode": "any"}
-        table = storage.arrow(sql, settings=limits)  # columnar: tens of thousands of bins per query
-        if max_keys is not None and table.num_rows >= max_keys:
-            return None
-        return tuple(table.column(i).to_numpy() for i in range(5))
-
-    few = ref.distinct is not None and ref.distinct <= FEW_REFERENCE_VALUES
-    result = compare_histograms(query, grid, want_values=True, values_first=few)
-    return NumericComparison(
-        ks_statistic=result.ks_statistic,
-        ks_exact=False,
-        wasserstein=result.wasserstein,
-        value_counts=result.value_counts,
-        ks_bound=result.ks_bound,
-        reference_bins=result.reference_bins,
-        current_bins=result.current_bins,
-        n_current=result.n_current,
-        missing_current=result.missing_current,
-    )

@@ -2,10 +2,14 @@
 
 ``compare(storage, reference, current, options)`` is the one entry point, shared by ``monitor drift``
 (two files through embedded chDB) and the service's detectors (a window of ``events`` against a stored
-reference). It scans each side once for a profile (:func:`detectors.collect.profile_side`), then each
-numerical column across both sides for the KS statistic, the Wasserstein distance and the decile-bin
-counts. Only those small summaries reach Python, where the registered methods (:mod:`detectors.stats`)
-turn them into statistics, and :mod:`detectors.methods` picks the deciding one and its threshold.
+reference). It summarises the reference (:mod:`detectors.reference_side`: profile and first histogram
+levels; a caller that keeps the summary of a registered reference passes it in and the reference is not
+rescanned), scans the current side once for its profile (numerical columns that take the large path are
+profiled by their histogram query instead), then reads each numerical column for the KS statistic, the
+Wasserstein distance and the decile-bin counts. A window of ``events`` is selected once, by row
+positions (:mod:`detectors.pinning`). Only small summaries reach Python, where the registered methods
+(:mod:`detectors.stats`) turn them into statistics, and :mod:`detectors.methods` picks the deciding one
+and its threshold.
 
 The result, :class:`DatasetDrift`, renders the contract's JSON document and the ``detector_results``
 rows.
@@ -24,7 +28,6 @@ from detectors.collect import (
     NumericComparison,
     SideStats,
     compare_numeric_exact,
-    compare_numeric_large,
     count_below_edges,
     count_rows,
     profile_side,
@@ -37,14 +40,17 @@ from detectors.drift_types import (
     DatasetDrift,
     DriftOptions,
 )
+from detectors.large import ReferenceLevels, compare_numeric_large
 from detectors.methods import choose
+from detectors.pinning import pin
+from detectors.reference_side import ReferenceSide
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.stats import REGISTRY, Distribution, Summary, Value
 from monitor.errors import InputError, StorageError
 from monitor.logs import get_logger
 from monitor.storage import Storage
 
-__all__ = ["ColumnDrift", "ColumnOptions", "DatasetDrift", "DriftOptions", "compare"]
+__all__ = ["ColumnDrift", "ColumnOptions", "DatasetDrift", "DriftOptions", "ReferenceSide", "compare"]
 
 log = get_logger(__name__)
 EXACT_BATCH = 64  # columns per exact KS/Wasserstein query
@@ -56,16 +62,40 @@ def compare(
     current: Sample,
     options: DriftOptions | None = None,
     progress: Callable[[str], None] | None = None,
+    reference_side: ReferenceSide | None = None,
 ) -> DatasetDrift:
     """Compare ``current`` with ``reference`` on their common columns (in the reference's order).
 
-    Raises :class:`InputError` when there is no common column, or when a column holds numbers on one
-    side and text on the other (unless one side has no value at all there). A failure computing one
-    column is logged and recorded as that column's ``error`` status; the others still get verdicts.
+    ``reference_side``: the reference's summary computed earlier (:func:`detectors.reference_side.summarize`
+    or ``cached_side``) for these same rows; used for the columns it covers, so the reference is not
+    scanned again. Raises :class:`InputError` when there is no common column, or when a column holds
+    numbers on one side and text on the other (unless one side has no value at all there). A failure
+    computing one column is logged and recorded as that column's ``error`` status; the others still get
+    verdicts.
     """
     options = options or DriftOptions()
     options.validate()
     say = progress or (lambda _message: None)
+    pins = [pin(storage, current)]
+    if reference_side is None:
+        pins.append(pin(storage, reference))
+    pinned_current = pins[0].sample
+    pinned_reference = pins[1].sample if len(pins) > 1 else reference
+    result = _compare(storage, pinned_reference, pinned_current, options, say, reference_side)
+    if all(p.intact(storage) for p in pins):
+        return result
+    log.warning("a window's parts were merged during the comparison; comparing again unpinned")
+    return _compare(storage, reference, current, options, say, reference_side)
+
+
+def _compare(
+    storage: Storage,
+    reference: Sample,
+    current: Sample,
+    options: DriftOptions,
+    say: Callable[[str], None],
+    reference_side: ReferenceSide | None,
+) -> DatasetDrift:
     names = [n for n in reference.columns if n in current.columns]
     if not names:
         raise InputError(
@@ -77,8 +107,13 @@ def compare(
         raise InputError(f"no common column {', '.join(repr(c) for c in unknown)}")
     ref_kinds = {n: reference.columns[n].kind for n in names}
     cur_kinds = {n: current.columns[n].kind for n in names}
-    say(f"profiling the reference ({len(names)} columns)")
-    n_ref_rows, ref_stats = profile_side(storage, reference, names, ref_kinds, reference=True)
+    levels: dict[str, ReferenceLevels] = {}
+    if reference_side is not None and reference_side.covers(reference, names):
+        n_ref_rows, ref_stats = reference_side.rows, {n: reference_side.stats[n] for n in names}
+        levels = {n: reference_side.levels[n] for n in names if n in reference_side.levels}
+    else:
+        say(f"profiling the reference ({len(names)} columns)")
+        n_ref_rows, ref_stats = profile_side(storage, reference, names, ref_kinds, reference=True)
     say(f"profiling the current data ({n_ref_rows:,} reference rows)")
     n_cur_rows = count_rows(storage, current)
     # Large numerical columns: the current side is read once, by the histogram query (which counts its
@@ -127,7 +162,7 @@ def compare(
         ref, cur = ref_stats[name], cur_stats[name]
         try:
             columns[name] = _compare_column(
-                storage, reference, current, name, kinds[name], ref, cur, options, exact.get(name)
+                storage, reference, current, name, kinds[name], ref, cur, options, exact.get(name), levels.get(name)
             )
         except (StorageError, ValueError, ArithmeticError) as exc:
             log.error("drift statistic failed", column=name, error=str(exc))
@@ -175,6 +210,7 @@ def _compare_column(
     cur: SideStats,
     options: DriftOptions,
     exact: NumericComparison | None,
+    levels: ReferenceLevels | None = None,
 ) -> ColumnDrift:
     base = {
         "column": name,
@@ -196,7 +232,7 @@ def _compare_column(
                 raise ValueError("the exact KS/Wasserstein query failed (see the log)")
             comparison = exact
         else:
-            comparison = compare_numeric_large(storage, reference, current, name, ref)
+            comparison = compare_numeric_large(storage, reference, current, name, ref, levels)
             if comparison.missing_current is not None:  # the histogram counted the current side
                 cur = SideStats(kind=NUMERICAL, rows=cur.rows, missing=comparison.missing_current)
                 base |= {"n_current": cur.n, "missing_current": cur.missing_share}

@@ -132,10 +132,13 @@ def _level(
     ordered pattern of its ``u`` (computed here with the same float arithmetic), so bins of every level
     sort consistently by the start of their range. None when ``max_keys`` was exceeded.
     """
-    exact = bits >= EXACT_BITS
     result = query(bits, parent_bits, parents, max_keys)
-    if result is None:
-        return None
+    return None if result is None else bins_of(result, bits, grid)
+
+
+def bins_of(result: Columns, bits: int, grid: Grid) -> Bins:
+    """Both sides' rows of one level (as a :data:`QueryFn` returns them), merged into bins on (key, part)."""
+    exact = bits >= EXACT_BITS
     side, raw, raw_parts, counts_in, sums_in = (np.asarray(a) for a in result)
     side, raw_parts, counts_in = side.astype(np.int64), raw_parts.astype(np.int64), counts_in.astype(np.int64)
     absent = raw_parts == MISSING_PART
@@ -210,14 +213,19 @@ def compare_histograms(
     grid: Grid,
     want_values: bool,
     values_first: bool = False,
+    first: Bins | None = None,
 ) -> HistogramResult:
     """KS statistic (within :data:`KS_TOLERANCE`), Wasserstein distance, PSI/JS bin counts and sizes of a column.
 
     ``want_values`` asks for the value counts when the column holds at most 5 distinct values.
     ``values_first``: the column is expected to hold few distinct values (counts, ratings), so the first
     pass counts by value (falling back to the histogram past :data:`FEW_VALUES_FIRST` of them).
+    ``first``: the first level when the caller already has it (:func:`bins_of` over both sides' rows at
+    :data:`BITS` or by value, every row counted): each side can then be read on its own, and a
+    reference's side once for many comparisons. ``query`` then only serves refinements.
     """
-    first = _level(query, EXACT_BITS, 0, None, grid, FEW_VALUES_FIRST) if values_first else None
+    if first is None and values_first:
+        first = _level(query, EXACT_BITS, 0, None, grid, FEW_VALUES_FIRST)
     if first is None:
         first = _level(query, BITS, 0, None, grid)
     assert first is not None

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from detectors.sqlfmt import sql_datetime, sql_string
 from monitor.errors import InputError, StorageError
@@ -62,15 +62,18 @@ class Sample:
     where_sql: str = "1"
     description: str = ""
     skipped: Mapping[str, str] = field(default_factory=dict)  # column -> why it cannot be compared
+    settings: Mapping[str, Any] = field(default_factory=dict)  # ClickHouse settings for queries over these rows
 
     def select(self, names: Iterable[str]) -> Sample:
         """The same rows with only ``names`` (in that order)."""
+        wanted = list(names)
         return Sample(
             self.from_sql,
-            {n: self.columns[n] for n in names},
+            {n: self.columns[n] for n in wanted},
             self.where_sql,
             self.description,
-            {n: r for n, r in self.skipped.items() if n in set(names)},
+            {n: r for n, r in self.skipped.items() if n in set(wanted)},
+            dict(self.settings),
         )
 
     def materialize(self, storage: Storage, table: str) -> Sample:
@@ -85,7 +88,8 @@ class Sample:
         storage.command(f"DROP TABLE IF EXISTS {target}")
         storage.command(
             f"CREATE TABLE {target} ENGINE = Memory AS SELECT {parts or '1 AS `_`'} FROM {self.from_sql} "
-            f"WHERE {self.where_sql}"
+            f"WHERE {self.where_sql}",
+            settings=dict(self.settings) or None,
         )
         columns = {name: ColumnSpec(quote_identifier(name), spec.kind) for name, spec in self.columns.items()}
         return Sample(target, columns, "1", self.description, dict(self.skipped))

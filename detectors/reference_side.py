@@ -1,0 +1,179 @@
+"""The reference side of a comparison, computed once and reused: what the engine needs from a reference.
+
+:func:`detectors.engine.compare` needs from the reference only small summaries: per column its
+:class:`~detectors.collect.SideStats` (rows, missing, min/max, std, deciles, distinct values, category
+counts) and, per numerical column, the first level of its fine histogram
+(:class:`~detectors.large.ReferenceLevels`). All of them depend on the reference's rows alone, so a
+registered reference (whose rows never change: a new registration is a new ``load_id``) is summarised
+once and the summary kept in ``reference_sides`` (migration 0101). Every later comparison with it reads
+the current window only; just the few histogram bins that need refining are re-read on both sides.
+
+``monitor drift`` (two files) summarises the reference in-process with :func:`summarize` and keeps
+nothing; the service loads or stores summaries with :func:`cached_side`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detectors.collect import SideStats, profile_side
+from detectors.large import REFERENCE, ReferenceLevels, reference_levels
+from detectors.sample import NUMERICAL, Kind, Sample
+from detectors.sqlfmt import sql_string
+from monitor.logs import get_logger
+from monitor.storage import Storage
+
+log = get_logger(__name__)
+TABLE = "reference_sides"
+LAYOUT = 1  # bump when the histogram grid (detectors.histogram.BITS, key or part encoding) changes
+
+
+@dataclass(frozen=True)
+class ReferenceSide:
+    """A reference's summary for the drift engine: its rows, each column's stats and first levels."""
+
+    rows: int
+    stats: Mapping[str, SideStats]
+    levels: Mapping[str, ReferenceLevels] = field(default_factory=dict)
+
+    def covers(self, sample: Sample, names: Sequence[str]) -> bool:
+        """Whether it holds every column of ``names`` with the kind ``sample`` gives it."""
+        return all(n in self.stats and self.stats[n].kind == sample.columns[n].kind for n in names)
+
+
+def summarize(storage: Storage, reference: Sample, names: Sequence[str] | None = None) -> ReferenceSide:
+    """Summarise ``reference`` (its columns ``names``, default all): one profile scan, one ``GROUP BY`` per
+    categorical column... in one pass, and the first histogram levels of every numerical column."""
+    wanted = list(reference.columns) if names is None else list(names)
+    kinds: dict[str, Kind] = {n: reference.columns[n].kind for n in wanted}
+    rows, stats = profile_side(storage, reference, wanted, kinds, reference=True)
+    levels = {
+        n: reference_levels(storage, reference, n, stats[n], binned=True)
+        for n in wanted
+        if kinds[n] == NUMERICAL and stats[n].n > 0
+    }
+    return ReferenceSide(rows, stats, levels)
+
+
+def cached_side(storage: Storage, load_id: str, reference: Sample) -> ReferenceSide:
+    """The summary of a registered reference's sample (rows of ``load_id``): stored, or computed and stored.
+
+    Keyed by the sample's WHERE (a segment of the reference is another summary) and each column's
+    expression, so nothing stale can be read back. Storing is best effort: a failure is logged and the
+    summary still returned.
+    """
+    names = list(reference.columns)
+    found = _load(storage, load_id, reference)
+    missing = [n for n in names if n not in found.stats or (_numeric_with_values(found, n) and n not in found.levels)]
+    if not missing:
+        return found
+    fresh = summarize(storage, reference, missing)
+    try:
+        _store(storage, load_id, reference, fresh)
+    except Exception as exc:  # the comparison does not depend on it; the next run tries again
+        log.warning("could not store the reference summary", load_id=load_id, error=str(exc))
+    return ReferenceSide(
+        fresh.rows if not found.stats else found.rows,
+        {**found.stats, **fresh.stats},
+        {**found.levels, **fresh.levels},
+    )
+
+
+def _numeric_with_values(side: ReferenceSide, name: str) -> bool:
+    stats = side.stats.get(name)
+    return stats is not None and stats.kind == NUMERICAL and stats.n > 0
+
+
+def _stats_json(stats: SideStats) -> str:
+    data = asdict(stats)
+    data["deciles"] = list(stats.deciles)
+    data["below_edges"] = list(stats.below_edges)
+    return json.dumps(data)
+
+
+def _stats_from(text: str) -> SideStats:
+    data: dict[str, Any] = json.loads(text)
+    data["deciles"] = tuple(data.get("deciles") or ())
+    data["below_edges"] = tuple(data.get("below_edges") or ())
+    data["categories"] = dict(data.get("categories") or {})
+    return SideStats(**data)
+
+
+def _store(storage: Storage, load_id: str, reference: Sample, side: ReferenceSide) -> None:
+    """One row per column and level; the arrays go in as Arrow lists (tens of thousands of bins each)."""
+    import pyarrow as pa
+
+    scope = reference.where_sql
+    meta: list[tuple[str, str, str, str]] = []  # column, expr, level, stats
+    arrays: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    empty = np.zeros(0)
+    for name, stats in side.stats.items():
+        expr = f"{stats.kind}:{reference.columns[name].expr}"
+        meta.append((name, expr, "stats", _stats_json(stats)))
+        arrays.append((empty, empty, empty, empty))
+        levels = side.levels.get(name) or ReferenceLevels()
+        for level, columns in (("binned", levels.binned), ("by_value", levels.by_value)):
+            if columns is not None:
+                meta.append((name, expr, level, ""))
+                arrays.append(tuple(np.asarray(c) for c in columns[1:]))  # type: ignore[arg-type]
+
+    def lists(index: int, kind: pa.DataType) -> pa.ListArray:
+        parts = [np.asarray(a[index]) for a in arrays]
+        offsets = np.concatenate([[0], np.cumsum([len(x) for x in parts])]).astype(np.int32)
+        values = np.concatenate(parts) if parts else np.zeros(0)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(kind.to_pandas_dtype()), kind))
+
+    table = pa.table(
+        {
+            "load_id": pa.array([load_id] * len(meta)),
+            "scope": pa.array([scope] * len(meta)),
+            "column": pa.array([m[0] for m in meta]),
+            "expr": pa.array([m[1] for m in meta]),
+            "layout": pa.array([LAYOUT] * len(meta), pa.uint16()),
+            "level": pa.array([m[2] for m in meta]),
+            "stats": pa.array([m[3] for m in meta]),
+            "keys": lists(0, pa.float64()),
+            "parts": lists(1, pa.uint8()),
+            "counts": lists(2, pa.uint64()),
+            "sums": lists(3, pa.float64()),
+        }
+    )
+    storage.insert_arrow(TABLE, table)
+
+
+def _load(storage: Storage, load_id: str, reference: Sample) -> ReferenceSide:
+    table = storage.arrow(
+        f"SELECT column, expr, level, stats, keys, parts, counts, sums FROM {storage.table(TABLE)} FINAL "
+        f"WHERE load_id = {sql_string(load_id)} AND scope = {sql_string(reference.where_sql)} AND layout = {LAYOUT}"
+    ).combine_chunks()
+    stats: dict[str, SideStats] = {}
+    levels: dict[str, ReferenceLevels] = {}
+    meta = zip(*(table.column(c).to_pylist() for c in ("column", "expr", "level", "stats")), strict=True)
+    lists = [table.column(c).chunk(0) if table.num_rows else None for c in ("keys", "parts", "counts", "sums")]
+    for index, (name, expr, level, text) in enumerate(meta):
+        spec = reference.columns.get(name)
+        if spec is None or expr != f"{spec.kind}:{spec.expr}":
+            continue
+        if level == "stats":
+            stats[name] = _stats_from(text)
+            continue
+        keys, parts, counts, sums = (np.asarray(lst[index].values.to_numpy(zero_copy_only=False)) for lst in lists)  # type: ignore[index]
+        columns = (
+            np.full(len(keys), REFERENCE, dtype=np.int64),
+            keys if level == "by_value" else keys.astype(np.uint64),
+            parts.astype(np.int64),
+            counts.astype(np.int64),
+            sums.astype(np.float64),
+        )
+        found = levels.setdefault(name, ReferenceLevels())
+        if level == "binned":
+            found.binned = columns
+        else:
+            found.by_value = columns
+    rows = next(iter(stats.values())).rows if stats else 0
+    return ReferenceSide(rows, stats, {n: lv for n, lv in levels.items() if n in stats})
