@@ -1,5 +1,5 @@
 """ClickHouse access: one client per process, versioned schema, typed feature columns."""
 
-from monitor.storage.client import Storage, connect, embedded_path, open_storage, quote_identifier
+from monitor.storage.client import Storage, connect, connect_dsn, embedded_path, open_storage, quote_identifier
 
-__all__ = ["Storage", "connect", "embedded_path", "open_storage", "quote_identifier"]
+__all__ = ["Storage", "connect", "connect_dsn", "embedded_path", "open_storage", "quote_identifier"]

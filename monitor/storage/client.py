@@ -128,6 +128,14 @@ class Storage:
     def close(self) -> None:
         self.client.close()
 
+    def clone(self) -> Storage:
+        """Another connection to the same database, for running queries from two threads at once.
+
+        clickhouse-connect serialises the calls of one client; a second client (on chDB, a second handle
+        on this process's engine) runs concurrently. Close it when done.
+        """
+        return Storage(_open_client(self.dsn)[0], self.database, self.dsn)
+
 
 def _first_line(exc: BaseException, limit: int = 400) -> str:
     """The first line of an error, shortened: ClickHouse repeats the whole statement in its messages."""
@@ -138,22 +146,26 @@ def _first_line(exc: BaseException, limit: int = 400) -> str:
 
 def connect(settings: ClickHouseSettings) -> Storage:
     """Open a client for the DSN; the database named in a server DSN's path wins over the default."""
-    dsn = settings.dsn
-    database = settings.database
+    return connect_dsn(settings.dsn, settings.database)
+
+
+def connect_dsn(dsn: str, database: str) -> Storage:
+    """:func:`connect` from a DSN and a default database, for commands that load no configuration."""
+    client, url_db = _open_client(dsn)
+    return Storage(client, url_db or database, dsn)
+
+
+def _open_client(dsn: str) -> tuple[Client, str]:
+    """A client for the DSN, and the database a server DSN names in its path ('' if none)."""
     try:
         path = embedded_path(dsn)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(interface="chdb", path=str(path))
-        else:
-            url_db = urlparse(dsn).path.strip("/")
-            if url_db:
-                database = url_db
-            # The server DSN's database may not exist yet: connect to `default` and create ours.
-            client = clickhouse_connect.get_client(dsn=dsn, database="default")
+            return clickhouse_connect.get_client(interface="chdb", path=str(path)), ""
+        # The server DSN's database may not exist yet: connect to `default` and create ours.
+        return clickhouse_connect.get_client(dsn=dsn, database="default"), urlparse(dsn).path.strip("/")
     except Exception as exc:
         raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {_first_line(exc)}") from exc
-    return Storage(client, database, dsn)
 
 
 def _redact(dsn: str) -> str:
