@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from detectors.context import RunContext, error_result
+from detectors.context import RunContext, error_result, short_reason
 from detectors.engine import ColumnOptions, DriftOptions, compare
 from detectors.profile import Kind
+from detectors.reference_side import ReferenceSide, cached_side, registered_sample
 from detectors.references import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
 from detectors.sample import ColumnSpec, Sample
@@ -33,20 +34,17 @@ MISSING = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
 
 def reference_sample(ctx: RunContext, reference: Reference, columns: Mapping[str, Kind], segment: Segment) -> Sample:
     """The reference's rows (of one segment where it carries the key); a column it lacks is all-missing."""
-    specs: dict[str, ColumnSpec] = {}
-    for name, kind in columns.items():
-        expr: str | None = None
-        if name == PREDICTION_COLUMN:
-            expr = reference.prediction_expr()
-        elif reference.columns.get(name) == kind:
-            expr = reference.column_expr(name)
-        specs[name] = ColumnSpec(expr=expr or MISSING[kind], kind=kind)
-    return Sample(
-        from_sql=reference.from_sql(ctx.storage),
-        columns=specs,
-        where_sql=reference.where_sql(segment),
-        description=f"reference {reference.version} of {ctx.model}",
-    )
+    return registered_sample(ctx.storage, reference, columns, segment)
+
+
+def reference_side(ctx: RunContext, reference: Reference, sample: Sample) -> ReferenceSide | None:
+    """The stored summary of a registered reference's sample (computed and stored on first use), so the
+    engine reads only the window; None if that fails (the engine then scans the reference itself)."""
+    try:
+        return cached_side(ctx.storage, reference.load_id, sample)
+    except Exception as exc:
+        log.warning("reference summary unavailable; scanning the reference", error=short_reason(exc))
+        return None
 
 
 def events_sample(
@@ -87,17 +85,26 @@ def renamed(results: list[StatResult], detector: str) -> list[StatResult]:
     return [dataclasses.replace(r, detector=detector) for r in results if r.detector == "feature_drift"]
 
 
-def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample, segment: Segment) -> list[StatResult]:
+def _compare(
+    ctx: RunContext,
+    detector: str,
+    reference: Sample,
+    current: Sample,
+    segment: Segment,
+    side: ReferenceSide | None = None,
+) -> list[StatResult]:
     """Compare all columns at once; if that fails, column by column with an error row per failure.
 
     The engine already isolates a failing statistic; the retry covers what it shares across columns
-    (one profiling scan per side), so one broken column cannot take the others down.
+    (one profiling scan per side), so one broken column cannot take the others down. ``side``: the
+    reference's stored summary (registered references), so the reference is not scanned.
     """
     label = segment_label(segment)
     kinds = {name: spec.kind for name, spec in current.columns.items()}
     options = drift_options(ctx, kinds)
     try:
-        return _undecided(compare(ctx.storage, reference, current, options).to_results(detector, segment=label))
+        drift = compare(ctx.storage, reference, current, options, reference_side=side)
+        return _undecided(drift.to_results(detector, segment=label))
     except Exception as exc:
         if len(current.columns) <= 1:
             raise
@@ -106,7 +113,7 @@ def _compare(ctx: RunContext, detector: str, reference: Sample, current: Sample,
     decided: list[StatResult] = []
     for name in current.columns:
         try:
-            drift = compare(ctx.storage, reference.select([name]), current.select([name]), options)
+            drift = compare(ctx.storage, reference.select([name]), current.select([name]), options, reference_side=side)
         except Exception as exc:
             log.error("drift failed for a column", detector=detector, column=name, error=str(exc))
             results.append(error_result(detector, name, segment, exc))
@@ -146,23 +153,15 @@ def _undecided(results: list[StatResult]) -> list[StatResult]:
 
 
 def feature_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
-    return _compare(
-        ctx,
-        "feature_drift",
-        reference_sample(ctx, ctx.reference, ctx.features, segment),
-        events_sample(ctx, ctx.features, segment),
-        segment,
-    )
+    sample = reference_sample(ctx, ctx.reference, ctx.features, segment)
+    side = reference_side(ctx, ctx.reference, sample)
+    return _compare(ctx, "feature_drift", sample, events_sample(ctx, ctx.features, segment), segment, side)
 
 
 def skew(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
-    return _compare(
-        ctx,
-        "skew",
-        reference_sample(ctx, ctx.training, ctx.features, segment),
-        events_sample(ctx, ctx.features, segment),
-        segment,
-    )
+    sample = reference_sample(ctx, ctx.training, ctx.features, segment)
+    side = reference_side(ctx, ctx.training, sample)
+    return _compare(ctx, "skew", sample, events_sample(ctx, ctx.features, segment), segment, side)
 
 
 def window_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
@@ -195,10 +194,6 @@ def prediction_drift(ctx: RunContext, segment: Segment = None) -> list[StatResul
         )
         return [error_result("prediction_drift", PREDICTION_COLUMN, segment, problem)]
     columns: dict[str, Kind] = {PREDICTION_COLUMN: ctx.prediction_kind}
-    return _compare(
-        ctx,
-        "prediction_drift",
-        reference_sample(ctx, ctx.reference, columns, segment),
-        events_sample(ctx, columns, segment),
-        segment,
-    )
+    sample = reference_sample(ctx, ctx.reference, columns, segment)
+    side = reference_side(ctx, ctx.reference, sample)
+    return _compare(ctx, "prediction_drift", sample, events_sample(ctx, columns, segment), segment, side)

@@ -8,6 +8,7 @@ so the CLI, the service and the API all speak about the same numbers.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from detectors.stats import REGISTRY
 from monitor.errors import InputError
 
 ColumnStatus = Literal["ok", "insufficient_data", "error"]
+MAX_WORKERS = 4
 NUMERICAL_STATS = ("ks", "wasserstein_norm", "psi", "js", "hellinger")
 CATEGORICAL_STATS = ("chi2", "psi", "js", "hellinger")
 
@@ -39,7 +41,8 @@ class DriftOptions:
     ``fdr``: Benjamini-Hochberg adjustment across the columns decided by a p-value (each compared with
     its threshold after adjustment). ``min_samples``: a column with fewer non-missing values on either
     side gets ``insufficient_data`` instead of a verdict. ``exact_limit``: up to this many values of a
-    column (both sides together) KS and Wasserstein are exact.
+    column (both sides together) KS and Wasserstein are exact. ``workers``: columns computed at once, each
+    on its own connection (0: one per CPU, at most :data:`MAX_WORKERS`; 1: one after the other).
     """
 
     threshold_share: float = 0.5
@@ -50,12 +53,19 @@ class DriftOptions:
     min_samples: int = 1
     exact_limit: int = 200_000
     max_listed_categories: int = 1_000
+    workers: int = 0
+
+    def parallelism(self) -> int:
+        """How many columns are computed at once."""
+        return self.workers if self.workers > 0 else max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
     def validate(self) -> None:
         if not 0 < self.threshold_share <= 1:
             raise InputError(f"threshold share must be in (0, 1], got {self.threshold_share}")
         if self.min_samples < 1:
             raise InputError(f"min_samples must be at least 1, got {self.min_samples}")
+        if self.workers < 0:
+            raise InputError(f"workers must be 0 (one per CPU) or more, got {self.workers}")
         if self.method is not None:
             get_method(self.method)
         for column, override in self.columns.items():

@@ -16,8 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
-from detectors.collect import FEW_REFERENCE_VALUES, NumericComparison, SideStats, alias, settings_of, side_sql
+from detectors.collect import (
+    FEW_REFERENCE_VALUES,
+    NumericComparison,
+    SideStats,
+    alias,
+    settings_of,
+    side_sql,
+    with_settings,
+)
 from detectors.histogram import (
     BITS,
     EXACT_BITS,
@@ -49,6 +58,25 @@ class ReferenceLevels:
     computed: list[str] = field(default_factory=list)  # which levels were read now (for progress and tests)
 
 
+def numpy_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A numeric Arrow column without nulls as a numpy array, read from its buffers.
+
+    pyarrow's own ``to_numpy`` imports pandas on first use (~0.6 s of a ``monitor drift`` run).
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    kind = column.type
+    code = "f" if pa.types.is_floating(kind) else "u" if pa.types.is_unsigned_integer(kind) else "i"
+    dtype = np.dtype(f"{code}{kind.bit_width // 8}")
+    parts = []
+    for chunk in chunks:
+        if chunk.null_count:
+            raise ValueError("numpy_column: the column has NULLs")
+        if len(chunk):
+            offset = chunk.offset * dtype.itemsize
+            parts.append(np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=offset))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
 def grid_of(ref: SideStats) -> Grid:
     """The histogram grid of a column: centred on the reference median, scaled by its std, its deciles."""
     center = ref.deciles[4] if ref.deciles else 0.0
@@ -73,18 +101,20 @@ def side_level(
             f"SELECT if({ok}, {v0}, 0) AS v, if({ok}, 0, {MISSING_PART}) AS p, count(), sum({v0}) "
             f"FROM {source} GROUP BY v, p"
         )
-    else:  # bin and part packed in one UInt64 key: a single-key GROUP BY is the fastest
+    else:  # bin and part packed in one UInt64 key (unpacked here): a single-key GROUP BY is the fastest
         binned = f"bitOr(bitShiftLeft({key_sql(v0, grid.center, grid.scale, BITS)}, 4), {part_sql(v0, edges)})"
-        key = f"if({ok}, {binned}, {MISSING_PART})"
-        grouped = f"SELECT {key} AS k, count() AS c, sum({v0}) AS t FROM {source} GROUP BY k"
-        sql = f"SELECT bitShiftRight(k, 4), bitAnd(k, 15), c, t FROM ({grouped})"
+        sql = f"SELECT if({ok}, {binned}, {MISSING_PART}) AS k, count(), sum({v0}) FROM {source} GROUP BY k"
     settings = settings_of(sample) or {}
     if max_keys is not None:  # 'any': past max_keys groups new keys are dropped (bounded memory); we see the cap
         settings |= {"max_rows_to_group_by": max_keys, "group_by_overflow_mode": "any"}
-    table = storage.arrow(sql, settings=settings or None)
+    table = storage.arrow(with_settings(sql, settings))
     if max_keys is not None and table.num_rows >= max_keys:
         return None
-    key, part, count, total = (table.column(i).to_numpy() for i in range(4))
+    if by_value:
+        key, part, count, total = (numpy_column(table.column(i)) for i in range(4))
+    else:
+        packed, count, total = (numpy_column(table.column(i)) for i in range(3))
+        key, part = packed >> np.uint64(4), packed & np.uint64(15)
     return (np.full(len(key), side, dtype=np.int64), key, part, count, total)
 
 
@@ -172,12 +202,20 @@ def _refinements(storage: Storage, reference: Sample, current: Sample, name: str
         settings = settings_of(reference, current) or {}
         if max_keys is not None:
             settings |= {"max_rows_to_group_by": max_keys, "group_by_overflow_mode": "any"}
-        table = storage.arrow(sql, settings=settings or None)
+        table = storage.arrow(with_settings(sql, settings))
         if max_keys is not None and table.num_rows >= max_keys:
             return None
-        return tuple(table.column(i).to_numpy() for i in range(5))  # type: ignore[return-value]
+        return tuple(numpy_column(table.column(i)) for i in range(5))  # type: ignore[return-value]
 
     return query
 
 
-__all__ = ["ReferenceLevels", "compare_numeric_large", "few_values", "grid_of", "reference_levels", "side_level"]
+__all__ = [
+    "ReferenceLevels",
+    "compare_numeric_large",
+    "few_values",
+    "grid_of",
+    "numpy_column",
+    "reference_levels",
+    "side_level",
+]

@@ -26,6 +26,7 @@ from pathlib import Path
 from detectors import reference_sources as sources
 from detectors.performance import compute_metrics, infer_prediction, reference_rows_sql, settings_key
 from detectors.profile import Kind, profile_rows
+from detectors.reference_side import forget, precompute
 from detectors.references import (
     REFERENCE_KINDS,
     REFERENCES_TABLE,
@@ -158,6 +159,8 @@ def _register(
         progress(f"replaced version {version} (previous rows dropped)")
     reference = get_reference(storage, model, version)
     assert reference is not None
+    progress("summarising it for drift comparisons (stored with it: runs then read only the window)")
+    precompute(storage, reference)
     progress(f"registered {reference.describe()} in {time.monotonic() - started:.1f}s")
     return reference
 
@@ -171,6 +174,7 @@ def _special(name: str, kind: Kind | None) -> tuple[Kind, str] | None:
 
 def _drop_load(storage: Storage, load_id: str) -> None:
     storage.command(f"ALTER TABLE {storage.table(ROWS_TABLE)} DROP PARTITION {sql_string(load_id)}")
+    forget(storage, load_id)
 
 
 def add_file(

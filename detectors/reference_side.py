@@ -21,15 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from detectors.collect import SideStats, profile_side
-from detectors.large import REFERENCE, ReferenceLevels, reference_levels
-from detectors.sample import NUMERICAL, Kind, Sample
+from detectors.collect import SideStats
+from detectors.drift_types import DriftOptions
+from detectors.large import REFERENCE, ReferenceLevels, numpy_column, reference_levels
+from detectors.parallel import in_parallel, profile_in_parallel, single_threaded
+from detectors.references import Reference
+from detectors.report import PREDICTION_COLUMN
+from detectors.sample import NUMERICAL, ColumnSpec, Kind, Sample
 from detectors.sqlfmt import sql_string
 from monitor.logs import get_logger
 from monitor.storage import Storage
 
 log = get_logger(__name__)
 TABLE = "reference_sides"
+MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
 LAYOUT = 1  # bump when the histogram grid (detectors.histogram.BITS, key or part encoding) changes
 
 
@@ -46,18 +51,22 @@ class ReferenceSide:
         return all(n in self.stats and self.stats[n].kind == sample.columns[n].kind for n in names)
 
 
-def summarize(storage: Storage, reference: Sample, names: Sequence[str] | None = None) -> ReferenceSide:
-    """Summarise ``reference`` (its columns ``names``, default all): one profile scan, one ``GROUP BY`` per
-    categorical column... in one pass, and the first histogram levels of every numerical column."""
+def summarize(
+    storage: Storage, reference: Sample, names: Sequence[str] | None = None, workers: int = 0
+) -> ReferenceSide:
+    """Summarise ``reference`` (its columns ``names``, default all): the profile scan (categories counted
+    in the same pass), then the first histogram levels of every numerical column, ``workers`` at a time
+    (0: one per CPU)."""
     wanted = list(reference.columns) if names is None else list(names)
     kinds: dict[str, Kind] = {n: reference.columns[n].kind for n in wanted}
-    rows, stats = profile_side(storage, reference, wanted, kinds, reference=True)
-    levels = {
-        n: reference_levels(storage, reference, n, stats[n], binned=True)
-        for n in wanted
-        if kinds[n] == NUMERICAL and stats[n].n > 0
-    }
-    return ReferenceSide(rows, stats, levels)
+    parallelism = DriftOptions(workers=workers).parallelism()
+    rows, stats = profile_in_parallel(storage, reference, wanted, kinds, True, parallelism)
+    numeric = [n for n in wanted if kinds[n] == NUMERICAL and stats[n].n > 0]
+    sample = single_threaded(reference) if parallelism > 1 and len(numeric) > 1 else reference
+    computed = in_parallel(
+        storage, parallelism, numeric, lambda connection, n: reference_levels(connection, sample, n, stats[n], True)
+    )
+    return ReferenceSide(rows, stats, dict(zip(numeric, computed, strict=True)))
 
 
 def cached_side(storage: Storage, load_id: str, reference: Sample) -> ReferenceSide:
@@ -82,6 +91,49 @@ def cached_side(storage: Storage, load_id: str, reference: Sample) -> ReferenceS
         {**found.stats, **fresh.stats},
         {**found.levels, **fresh.levels},
     )
+
+
+def registered_sample(
+    storage: Storage, reference: Reference, columns: Mapping[str, Kind], segment: tuple[str, str] | None = None
+) -> Sample:
+    """The rows of a registered reference (of one segment where it carries the key) as a :class:`Sample`.
+
+    ``__prediction__`` reads the reference's own predictions; a column the reference lacks (with that kind)
+    is all-missing.
+    """
+    specs: dict[str, ColumnSpec] = {}
+    for name, kind in columns.items():
+        expr: str | None = None
+        if name == PREDICTION_COLUMN:
+            expr = reference.prediction_expr()
+        elif reference.columns.get(name) == kind:
+            expr = reference.column_expr(name)
+        specs[name] = ColumnSpec(expr=expr or MISSING_EXPR[kind], kind=kind)
+    return Sample(
+        from_sql=reference.from_sql(storage),
+        columns=specs,
+        where_sql=reference.where_sql(segment),
+        description=f"reference {reference.version} of {reference.model}",
+    )
+
+
+def precompute(storage: Storage, reference: Reference) -> None:
+    """Summarise a newly registered reference (every feature and its predictions) so that even the first
+    detection run reads only the window. Best effort: a run computes whatever is missing."""
+    columns: dict[str, Kind] = dict(reference.columns)
+    if reference.prediction_kind is not None:
+        columns[PREDICTION_COLUMN] = reference.prediction_kind
+    try:
+        cached_side(storage, reference.load_id, registered_sample(storage, reference, columns))
+    except Exception as exc:
+        log.warning(
+            "could not summarise the reference", model=reference.model, load_id=reference.load_id, error=str(exc)
+        )
+
+
+def forget(storage: Storage, load_id: str) -> None:
+    """Delete the summaries of a load whose rows are dropped (a replaced reference version)."""
+    storage.command(f"DELETE FROM {storage.table(TABLE)} WHERE load_id = {sql_string(load_id)}")
 
 
 def _numeric_with_values(side: ReferenceSide, name: str) -> bool:
@@ -162,7 +214,7 @@ def _load(storage: Storage, load_id: str, reference: Sample) -> ReferenceSide:
         if level == "stats":
             stats[name] = _stats_from(text)
             continue
-        keys, parts, counts, sums = (np.asarray(lst[index].values.to_numpy(zero_copy_only=False)) for lst in lists)  # type: ignore[index]
+        keys, parts, counts, sums = (numpy_column(lst[index].values) for lst in lists)  # type: ignore[index]
         columns = (
             np.full(len(keys), REFERENCE, dtype=np.int64),
             keys if level == "by_value" else keys.astype(np.uint64),

@@ -151,10 +151,9 @@ def run(
     """Open a private embedded ClickHouse under ``workdir``, compare the files, write the report if asked."""
     from detectors.engine import compare
     from detectors.sample import Sample
-    from monitor.settings import ClickHouseSettings
-    from monitor.storage import open_storage
+    from monitor.storage import connect_dsn
 
-    storage = open_storage(ClickHouseSettings(dsn=f"chdb://{workdir / 'db'}", database="drift"), migrate=False)
+    storage = connect_dsn(f"chdb://{workdir / 'db'}", "drift")  # no configuration: no settings models to load
     try:
         ref = Sample.from_file(storage, reference)
         cur = Sample.from_file(storage, current)
