@@ -130,8 +130,12 @@ def profile_side(
     names: Sequence[str],
     kinds: dict[str, Kind],
     reference: bool,
+    rows: int | None = None,
 ) -> tuple[int, dict[str, SideStats]]:
-    """Scan one side once: ``(rows, {column: SideStats})``; the reference also gets its std and deciles."""
+    """Scan one side once: ``(rows, {column: SideStats})``; the reference also gets its std and deciles.
+
+    ``rows``: the side's row count when the caller knows it (no scan at all for categorical columns only).
+    """
     aggregates = ["count()"]
     layout: list[int] = []
     numeric_index = {n: i for i, n in enumerate(n for n in names if kinds[n] == NUMERICAL)}
@@ -152,10 +156,13 @@ def profile_side(
         aggregates += parts
         layout.append(len(parts))
     numeric = [n for n in names if kinds[n] == NUMERICAL]
-    row = storage.rows(
-        f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, numeric, kinds)}", settings=settings_of(sample)
-    )[0]
-    rows = int(row[0])
+    if numeric or rows is None:
+        row = storage.rows(
+            f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, numeric, kinds)}", settings=settings_of(sample)
+        )[0]
+        rows = int(row[0])
+    else:
+        row = (rows,)
     categorical = [n for n in names if kinds[n] == CATEGORICAL]
     counted = category_counts(storage, sample, categorical) if categorical else {}
     result: dict[str, SideStats] = {}

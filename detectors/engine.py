@@ -132,7 +132,9 @@ def _compare(
     ]
     profiled = [n for n in names if n not in deferred]
     cur_stats = (
-        profile_in_parallel(storage, current, profiled, cur_kinds, False, options.parallelism())[1] if profiled else {}
+        profile_in_parallel(storage, current, profiled, cur_kinds, False, options.parallelism(), n_cur_rows)[1]
+        if profiled
+        else {}
     )
     cur_stats |= {n: SideStats(kind=NUMERICAL, rows=n_cur_rows, missing=0) for n in deferred}
     kinds = _resolve_kinds(names, ref_stats, cur_stats)

@@ -53,7 +53,13 @@ def in_parallel(storage: Storage, workers: int, items: list[T], work: Callable[[
 
 
 def profile_in_parallel(
-    storage: Storage, sample: Sample, names: list[str], kinds: dict[str, Kind], reference: bool, workers: int
+    storage: Storage,
+    sample: Sample,
+    names: list[str],
+    kinds: dict[str, Kind],
+    reference: bool,
+    workers: int,
+    rows: int | None = None,
 ) -> tuple[int, dict[str, SideStats]]:
     """:func:`profile_side`, its numerical columns split over ``workers`` queries run at once.
 
@@ -62,7 +68,7 @@ def profile_in_parallel(
     """
     numeric = [n for n in names if kinds[n] == NUMERICAL]
     if workers <= 1 or len(numeric) < 2 or not reference:
-        return profile_side(storage, sample, names, kinds, reference=reference)
+        return profile_side(storage, sample, names, kinds, reference=reference, rows=rows)
     groups = [numeric[i::workers] for i in range(workers)]
     groups[0] += [n for n in names if kinds[n] != NUMERICAL]
     parts = in_parallel(
