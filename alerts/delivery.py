@@ -32,17 +32,17 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
-import structlog
 
 from alerts.channels import Channel, MissingSecret, build_channel, scrub
 from alerts.model import utc_now
 from alerts.outbox import FINAL_STATUSES, Delivery, Outbox
 from monitor import metrics
 from monitor.errors import MonitorError, StorageError
+from monitor.logs import get_logger
 from monitor.settings import AlertingSettings, Settings
 from monitor.storage import Storage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 # httpx logs "HTTP Request: POST <url>" at INFO; the URL of a Slack webhook is its secret.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -26,18 +26,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-import structlog
-
 from alerts.model import AlertEvent, EventKind, Observation, event_id_for, to_utc, utc_now
 from alerts.outbox import Outbox
 from alerts.rules import evaluate_rule
 from alerts.store import AlertStore, RuleState, model_lock
 from detectors.report import WindowReport
 from monitor import metrics
+from monitor.logs import get_logger
 from monitor.settings import AlertRule, Settings
 from monitor.storage import Storage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import structlog
-
 from alerts.channels import build_channels, missing_secrets
 from alerts.delivery import DeliveryWorker, WaitResult, wait_for_deliveries
 from alerts.engine import AlertEngine, Evaluation
 from detectors.report import WindowReport
+from monitor.logs import get_logger
 from monitor.scheduling import DetectionScheduler
 from monitor.settings import Settings
 from monitor.storage import Storage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Alerting:

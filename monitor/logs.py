@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING, Any
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 _configured = False
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     """Idempotent; call once at process start (the CLI does)."""
+    import structlog
+
     global _configured
     shared: list = [
         structlog.contextvars.merge_contextvars,
@@ -51,5 +55,24 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     _configured = True
 
 
+class _DeferredLogger:
+    """Stands for ``structlog.get_logger(name)`` until first used.
+
+    Importing structlog costs ~0.15 s (it pulls in rich's traceback renderer); modules create their
+    logger at import time, and ``monitor drift``, which mostly never logs, should not pay for that.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._logger is None:
+            import structlog
+
+            self._logger = structlog.get_logger(self._name)
+        return getattr(self._logger, attribute)
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    return _DeferredLogger(name)  # type: ignore[return-value]

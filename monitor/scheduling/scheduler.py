@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -34,11 +33,12 @@ from detectors.report import WindowReport
 from monitor import metrics
 from monitor.durations import format_duration
 from monitor.errors import InputError, StorageError
+from monitor.logs import get_logger
 from monitor.scheduling.times import DelayedTrigger, due_time, make_trigger, schedule_text, utc
 from monitor.settings import Settings
 from monitor.storage import Storage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DetectFn = Callable[[Storage, Settings, str, datetime, timedelta], WindowReport]
 
