@@ -7,6 +7,6 @@ Interfaces other packages use (see docs/alerting.md):
 - ``alerts.engine.AlertEngine(storage, settings, on_enqueued).evaluate(report) -> Evaluation``.
 - ``alerts.delivery.DeliveryWorker(storage, settings)``: ``start()``, ``stop(timeout)``, ``healthy()``,
   ``wake()``, ``run_once()``; ``wait_for_deliveries(storage, event_ids, timeout)``.
-- Queries for the API: ``alerts.store.list_alerts / open_alert_count / alert_history / acknowledge``,
+- Queries for the API: ``alerts.store.list_alerts / open_alert_count / alert_history``, ``AlertEngine.acknowledge``,
   ``alerts.outbox.list_deliveries``, ``alerts.channels.redacted_channels(settings)``.
 """

@@ -174,8 +174,17 @@ class AlertEngine:
         return Evaluation(report.model, window_end, tuple(outcomes), tuple(events), tuple(delivery_ids))
 
     def acknowledge(self, model: str, rule: str, actor: str, note: str = "") -> RuleState:
+        """Acknowledge the firing alert (model, rule): no repeats until it resolves, and the rule's
+        PagerDuty channels get an ``acknowledge`` for the incident. :class:`InputError` if not firing."""
+        model_settings = self.settings.models.get(model)
+        configured = [r for r in (model_settings.alerts if model_settings else []) if r.identity == rule]
+        notify = configured[0].notify if configured else []
         with model_lock(self.storage.database, model):
-            return self.store.acknowledge(model, rule, actor, note)
+            state, event = self.store.acknowledge(model, rule, actor, note, notify)
+            delivery_ids = self.outbox.enqueue([event], self.settings) if event is not None else []
+        if delivery_ids and self.on_enqueued is not None:
+            self.on_enqueued()
+        return state
 
     # ------------------------------------------------------------ internals
 

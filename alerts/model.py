@@ -16,7 +16,7 @@ import orjson
 
 Outcome = Literal["triggered", "clear", "insufficient"]
 EventKind = Literal["firing", "repeat", "resolved", "acknowledged"]
-NOTIFYING_KINDS: tuple[EventKind, ...] = ("firing", "repeat", "resolved")
+NOTIFYING_KINDS: tuple[EventKind, ...] = ("firing", "repeat", "resolved", "acknowledged")
 
 # Namespace for deterministic ids: the same (model, rule, kind, window) always gives the same event id,
 # so a replayed write collapses into the row it repeats (ReplacingMergeTree) instead of duplicating it.

@@ -94,7 +94,9 @@ class Delivery:
 
 
 def recipients(event: AlertEvent, settings: Settings) -> list[tuple[str, str]]:
-    """``(channel, type)`` pairs an event goes to; webhooks get resolutions only with ``send_resolved``."""
+    """``(channel, type)`` pairs an event goes to; webhooks get resolutions only with ``send_resolved``;
+    an acknowledgement goes to PagerDuty only (it acknowledges the incident there; a Slack message or a
+    retraining trigger for "someone is on it" would be noise)."""
     if event.kind not in NOTIFYING_KINDS:
         return []
     chosen = []
@@ -102,6 +104,8 @@ def recipients(event: AlertEvent, settings: Settings) -> list[tuple[str, str]]:
         config = settings.channels.get(name)
         channel_type = config.type if config is not None else "unknown"
         if event.kind == "resolved" and isinstance(config, WebhookChannel) and not config.send_resolved:
+            continue
+        if event.kind == "acknowledged" and channel_type != "pagerduty":
             continue
         chosen.append((name, channel_type))
     return chosen
@@ -243,11 +247,11 @@ class Outbox:
         """
         rows = self.storage.rows(
             f"SELECT payload FROM {self.storage.table('alerts')} FINAL "
-            "WHERE kind IN ('firing', 'repeat', 'resolved') AND length(notify) > 0 "
+            "WHERE kind IN {kinds:Array(String)} AND length(notify) > 0 "
             "AND created_at <= {cutoff:DateTime64(3, 'UTC')} "
             "AND created_at >= {cutoff:DateTime64(3, 'UTC')} - INTERVAL 7 DAY "
             f"AND event_id NOT IN (SELECT event_id FROM {self._table})",
-            parameters={"cutoff": utc_now() - older_than},
+            parameters={"cutoff": utc_now() - older_than, "kinds": list(NOTIFYING_KINDS)},
         )
         events = [AlertEvent.from_json(r[0]) for r in rows]
         events = [e for e in events if recipients(e, settings)]

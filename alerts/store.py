@@ -273,10 +273,14 @@ class AlertStore:
         )
         return [AlertEvent.from_json(r[0]) for r in rows]
 
-    def acknowledge(self, model: str, rule: str, actor: str, note: str = "") -> RuleState:
+    def acknowledge(
+        self, model: str, rule: str, actor: str, note: str = "", notify: Sequence[str] = ()
+    ) -> tuple[RuleState, AlertEvent | None]:
         """Mark the open alert (model, rule) acknowledged: no repeats until it resolves.
 
-        Raises :class:`InputError` when no such alert is firing (the API answers 404/409 with it).
+        Returns the new state and the ``acknowledged`` event (addressed to ``notify``), or no event when
+        the alert was acknowledged already. Raises :class:`InputError` when no such alert is firing (the
+        API answers 409 with it).
         """
         state = self.states(model).get((model, rule))
         if state is None:
@@ -284,7 +288,7 @@ class AlertStore:
         if state.status != "firing":
             raise InputError(f"alert {model}/{rule} is not firing (status {state.status})")
         if state.acknowledged_by is not None:
-            return state
+            return state, None
         now = utc_now()
         assert state.last_window_start is not None and state.last_window_end is not None
         event = AlertEvent(
@@ -302,9 +306,10 @@ class AlertStore:
             opened_event_id=state.open_event_id,
             opened_at=state.opened_at,
             actor=actor,
+            notify=tuple(notify),
         )
         self.insert_events([event])
-        return replace(state, acknowledged_by=actor, acknowledged_at=now)
+        return replace(state, acknowledged_by=actor, acknowledged_at=now), event
 
 
 # ---------------------------------------------------------------- functions for the API
@@ -327,9 +332,3 @@ def alert_history(
     storage: Storage, model: str | None = None, rule: str | None = None, limit: int = 100
 ) -> list[AlertEvent]:
     return AlertStore(storage).history(model=model, rule=rule, limit=limit)
-
-
-def acknowledge(storage: Storage, model: str, rule: str, actor: str, note: str = "") -> RuleState:
-    """Acknowledge the firing alert (model, rule); :class:`InputError` if it is not firing."""
-    with model_lock(storage.database, model):
-        return AlertStore(storage).acknowledge(model, rule, actor, note)

@@ -1,5 +1,6 @@
 """PagerDuty Events API v2: ``trigger`` on firing (and repeats, which PagerDuty de-duplicates into the
-same incident), ``resolve`` when the alert clears, both with one ``dedup_key`` per alert identity.
+same incident), ``acknowledge`` when someone acknowledges the alert through the API, ``resolve`` when
+the alert clears, all with one ``dedup_key`` per alert identity.
 
 Fields as the API requires them: ``routing_key`` (32 characters, from ``routing_key_env`` at send
 time), ``event_action`` in trigger|acknowledge|resolve, ``dedup_key`` at most 255 characters, and
@@ -32,13 +33,16 @@ def dedup_key(model: str, rule: str) -> str:
     return f"model-monitor/{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+_ACTIONS = {"resolved": "resolve", "acknowledged": "acknowledge"}
+
+
 def event_body(event: AlertEvent, routing_key: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "routing_key": routing_key,
-        "event_action": "resolve" if event.kind == "resolved" else "trigger",
+        "event_action": _ACTIONS.get(event.kind, "trigger"),
         "dedup_key": dedup_key(event.model, event.rule),
     }
-    if event.kind == "resolved":
+    if event.kind in _ACTIONS:  # acknowledge and resolve carry no payload
         return body
     version = f" v{event.model_version}" if event.model_version else ""
     summary = f"[{event.model}{version}] {event.rule}: {event.reason}"

@@ -98,7 +98,7 @@ def test_slack_limits_hold_for_long_and_hostile_text(settings: Settings) -> None
     assert "<!channel>" not in json.dumps(body) and "&lt;!channel&gt; &amp;" in json.dumps(body)
 
 
-def test_pagerduty_trigger_and_resolve_share_one_dedup_key(settings: Settings) -> None:
+def test_pagerduty_trigger_acknowledge_and_resolve_share_one_dedup_key(settings: Settings) -> None:
     channel = build_channel("oncall", settings.channels["oncall"], settings)
     trigger_request = channel.request(event(), "k")
     assert trigger_request.url == "https://events.pagerduty.com/v2/enqueue"
@@ -112,6 +112,9 @@ def test_pagerduty_trigger_and_resolve_share_one_dedup_key(settings: Settings) -
     resolve = json.loads(channel.request(event("resolved"), "k2").body)
     jsonschema.validate(resolve, PAGERDUTY_SCHEMA)
     assert resolve["event_action"] == "resolve" and resolve["dedup_key"] == trigger["dedup_key"]
+    acknowledge = json.loads(channel.request(event("acknowledged"), "k3").body)
+    jsonschema.validate(acknowledge, PAGERDUTY_SCHEMA)
+    assert acknowledge == {"routing_key": PD_KEY, "event_action": "acknowledge", "dedup_key": trigger["dedup_key"]}
     assert trigger["dedup_key"] == "model-monitor/fraud/dataset_drift"
     assert len(dedup_key("m" * 200, "r" * 200)) <= 255
 

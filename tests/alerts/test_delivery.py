@@ -18,6 +18,7 @@ from alerts.delivery import DeliveryWorker, backoff_delay, retry_after, wait_for
 from alerts.engine import AlertEngine
 from alerts.outbox import Outbox, list_deliveries
 from alerts.runtime import evaluate_and_deliver
+from alerts.store import alert_history
 from monitor.settings import Settings
 from monitor.storage import Storage
 from tests.alerts.helpers import PD_KEY, T0, drift_report, make_settings, window_end
@@ -117,6 +118,39 @@ def test_slack_pagerduty_and_webhook_receive_valid_notifications_and_resolutions
         ("team-slack", "firing", "delivered", 1),
         ("team-slack", "resolved", "delivered", 1),
     ]
+
+
+def test_acknowledging_an_alert_acknowledges_the_pagerduty_incident_only(
+    storage: Storage, receivers: Any, worker_factory: Any
+) -> None:
+    slack = receivers(slack_validator)
+    pager = receivers(pagerduty_validator(PD_KEY), default=pagerduty_accepted(None))  # type: ignore[arg-type]
+    hook = receivers(webhook_validator(SECRET), default=Reply(204, ""))
+    settings = settings_for(
+        {
+            "team-slack": {"type": "slack", "url": slack.url},
+            "oncall": {"type": "pagerduty", "routing_key_env": "TEST_PD_KEY", "url": pager.url},
+            "retrain": webhook(hook.url),
+        },
+        ["team-slack", "oncall", "retrain"],
+    )
+    worker = worker_factory(settings)
+    engine = AlertEngine(storage, settings, on_enqueued=worker.wake)
+    fired = engine.evaluate(drift_report("fraud", T0, DRIFT))
+    for receiver in (slack, pager, hook):
+        receiver.wait_for(1)
+    engine.acknowledge("fraud", "dataset_drift", "ana", "looking into it")
+    engine.acknowledge("fraud", "dataset_drift", "ana")  # twice: still one acknowledge
+    pager.wait_for(2)
+    acknowledged = [e.event_id for e in alert_history(storage, "fraud") if e.kind == "acknowledged"]
+    assert len(acknowledged) == 1
+    assert wait_for_deliveries(storage, fired.event_ids + acknowledged, timeout=10).done
+    trigger, acknowledge = (r.json() for r in pager.requests)
+    assert [r.status for r in pager.requests] == [202, 202]
+    assert acknowledge["event_action"] == "acknowledge" and acknowledge["dedup_key"] == trigger["dedup_key"]
+    assert "payload" not in acknowledge
+    assert (len(slack.requests), len(hook.requests)) == (1, 1)  # people and pipelines are not told "someone is on it"
+    assert [(d.channel, d.status) for d in Outbox(storage).for_events(acknowledged)] == [("oncall", "delivered")]
 
 
 def test_503_twice_then_200_is_delivered_once_with_one_idempotency_key(

@@ -11,7 +11,7 @@ import pytest
 from alerts.engine import AlertEngine, transition
 from alerts.model import Observation
 from alerts.outbox import Outbox
-from alerts.store import AlertStore, RuleState, acknowledge, alert_history, list_alerts, open_alert_count
+from alerts.store import AlertStore, RuleState, alert_history, list_alerts, open_alert_count
 from monitor.errors import InputError, StorageError
 from monitor.settings import AlertRule
 from monitor.storage import Storage
@@ -88,8 +88,8 @@ def test_acknowledged_alert_is_not_repeated_but_still_resolves(storage: Storage)
     engine = engine_for(storage, [{"when": "dataset_drift", "cooldown": "5m", "notify": ["team-slack"]}])
     assert kinds(engine, ["drift"]) == [["firing"]]
     with pytest.raises(InputError, match="no alert"):
-        acknowledge(storage, "fraud", "nonsense", "ana")
-    state = acknowledge(storage, "fraud", "dataset_drift", "ana", "looking into it")
+        engine.acknowledge("fraud", "nonsense", "ana")
+    state = engine.acknowledge("fraud", "dataset_drift", "ana", "looking into it")
     assert state.acknowledged_by == "ana"
     assert list_alerts(storage, "fraud")[0].acknowledged_by == "ana"
     for index in range(1, 4):
@@ -97,7 +97,7 @@ def test_acknowledged_alert_is_not_repeated_but_still_resolves(storage: Storage)
     resolved = engine.evaluate(drift_report("fraud", window_end(4), {}))
     assert [e.kind for e in resolved.events] == ["resolved"]
     with pytest.raises(InputError, match="not firing"):
-        acknowledge(storage, "fraud", "dataset_drift", "ana")
+        engine.acknowledge("fraud", "dataset_drift", "ana")
     # the next occurrence is a new alert: not acknowledged, repeats again
     again = engine.evaluate(drift_report("fraud", window_end(5), {"amount": 0.9, "age": 0.9}))
     assert [e.kind for e in again.events] == ["firing"]

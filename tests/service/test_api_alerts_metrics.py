@@ -88,3 +88,23 @@ def test_metrics_parse_and_describe_the_database(serve, storage: Storage) -> Non
     routes = {s.labels["route"] for s in again["monitor_http_requests"]}
     assert "/api/v1/models/{model}" in routes and not any("some-unknown" in r for r in routes)
     assert "monitor_insert_batch_seconds" in families and "monitor_detector_run_seconds" in families
+
+
+def test_channels_are_listed_without_their_secrets(serve, monkeypatch) -> None:
+    slack_url = "https://hooks.slack.com/services/T0SECRET/B0SECRET/XsecretXsecretX"
+    monkeypatch.setenv("TEST_API_PD_KEY", "R0UT1NGK3Y0123456789abcdefABCDEF")
+    api = serve(
+        channels={
+            "team-slack": {"type": "slack", "url": slack_url},
+            "oncall": {"type": "pagerduty", "routing_key_env": "TEST_API_PD_KEY"},
+            "retrain": {"type": "webhook", "url": "https://ci.example/hook", "secret_env": "UNSET_SECRET_VAR"},
+        },
+        models={"m": {"features": {"amount": "numerical"}}},
+    )
+    response = api.client.get("/api/v1/channels")
+    assert response.status_code == 200
+    channels = response.json()["channels"]
+    assert channels["team-slack"] == {"type": "slack", "url": "https://hooks.slack.com/***"}
+    assert channels["oncall"]["routing_key_env"] == "TEST_API_PD_KEY" and channels["oncall"]["routing_key_env_set"]
+    assert channels["retrain"]["secret_env"] == "UNSET_SECRET_VAR" and not channels["retrain"]["secret_env_set"]
+    assert "SECRET" not in response.text.replace("UNSET_SECRET_VAR", "") and "R0UT1NGK3Y" not in response.text

@@ -1,4 +1,5 @@
-"""Alerts: current state (open or all), history, notification deliveries, and acknowledge (token)."""
+"""Alerts: current state (open or all), history, notification deliveries, channels (secrets removed) and
+acknowledge (token)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ def deliveries(
     return {"deliveries": [d.as_dict() for d in rows]}
 
 
+@router.get("/channels", summary="Notification channels without their secrets (env variable names and whether set)")
+def channels(request: Request) -> dict[str, Any]:
+    from alerts.channels import redacted_channels
+
+    return {"channels": redacted_channels(_ctx(request).settings)}
+
+
 class AcknowledgeRequest(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     rule: str = Field(min_length=1, max_length=500, description="the rule's identity, as in /api/v1/alerts")
@@ -72,10 +80,12 @@ class AcknowledgeRequest(BaseModel):
     responses={401: {"description": "bad token"}, 403: {"description": "writes disabled"}},
 )
 def acknowledge(request: Request, body: AcknowledgeRequest) -> dict[str, Any]:
-    from alerts.store import acknowledge as ack
+    from alerts.engine import AlertEngine
 
+    ctx = _ctx(request)
+    engine = ctx.alerting.engine if ctx.alerting is not None else AlertEngine(ctx.storage, ctx.settings)
     try:
-        state = ack(_ctx(request).storage, body.model, body.rule, body.actor, body.note)
+        state = engine.acknowledge(body.model, body.rule, body.actor, body.note)
     except InputError as exc:
         raise ApiError(409, "not_firing", str(exc)) from exc
     return state.as_dict()
