@@ -51,6 +51,19 @@ def webhook(url: str) -> dict[str, Any]:
     return {"type": "webhook", "url": url, "secret_env": "TEST_RETRAIN_SECRET"}
 
 
+def every_channel(receivers: Any, **rule: Any) -> tuple[Any, Any, Any, Settings]:
+    """Validating Slack, PagerDuty and webhook receivers, and settings whose dataset-drift rule notifies all three."""
+    slack = receivers(slack_validator)
+    pager = receivers(pagerduty_validator(PD_KEY), default=pagerduty_accepted(None))  # type: ignore[arg-type]
+    hook = receivers(webhook_validator(SECRET), default=Reply(204, ""))
+    channels = {
+        "team-slack": {"type": "slack", "url": slack.url},
+        "oncall": {"type": "pagerduty", "routing_key_env": "TEST_PD_KEY", "url": pager.url},
+        "retrain": webhook(hook.url),
+    }
+    return slack, pager, hook, settings_for(channels, list(channels), **rule)
+
+
 @pytest.fixture
 def worker_factory(storage: Storage) -> Iterator[Any]:
     started: list[DeliveryWorker] = []
@@ -73,18 +86,7 @@ def counter(name: str, **labels: str) -> float:
 def test_slack_pagerduty_and_webhook_receive_valid_notifications_and_resolutions(
     storage: Storage, receivers: Any, worker_factory: Any
 ) -> None:
-    slack = receivers(slack_validator)
-    pager = receivers(pagerduty_validator(PD_KEY), default=pagerduty_accepted(None))  # type: ignore[arg-type]
-    hook = receivers(webhook_validator(SECRET), default=Reply(204, ""))
-    settings = settings_for(
-        {
-            "team-slack": {"type": "slack", "url": slack.url},
-            "oncall": {"type": "pagerduty", "routing_key_env": "TEST_PD_KEY", "url": pager.url},
-            "retrain": webhook(hook.url),
-        },
-        ["team-slack", "oncall", "retrain"],
-        severity="critical",
-    )
+    slack, pager, hook, settings = every_channel(receivers, severity="critical")
     worker = worker_factory(settings)
     engine = AlertEngine(storage, settings, on_enqueued=worker.wake)
     fired = engine.evaluate(drift_report("fraud", T0, DRIFT))
@@ -123,17 +125,7 @@ def test_slack_pagerduty_and_webhook_receive_valid_notifications_and_resolutions
 def test_acknowledging_an_alert_acknowledges_the_pagerduty_incident_only(
     storage: Storage, receivers: Any, worker_factory: Any
 ) -> None:
-    slack = receivers(slack_validator)
-    pager = receivers(pagerduty_validator(PD_KEY), default=pagerduty_accepted(None))  # type: ignore[arg-type]
-    hook = receivers(webhook_validator(SECRET), default=Reply(204, ""))
-    settings = settings_for(
-        {
-            "team-slack": {"type": "slack", "url": slack.url},
-            "oncall": {"type": "pagerduty", "routing_key_env": "TEST_PD_KEY", "url": pager.url},
-            "retrain": webhook(hook.url),
-        },
-        ["team-slack", "oncall", "retrain"],
-    )
+    slack, pager, hook, settings = every_channel(receivers)
     worker = worker_factory(settings)
     engine = AlertEngine(storage, settings, on_enqueued=worker.wake)
     fired = engine.evaluate(drift_report("fraud", T0, DRIFT))
