@@ -19,6 +19,10 @@ ModelName = Annotated[
 ]
 Start = Annotated[datetime | None, Query(description="window start (RFC 3339; default: end minus the window)")]
 End = Annotated[datetime | None, Query(description="window end, exclusive (RFC 3339; default: now)")]
+ResultsEnd = Annotated[
+    datetime | None,
+    Query(description="latest window end included (RFC 3339; default: no limit, so the newest run is always listed)"),
+]
 
 
 def as_utc(value: datetime, name: str) -> datetime:
@@ -29,11 +33,25 @@ def as_utc(value: datetime, name: str) -> datetime:
 
 
 def resolve_window(
-    start: datetime | None, end: datetime | None, default_length: timedelta, now: datetime | None = None
+    start: datetime | None,
+    end: datetime | None,
+    default_length: timedelta,
+    now: datetime | None = None,
+    open_end: bool = False,
 ) -> tuple[datetime, datetime]:
-    """``[start, end)`` in UTC: end defaults to now, start to end minus ``default_length``."""
-    end_utc = as_utc(end, "end") if end is not None else (now or datetime.now(UTC))
-    start_utc = as_utc(start, "start") if start is not None else max(MIN_TIME, end_utc - default_length)
+    """``[start, end)`` in UTC: end defaults to now, start to end minus ``default_length``.
+
+    ``open_end``: an omitted end means no upper limit (:data:`MAX_TIME`) and start defaults to now minus
+    ``default_length``. For listings of stored results: a run asked for a window ending a moment from now
+    (``POST .../detect`` with ``end`` just ahead of the clock) must still be among "the latest results".
+    """
+    current = now or datetime.now(UTC)
+    if end is None:
+        end_utc = MAX_TIME if open_end else current
+        start_utc = as_utc(start, "start") if start is not None else max(MIN_TIME, current - default_length)
+    else:
+        end_utc = as_utc(end, "end")
+        start_utc = as_utc(start, "start") if start is not None else max(MIN_TIME, end_utc - default_length)
     if start_utc >= end_utc:
         raise ApiError(422, "invalid_request", "start must be before end")
     return start_utc, end_utc

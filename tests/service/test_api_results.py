@@ -89,6 +89,20 @@ def test_results_timeline_and_latest_drift(serve, storage: Storage) -> None:
     assert len(runs) == 3
 
 
+def test_latest_results_include_a_window_ending_ahead_of_the_clock(serve, storage: Storage) -> None:
+    """A run asked for a window ending a moment from now (detect with `end` just ahead) is listed by default."""
+    insert_events(storage, "m", synthetic_rows(10))
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2)
+    store_report(storage, _report("m", ahead, True, 0.4), datetime.now(UTC), 0.1)
+    api = serve()
+    results = api.client.get("/api/v1/models/m/results", params={"statistic": "psi"}).json()["results"]
+    assert [r["value"] for r in results] == [0.8]
+    timeline = api.client.get("/api/v1/models/m/drift/timeline", params={"feature": "amount"}).json()["points"]
+    assert [p["value"] for p in timeline] == [0.4]
+    bounded = api.client.get("/api/v1/models/m/results", params={"end": datetime.now(UTC).isoformat()}).json()
+    assert bounded["results"] == []  # an explicit end still bounds the listing
+
+
 def test_evidently_report_for_a_window(serve, storage: Storage, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     insert_events(storage, "m", synthetic_rows(200, end=now))

@@ -16,7 +16,7 @@ from monitor.service import result_queries
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
-from monitor.service.params import End, ModelName, Start, as_utc, resolve_window
+from monitor.service.params import End, ModelName, ResultsEnd, Start, as_utc, resolve_window
 from monitor.service.routers.models import require_model
 
 router = APIRouter(prefix="/api/v1", tags=["results"])
@@ -34,7 +34,7 @@ def get_results(
     request: Request,
     model: ModelName,
     start: Start = None,
-    end: End = None,
+    end: ResultsEnd = None,
     detector: Text = None,
     feature: Annotated[str | None, Query(max_length=500, description="column ('' = dataset level)")] = None,
     statistic: Text = None,
@@ -43,7 +43,7 @@ def get_results(
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     require_model(ctx, model)
-    lo, hi = resolve_window(start, end, DEFAULT_RANGE)
+    lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
     rows = result_queries.results(ctx.storage, model, lo, hi, detector, feature, statistic, segment, limit)
     return {"model": model, "start": lo, "end": hi, "results": rows}
 
@@ -53,14 +53,14 @@ def drift_timeline(
     request: Request,
     model: ModelName,
     start: Start = None,
-    end: End = None,
+    end: ResultsEnd = None,
     feature: Annotated[str | None, Query(max_length=500, description="one feature; all when omitted")] = None,
     detector: Annotated[str, Query(max_length=100)] = "feature_drift",
 ) -> dict[str, Any]:
     """The data of the feature x window heatmap (all features) or one feature's timeline."""
     ctx = _ctx(request)
     require_model(ctx, model)
-    lo, hi = resolve_window(start, end, DEFAULT_RANGE)
+    lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
     rows = result_queries.deciding_rows(ctx.storage, model, lo, hi, detector, feature)
     return {"model": model, "detector": detector, "start": lo, "end": hi, "points": rows}
 
