@@ -127,8 +127,10 @@ class Progress:
             else f"in {max(0, self.traffic.drift_after - (time.monotonic() - stats.started_at)):.0f}s"
         )
         run = f"last run {last.status} @ {last.window_end:%H:%M:%S}" if last and last.finished_at else "no run yet"
+        streaming = time.monotonic() - stats.started_at if stats.started_at else 0.0
+        rate = f" ({stats.sent / streaming:,.0f}/s)" if streaming >= 1 else ""
         return (
-            f"[{elapsed:5.0f}s] events {stats.sent:,} · drift {drift} · {run} · "
+            f"[{elapsed:5.0f}s] events {stats.sent:,}{rate} · drift {drift} · {run} · "
             f"received: slack {counts['slack']}, pagerduty {counts['pagerduty']}, webhook {counts['webhook']}"
         )
 
