@@ -1,7 +1,8 @@
 """Orchestrates ``monitor demo``: broker, model, reference, service, traffic, receiver, progress line.
 
-Everything runs in this process except the broker (a JVM) and the dashboard (Streamlit): one embedded
-ClickHouse, shared by the consumer, the scheduler and the API, as in ``monitor up``. The demo keeps
+Everything runs in this process except the broker (a JVM), the dashboard (Streamlit) and the traffic
+generator (a child process, like a model server would be): one embedded ClickHouse, shared by the
+consumer, the scheduler and the API, as in ``monitor up``. The demo keeps
 its data in its own database (``demo``), recreated on every start, so each run tells the same story.
 """
 
