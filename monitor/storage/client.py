@@ -155,15 +155,23 @@ def connect_dsn(dsn: str, database: str) -> Storage:
     return Storage(client, url_db or database, dsn)
 
 
+# Session settings of every connection. ClickHouse infers a CSV column holding a float written with an
+# exponent (pandas writes 1.5e-05 that way) as *text* unless told otherwise, so one small value in a
+# user's file would turn a numeric column into a categorical one, or fail the comparison as "numeric in
+# one file, text in the other".
+SESSION_SETTINGS = {"input_format_try_infer_exponent_floats": 1}
+
+
 def _open_client(dsn: str) -> tuple[Client, str]:
     """A client for the DSN, and the database a server DSN names in its path ('' if none)."""
     try:
         path = embedded_path(dsn)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return clickhouse_connect.get_client(interface="chdb", path=str(path)), ""
+            return clickhouse_connect.get_client(interface="chdb", path=str(path), settings=SESSION_SETTINGS), ""
         # The server DSN's database may not exist yet: connect to `default` and create ours.
-        return clickhouse_connect.get_client(dsn=dsn, database="default"), urlparse(dsn).path.strip("/")
+        client = clickhouse_connect.get_client(dsn=dsn, database="default", settings=SESSION_SETTINGS)
+        return client, urlparse(dsn).path.strip("/")
     except Exception as exc:
         raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {_first_line(exc)}") from exc
 
