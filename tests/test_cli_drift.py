@@ -96,6 +96,24 @@ def test_table_is_the_default_and_fail_on_drift_gates(files: dict) -> None:
     assert "no dataset drift: 0 of 2 columns drifted" in same.stdout
 
 
+def test_columns_left_out_are_named_on_stderr_and_exponent_floats_stay_numbers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 500), "seen_at": pd.date_range("2026-01-01", periods=500, freq="h")})
+    ref.loc[7, "x"] = 1.5e-05  # pandas writes it as 1.5e-05: still a number, not text
+    ref["only_here"] = 1.0
+    cur = ref.drop(columns=["only_here"]).assign(only_there="a")
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    proc = run("--reference", tmp_path / "ref.parquet", "--current", tmp_path / "cur.csv", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert list(json.loads(proc.stdout)["columns"]) == ["x"]
+    notes = [line for line in proc.stderr.splitlines() if "not compared" in line]
+    assert any("ref.parquet: seen_at (unsupported type" in line for line in notes), proc.stderr
+    assert any("cur.csv: seen_at (unsupported type" in line for line in notes), proc.stderr
+    assert any(line.endswith("only in the reference: only_here") for line in notes), proc.stderr
+    assert any(line.endswith("only in the current data: only_there") for line in notes), proc.stderr
+
+
 @pytest.mark.slow
 def test_method_threshold_and_report(files: dict) -> None:
     report = files["folder"] / "out" / "report.html"

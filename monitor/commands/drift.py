@@ -23,6 +23,7 @@ from monitor.errors import InputError
 
 if TYPE_CHECKING:
     from detectors.engine import DatasetDrift, DriftOptions
+    from detectors.sample import Sample
 
 EXAMPLES = (
     "Examples:\n\n"
@@ -169,15 +170,14 @@ def run(
                         f"--columns: {c!r} in {sample.description} cannot be compared ({sample.skipped[c]})"
                     )
             ref, cur = ref.select(columns), cur.select(columns)
+        left_out = uncompared(ref, cur)  # said once the comparison stands (a bad input gets one line only)
         if reference.stat().st_size + current.stat().st_size <= MATERIALIZE_BYTES:
             common = [c for c in ref.columns if c in cur.columns]
             ref = ref.select(common).materialize(storage, "reference")
             cur = cur.select(common).materialize(storage, "current")
-        for sample in (ref, cur):
-            if sample.skipped:
-                listed = ", ".join(f"{n} ({why})" for n, why in sample.skipped.items())
-                typer.echo(f"monitor drift: {sample.description}: not compared: {listed}", err=True)
         result = compare(storage, ref, cur, options, progress)
+        for note in left_out:
+            typer.echo(f"monitor drift: not compared: {note}", err=True)
         if report is not None:
             from detectors.evidently_report import write_report
 
@@ -187,6 +187,17 @@ def run(
         return result
     finally:
         storage.close()
+
+
+def uncompared(ref: Sample, cur: Sample) -> list[str]:
+    """What the comparison leaves out, so that no column disappears without a word: columns of a type
+    that is neither numeric nor text, and columns that only one of the files has."""
+    notes = [f"{sample.description}: {name} ({why})" for sample in (ref, cur) for name, why in sample.skipped.items()]
+    for sample, other, where in ((ref, cur, "the reference"), (cur, ref, "the current data")):
+        alone = [n for n in sample.columns if n not in other.columns and n not in other.skipped]
+        if alone:
+            notes.append(f"only in {where}: {', '.join(alone)}")
+    return notes
 
 
 def render_table(result: DatasetDrift) -> str:
