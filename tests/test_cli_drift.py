@@ -114,6 +114,21 @@ def test_columns_left_out_are_named_on_stderr_and_exponent_floats_stay_numbers(t
     assert any(line.endswith("only in the current data: only_there") for line in notes), proc.stderr
 
 
+def test_tsv_with_empty_fields_reads_and_a_late_typed_column_gets_a_hint(tmp_path: Path) -> None:
+    n = 26_000  # ClickHouse infers a text file's column types from its first 25,000 rows
+    frame = pd.DataFrame({"x": np.arange(n) % 7, "flag": pd.array([True, None] * (n // 2), dtype="boolean")})
+    frame["late"] = np.r_[np.full(25_500, np.nan), np.ones(n - 25_500)]
+    frame.to_csv(tmp_path / "ref.tsv", sep="\t", index=False)  # NA written as an empty field
+    frame.to_parquet(tmp_path / "cur.parquet")
+    same = run("--reference", tmp_path / "ref.tsv", "--current", tmp_path / "ref.tsv", "--format", "json")
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["columns"]["flag"]["missing_share"]["reference"] == 0.5
+    mixed = run("--reference", tmp_path / "ref.tsv", "--current", tmp_path / "cur.parquet")
+    assert mixed.returncode == 2
+    assert "'late' is text in the reference and numeric" in mixed.stderr
+    assert "inferred from its first 25,000 rows" in mixed.stderr and len(mixed.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_method_threshold_and_report(files: dict) -> None:
     report = files["folder"] / "out" / "report.html"

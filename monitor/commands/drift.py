@@ -151,7 +151,7 @@ def run(
 ) -> DatasetDrift:
     """Open a private embedded ClickHouse under ``workdir``, compare the files, write the report if asked."""
     from detectors.engine import compare
-    from detectors.sample import Sample
+    from detectors.sample import Sample, check_file
     from monitor.storage import connect_dsn
 
     storage = connect_dsn(f"chdb://{workdir / 'db'}", "drift")  # no configuration: no settings models to load
@@ -175,7 +175,13 @@ def run(
             common = [c for c in ref.columns if c in cur.columns]
             ref = ref.select(common).materialize(storage, "reference")
             cur = cur.select(common).materialize(storage, "current")
-        result = compare(storage, ref, cur, options, progress)
+        try:
+            result = compare(storage, ref, cur, options, progress)
+        except InputError as exc:
+            text_file = any(check_file(p)[1] != "Parquet" for p in (reference, current))
+            if text_file and str(exc).startswith("column types differ"):
+                raise InputError(f"{exc} (a CSV/TSV column's type is inferred from its first 25,000 rows)") from exc
+            raise
         for note in left_out:
             typer.echo(f"monitor drift: not compared: {note}", err=True)
         if report is not None:

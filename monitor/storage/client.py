@@ -155,11 +155,12 @@ def connect_dsn(dsn: str, database: str) -> Storage:
     return Storage(client, url_db or database, dsn)
 
 
-# Session settings of every connection. ClickHouse infers a CSV column holding a float written with an
-# exponent (pandas writes 1.5e-05 that way) as *text* unless told otherwise, so one small value in a
-# user's file would turn a numeric column into a categorical one, or fail the comparison as "numeric in
-# one file, text in the other".
-SESSION_SETTINGS = {"input_format_try_infer_exponent_floats": 1}
+# Session settings of every connection, for reading users' text files as pandas writes them:
+# - ClickHouse infers a CSV column holding a float written with an exponent (pandas writes 1.5e-05 that
+#   way) as *text* unless told otherwise, so one small value would turn a numeric column categorical, or
+#   fail the comparison as "numeric in one file, text in the other";
+# - an empty TSV field is a missing value (pandas writes NA as nothing), not a parse error.
+SESSION_SETTINGS = {"input_format_try_infer_exponent_floats": 1, "input_format_tsv_empty_as_default": 1}
 
 
 def _open_client(dsn: str) -> tuple[Client, str]:
