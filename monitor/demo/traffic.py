@@ -39,10 +39,10 @@ class TrafficStats:
 class TrafficGenerator:
     """Sends ``rate`` events per second until stopped; drift and the fault start after ``drift_after`` s.
 
-    The sending runs in a child process: building, validating and producing an event is pure Python
-    (~0.5 ms with its label), and in the demo's process it would compete for the GIL with the consumer,
-    the scheduler and the API it is there to show off (it reached ~840 of 1,000 events/s that way). Its
-    counters come back through shared memory; an error in the child ends it, and :meth:`healthy` says so.
+    The sending runs in a child process, as a model server would: building, validating and producing an
+    event is pure Python (~0.4 ms with its label), which in the demo's process would compete for the GIL
+    with the consumer, the scheduler and the API it is there to show off. Its counters come back through
+    shared memory; an error in the child ends it, and :meth:`healthy` says so.
     """
 
     name = "traffic"
