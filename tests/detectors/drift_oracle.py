@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 from scipy.spatial import distance
@@ -111,3 +113,14 @@ def parquet_sample(storage: Storage, folder: Path, name: str, frame: pd.DataFram
     path = folder / f"{name}.parquet"
     frame.to_parquet(path, index=False)
     return Sample.from_file(storage, path)
+
+
+def compare_tables(storage: Storage, folder: Path, reference: pa.Table, current: pa.Table) -> dict:
+    """The engine's contract document for two Arrow tables written as Parquet files (nulls and NaNs kept
+    apart, as pandas would not)."""
+    from detectors.engine import compare
+
+    pq.write_table(reference, folder / "r.parquet")
+    pq.write_table(current, folder / "c.parquet")
+    ref, cur = (Sample.from_file(storage, folder / f"{side}.parquet") for side in ("r", "c"))
+    return compare(storage, ref, cur).to_contract()

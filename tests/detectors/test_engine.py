@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from detectors.engine import ColumnOptions, DriftOptions, compare
@@ -15,7 +14,13 @@ from detectors.report import DATASET
 from detectors.sample import Sample
 from monitor.errors import InputError
 from monitor.storage import Storage
-from tests.detectors.drift_oracle import expected_categorical, expected_numeric, files_storage, parquet_sample
+from tests.detectors.drift_oracle import (
+    compare_tables,
+    expected_categorical,
+    expected_numeric,
+    files_storage,
+    parquet_sample,
+)
 
 __all__ = ["files_storage"]  # the fixture, imported
 
@@ -82,17 +87,12 @@ def test_missing_values_nan_null_inf_are_left_out(files_storage: Storage, tmp_pa
     cur_values = [2.5, None, None, 3.5, 4.5, float("nan"), 8.0, 9.0]
     ref_cats = ["a", None, "b", "a", "b", "a", None, "c", "a", "b"]
     cur_cats = ["a", "b", None, "b", "b", "d", "a", None]
-    pq.write_table(
-        pa.table({"x": pa.array(ref_values, pa.float64(), from_pandas=False), "c": ref_cats}), tmp_path / "r.parquet"
-    )
-    pq.write_table(
-        pa.table({"x": pa.array(cur_values, pa.float64(), from_pandas=False), "c": cur_cats}), tmp_path / "c.parquet"
-    )
-    doc = compare(
+    doc = compare_tables(
         files_storage,
-        Sample.from_file(files_storage, tmp_path / "r.parquet"),
-        Sample.from_file(files_storage, tmp_path / "c.parquet"),
-    ).to_contract()
+        tmp_path,
+        pa.table({"x": pa.array(ref_values, pa.float64(), from_pandas=False), "c": ref_cats}),
+        pa.table({"x": pa.array(cur_values, pa.float64(), from_pandas=False), "c": cur_cats}),
+    )
     x = doc["columns"]["x"]
     assert x["missing_share"] == {"reference": pytest.approx(3 / 10), "current": pytest.approx(3 / 8)}
     assert x["n_reference"] == 7 and x["n_current"] == 5

@@ -12,16 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
 from detectors import histogram
 from detectors.engine import DriftOptions, compare
 from detectors.histogram import KS_TOLERANCE, Grid, compare_histograms
-from detectors.sample import Sample
 from monitor.storage import Storage
-from tests.detectors.drift_oracle import decile_proportions, expected_numeric, files_storage, parquet_sample
+from tests.detectors.drift_oracle import (
+    compare_tables,
+    decile_proportions,
+    expected_numeric,
+    files_storage,
+    parquet_sample,
+)
 
 __all__ = ["files_storage"]
 
@@ -204,13 +208,12 @@ def test_missing_values_on_the_large_path(files_storage: Storage, tmp_path: Path
     cur_null = pa.array(np.where(np.arange(150_000) % 7 == 0, None, cur), pa.float64())  # NULLs and NaNs
     few_ref = rng.normal(size=100_000)
     few_cur = np.where(rng.random(150_000) < 0.9, np.nan, rng.normal(0.1, 1, 150_000))  # 115k values in all
-    pq.write_table(pa.table({"x": ref, "few": few_ref[np.arange(150_000) % 100_000]}), tmp_path / "r.parquet")
-    pq.write_table(pa.table({"x": cur_null, "few": few_cur}), tmp_path / "c.parquet")
-    doc = compare(
+    doc = compare_tables(
         files_storage,
-        Sample.from_file(files_storage, tmp_path / "r.parquet"),
-        Sample.from_file(files_storage, tmp_path / "c.parquet"),
-    ).to_contract()
+        tmp_path,
+        pa.table({"x": ref, "few": few_ref[np.arange(150_000) % 100_000]}),
+        pa.table({"x": cur_null, "few": few_cur}),
+    )
     x = doc["columns"]["x"]
     cur_values = np.where(np.arange(150_000) % 7 == 0, np.nan, cur)
     assert x["missing_share"]["current"] == pytest.approx(np.isnan(cur_values).mean())

@@ -16,6 +16,7 @@ import pytest
 from monitor.ingest.consumer import IngestConsumer
 from monitor.kafka_local import broker
 from monitor.kafka_local.broker import BrokerSpec
+from monitor.settings import KafkaSettings
 from monitor.storage import Storage
 from tests.conftest import query_in_subprocess
 from tests.ingest.kafka_helpers import committed, end_offsets, event, kafka_settings, produce
@@ -32,19 +33,24 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def ingest_env(dsn: str, bootstrap: str, k: KafkaSettings, **kafka: str) -> dict[str, str]:
+    """The environment of a `monitor ingest` child on this DSN and these topics; ``kafka`` adds
+    ``MONITOR_KAFKA__<KEY>`` settings."""
+    return os.environ | {
+        "MONITOR_CLICKHOUSE_DSN": dsn,
+        "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
+        "MONITOR_KAFKA__PREDICTIONS_TOPIC": k.predictions_topic,
+        "MONITOR_KAFKA__LABELS_TOPIC": k.labels_topic,
+        "MONITOR_KAFKA__GROUP_ID": k.group_id,
+        **{f"MONITOR_KAFKA__{key}": value for key, value in kafka.items()},
+    }
+
+
 def test_consumer_killed_mid_stream_loses_and_doubles_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
     k = kafka_settings(kafka_bootstrap, batch_max_messages=400)
     total = produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(20_000)])
     dsn = f"chdb://{tmp_path / 'db'}"
-    env = os.environ | {
-        "MONITOR_CLICKHOUSE_DSN": dsn,
-        "MONITOR_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "MONITOR_KAFKA__PREDICTIONS_TOPIC": k.predictions_topic,
-        "MONITOR_KAFKA__LABELS_TOPIC": k.labels_topic,
-        "MONITOR_KAFKA__GROUP_ID": k.group_id,
-        "MONITOR_KAFKA__BATCH_MAX_MESSAGES": "400",
-        "MONITOR_KAFKA__SESSION_TIMEOUT_MS": "6000",
-    }
+    env = ingest_env(dsn, kafka_bootstrap, k, BATCH_MAX_MESSAGES="400", SESSION_TIMEOUT_MS="6000")
     command = [sys.executable, "-m", "monitor", "ingest"]
     first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=(tmp_path / "first.log").open("wb"))
     try:
@@ -113,16 +119,8 @@ def test_sigterm_stores_and_commits_then_exits_0(kafka_bootstrap: str, tmp_path:
     k = kafka_settings(kafka_bootstrap, batch_max_messages=100_000, batch_max_seconds=60)
     total = produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(3000)])
     dsn = f"chdb://{tmp_path / 'db'}"
-    env = os.environ | {
-        "MONITOR_CLICKHOUSE_DSN": dsn,
-        "MONITOR_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "MONITOR_KAFKA__PREDICTIONS_TOPIC": k.predictions_topic,
-        "MONITOR_KAFKA__LABELS_TOPIC": k.labels_topic,
-        "MONITOR_KAFKA__GROUP_ID": k.group_id,
-        # A batch that would not flush on its own for a minute: only SIGTERM can store it in time.
-        "MONITOR_KAFKA__BATCH_MAX_MESSAGES": "100000",
-        "MONITOR_KAFKA__BATCH_MAX_SECONDS": "60",
-    }
+    # A batch that would not flush on its own for a minute: only SIGTERM can store it in time.
+    env = ingest_env(dsn, kafka_bootstrap, k, BATCH_MAX_MESSAGES="100000", BATCH_MAX_SECONDS="60")
     log = tmp_path / "ingest.log"
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "ingest"], env=env, cwd=tmp_path, stderr=log.open("wb"))
     try:
