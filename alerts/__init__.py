@@ -2,8 +2,8 @@
 
 Interfaces other packages use (see docs/alerting.md):
 
-- ``alerts.runtime.Alerting(storage, settings)``: ``.engine``, ``.worker``, ``.scheduler``,
-  ``.components`` for ``monitor up``; ``alerts.runtime.evaluate_and_deliver`` for ``monitor detect``.
+- ``alerts.channels.check_channels(settings)`` at start-up (a bad template stops it).
+- ``alerts.delivery.deliver_now(storage, settings, event_ids, wait)`` for one-shot commands.
 - ``alerts.engine.AlertEngine(storage, settings, on_enqueued).evaluate(report) -> Evaluation``.
 - ``alerts.delivery.DeliveryWorker(storage, settings)``: ``start()``, ``stop(timeout)``, ``healthy()``,
   ``wake()``, ``run_once()``; ``wait_for_deliveries(storage, event_ids, timeout)``.

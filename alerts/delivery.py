@@ -34,13 +34,13 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from alerts.channels import Channel, MissingSecret, build_channel, scrub
-from alerts.model import utc_now
 from alerts.outbox import FINAL_STATUSES, Delivery, Outbox
 from monitor import metrics
 from monitor.errors import MonitorError, StorageError
 from monitor.logs import get_logger
 from monitor.settings import AlertingSettings, Settings
 from monitor.storage import Storage
+from monitor.windows import utc_now
 
 log = get_logger(__name__)
 # httpx logs "HTTP Request: POST <url>" at INFO; the URL of a Slack webhook is its secret.
@@ -109,6 +109,20 @@ def wait_for_deliveries(storage: Storage, event_ids: Collection[str], timeout: f
         if result.done or time.monotonic() >= deadline:
             return result
         time.sleep(min(poll, max(deadline - time.monotonic(), 0)))
+
+
+def deliver_now(storage: Storage, settings: Settings, event_ids: Collection[str], wait: float) -> WaitResult:
+    """Deliver the notifications of ``event_ids`` from this process, waiting at most ``wait`` seconds.
+
+    For one-shot commands (``monitor detect``): a worker restricted to these events runs meanwhile and
+    stops afterwards; what is still pending stays in the outbox for the service's worker.
+    """
+    worker = DeliveryWorker(storage, settings, event_ids=event_ids)
+    worker.start()
+    try:
+        return wait_for_deliveries(storage, event_ids, timeout=wait)
+    finally:
+        worker.stop(timeout=settings.alerting.request_timeout.total_seconds() + 1)
 
 
 class DeliveryWorker:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from alerts.model import AlertEvent, EventKind, Observation, event_id_for, to_utc, utc_now
+from alerts.model import AlertEvent, EventKind, Observation, event_id_for
 from alerts.outbox import Outbox
 from alerts.rules import evaluate_rule
 from alerts.store import AlertStore, RuleState, model_lock
@@ -35,6 +35,7 @@ from monitor import metrics
 from monitor.logs import get_logger
 from monitor.settings import AlertRule, Settings
 from monitor.storage import Storage
+from monitor.windows import to_utc, utc_now
 
 log = get_logger(__name__)
 

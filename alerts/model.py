@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import orjson
+
+from monitor.windows import to_utc
 
 Outcome = Literal["triggered", "clear", "insufficient"]
 EventKind = Literal["firing", "repeat", "resolved", "acknowledged"]
@@ -30,16 +32,6 @@ def event_id_for(model: str, rule: str, kind: str, window_end: datetime) -> str:
 def delivery_id_for(event_id: str, channel: str) -> str:
     """One delivery per (event, channel); also the ``Idempotency-Key`` every attempt carries."""
     return str(uuid.uuid5(_NAMESPACE, f"{event_id}\x1f{channel}"))
-
-
-def to_utc(moment: datetime) -> datetime:
-    """Aware UTC at millisecond precision (what DateTime64(3, 'UTC') stores); naive means UTC."""
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return aware.replace(microsecond=aware.microsecond // 1000 * 1000)
-
-
-def utc_now() -> datetime:
-    return to_utc(datetime.now(UTC))
 
 
 @dataclass(frozen=True)

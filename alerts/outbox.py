@@ -26,10 +26,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from alerts.model import NOTIFYING_KINDS, AlertEvent, delivery_id_for, to_utc, utc_now
+from alerts.model import NOTIFYING_KINDS, AlertEvent, delivery_id_for
 from alerts.store import next_version
 from monitor.settings import Settings, WebhookChannel
 from monitor.storage import Storage
+from monitor.windows import to_utc, utc_now
 
 DeliveryStatus = Literal["pending", "sending", "delivered", "failed"]
 FINAL_STATUSES: tuple[DeliveryStatus, ...] = ("delivered", "failed")

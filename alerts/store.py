@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from alerts.model import AlertEvent, event_id_for, to_utc, utc_now
+from alerts.model import AlertEvent, event_id_for
 from monitor.errors import InputError
 from monitor.storage import Storage
+from monitor.windows import to_utc, utc_now
 
 Status = Literal["ok", "pending", "firing"]
 
@@ -83,7 +84,6 @@ def next_version() -> int:
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    """DateTime64 columns come back naive (UTC); make them aware."""
     return None if value is None else to_utc(value)
 
 

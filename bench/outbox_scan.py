@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO))
 
 import pyarrow as pa  # noqa: E402
 
-from alerts.model import utc_now  # noqa: E402
 from alerts.outbox import OUTBOX_COLUMNS, Outbox  # noqa: E402
 from monitor.settings import ClickHouseSettings  # noqa: E402
 from monitor.storage import open_storage  # noqa: E402
+from monitor.windows import utc_now  # noqa: E402
 
 
 def timed(call, repeat: int = 20) -> float:

@@ -27,8 +27,8 @@ from itertools import pairwise
 from typing import Any
 
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
-from detectors.sqlfmt import sql_float, sql_string
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_float, sql_string
 
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 FEW_VALUES_PROBE = 6  # distinct values fetched per side; more than 5 in total means "many"

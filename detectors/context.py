@@ -14,11 +14,11 @@ from detectors.profile import ColumnProfile, Kind
 from detectors.references import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status
 from detectors.segments import Census, Segment, segment_condition, segment_label
-from detectors.sqlfmt import sql_string
-from detectors.windows import Window, window_condition
 from monitor.settings import ModelSettings, PredictionSettings
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
+from monitor.storage.sqlfmt import sql_string, window_condition
+from monitor.windows import Window
 
 MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
 

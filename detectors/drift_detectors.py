@@ -25,8 +25,8 @@ from detectors.references import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
 from detectors.sample import ColumnSpec, Sample
 from detectors.segments import Segment, segment_label
-from detectors.windows import Window
 from monitor.logs import get_logger
+from monitor.windows import Window
 
 log = get_logger(__name__)
 MISSING = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}

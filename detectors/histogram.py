@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.sqlfmt import sql_float
+from monitor.storage.sqlfmt import sql_float
 
 BITS = 22
 EXACT_BITS = 64  # a 64-bit key is the value itself

@@ -25,9 +25,9 @@ from detectors.context import RunContext
 from detectors.references import ROWS_TABLE, Reference
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_label
-from detectors.sqlfmt import sql_string
 from monitor.settings import PredictionSettings
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string
 
 DETECTOR = "performance"
 EPS = float(np.finfo(np.float64).eps)

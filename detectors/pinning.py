@@ -29,9 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from detectors.sample import Sample
-from detectors.sqlfmt import sql_string
 from monitor.errors import StorageError
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string
 
 FINAL_SUFFIX = " FINAL"
 MAX_PARTS = 32  # more parts: the OR of ranges costs more than the predicate it replaces

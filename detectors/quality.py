@@ -19,11 +19,11 @@ from detectors.profile import ColumnProfile
 from detectors.references import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_label
-from detectors.sqlfmt import sql_float, sql_string_array
 from monitor.errors import StorageError
 from monitor.logs import get_logger
 from monitor.storage import quote_identifier
 from monitor.storage.events import feature_column
+from monitor.storage.sqlfmt import sql_float, sql_string_array
 
 log = get_logger(__name__)
 DETECTOR = "data_quality"

@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from detectors import reference_sources as sources
 from detectors.performance import compute_metrics, infer_prediction, reference_rows_sql, settings_key
 from detectors.profile import Kind, profile_rows
 from detectors.reference_side import forget, precompute
+from detectors.reference_sources import LoadPlan
 from detectors.references import (
     REFERENCE_KINDS,
     REFERENCES_TABLE,
@@ -35,12 +36,12 @@ from detectors.references import (
     get_reference,
     next_version,
 )
-from detectors.sqlfmt import sql_string
-from detectors.windows import Window, to_utc, window_condition
 from monitor.errors import InputError, MonitorError
 from monitor.settings import PredictionSettings
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import FeatureColumns, feature_column
+from monitor.storage.sqlfmt import sql_string, window_condition
+from monitor.windows import Window, to_utc
 
 Progress = Callable[[str], None]
 _COLUMN_TYPE = {"numerical": "Float64 DEFAULT nan", "categorical": "LowCardinality(Nullable(String))"}
@@ -48,17 +49,6 @@ _COLUMN_TYPE = {"numerical": "Float64 DEFAULT nan", "categorical": "LowCardinali
 
 def _quiet(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class LoadPlan:
-    """What goes where: target column of reference_rows -> SQL expression over the source."""
-
-    features: dict[str, Kind]
-    exprs: dict[str, str]
-    prediction_kind: Kind | None
-    label_kind: Kind | None
-    segment_keys: tuple[str, ...]
 
 
 def ensure_row_columns(storage: Storage, features: dict[str, Kind]) -> None:

@@ -28,9 +28,9 @@ from detectors.parallel import in_parallel, profile_in_parallel, single_threaded
 from detectors.references import Reference
 from detectors.report import PREDICTION_COLUMN
 from detectors.sample import NUMERICAL, ColumnSpec, Kind, Sample
-from detectors.sqlfmt import sql_string
 from monitor.logs import get_logger
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string
 
 log = get_logger(__name__)
 TABLE = "reference_sides"

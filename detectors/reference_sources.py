@@ -12,26 +12,34 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.profile import Kind
-from detectors.sqlfmt import sql_string
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
-
-if TYPE_CHECKING:
-    from detectors.reference_load import LoadPlan
+from monitor.storage.sqlfmt import sql_string
 
 RESERVED = ("prediction", "label", "event_id", "timestamp", "model", "model_version")
 STREAM_BATCH_ROWS = 100_000
 _CSV_READ_BLOCK = 64 << 20
 _NUMERIC_CH = re.compile(r"^(U?Int\d+|Float\d+|Decimal.*|BFloat16)$")
 _TEXT_CH = re.compile(r"^(String|FixedString.*|Enum\d*\(.*|UUID|IPv[46])$")
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What goes where: target column of reference_rows -> SQL expression over the source."""
+
+    features: dict[str, Kind]
+    exprs: dict[str, str]
+    prediction_kind: Kind | None
+    label_kind: Kind | None
+    segment_keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -178,8 +186,6 @@ def plan_load(
     progress: Callable[[str], None],
 ) -> LoadPlan:
     """Which file column becomes which reference_rows column, with its kind checked against the config."""
-    from detectors.reference_load import LoadPlan
-
     by_name = {c.name: c for c in columns}
     chosen: dict[str, Kind] = {}
     if features:

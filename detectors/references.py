@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from detectors.profile import Kind, ReferenceProfile
 from detectors.segments import segment_condition
-from detectors.sqlfmt import sql_string
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
+from monitor.storage.sqlfmt import sql_string
 
 REFERENCES_TABLE = "references"
 ROWS_TABLE = "reference_rows"

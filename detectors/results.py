@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from detectors.report import StatResult, WindowReport
-from detectors.sqlfmt import sql_datetime, sql_string
-from detectors.windows import Window
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_datetime, sql_string
+from monitor.windows import Window, as_utc
 
 RESULTS_TABLE = "detector_results"
 RUNS_TABLE = "detector_runs"
@@ -113,7 +113,7 @@ def _window_filter(model: str, window: Window) -> str:
 def store_report(storage: Storage, report: WindowReport, computed_at: datetime, duration_seconds: float) -> None:
     """Write the report's rows and its run record, then drop what older runs of this window wrote."""
     window = Window(report.window_start, report.window_end)
-    stamp = computed_at.replace(tzinfo=UTC) if computed_at.tzinfo is None else computed_at.astimezone(UTC)
+    stamp = as_utc(computed_at)
     rows = [
         (
             report.model,

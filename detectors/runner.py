@@ -27,12 +27,12 @@ from detectors.references import Reference, get_reference, training_reference
 from detectors.report import DATASET, StatResult, Status, WindowReport
 from detectors.results import store_report
 from detectors.segments import Census, Segment, census, segment_label
-from detectors.sqlfmt import sql_string
-from detectors.windows import resolve_window, to_utc, utc_now, window_condition
 from monitor.errors import UserError
 from monitor.logs import get_logger
 from monitor.settings import ModelSettings, PredictionSettings, Settings
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string, window_condition
+from monitor.windows import resolve_window, to_utc, utc_now
 
 log = get_logger(__name__)
 Progress = Callable[[str], None]

@@ -20,10 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from detectors.sqlfmt import sql_datetime, sql_string
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import FeatureColumns, feature_column
+from monitor.storage.sqlfmt import sql_datetime, sql_string
 
 Kind = Literal["numerical", "categorical"]
 NUMERICAL: Kind = "numerical"

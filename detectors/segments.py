@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from detectors.sqlfmt import sql_string
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string
 
 Segment = tuple[str, str] | None
 """``None`` for the whole population, else (segment key, value)."""

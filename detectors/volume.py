@@ -12,8 +12,8 @@ from __future__ import annotations
 from detectors.context import RunContext
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_condition, segment_label
-from detectors.sqlfmt import sql_datetime, sql_string
-from detectors.windows import DAY, WEEK, to_utc, window_condition
+from monitor.storage.sqlfmt import sql_datetime, sql_string, window_condition
+from monitor.windows import DAY, WEEK, to_utc
 
 
 def volume(ctx: RunContext, segment: Segment = None) -> list[StatResult]:

@@ -140,7 +140,7 @@ class WebhookChannel(_Frozen):
         if (self.url is None) == (self.url_env is None):
             raise ValueError("set exactly one of url or url_env")
         if self.template is not None:
-            from alerts.templates import parse_template
+            from monitor.templates import parse_template
 
             try:
                 parse_template(self.template)
@@ -277,7 +277,7 @@ class ModelSettings(_Frozen):
     @classmethod
     def _valid_cron(cls, value: Schedule) -> Schedule:
         if isinstance(value, str):
-            from monitor.scheduling import cron_trigger
+            from monitor.cron import cron_trigger
 
             try:
                 cron_trigger(value)

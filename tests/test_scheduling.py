@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from detectors.report import WindowReport
+from monitor.pipeline import WindowPipeline
 from monitor.scheduling import DelayedTrigger, DetectionScheduler, due_time, due_window, load_last_runs, make_trigger
 from monitor.settings import EverySchedule, ModelSettings, Settings, load_settings
 from monitor.storage import Storage
@@ -134,7 +135,7 @@ class Recorder:
         self.max_running = 0
         self._lock = threading.Lock()
 
-    def __call__(self, storage: Storage, settings: Settings, model: str, end: datetime, window: timedelta):
+    def __call__(self, storage: Storage, settings: Settings, model: str, end: datetime, window: timedelta, _progress):
         started = datetime.now(UTC)
         with self._lock:
             self.running += 1
@@ -150,9 +151,13 @@ class Recorder:
                 self.running -= 1
 
 
+def scheduler_with(storage: Storage, settings: Settings, detect: Recorder) -> DetectionScheduler:
+    return DetectionScheduler(storage, settings, WindowPipeline(storage, settings, detect=detect))
+
+
 def test_a_one_second_schedule_runs_on_time(storage: Storage) -> None:
     detect = Recorder()
-    scheduler = DetectionScheduler(storage, scheduler_settings(storage, {"every": "1s"}), detect=detect)
+    scheduler = scheduler_with(storage, scheduler_settings(storage, {"every": "1s"}), detect)
     scheduler.start()
     try:
         time.sleep(3.6)
@@ -169,7 +174,7 @@ def test_a_one_second_schedule_runs_on_time(storage: Storage) -> None:
 
 def test_a_model_never_runs_twice_at_once(storage: Storage) -> None:
     detect = Recorder(seconds=2.2)  # slower than its one-second schedule
-    scheduler = DetectionScheduler(storage, scheduler_settings(storage, {"every": "1s"}), detect=detect)
+    scheduler = scheduler_with(storage, scheduler_settings(storage, {"every": "1s"}), detect)
     scheduler.start()
     try:
         time.sleep(1.5)
@@ -187,7 +192,7 @@ def test_a_model_never_runs_twice_at_once(storage: Storage) -> None:
 def test_next_and_last_runs_are_queryable_and_survive_a_restart(storage: Storage) -> None:
     detect = Recorder()
     settings = scheduler_settings(storage, {"every": "1s"})
-    scheduler = DetectionScheduler(storage, settings, detect=detect)
+    scheduler = scheduler_with(storage, settings, detect)
     assert scheduler.last_run("fraud") is None
     scheduler.start()
     try:
@@ -205,7 +210,7 @@ def test_next_and_last_runs_are_queryable_and_survive_a_restart(storage: Storage
     assert scheduler.next_run("fraud") is None
     stored = load_last_runs(storage)["fraud"]
     assert stored.due_at >= last.due_at and stored.finished_at is not None
-    again = DetectionScheduler(storage, settings, detect=detect)
+    again = scheduler_with(storage, settings, detect)
     again.start()
     try:
         assert again.last_record("fraud") is not None
@@ -218,7 +223,7 @@ def test_a_missed_window_is_caught_up_once_at_start(storage: Storage) -> None:
     yearly = "0 0 1 1 *"  # the latest due window is the one ending on January 1st; the next is months away
     settings = scheduler_settings(storage, yearly, catch_up=True, window="1h")
     for _ in range(2):
-        scheduler = DetectionScheduler(storage, settings, detect=detect)
+        scheduler = scheduler_with(storage, settings, detect)
         scheduler.start()
         time.sleep(0.8)
         scheduler.stop()
@@ -233,7 +238,7 @@ def test_a_failing_run_is_recorded_and_scheduling_continues(storage: Storage) ->
         REGISTRY.get_sample_value("monitor_detector_run_failures_total", {"model": "fraud", "trigger": "schedule"})
         or 0.0
     )
-    scheduler = DetectionScheduler(storage, scheduler_settings(storage, {"every": "1s"}), detect=detect)
+    scheduler = scheduler_with(storage, scheduler_settings(storage, {"every": "1s"}), detect)
     scheduler.start()
     try:
         deadline = time.monotonic() + 10

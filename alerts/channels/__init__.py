@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 
 from alerts.model import AlertEvent
 from monitor.errors import ConfigError, MonitorError
+from monitor.logs import get_logger
 from monitor.settings import PagerDutyChannel, Settings, SlackChannel, WebhookChannel
+
+log = get_logger(__name__)
 
 USER_AGENT = "model-monitor/0.1 (+alerts)"
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -93,6 +96,14 @@ def build_channel(name: str, config: SlackChannel | PagerDutyChannel | WebhookCh
 def build_channels(settings: Settings) -> dict[str, Channel]:
     """Every configured channel; call at start-up so a bad template stops the service early."""
     return {name: build_channel(name, config, settings) for name, config in settings.channels.items()}
+
+
+def check_channels(settings: Settings) -> None:
+    """At start-up: build every channel (a template that does not parse raises ``ConfigError`` now) and
+    warn about each environment variable a channel needs that is not set."""
+    build_channels(settings)
+    for name in missing_secrets(settings):
+        log.warning("a channel's environment variable is not set; its notifications will fail", variable=name)
 
 
 def missing_secrets(settings: Settings) -> list[str]:

@@ -7,7 +7,7 @@ Default body (at most 10 top-level keys, so it also fits GitHub's ``client_paylo
      "alert": {"id", "rule", "condition", "severity", "value", "threshold", "opened_at"},
      "dashboard_url": ...}
 
-With ``template`` the body is the template rendered with the variables of :mod:`alerts.templates`,
+With ``template`` the body is the template rendered with the variables of :mod:`monitor.templates`,
 so the hook can call a pipeline trigger directly (GitHub ``repository_dispatch``, Airflow's DAG-run
 endpoint; docs/alerting.md). Headers: ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the raw
 body>`` when ``secret_env`` is set, ``Idempotency-Key`` (the delivery id: the same on every retry of
@@ -24,8 +24,8 @@ import orjson
 from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env
 from alerts.model import AlertEvent
 from alerts.signing import SIGNATURE_HEADER, sign
-from alerts.templates import parse_template, render
 from monitor.settings import Settings, WebhookChannel
+from monitor.templates import parse_template, render
 
 
 def default_body(event: AlertEvent) -> dict[str, Any]:

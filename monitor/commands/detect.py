@@ -14,28 +14,22 @@ from monitor.logs import configure_logging
 
 if TYPE_CHECKING:
     from detectors.report import StatResult, WindowReport
-    from monitor.settings import Settings
-    from monitor.storage import Storage
+    from monitor.pipeline import OneShot
 
 
-def after_detection(storage: Storage, settings: Settings, report: WindowReport, wait: float = 30.0) -> dict[str, Any]:
-    """The one place where a finished run is handed on: alert rules, then their deliveries.
-
-    Waits at most ``wait`` seconds for this run's notifications; what is still pending stays in the
-    outbox and ``monitor up`` delivers it. Returns what to add to the JSON output.
-    """
-    from alerts.runtime import evaluate_and_deliver
-
-    outcome = evaluate_and_deliver(storage, settings, report, wait=wait)
+def alerts_document(outcome: OneShot) -> dict[str, Any]:
+    """What the step did to the alerts and how its notifications ended up, for the JSON output."""
+    evaluation = outcome.step.evaluation
     waited = outcome.deliveries
     return {
         "alerts": {
             "rules": [
                 {"rule": o.rule, "outcome": o.outcome, "status": o.status_after, "reason": o.reason}
-                for o in outcome.evaluation.outcomes
+                for o in (evaluation.outcomes if evaluation is not None else ())
             ],
             "events": [
-                {"alert_id": e.alert_id, "kind": e.kind, "severity": e.severity} for e in outcome.evaluation.events
+                {"alert_id": e.alert_id, "kind": e.kind, "severity": e.severity}
+                for e in (evaluation.events if evaluation is not None else ())
             ],
             "deliveries": None
             if waited is None
@@ -178,9 +172,9 @@ def detect(
 
       monitor detect --model fraud --window 1h --end 2026-11-27T10:00:00Z --format json
     """
-    from detectors.runner import run_detection
-    from detectors.windows import parse_timestamp
     from monitor.durations import parse_duration
+    from monitor.pipeline import run_once
+    from monitor.windows import parse_timestamp
 
     if output not in ("table", "json"):
         raise UserError(f"--format must be table or json, not {output!r}")
@@ -197,17 +191,18 @@ def detect(
     configure_logging(settings.log_level, settings.log_format)  # logs on stderr: stdout is the result
     storage = open_for_command(settings)
     try:
-        report = run_detection(
+        outcome = run_once(
             storage,
             settings,
             model,
-            window_end=window_end,
-            window=length,
+            window_end,
+            length,
+            wait=wait_deliveries,
             progress=lambda message: typer.echo(message, err=True),
         )
-        extra = after_detection(storage, settings, report, wait=wait_deliveries)
     finally:
         storage.close()
+    report, extra = outcome.step.report, alerts_document(outcome)
     if output == "json":
         typer.echo(json.dumps(report_json(report, extra), indent=2, default=str))
     else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from monitor.commands.common import ConfigOption, broker_spec, settings_from
+from monitor.commands.common import ConfigOption, settings_from
 from monitor.kafka_local import broker
+from monitor.kafka_local.broker import broker_spec
 from monitor.kafka_local.jars import ensure_jars
 
 kafka_app = typer.Typer(

@@ -45,7 +45,7 @@ def open_for_command(settings: Settings) -> Storage:
 def _parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
-    from detectors.windows import parse_timestamp
+    from monitor.windows import parse_timestamp
 
     try:
         return parse_timestamp(value)

@@ -150,8 +150,8 @@ class Progress:
 
 def run_demo(base: Settings, options: DemoOptions, stop: threading.Event, out: TextIO = sys.stderr) -> int:
     from detectors.reference_load import add_file
-    from monitor.commands.common import broker_spec
     from monitor.kafka_local import broker
+    from monitor.kafka_local.broker import broker_spec
     from monitor.service.runtime import Service, ServiceOptions
     from monitor.storage import open_storage
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from monitor.errors import BrokerError
+from monitor.errors import BrokerError, ConfigError
 from monitor.kafka_local.jars import ensure_jars
+from monitor.settings import Settings
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
@@ -326,3 +327,20 @@ def kill(spec: BrokerSpec) -> None:
             time.sleep(0.05)
         _reap(pid)
     spec.pid_file.unlink(missing_ok=True)
+
+
+def broker_spec(settings: Settings) -> BrokerSpec:
+    """The local broker that serves ``settings.kafka.bootstrap`` (first address if several)."""
+    first = settings.kafka.bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError(f"kafka.bootstrap: {settings.kafka.bootstrap!r} is not host:port")
+    return BrokerSpec(
+        home=settings.broker.home,
+        version=settings.broker.version,
+        port=int(port),
+        controller_port=settings.broker.controller_port,
+        host=host or "127.0.0.1",
+        heap=settings.broker.heap,
+        partitions=settings.kafka.partitions,
+    )

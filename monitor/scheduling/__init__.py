@@ -4,12 +4,9 @@
 :class:`DetectionScheduler` that ``monitor up`` starts. See docs/alerting.md.
 """
 
-from monitor.scheduling.scheduler import DetectionScheduler, ModelSchedule, RunRecord, default_detect, load_last_runs
+from monitor.scheduling.scheduler import DetectionScheduler, ModelSchedule, RunRecord, load_last_runs
 from monitor.scheduling.times import (
-    EPOCH,
     DelayedTrigger,
-    DueWindow,
-    cron_trigger,
     due_time,
     due_window,
     make_trigger,
@@ -17,14 +14,10 @@ from monitor.scheduling.times import (
 )
 
 __all__ = [
-    "EPOCH",
     "DelayedTrigger",
     "DetectionScheduler",
-    "DueWindow",
     "ModelSchedule",
     "RunRecord",
-    "cron_trigger",
-    "default_detect",
     "due_time",
     "due_window",
     "load_last_runs",

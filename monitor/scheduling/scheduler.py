@@ -21,26 +21,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from detectors.report import WindowReport
-from monitor import metrics
 from monitor.durations import format_duration
 from monitor.errors import InputError, StorageError
 from monitor.logs import get_logger
-from monitor.scheduling.times import DelayedTrigger, due_time, make_trigger, schedule_text, utc
+from monitor.pipeline import Trigger, WindowPipeline
+from monitor.scheduling.times import DelayedTrigger, due_time, make_trigger, schedule_text
 from monitor.settings import Settings
 from monitor.storage import Storage
+from monitor.windows import to_utc
 
 log = get_logger(__name__)
-
-DetectFn = Callable[[Storage, Settings, str, datetime, timedelta], WindowReport]
 
 
 # ---------------------------------------------------------------- run records
@@ -109,16 +107,10 @@ def load_last_runs(storage: Storage) -> dict[str, RunRecord]:
     for row in rows:
         for key in ("due_at", "window_start", "window_end", "started_at", "finished_at"):
             if row[key] is not None:
-                row[key] = utc(row[key])
+                row[key] = to_utc(row[key])
         row["alert_events"] = int(row["alert_events"])
         result[row["model"]] = RunRecord(**row)
     return result
-
-
-def default_detect(storage: Storage, settings: Settings, model: str, end: datetime, window: timedelta) -> WindowReport:
-    from detectors.runner import run_detection
-
-    return run_detection(storage, settings, model, window_end=end, window=window)
 
 
 # ---------------------------------------------------------------- the scheduler
@@ -129,9 +121,8 @@ class DetectionScheduler:
 
     For ``monitor up``: ``start()``, ``stop(timeout)``, ``healthy()`` (the service's Component
     protocol) and ``next_run(model)`` / ``last_run(model)`` (its ScheduleView), plus
-    :meth:`status` for everything the API may show and :meth:`run_now` for a manual run. ``engine``
-    evaluates alert rules on each report (None: detection only); ``detect`` replaces
-    :func:`detectors.runner.run_detection` (tests).
+    :meth:`status` for everything the API may show and :meth:`run_now` for a manual run. Each run is
+    one :class:`~monitor.pipeline.WindowPipeline` step (detection only when none is given).
     """
 
     name = "scheduler"
@@ -140,14 +131,12 @@ class DetectionScheduler:
         self,
         storage: Storage,
         settings: Settings,
-        engine: Any | None = None,
-        detect: DetectFn | None = None,
+        pipeline: WindowPipeline | None = None,
         models: Collection[str] | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings
-        self.engine = engine
-        self.detect = detect or default_detect
+        self.pipeline = pipeline or WindowPipeline(storage, settings)
         self.models = [m for m in (models if models is not None else settings.models) if m in settings.models]
         self.delay = settings.scheduler.delay
         self._locks = {m: threading.Lock() for m in self.models}
@@ -239,11 +228,11 @@ class DetectionScheduler:
 
     # ------------------------------------------------------------ running
 
-    def _scheduled(self, model: str, trigger: str) -> None:
+    def _scheduled(self, model: str, trigger: Trigger) -> None:
         due = due_time(self.settings.models[model].schedule, datetime.now(UTC) - self.delay)
         self.run(model, due, trigger)
 
-    def run_now(self, model: str, trigger: str = "manual") -> RunRecord | None:
+    def run_now(self, model: str, trigger: Trigger = "manual") -> RunRecord | None:
         """Run the window due now for ``model``, in this thread (None if a run is already in progress)."""
         if model not in self.settings.models:
             raise InputError(f"unknown model {model!r}")
@@ -251,7 +240,7 @@ class DetectionScheduler:
         due = due_time(self.settings.models[model].schedule, datetime.now(UTC) - self.delay)
         return self.run(model, due, trigger)
 
-    def run(self, model: str, due: datetime, trigger: str) -> RunRecord | None:
+    def run(self, model: str, due: datetime, trigger: Trigger) -> RunRecord | None:
         """Detect and evaluate alerts for the window ending at ``due``; one run per model at a time."""
         lock = self._locks[model]
         if not lock.acquire(blocking=False):
@@ -265,27 +254,23 @@ class DetectionScheduler:
                 window_start=due - window,
                 window_end=due,
                 trigger=trigger,
-                started_at=utc(datetime.now(UTC)),
+                started_at=to_utc(datetime.now(UTC)),
                 run_id=uuid.uuid4().hex,
             )
             self._write(record)
             started = time.monotonic()
-            metric_trigger = "schedule" if trigger in ("schedule", "catch_up") else trigger
             try:
-                report = self.detect(self.storage, self.settings, model, due, window)
-                evaluation = self.engine.evaluate(report) if self.engine is not None else None
+                step = self.pipeline.run(model, due, window, trigger)
                 record = replace(
                     record,
-                    status=report.status,
-                    run_id=report.run_id or record.run_id,
-                    alert_events=len(evaluation.events) if evaluation is not None else 0,
+                    status=step.report.status,
+                    run_id=step.report.run_id or record.run_id,
+                    alert_events=len(step.evaluation.events) if step.evaluation is not None else 0,
                 )
-            except Exception as exc:  # recorded, counted and logged with its traceback; the next run retries
-                metrics.DETECTOR_RUN_FAILURES.labels(model, metric_trigger).inc()
+            except Exception as exc:  # recorded and logged with its traceback (the step counted it); retried next time
                 log.exception("detection run failed", model=model, due=due.isoformat(), trigger=trigger)
                 record = replace(record, status="error", error=f"{type(exc).__name__}: {exc}"[:1000])
-            metrics.DETECTOR_RUN_SECONDS.labels(model, metric_trigger).observe(time.monotonic() - started)
-            record = replace(record, finished_at=utc(datetime.now(UTC)))
+            record = replace(record, finished_at=to_utc(datetime.now(UTC)))
             self._last[model] = record
             self._write(record)
             log.info(

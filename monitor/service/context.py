@@ -12,8 +12,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from monitor.pipeline import WindowPipeline
 from monitor.settings import Settings
 from monitor.storage import Storage
 
@@ -48,7 +49,16 @@ class ServiceContext:
     schedule: ScheduleView | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     kafka_probe: KafkaProbe | None = None
-    alerting: Any = None  # alerts.runtime.Alerting when this process runs the engine and delivery worker
+    # The process's pipeline step when it runs the scheduler and delivery worker (its engine wakes the worker).
+    pipeline: WindowPipeline | None = None
+
+    def window_pipeline(self) -> WindowPipeline:
+        """This process's pipeline step, or one that queues notifications for whichever worker runs."""
+        if self.pipeline is not None:
+            return self.pipeline
+        from alerts.engine import AlertEngine
+
+        return WindowPipeline(self.storage, self.settings, AlertEngine(self.storage, self.settings))
 
     def component(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)

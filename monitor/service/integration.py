@@ -135,22 +135,3 @@ def _bin_labels(edges: list[float]) -> list[str]:
     bounds = [-math.inf, *edges, math.inf]
     return [f"[{_fmt(bounds[i])}, {_fmt(bounds[i + 1])})" for i in range(len(bounds) - 1)]
 
-
-def evaluate_alerts(ctx: Any, report: Any) -> list[dict[str, Any]]:
-    """Evaluate the model's alert rules on a fresh report (waking this process's delivery worker if it
-    runs one); returns the alert events it produced."""
-    alerting = getattr(ctx, "alerting", None)
-    if alerting is not None:
-        evaluation = alerting.engine.evaluate(report)
-    else:
-        from alerts.engine import AlertEngine
-
-        evaluation = AlertEngine(ctx.storage, ctx.settings).evaluate(report)
-    return [event.as_dict() for event in evaluation.events]
-
-
-def alerting_components(settings: Any, storage: Storage, scheduler: bool = True) -> Any:
-    """The alerting bundle of ``monitor up``: engine, delivery worker and detection scheduler."""
-    from alerts.runtime import Alerting
-
-    return Alerting(storage, settings, scheduler=scheduler)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
+from monitor import windows
 from monitor.service.errors import ApiError
 
 # ClickHouse DateTime64 holds 1900..2299; the API accepts a narrower, sane range.
@@ -25,8 +26,8 @@ ResultsEnd = Annotated[
 ]
 
 
-def as_utc(value: datetime, name: str) -> datetime:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def api_time(value: datetime, name: str) -> datetime:
+    value = windows.as_utc(value)
     if not MIN_TIME <= value < MAX_TIME:
         raise ApiError(422, "invalid_request", f"{name}: must be between 1970-01-01 and 2200-01-01")
     return value
@@ -48,10 +49,10 @@ def resolve_window(
     current = now or datetime.now(UTC)
     if end is None:
         end_utc = MAX_TIME if open_end else current
-        start_utc = as_utc(start, "start") if start is not None else max(MIN_TIME, current - default_length)
+        start_utc = api_time(start, "start") if start is not None else max(MIN_TIME, current - default_length)
     else:
-        end_utc = as_utc(end, "end")
-        start_utc = as_utc(start, "start") if start is not None else max(MIN_TIME, end_utc - default_length)
+        end_utc = api_time(end, "end")
+        start_utc = api_time(start, "start") if start is not None else max(MIN_TIME, end_utc - default_length)
     if start_utc >= end_utc:
         raise ApiError(422, "invalid_request", "start must be before end")
     return start_utc, end_utc

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, FeatureKind
+from monitor.windows import as_utc
 
 MAX_CATEGORIES = 50
 
@@ -26,15 +27,11 @@ class ModelActivity:
     versions: tuple[str, ...]
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _window_params(start: datetime, end: datetime) -> dict[str, Any]:
     # DateTime64 parameters travel as text with millisecond precision, in UTC.
     return {
-        "start": _utc(start).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-        "end": _utc(end).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        "start": as_utc(start).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        "end": as_utc(end).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
     }
 
 
@@ -50,7 +47,7 @@ def model_activity(storage: Storage, since: datetime, until: datetime) -> dict[s
     )
     # max(ts) is unaffected by duplicates, and the primary key (model, ts) makes it cheap without FINAL.
     latest = storage.rows(f"SELECT model, max(ts) FROM {storage.table('events')} GROUP BY model")
-    result = {model: ModelActivity(model, 0, _utc(ts) if ts else None, ()) for model, ts in latest}
+    result = {model: ModelActivity(model, 0, as_utc(ts) if ts else None, ()) for model, ts in latest}
     for model, count, versions in counts:
         prior = result.get(model)
         result[model] = ModelActivity(
@@ -111,7 +108,7 @@ def event_sample(storage: Storage, model: str, start: datetime, end: datetime, l
         sample.append(
             {
                 "event_id": row["event_id"],
-                "timestamp": _utc(row["ts"]),
+                "timestamp": as_utc(row["ts"]),
                 "model_version": row["model_version"],
                 "prediction": prediction,
                 "probabilities": dict(row["probabilities"]) or None,
@@ -186,7 +183,7 @@ def dead_letter_counts(storage: Storage, since: datetime) -> dict[str, dict[str,
     rows = storage.rows(
         f"SELECT model, error_kind, count() FROM {storage.table('dead_letters')} FINAL "
         "WHERE received_at >= toDateTime64({since:String}, 3, 'UTC') GROUP BY model, error_kind",
-        parameters={"since": _utc(since).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]},
+        parameters={"since": as_utc(since).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]},
     )
     result: dict[str, dict[str, int]] = {}
     for model, kind, count in rows:

@@ -21,7 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alerts.channels import check_channels
+from alerts.delivery import DeliveryWorker
+from alerts.engine import AlertEngine
 from monitor.logs import get_logger
+from monitor.pipeline import WindowPipeline
+from monitor.scheduling import DetectionScheduler
 from monitor.service.app import create_app
 from monitor.service.collector import FamilySource
 from monitor.service.components import ConsumerComponent, DashboardComponent
@@ -80,12 +85,9 @@ class Service:
             self.ctx.kafka_probe = KafkaProbe(self.settings.kafka.bootstrap)
             self.background.append(ConsumerComponent(self.settings, storage))
         if self.options.scheduler:
-            from monitor.service import integration
-
-            alerting = integration.alerting_components(self.settings, storage)
-            self.ctx.alerting = alerting
-            self.ctx.schedule = alerting.scheduler
-            self.background.extend(alerting.components)  # delivery worker, then scheduler
+            worker, scheduler = self._alerting(storage)
+            self.ctx.schedule = scheduler
+            self.background.extend([worker, scheduler])
         self.ctx.components = [*self.background, *self.options.extra]
         host = self.options.host or self.settings.api.host
         port = self.options.port if self.options.port is not None else self.settings.api.port
@@ -111,6 +113,15 @@ class Service:
         except BaseException:
             self.shutdown()
             raise
+
+    def _alerting(self, storage: Storage) -> tuple[DeliveryWorker, DetectionScheduler]:
+        """The delivery worker and the scheduler, sharing one pipeline step whose engine wakes the worker."""
+        check_channels(self.settings)  # a template that does not parse stops start-up here
+        worker = DeliveryWorker(storage, self.settings)
+        engine = AlertEngine(storage, self.settings, on_enqueued=worker.wake)
+        assert self.ctx is not None
+        self.ctx.pipeline = WindowPipeline(storage, self.settings, engine)
+        return worker, DetectionScheduler(storage, self.settings, self.ctx.pipeline)
 
     def failed_component(self) -> str | None:
         for component in [*self.background, *self.options.extra, *([self.dashboard] if self.dashboard else [])]:

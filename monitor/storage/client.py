@@ -184,12 +184,3 @@ def _redact(dsn: str) -> str:
         return dsn.replace(f":{parsed.password}@", ":***@")
     return dsn
 
-
-def open_storage(settings: ClickHouseSettings, migrate: bool = True) -> Storage:
-    """Connect and (by default) bring the schema up to date. The usual entry point."""
-    storage = connect(settings)
-    if migrate:
-        from monitor.storage.migrations import apply_migrations
-
-        apply_migrations(storage)
-    return storage

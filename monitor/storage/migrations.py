@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from monitor.storage.client import Storage, quote_identifier
+from monitor.settings import ClickHouseSettings
+from monitor.storage.client import Storage, connect, quote_identifier
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -83,3 +84,11 @@ def apply_migrations(storage: Storage) -> list[Migration]:
         )
         applied.append(migration)
     return applied
+
+
+def open_storage(settings: ClickHouseSettings, migrate: bool = True) -> Storage:
+    """Connect and (by default) bring the schema up to date. The usual entry point."""
+    storage = connect(settings)
+    if migrate:
+        apply_migrations(storage)
+    return storage

@@ -15,9 +15,9 @@ from alerts.channels import MissingSecret, build_channel, build_channels, missin
 from alerts.channels.pagerduty import dedup_key
 from alerts.model import AlertEvent, Finding, event_id_for
 from alerts.signing import sign, verify
-from alerts.templates import parse_template, render
 from monitor.errors import ConfigError
 from monitor.settings import Settings
+from monitor.templates import parse_template, render
 from tests.alerts.helpers import PD_KEY, T0, make_settings
 from tests.alerts.receivers import PAGERDUTY_SCHEMA, SLACK_SCHEMA, WEBHOOK_SCHEMA
 

@@ -14,10 +14,9 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from alerts.delivery import DeliveryWorker, backoff_delay, retry_after, wait_for_deliveries
+from alerts.delivery import DeliveryWorker, backoff_delay, deliver_now, retry_after, wait_for_deliveries
 from alerts.engine import AlertEngine
 from alerts.outbox import Outbox, list_deliveries
-from alerts.runtime import evaluate_and_deliver
 from alerts.store import alert_history
 from monitor.settings import Settings
 from monitor.storage import Storage
@@ -263,11 +262,11 @@ def test_monitor_detect_waits_a_bounded_time_and_leaves_the_rest_queued(storage:
     fine = receivers(slack_validator)
     settings = settings_for({"ok": {"type": "slack", "url": fine.url}, "retrain": webhook(slow.url)}, ["ok", "retrain"])
     started = time.monotonic()
-    outcome = evaluate_and_deliver(storage, settings, drift_report("fraud", T0, DRIFT), wait=1.0)
+    evaluation = AlertEngine(storage, settings).evaluate(drift_report("fraud", T0, DRIFT))
+    waited = deliver_now(storage, settings, evaluation.event_ids, wait=1.0)
     elapsed = time.monotonic() - started
     assert 1.0 <= elapsed < 4.0
-    assert outcome.deliveries is not None
-    assert (outcome.deliveries.delivered, outcome.deliveries.pending) == (1, 1)
+    assert (waited.delivered, waited.pending) == (1, 1)
     assert [r.status for r in fine.requests] == [200]
     (left,) = list_deliveries(storage, status="pending")
     assert left.channel == "retrain"  # still queued for the service, not lost

@@ -17,8 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from alerts.runtime import Alerting
+from alerts.delivery import DeliveryWorker
+from alerts.engine import AlertEngine
 from alerts.store import list_alerts
+from monitor.pipeline import WindowPipeline
+from monitor.scheduling import DetectionScheduler
 from monitor.settings import load_settings
 from monitor.storage import Storage
 from tests.alerts.helpers import FAST_DELIVERY
@@ -84,16 +87,19 @@ def test_scheduled_detection_sends_a_signed_retraining_webhook(
     traffic(storage, 2000, end=datetime.now(UTC) - timedelta(seconds=30), shift=30.0)  # amount moved by 2 sigma
     hook = receivers(webhook_validator(SECRET))
     settings = load_settings(overrides=config(storage.dsn, storage.database, reference, hook.url, {"every": "10s"}))
-    alerting = Alerting(storage, settings)
-    for component in alerting.components:
+    worker = DeliveryWorker(storage, settings)
+    scheduler = DetectionScheduler(
+        storage, settings, WindowPipeline(storage, settings, AlertEngine(storage, settings, on_enqueued=worker.wake))
+    )
+    components = [worker, scheduler]  # as monitor up starts them
+    for component in components:
         component.start()
     try:
         (received,) = hook.wait_for(1, timeout=60)  # the catch-up run at start evaluates the latest due window
     finally:
-        for component in reversed(alerting.components):
+        for component in reversed(components):
             component.stop(30)  # the scheduler waits for the run in progress: its record is then final
-    assert alerting.scheduler is not None
-    last = alerting.scheduler.last_record("fraud")
+    last = scheduler.last_record("fraud")
     body = received.json()
     assert body["model"] == "fraud" and body["event"] == "alert.firing"
     assert [f["name"] for f in body["drifted_features"]] == ["amount"]

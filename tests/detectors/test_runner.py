@@ -15,9 +15,9 @@ from detectors.reference_load import add_file
 from detectors.references import list_references
 from detectors.results import count_rows, read_results, read_runs
 from detectors.runner import run_detection
-from detectors.windows import Window
 from monitor.errors import UserError
 from monitor.storage import Storage
+from monitor.windows import Window
 from tests.detectors.event_rows import T0, Rows, settings_for, spread, write_events, write_labels
 
 FEATURES = {"amount": "numerical", "country": "categorical", "is_new": "categorical"}

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from detectors.report import StatResult, WindowReport
 from detectors.results import count_rows, read_results, read_runs, store_report
-from detectors.windows import Window
 from monitor.storage import Storage
+from monitor.windows import Window
 
 START = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 WINDOW = Window(START, START + timedelta(hours=1))

@@ -80,10 +80,9 @@ class AcknowledgeRequest(BaseModel):
     responses={401: {"description": "bad token"}, 403: {"description": "writes disabled"}},
 )
 def acknowledge(request: Request, body: AcknowledgeRequest) -> dict[str, Any]:
-    from alerts.engine import AlertEngine
-
     ctx = _ctx(request)
-    engine = ctx.alerting.engine if ctx.alerting is not None else AlertEngine(ctx.storage, ctx.settings)
+    engine = ctx.window_pipeline().engine
+    assert engine is not None
     try:
         state = engine.acknowledge(body.model, body.rule, body.actor, body.note)
     except InputError as exc:

@@ -14,7 +14,7 @@ from monitor.errors import InputError
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
-from monitor.service.params import ModelName, as_utc
+from monitor.service.params import ModelName, api_time
 from monitor.service.routers.models import require_model
 
 router = APIRouter(prefix="/api/v1", tags=["references"])
@@ -106,7 +106,7 @@ async def add_reference(request: Request, model: ModelName, body: ReferenceReque
             )
         else:
             require_model(ctx, model)
-            start, end = as_utc(body.start, "start"), as_utc(body.end, "end")  # type: ignore[arg-type]
+            start, end = api_time(body.start, "start"), api_time(body.end, "end")  # type: ignore[arg-type]
             if start >= end:
                 raise ApiError(422, "invalid_request", "start must be before end")
             reference = await run_in_threadpool(

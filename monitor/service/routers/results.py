@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,12 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from monitor import metrics
 from monitor.service import result_queries
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
-from monitor.service.params import End, ModelName, ResultsEnd, Start, as_utc, resolve_window
+from monitor.service.params import End, ModelName, ResultsEnd, Start, api_time, resolve_window
 from monitor.service.routers.models import require_model
 
 router = APIRouter(prefix="/api/v1", tags=["results"])
@@ -79,23 +77,6 @@ class DetectRequest(BaseModel):
     window: str | None = Field(None, max_length=50, description="window length like 30m or 1h (default: the model's)")
 
 
-def run_detection_now(ctx: ServiceContext, model: str, end: datetime | None, window: timedelta | None, trigger: str):
-    """Run every detector for one window, time it, and evaluate alert rules (shared with the demo)."""
-    from detectors.runner import run_detection
-    from monitor.service import integration
-
-    started = time.perf_counter()
-    try:
-        report = run_detection(ctx.storage, ctx.settings, model, window_end=end, window=window)
-    except Exception:
-        metrics.DETECTOR_RUN_FAILURES.labels(model, trigger).inc()
-        raise
-    finally:
-        metrics.DETECTOR_RUN_SECONDS.labels(model, trigger).observe(time.perf_counter() - started)
-    alerts = integration.evaluate_alerts(ctx, report)
-    return report, alerts
-
-
 @router.post(
     "/models/{model}/detect",
     summary="Run detection now for one window and evaluate alert rules",
@@ -109,18 +90,19 @@ async def detect_now(request: Request, model: ModelName, body: DetectRequest | N
     if model not in ctx.settings.models:
         raise not_found("configured model", model)
     body = body or DetectRequest()
-    end = as_utc(body.end, "end") if body.end is not None else datetime.now(UTC)
+    end = api_time(body.end, "end") if body.end is not None else datetime.now(UTC)
     try:
         window = parse_duration(body.window) if body.window else None
     except ValueError as exc:
         raise ApiError(422, "invalid_request", f"window: {exc}") from exc
     if window is not None and window > timedelta(days=366):
         raise ApiError(422, "invalid_request", "window: at most 366 days")
-    report, alerts = await run_in_threadpool(run_detection_now, ctx, model, end, window, "api")
+    step = await run_in_threadpool(ctx.window_pipeline().run, model, end, window, "api")
     from detectors.results import report_document
 
-    document = report_document(report)
+    document = report_document(step.report)
     results = document.pop("results")
+    alerts = [event.as_dict() for event in step.evaluation.events] if step.evaluation is not None else []
     return {**document, "alerts": alerts, "results": results}
 
 

@@ -12,17 +12,22 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from detectors.sqlfmt import sql_datetime
 from monitor.errors import InputError
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC at full precision; a naive datetime is taken to be UTC already (ClickHouse returns
+    DateTime64 values naive, in UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def to_utc(value: datetime) -> datetime:
-    """Aware UTC at millisecond precision; a naive datetime is taken to be UTC already."""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """Aware UTC at millisecond precision (what a DateTime64(3, 'UTC') column stores)."""
+    aware = as_utc(value)
     return aware.replace(microsecond=aware.microsecond // 1000 * 1000)
 
 
@@ -77,18 +82,18 @@ def align_end(moment: datetime, step: timedelta) -> datetime:
     step_ms = int(step.total_seconds() * 1000)
     if step_ms <= 0:
         raise ValueError("step must be positive")
-    elapsed_ms = int((moment - _EPOCH).total_seconds() * 1000)
-    return _EPOCH + timedelta(milliseconds=elapsed_ms - elapsed_ms % step_ms)
+    elapsed_ms = int((moment - EPOCH).total_seconds() * 1000)
+    return EPOCH + timedelta(milliseconds=elapsed_ms - elapsed_ms % step_ms)
 
 
-_EPOCH_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+EPOCH_NUMBER = re.compile(r"^\d+(\.\d+)?$")
 
 
 def parse_timestamp(text: str) -> datetime:
     """An RFC 3339 / ISO 8601 timestamp (``2026-11-27T10:00:00Z``; no zone = UTC) or epoch milliseconds."""
     value = text.strip()
-    if _EPOCH_NUMBER.match(value):
-        return to_utc(_EPOCH + timedelta(milliseconds=float(value)))
+    if EPOCH_NUMBER.match(value):
+        return to_utc(EPOCH + timedelta(milliseconds=float(value)))
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
@@ -96,8 +101,3 @@ def parse_timestamp(text: str) -> datetime:
             f"invalid timestamp {text!r}: expected RFC 3339 like 2026-11-27T10:00:00Z or epoch milliseconds"
         ) from exc
     return to_utc(parsed)
-
-
-def window_condition(window: Window, column: str = "ts") -> str:
-    """SQL that is true for timestamps inside the half-open window."""
-    return f"{column} >= {sql_datetime(window.start)} AND {column} < {sql_datetime(window.end)}"

@@ -7,7 +7,13 @@ values that end up there are rendered as literals here, escaped once, in one pla
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from monitor.windows import as_utc
+
+if TYPE_CHECKING:
+    from monitor.windows import Window
 
 
 def sql_string(value: str) -> str:
@@ -27,10 +33,15 @@ def sql_float(value: float) -> str:
 
 def sql_datetime(moment: datetime, precision: int = 3) -> str:
     """A ClickHouse DateTime64(precision, 'UTC') literal (precision 3 or 6)."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    utc = as_utc(moment)
     fraction = f"{utc.microsecond:06d}"[:precision]
     return f"toDateTime64('{utc.strftime('%Y-%m-%d %H:%M:%S')}.{fraction}', {precision}, 'UTC')"
 
 
 def sql_string_array(values: list[str]) -> str:
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
+
+
+def window_condition(window: Window, column: str = "ts") -> str:
+    """SQL that is true for timestamps inside the half-open window."""
+    return f"{column} >= {sql_datetime(window.start)} AND {column} < {sql_datetime(window.end)}"
