@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors import drift_detectors, performance, quality, volume
-from detectors.reference_load import add_file
+from detectors.checks import performance, quality, volume
+from detectors.drift import scheduled as drift_detectors
+from detectors.registration import add_file
 from detectors.runner import build_context, run_detection
 from monitor.settings import load_settings
 from monitor.storage import open_storage

@@ -9,7 +9,7 @@ per-column verdicts agree.
 ``events`` layout (migrations + FeatureColumns.ensure, insert_arrow) against a 1,000,000-row reference
 (earlier events of the same model), in embedded ClickHouse. In one measuring process, alternating: a
 plain scan of the same columns (``SELECT sum(...)`` over the same rows, same FINAL) of the window and
-of the reference, the full feature-drift run as a scheduled run does it (``detectors.engine.compare``
+of the reference, the full feature-drift run as a scheduled run does it (``detectors.drift.engine.compare``
 with the reference's stored summary, computed once before the runs and timed on its own), and the
 same run without a summary (the reference is profiled and read again); peak RSS of that process.
 
@@ -244,9 +244,9 @@ class PeakRss:
 
 
 def measure(path: Path, runs: int) -> None:
-    from detectors.engine import compare
-    from detectors.reference_side import summarize
-    from detectors.sample import Sample
+    from detectors.drift.engine import compare
+    from detectors.drift.reference_side import summarize
+    from detectors.drift.sample import Sample
     from monitor.settings import ClickHouseSettings
     from monitor.storage import open_storage
     from monitor.storage.events import feature_column

@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from detectors.profile import ColumnProfile, Kind
-from detectors.references import Reference
-from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status
+from detectors.references.profile import ColumnProfile, Kind
+from detectors.references.store import Reference
+from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status, sample_status
 from detectors.segments import Census, Segment, segment_condition, segment_label
 from monitor.settings import ModelSettings, PredictionSettings
 from monitor.storage import Storage, quote_identifier
@@ -82,7 +82,7 @@ class RunContext:
         return self.census.count(segment)
 
     def status_for(self, n: int) -> Status:
-        return "ok" if n >= self.settings.min_samples else "insufficient_data"
+        return sample_status(n, self.settings.min_samples)
 
 
 def short_reason(exc: BaseException) -> str:

@@ -36,6 +36,12 @@ DATASET = ""
 Status = Literal["ok", "insufficient_data", "error"]
 
 
+def sample_status(n: int, min_samples: int) -> Status:
+    """The one meaning of ``min_samples``: a statistic needs at least that many values on each side it
+    compares, and a window (or segment) with fewer events than that is ``insufficient_data``."""
+    return "ok" if n >= min_samples else "insufficient_data"
+
+
 @dataclass(frozen=True)
 class StatResult:
     """One statistic of one column (or of the dataset) in one window: one row of detector_results."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from detectors.report import StatResult, WindowReport
 from monitor.storage import Storage
-from monitor.storage.sqlfmt import sql_datetime, sql_string
+from monitor.storage.sqlfmt import datetime_param, sql_datetime, sql_string
 from monitor.windows import Window, as_utc
 
 RESULTS_TABLE = "detector_results"
@@ -178,37 +178,22 @@ def read_results(
     limit: int = 100_000,
 ) -> list[StatResult]:
     """The stored rows of one model (optionally one window, detector, segment), as :class:`StatResult`."""
-    conditions = ["model = {model:String}"]
-    parameters: dict[str, Any] = {"model": model}
-    if window is not None:
-        conditions.append(_window_filter(model, window))
-    if detector is not None:
-        conditions.append("detector = {detector:String}")
-        parameters["detector"] = detector
-    if segment is not None:
-        conditions.append("segment = {segment:String}")
-        parameters["segment"] = segment
-    rows = storage.rows(
-        f"SELECT detector, column, statistic, value, threshold, verdict, segment, status, n_reference, "
-        f"n_current, details FROM {storage.table(RESULTS_TABLE)} FINAL WHERE {' AND '.join(conditions)} "
-        f"ORDER BY window_end, detector, segment, column, statistic LIMIT {int(limit)}",
-        parameters=parameters,
-    )
+    rows = query_results(storage, model, window=window, detector=detector, segment=segment, limit=limit)
     return [
         StatResult(
-            detector=d,
-            column=c,
-            statistic=s,
-            value=v,
-            threshold=t,
-            drift=None if verdict is None else bool(verdict),
-            segment=seg,
-            status=status,
-            n_reference=int(nr),
-            n_current=int(nc),
-            details=json.loads(details) if details else {},
+            detector=r["detector"],
+            column=r["column"],
+            statistic=r["statistic"],
+            value=r["value"],
+            threshold=r["threshold"],
+            drift=r["drift"],
+            segment=r["segment"],
+            status=r["status"],
+            n_reference=int(r["n_reference"]),
+            n_current=int(r["n_current"]),
+            details=r["details"],
         )
-        for d, c, s, v, t, verdict, seg, status, nr, nc, details in rows
+        for r in sorted(rows, key=lambda r: r["window_end"])
     ]
 
 
@@ -268,3 +253,132 @@ def rows_sequence(results: Sequence[StatResult]) -> list[dict[str, Any]]:
         }
         for r in results
     ]
+
+
+# ---------------------------------------------------------------- reads for the API and dashboard
+
+DRIFT_DETECTORS = ("feature_drift", "prediction_drift", "window_drift", "skew")
+
+_RANGE = "window_end > toDateTime64({start:String}, 3, 'UTC') AND window_end <= toDateTime64({end:String}, 3, 'UTC')"
+
+
+def query_results(
+    storage: Storage,
+    model: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    window: Window | None = None,
+    detector: str | None = None,
+    column: str | None = None,
+    statistic: str | None = None,
+    segment: str | None = "",
+    limit: int = 5000,
+) -> list[dict[str, Any]]:
+    """The one reader of stored rows: one model's rows of windows ending in ``(start, end]`` (or of
+    exactly ``window``), newest window first, filtered by what is given (``segment=None``: every
+    segment; ``""``: the whole population)."""
+    conditions = ["model = {model:String}"]
+    params: dict[str, Any] = {"model": model}
+    if start is not None:
+        conditions.append("window_end > toDateTime64({start:String}, 3, 'UTC')")
+        params["start"] = datetime_param(start)
+    if end is not None:
+        conditions.append("window_end <= toDateTime64({end:String}, 3, 'UTC')")
+        params["end"] = datetime_param(end)
+    if window is not None:
+        conditions.append(_window_filter(model, window))
+    for name, value in (("detector", detector), ("column", column), ("statistic", statistic), ("segment", segment)):
+        if value is not None:
+            conditions.append(f"{name} = {{{name}:String}}")
+            params[name] = value
+    rows = storage.dicts(
+        "SELECT window_start, window_end, version, reference_version, detector, segment, column, statistic, value, "
+        "threshold, verdict AS drift, status, n_reference, n_current, details, run_id, computed_at "
+        f"FROM {storage.table(RESULTS_TABLE)} FINAL WHERE {' AND '.join(conditions)} "
+        f"ORDER BY window_end DESC, detector, segment, column, statistic LIMIT {int(limit)}",
+        parameters=params,
+    )
+    for row in rows:
+        row["drift"] = None if row["drift"] is None else bool(row["drift"])
+        row["details"] = json.loads(row["details"]) if row["details"] else {}
+    return rows
+
+
+def deciding_rows(
+    storage: Storage, model: str, start: datetime, end: datetime, detector: str, column: str | None = None
+) -> list[dict[str, Any]]:
+    """Per window and column, the row that decided the verdict (it carries a threshold), oldest first.
+
+    This is the drift timeline of one feature (``column`` given) or the feature x window heatmap.
+    """
+    conditions = [
+        "model = {model:String}",
+        _RANGE,
+        "detector = {detector:String}",
+        "segment = ''",
+        "(threshold IS NOT NULL OR status != 'ok')",
+    ]
+    params: dict[str, Any] = {
+        "model": model,
+        "detector": detector,
+        "start": datetime_param(start),
+        "end": datetime_param(end),
+    }
+    if column is not None:
+        conditions.append("column = {column:String}")
+        params["column"] = column
+    return storage.dicts(
+        "SELECT window_start, window_end, column, statistic, value, threshold, verdict AS drift, status, "
+        f"n_reference, n_current FROM {storage.table(RESULTS_TABLE)} FINAL WHERE {' AND '.join(conditions)} "
+        "ORDER BY window_end, column LIMIT 100000",
+        parameters=params,
+    )
+
+
+def latest_run(storage: Storage, model: str) -> dict[str, Any] | None:
+    rows = storage.dicts(
+        f"SELECT * FROM {storage.table(RUNS_TABLE)} FINAL WHERE model = {{model:String}} "
+        "ORDER BY window_end DESC, computed_at DESC LIMIT 1",
+        parameters={"model": model},
+    )
+    return rows[0] if rows else None
+
+
+def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
+    """The newest window's dataset-level feature drift verdict and its drifted columns."""
+    run = latest_run(storage, model)
+    if run is None:
+        return None
+    rows = storage.dicts(
+        f"SELECT column, statistic, value, threshold, verdict, status FROM {storage.table(RESULTS_TABLE)} FINAL "
+        "WHERE model = {model:String} AND window_end = toDateTime64({end:String}, 3, 'UTC') "
+        "AND window_start = toDateTime64({start:String}, 3, 'UTC') AND detector = 'feature_drift' AND segment = '' "
+        "AND (threshold IS NOT NULL OR column = '')",
+        parameters={
+            "model": model,
+            "start": datetime_param(run["window_start"]),
+            "end": datetime_param(run["window_end"]),
+        },
+    )
+    dataset = next((r for r in rows if r["column"] == "" and r["statistic"] == "drift_share"), None)
+    return {
+        "window_start": run["window_start"],
+        "window_end": run["window_end"],
+        "status": run["status"],
+        "n_current": int(run["n_current"]),
+        "dataset_drift": None if dataset is None or dataset["verdict"] is None else bool(dataset["verdict"]),
+        "drift_share": dataset["value"] if dataset else None,
+        "drifted_features": sorted(r["column"] for r in rows if r["column"] and r["verdict"]),
+    }
+
+
+def latest_statistics(storage: Storage) -> list[dict[str, Any]]:
+    """The newest window's drift rows of each model (for Prometheus gauges; bounded by the vocabulary)."""
+    return storage.dicts(
+        f"SELECT r.model AS model, r.detector AS detector, r.column AS column, r.statistic AS statistic, "
+        f"r.value AS value, r.verdict AS drift FROM {storage.table(RESULTS_TABLE)} AS r FINAL "
+        f"INNER JOIN (SELECT model, max(window_end) AS last FROM {storage.table(RUNS_TABLE)} FINAL "
+        "GROUP BY model) AS l ON r.model = l.model AND r.window_end = l.last "
+        "WHERE r.segment = '' AND r.detector IN {detectors:Array(String)} AND r.value IS NOT NULL",
+        parameters={"detectors": list(DRIFT_DETECTORS)},
+    )

@@ -20,11 +20,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from detectors import drift_detectors, performance, quality, volume
+from detectors.checks import performance, quality, volume
 from detectors.context import RunContext, error_result
-from detectors.reference_load import add_events, add_file
-from detectors.references import Reference, get_reference, training_reference
-from detectors.report import DATASET, StatResult, Status, WindowReport
+from detectors.drift import scheduled as drift_detectors
+from detectors.references.store import Reference, get_reference, training_reference
+from detectors.registration import add_events, add_file
+from detectors.report import DATASET, StatResult, Status, WindowReport, sample_status
 from detectors.results import store_report
 from detectors.segments import Census, Segment, census, segment_label
 from monitor.errors import UserError
@@ -220,7 +221,7 @@ def run_detection(
     n_current = ctx.count()
     min_samples = ctx.settings.min_samples
     errors = [r for r in results if r.status == "error"]
-    status: Status = "error" if errors else "ok" if n_current >= min_samples else "insufficient_data"
+    status: Status = "error" if errors else sample_status(n_current, min_samples)
     if errors:
         message = f"{len(errors)} detector error(s): " + "; ".join(
             f"{r.detector}/{r.column or '*'}{'@' + r.segment if r.segment else ''}" for r in errors[:5]

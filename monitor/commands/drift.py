@@ -2,7 +2,7 @@
 
 No service and no configured database: the command opens embedded ClickHouse (chDB) in a private
 temporary directory, lets it read both files in place (Parquet, CSV, TSV) and runs
-:func:`detectors.engine.compare`. Only summaries leave ClickHouse; ``--report`` is the one exception and
+:func:`detectors.drift.engine.compare`. Only summaries leave ClickHouse; ``--report`` is the one exception and
 draws a bounded random sample of rows for Evidently's HTML report.
 """
 
@@ -22,8 +22,8 @@ import typer
 from monitor.errors import InputError
 
 if TYPE_CHECKING:
-    from detectors.engine import DatasetDrift, DriftOptions
-    from detectors.sample import Sample
+    from detectors.drift.engine import DatasetDrift, DriftOptions
+    from detectors.drift.sample import Sample
 
 EXAMPLES = (
     "Examples:\n\n"
@@ -76,7 +76,7 @@ def drift(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages on stderr.")] = False,
 ) -> None:
     """Compare CURRENT with REFERENCE column by column and say what drifted (no service needed)."""
-    from detectors.sample import check_file
+    from detectors.drift.sample import check_file
 
     check_file(reference)  # fail fast, before ClickHouse starts
     check_file(current)
@@ -107,7 +107,7 @@ def options_from(
     methods: list[str], thresholds: list[str], threshold_share: float, fdr: bool, min_samples: int
 ) -> DriftOptions:
     """``--method``/``--threshold`` values (global, or ``COLUMN=...``) as engine options."""
-    from detectors.engine import ColumnOptions, DriftOptions
+    from detectors.drift.engine import ColumnOptions, DriftOptions
 
     global_method: str | None = None
     global_threshold: float | None = None
@@ -150,8 +150,8 @@ def run(
     progress: Callable[[str], None] | None,
 ) -> DatasetDrift:
     """Open a private embedded ClickHouse under ``workdir``, compare the files, write the report if asked."""
-    from detectors.engine import compare
-    from detectors.sample import Sample, check_file
+    from detectors.drift.engine import compare
+    from detectors.drift.sample import Sample, check_file
     from monitor.storage import connect_dsn
 
     storage = connect_dsn(f"chdb://{workdir / 'db'}", "drift")  # no configuration: no settings models to load
@@ -185,7 +185,7 @@ def run(
         for note in left_out:
             typer.echo(f"monitor drift: not compared: {note}", err=True)
         if report is not None:
-            from detectors.evidently_report import write_report
+            from detectors.drift.evidently import write_report
 
             write_report(
                 storage, ref, cur, list(result.columns), report, lambda m: typer.echo(f"monitor drift: {m}", err=True)

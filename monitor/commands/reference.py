@@ -78,7 +78,7 @@ def add(
 
       monitor reference add --model fraud --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z
     """
-    from detectors.reference_load import add_events, add_file
+    from detectors.registration import add_events, add_file
 
     settings = settings_from(config)
     configure_logging(settings.log_level, settings.log_format)  # logs on stderr: stdout is the result
@@ -141,7 +141,7 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List registered references (newest registration last)."""
-    from detectors.references import list_references
+    from detectors.references.store import list_references
 
     if output not in ("table", "json"):
         raise UserError(f"--format must be table or json, not {output!r}")

@@ -149,7 +149,7 @@ class Progress:
 
 
 def run_demo(base: Settings, options: DemoOptions, stop: threading.Event, out: TextIO = sys.stderr) -> int:
-    from detectors.reference_load import add_file
+    from detectors.registration import add_file
     from monitor.kafka_local import broker
     from monitor.kafka_local.broker import broker_spec
     from monitor.service.runtime import Service, ServiceOptions

@@ -93,9 +93,9 @@ def dead_letter_families(storage: Storage) -> Iterable[Metric]:
 
 def drift_families(storage: Storage) -> Iterable[Metric]:
     """The newest window's drift statistics per model, column and statistic, and the verdicts."""
-    from monitor.service import result_queries
+    from detectors import results as stored_results
 
-    rows = result_queries.latest_statistics(storage)
+    rows = stored_results.latest_statistics(storage)
     value = GaugeMetricFamily(
         "monitor_drift_statistic",
         "Drift statistic of the newest evaluated window ('' column = dataset level)",

@@ -22,9 +22,9 @@ def model_features(storage: Storage, model: str) -> dict[str, dict[FeatureKind, 
 
 def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
     """The newest feature-drift verdict of a model: ``{"dataset_drift", "drift_share", "window_end", ...}``."""
-    from monitor.service import result_queries
+    from detectors import results as stored_results
 
-    return result_queries.latest_drift(storage, model)
+    return stored_results.latest_drift(storage, model)
 
 
 def open_alert_count(storage: Storage, model: str) -> int | None:
@@ -37,7 +37,7 @@ def reference_profile(storage: Storage, model: str, feature: str) -> dict[str, A
     """The newest reference's view of one feature: ``{"edges": [...], "proportions": [...]}`` (numbers,
     proportions per bin counted in ClickHouse over the reference rows) or ``{"categories": {value:
     proportion}}``, with ``missing_share``, ``version`` and ``count``."""
-    from detectors.references import get_reference
+    from detectors.references.store import get_reference
 
     reference = get_reference(storage, model)
     if reference is None or feature not in reference.profile.columns or feature not in reference.columns:

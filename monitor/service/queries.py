@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, FeatureKind
+from monitor.storage.sqlfmt import datetime_param
 from monitor.windows import as_utc
 
 MAX_CATEGORIES = 50
@@ -28,11 +29,7 @@ class ModelActivity:
 
 
 def _window_params(start: datetime, end: datetime) -> dict[str, Any]:
-    # DateTime64 parameters travel as text with millisecond precision, in UTC.
-    return {
-        "start": as_utc(start).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-        "end": as_utc(end).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-    }
+    return {"start": datetime_param(start), "end": datetime_param(end)}
 
 
 _WINDOW = "ts >= toDateTime64({start:String}, 3, 'UTC') AND ts < toDateTime64({end:String}, 3, 'UTC')"
@@ -183,7 +180,7 @@ def dead_letter_counts(storage: Storage, since: datetime) -> dict[str, dict[str,
     rows = storage.rows(
         f"SELECT model, error_kind, count() FROM {storage.table('dead_letters')} FINAL "
         "WHERE received_at >= toDateTime64({since:String}, 3, 'UTC') GROUP BY model, error_kind",
-        parameters={"since": as_utc(since).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]},
+        parameters={"since": datetime_param(since)},
     )
     result: dict[str, dict[str, int]] = {}
     for model, kind, count in rows:

@@ -1,91 +1,32 @@
-"""An Evidently DataDriftPreset HTML report for any window of a model, against its newest reference.
+"""The API's Evidently report: any window of a model against its newest reference.
 
-Evidently works on pandas frames, so this is the one place that pulls raw rows out of ClickHouse:
-a bounded random sample of each side (:data:`SAMPLE_ROWS`), said so at the top of the page. The
-statistics that drive alerts come from the detectors, never from here.
+The page itself is built by :mod:`detectors.drift.evidently`, the same builder as ``monitor drift
+--report``; the API samples fewer rows per side (:data:`SAMPLE_ROWS`) because a person waits for it.
 """
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 
-import pandas as pd
-
+from detectors.drift.evidently import render
+from detectors.drift.reference_side import registered_sample
+from detectors.drift.sample import Sample
+from detectors.references.store import get_reference
 from monitor.errors import InputError
-from monitor.service.queries import _WINDOW, _window_params
-from monitor.storage import Storage, quote_identifier
-from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns
+from monitor.storage import Storage
 
 SAMPLE_ROWS = 5000
 
 
-def _frame(storage: Storage, sql: str, parameters: dict | None, features: dict[str, str]) -> pd.DataFrame:
-    frame = storage.frame(sql, parameters=parameters)
-    for name, kind in features.items():
-        if name not in frame.columns:
-            frame[name] = None
-        if kind == NUMERICAL:
-            frame[name] = pd.to_numeric(frame[name], errors="coerce")
-        else:
-            frame[name] = frame[name].astype("object").where(frame[name].notna(), None)
-    return frame[list(features)]
-
-
 def build_report_html(storage: Storage, model: str, start: datetime, end: datetime) -> str:
-    """The report as a self-contained HTML page; :class:`InputError` if a side has no rows."""
-    from detectors.references import get_reference
-
+    """The report as a self-contained HTML page; :class:`InputError` without a reference or rows."""
     reference = get_reference(storage, model)
     if reference is None:
         raise InputError(f"model {model!r} has no reference: register one first")
-    logged = FeatureColumns(storage).for_model(model)
-    features: dict[str, str] = {}
-    current_exprs: list[str] = []
-    reference_exprs: list[str] = []
-    for i, (name, kind) in enumerate(sorted(reference.columns.items())):
-        column = logged.get(name, {}).get(kind)  # type: ignore[call-overload]
-        if column is None:
-            continue
-        alias = f"f{i}"
-        features[alias] = kind
-        current_exprs.append(f"{quote_identifier(column)} AS {alias}")
-        reference_exprs.append(f"{reference.column_expr(name)} AS {alias}")
-    if not features:
+    current = Sample.for_events(storage, model, start, end, features=dict(reference.columns))
+    if not current.columns:
         raise InputError(f"model {model!r} has logged none of its reference's features")
-    names = {f"f{i}": name for i, name in enumerate(sorted(reference.columns))}
-    current = _frame(
-        storage,
-        f"SELECT {', '.join(current_exprs)} FROM {storage.table('events')} FINAL "
-        f"WHERE model = {{model:String}} AND {_WINDOW} ORDER BY rand() LIMIT {SAMPLE_ROWS}",
-        {"model": model, **_window_params(start, end)},
-        features,
-    ).rename(columns=names)
-    baseline = _frame(
-        storage,
-        f"SELECT {', '.join(reference_exprs)} FROM {reference.from_sql(storage)} "
-        f"WHERE {reference.where_sql()} ORDER BY rand() LIMIT {SAMPLE_ROWS}",
-        None,
-        features,
-    ).rename(columns=names)
-    if current.empty:
-        raise InputError(f"model {model!r} has no events in [{start.isoformat()}, {end.isoformat()})")
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    definition = DataDefinition(
-        numerical_columns=[names[a] for a, k in features.items() if k == NUMERICAL],
-        categorical_columns=[names[a] for a, k in features.items() if k == CATEGORICAL],
-    )
-    snapshot = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(baseline, data_definition=definition),
-    )
-    banner = (
-        f"<div style='font-family:sans-serif;padding:8px;background:#fff3cd'>Evidently report for model "
-        f"<b>{html.escape(model)}</b>, window [{start.isoformat()}, {end.isoformat()}) against reference version "
-        f"{html.escape(reference.version)}: random samples of at most {SAMPLE_ROWS:,} rows per side "
-        f"({len(current):,} current, {len(baseline):,} reference).</div>"
-    )
-    page = snapshot.get_html_str(as_iframe=False)
-    return page.replace("<body>", "<body>" + banner, 1) if "<body>" in page else banner + page
+    columns = sorted(current.columns)
+    baseline = registered_sample(storage, reference, {name: current.columns[name].kind for name in columns})
+    title = f"model {model}, window [{start.isoformat()}, {end.isoformat()}) against reference {reference.version}"
+    return render(storage, baseline, current, columns, SAMPLE_ROWS, title).html

@@ -38,6 +38,11 @@ def sql_datetime(moment: datetime, precision: int = 3) -> str:
     return f"toDateTime64('{utc.strftime('%Y-%m-%d %H:%M:%S')}.{fraction}', {precision}, 'UTC')"
 
 
+def datetime_param(moment: datetime) -> str:
+    """A DateTime64(3) query parameter: text in UTC with millisecond precision (``{x:String}``)."""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
 def sql_string_array(values: list[str]) -> str:
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
 

@@ -54,7 +54,7 @@ def story_api(storage: Storage, tmp_path: Path) -> Iterator[str]:
     rng = np.random.default_rng(5)
     frame = pd.DataFrame({"amount": rng.normal(40, 20, 500), "country": rng.choice(["DE", "FR", "US"], 500)})
     frame.to_parquet(tmp_path / "reference.parquet")
-    from detectors.reference_load import add_file
+    from detectors.registration import add_file
 
     settings = make_settings(storage, **CONFIG)
     add_file(storage, MODEL, tmp_path / "reference.parquet", features=dict(settings.models[MODEL].features))

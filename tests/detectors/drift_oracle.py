@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from detectors.sample import Sample
+from detectors.drift.sample import Sample
 from monitor.settings import ClickHouseSettings
 from monitor.storage import Storage, connect
 
@@ -118,7 +118,7 @@ def parquet_sample(storage: Storage, folder: Path, name: str, frame: pd.DataFram
 def compare_tables(storage: Storage, folder: Path, reference: pa.Table, current: pa.Table) -> dict:
     """The engine's contract document for two Arrow tables written as Parquet files (nulls and NaNs kept
     apart, as pandas would not)."""
-    from detectors.engine import compare
+    from detectors.drift.engine import compare
 
     pq.write_table(reference, folder / "r.parquet")
     pq.write_table(current, folder / "c.parquet")

@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from detectors.engine import ColumnOptions, DriftOptions, compare
+from detectors.drift.engine import ColumnOptions, DriftOptions, compare
+from detectors.drift.sample import Sample
 from detectors.report import DATASET
-from detectors.sample import Sample
 from monitor.errors import InputError
 from monitor.storage import Storage
 from tests.detectors.drift_oracle import (
@@ -206,7 +206,7 @@ def test_overrides_fdr_and_results_rows(files_storage: Storage, tmp_path: Path) 
     plain = compare(files_storage, r, c).to_contract()
     fdr = compare(files_storage, r, c, DriftOptions(fdr=True)).to_contract()
     p_values = [plain["columns"][n]["p_value"] for n in ("x0", "x1", "x2", "x3", "c")]
-    from detectors.bh import bh_adjust
+    from detectors.drift.bh import bh_adjust
 
     for name, adjusted in zip(("x0", "x1", "x2", "x3", "c"), bh_adjust(p_values), strict=True):
         assert fdr["columns"][name]["p_value_adjusted"] == pytest.approx(adjusted)

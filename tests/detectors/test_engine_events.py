@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from detectors.engine import compare
-from detectors.sample import Sample
+from detectors.drift.engine import compare
+from detectors.drift.sample import Sample
 from monitor.storage import Storage
 from monitor.storage.events import FeatureColumns, feature_column
 from tests.detectors.drift_oracle import expected_categorical, expected_numeric

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from detectors import histogram
-from detectors.engine import DriftOptions, compare
-from detectors.histogram import KS_TOLERANCE, Grid, compare_histograms
+from detectors.drift import histogram
+from detectors.drift.engine import DriftOptions, compare
+from detectors.drift.histogram import KS_TOLERANCE, Grid, compare_histograms
 from monitor.storage import Storage
 from tests.detectors.drift_oracle import (
     compare_tables,
@@ -98,7 +98,7 @@ def test_exact_limit_switches_paths(files_storage: Storage, tmp_path: Path) -> N
 
 
 def numpy_query(ref: np.ndarray, cur: np.ndarray, grid: Grid) -> histogram.QueryFn:
-    """The GROUP BY of detectors.collect in numpy (same key definition), for many cheap cases."""
+    """The GROUP BY of detectors.drift.collect in numpy (same key definition), for many cheap cases."""
 
     def ordered(x: np.ndarray) -> np.ndarray:
         raw = ((x - grid.center) * grid.scale).view(np.uint64)

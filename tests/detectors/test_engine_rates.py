@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from detectors.engine import compare
+from detectors.drift.engine import compare
 from monitor.storage import Storage
 from tests.detectors.drift_oracle import files_storage, parquet_sample
 

@@ -1,4 +1,4 @@
-"""detectors.kolmogorov carries scipy's kstwo.sf so the KS p-value needs no scipy.stats import: same numbers."""
+"""detectors.drift.kolmogorov carries scipy's kstwo.sf so the KS p-value needs no scipy.stats import: same numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from detectors.kolmogorov import kstwo_sf
+from detectors.drift.kolmogorov import kstwo_sf
 
 # n around every branch boundary of Simard & L'Ecuyer's algorithm: n <= 140 (Durbin matrix, Pomeranz,
 # Miller), n <= 100,000 with n x^1.5 <= 1.4 (Durbin matrix), Pelz-Good, 2 x Smirnov, 0 past n x^2 = 370.
@@ -37,7 +37,7 @@ def test_rejects_a_size_below_one() -> None:
 def test_a_large_window_p_value_imports_no_scipy_stats() -> None:
     """What the module exists for: ``monitor drift`` on large files never pays for ``import scipy.stats``."""
     code = (
-        "import sys; from detectors.stats.ks import ks_p_value; "
+        "import sys; from detectors.drift.stats.ks import ks_p_value; "
         "p = ks_p_value(0.003, 300_000, 300_000, exact=False); "
         "assert 0 < p < 1; print('scipy.stats' in sys.modules)"
     )

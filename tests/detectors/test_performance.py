@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from detectors import performance
-from detectors.reference_load import add_file
+from detectors.checks import performance
+from detectors.registration import add_file
 from detectors.runner import build_context
 from monitor.storage import Storage
 from tests.detectors.event_rows import T0, Rows, settings_for, spread, write_events, write_labels

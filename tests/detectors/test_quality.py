@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors import quality, volume
-from detectors.reference_load import add_file
+from detectors.checks import quality, volume
+from detectors.registration import add_file
 from detectors.runner import build_context
 from monitor.storage import Storage
 from tests.detectors.event_rows import T0, Rows, settings_for, spread, write_events

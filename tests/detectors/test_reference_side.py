@@ -12,10 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from detectors.engine import DriftOptions, compare
-from detectors.pinning import pin
-from detectors.reference_side import cached_side, summarize
-from detectors.sample import Sample
+from detectors.drift.engine import DriftOptions, compare
+from detectors.drift.pinning import pin
+from detectors.drift.reference_side import cached_side, summarize
+from detectors.drift.sample import Sample
 from monitor.storage import Storage
 from tests.detectors.drift_oracle import expected_numeric, parquet_sample
 from tests.detectors.test_engine_events import START, insert_events

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from detectors.performance import settings_key
-from detectors.reference_load import add_events, add_file
-from detectors.references import get_reference, list_references, training_reference
+from detectors.checks.performance import settings_key
+from detectors.references.store import get_reference, list_references, training_reference
+from detectors.registration import add_events, add_file
 from monitor.errors import InputError
 from monitor.settings import PredictionSettings
 from monitor.storage import Storage

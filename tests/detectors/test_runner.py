@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score
 
-from detectors.reference_load import add_file
-from detectors.references import list_references
+from detectors.references.store import list_references
+from detectors.registration import add_file
 from detectors.results import count_rows, read_results, read_runs
 from detectors.runner import run_detection
 from monitor.errors import UserError

@@ -10,15 +10,15 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-import detectors.stats as stats_package
-from detectors.bh import bh_adjust
-from detectors.methods import default_choice, get_method
-from detectors.stats import KINDS, REGISTRY, Distribution, Summary
-from detectors.stats.chi2 import chi2_homogeneity
-from detectors.stats.hellinger import hellinger
-from detectors.stats.jensen_shannon import js_distance
-from detectors.stats.ks import ks_p_value
-from detectors.stats.psi import psi
+import detectors.drift.stats as stats_package
+from detectors.drift.bh import bh_adjust
+from detectors.drift.methods import default_choice, get_method
+from detectors.drift.stats import KINDS, REGISTRY, Distribution, Summary
+from detectors.drift.stats.chi2 import chi2_homogeneity
+from detectors.drift.stats.hellinger import hellinger
+from detectors.drift.stats.jensen_shannon import js_distance
+from detectors.drift.stats.ks import ks_p_value
+from detectors.drift.stats.psi import psi
 from monitor.errors import InputError
 from tests.detectors.drift_oracle import decile_proportions, hellinger_formula, psi_formula
 

@@ -116,7 +116,7 @@ def test_evidently_report_for_a_window(serve, storage: Storage, tmp_path: Path) 
     assert response.status_code == 200, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
-    assert "Evidently report for model <b>m</b>" in page and "200 current, 300 reference" in page
+    assert "Sampled report, model m, window" in page and "(300 reference, 200 current rows)" in page
     assert "amount" in page and "country" in page
 
 

@@ -44,7 +44,7 @@ def reference_json(reference: Any, with_profile: bool) -> dict[str, Any]:
 
 @router.get("/models/{model}/references", summary="Registered reference sets of a model, newest last")
 def list_references(request: Request, model: ModelName) -> dict[str, Any]:
-    from detectors.references import list_references as registry
+    from detectors.references.store import list_references as registry
 
     ctx = _ctx(request)
     return {"model": model, "references": [reference_json(r, False) for r in registry(ctx.storage, model)]}
@@ -54,7 +54,7 @@ def list_references(request: Request, model: ModelName) -> dict[str, Any]:
     "/models/{model}/references/{version}", summary="One reference with its profile (deciles, frequencies, ...)"
 )
 def get_reference(request: Request, model: ModelName, version: ModelName) -> dict[str, Any]:
-    from detectors.references import get_reference as lookup
+    from detectors.references.store import get_reference as lookup
 
     ctx = _ctx(request)
     reference = lookup(ctx.storage, model, None if version == "latest" else version)
@@ -89,7 +89,7 @@ class ReferenceRequest(BaseModel):
     responses={401: {"description": "bad token"}, 403: {"description": "writes disabled"}},
 )
 async def add_reference(request: Request, model: ModelName, body: ReferenceRequest) -> dict[str, Any]:
-    from detectors.reference_load import add_events, add_file
+    from detectors.registration import add_events, add_file
 
     ctx = _ctx(request)
     configured = ctx.settings.models.get(model)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from monitor.service import result_queries
+from detectors import results as stored_results
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
@@ -42,7 +42,7 @@ def get_results(
     ctx = _ctx(request)
     require_model(ctx, model)
     lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
-    rows = result_queries.results(ctx.storage, model, lo, hi, detector, feature, statistic, segment, limit)
+    rows = stored_results.query_results(ctx.storage, model, lo, hi, None, detector, feature, statistic, segment, limit)
     return {"model": model, "start": lo, "end": hi, "results": rows}
 
 
@@ -59,7 +59,7 @@ def drift_timeline(
     ctx = _ctx(request)
     require_model(ctx, model)
     lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
-    rows = result_queries.deciding_rows(ctx.storage, model, lo, hi, detector, feature)
+    rows = stored_results.deciding_rows(ctx.storage, model, lo, hi, detector, feature)
     return {"model": model, "detector": detector, "start": lo, "end": hi, "points": rows}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
 def _kl(p: np.ndarray, m: np.ndarray) -> float:
@@ -37,5 +37,6 @@ JENSEN_SHANNON = register(
         compute=_compute,
         description="Jensen-Shannon distance, log base 2, on raw proportions",
         stat_key="js",
+        report_key="js",
     )
 )

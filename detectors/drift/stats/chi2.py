@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
 def chi2_homogeneity(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
@@ -40,5 +40,6 @@ CHI2 = register(
         compute=_compute,
         description="chi-square test of homogeneity, as scipy.stats.chi2_contingency without correction",
         stat_key="chi2_p_value",
+        report_key="chi2",
     )
 )

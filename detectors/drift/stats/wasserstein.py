@@ -7,7 +7,7 @@ distributions are a tenth of a standard deviation apart"; a constant reference (
 
 from __future__ import annotations
 
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 ZERO_STD_NORM = 1e-3
 
@@ -31,5 +31,6 @@ WASSERSTEIN_NORM = register(
         compute=_compute,
         description="first Wasserstein distance / reference population std (1e-3 where the std is 0)",
         stat_key="wasserstein_norm",
+        report_key="wasserstein_norm",
     )
 )

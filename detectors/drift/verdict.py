@@ -1,4 +1,4 @@
-"""The drift engine's options and results: what :func:`detectors.engine.compare` takes and returns.
+"""The drift engine's options and results: what :func:`detectors.drift.engine.compare` takes and returns.
 
 :class:`DatasetDrift` renders exactly the contract's ``monitor drift --format json`` document
 (:meth:`DatasetDrift.to_contract`) and the ``detector_results`` rows (:meth:`DatasetDrift.to_results`),
@@ -13,16 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from detectors.methods import get_method
+from detectors.drift.methods import get_method
+from detectors.drift.sample import CATEGORICAL, Kind
+from detectors.drift.stats import REGISTRY
 from detectors.report import DATASET, StatResult
-from detectors.sample import CATEGORICAL, Kind
-from detectors.stats import REGISTRY
 from monitor.errors import InputError
 
 ColumnStatus = Literal["ok", "insufficient_data", "error"]
 MAX_WORKERS = 4
-NUMERICAL_STATS = ("ks", "wasserstein_norm", "psi", "js", "hellinger")
-CATEGORICAL_STATS = ("chi2", "psi", "js", "hellinger")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class ColumnOptions:
 
 @dataclass(frozen=True)
 class DriftOptions:
-    """How verdicts are reached. Defaults are Evidently's (see :mod:`detectors.methods`).
+    """How verdicts are reached. Defaults are Evidently's (see :mod:`detectors.drift.methods`).
 
     ``method``/``threshold`` apply to every column the method accepts; ``columns`` overrides per column.
     ``fdr``: Benjamini-Hochberg adjustment across the columns decided by a p-value (each compared with

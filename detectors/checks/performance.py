@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from detectors.context import RunContext
-from detectors.references import ROWS_TABLE, Reference
+from detectors.references.store import ROWS_TABLE, Reference
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_label
 from monitor.settings import PredictionSettings

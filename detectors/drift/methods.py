@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from detectors.stats import REGISTRY, Kind, Method
+from detectors.drift.stats import REGISTRY, Kind, Method
 from monitor.errors import InputError
 
 SMALL_REFERENCE = 1_000

@@ -1,9 +1,9 @@
 """The reference side of a comparison, computed once and reused: what the engine needs from a reference.
 
-:func:`detectors.engine.compare` needs from the reference only small summaries: per column its
-:class:`~detectors.collect.SideStats` (rows, missing, min/max, std, deciles, distinct values, category
+:func:`detectors.drift.engine.compare` needs from the reference only small summaries: per column its
+:class:`~detectors.drift.collect.SideStats` (rows, missing, min/max, std, deciles, distinct values, category
 counts) and, per numerical column, the first level of its fine histogram
-(:class:`~detectors.large.ReferenceLevels`). All of them depend on the reference's rows alone, so a
+(:class:`~detectors.drift.large.ReferenceLevels`). All of them depend on the reference's rows alone, so a
 registered reference (whose rows never change: a new registration is a new ``load_id``) is summarised
 once and the summary kept in ``reference_sides`` (migration 0101). Every later comparison with it reads
 the current window only; just the few histogram bins that need refining are re-read on both sides.
@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from detectors.collect import SideStats
-from detectors.drift_types import DriftOptions
-from detectors.large import REFERENCE, ReferenceLevels, numpy_column, reference_levels
-from detectors.parallel import in_parallel, profile_in_parallel, single_threaded
-from detectors.references import Reference
+from detectors.drift.collect import SideStats
+from detectors.drift.large import REFERENCE, ReferenceLevels, numpy_column, reference_levels
+from detectors.drift.parallel import in_parallel, profile_in_parallel, single_threaded
+from detectors.drift.sample import NUMERICAL, ColumnSpec, Kind, Sample
+from detectors.drift.verdict import DriftOptions
+from detectors.references.store import Reference
 from detectors.report import PREDICTION_COLUMN
-from detectors.sample import NUMERICAL, ColumnSpec, Kind, Sample
 from monitor.logs import get_logger
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string
@@ -35,7 +35,7 @@ from monitor.storage.sqlfmt import sql_string
 log = get_logger(__name__)
 TABLE = "reference_sides"
 MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
-LAYOUT = 1  # bump when the histogram grid (detectors.histogram.BITS, key or part encoding) changes
+LAYOUT = 1  # bump when the histogram grid (detectors.drift.histogram.BITS, key or part encoding) changes
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
 def hellinger(p: np.ndarray, q: np.ndarray) -> float:
@@ -27,5 +27,6 @@ HELLINGER = register(
         compute=_compute,
         description="Hellinger distance on raw proportions",
         stat_key="hellinger",
+        report_key="hellinger",
     )
 )

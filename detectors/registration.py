@@ -23,12 +23,12 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from detectors import reference_sources as sources
-from detectors.performance import compute_metrics, infer_prediction, reference_rows_sql, settings_key
-from detectors.profile import Kind, profile_rows
-from detectors.reference_side import forget, precompute
-from detectors.reference_sources import LoadPlan
-from detectors.references import (
+from detectors.checks.performance import compute_metrics, infer_prediction, reference_rows_sql, settings_key
+from detectors.drift.reference_side import forget, precompute
+from detectors.references import sources
+from detectors.references.profile import Kind, profile_rows
+from detectors.references.sources import LoadPlan
+from detectors.references.store import (
     REFERENCE_KINDS,
     REFERENCES_TABLE,
     ROWS_TABLE,

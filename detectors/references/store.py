@@ -4,7 +4,7 @@ A reference is registered once (``monitor reference add`` or from ``models.M.ref
 configuration) and stored in ClickHouse: its rows in ``reference_rows`` laid out like ``events``
 (typed ``n__``/``c__`` columns, so the same column expressions read both), its summary in
 ``references`` (one row per model and version; the newest registration of a version wins). Loading
-lives in :mod:`detectors.reference_load`; this module reads.
+lives in :mod:`detectors.registration`; this module reads.
 
 Kinds: ``training`` (the data the model was trained on; the default for files, and what the
 ``skew`` detector compares production with), ``baseline`` (any other file) and ``window`` (a time
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from detectors.profile import Kind, ReferenceProfile
+from detectors.references.profile import Kind, ReferenceProfile
 from detectors.segments import segment_condition
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 ZERO_PROPORTION = 1e-4
 
@@ -33,5 +33,6 @@ PSI = register(
         compute=_compute,
         description="population stability index, zero proportions replaced by 1e-4",
         stat_key="psi",
+        report_key="psi",
     )
 )

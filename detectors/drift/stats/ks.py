@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from detectors.kolmogorov import kstwo_sf
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.kolmogorov import kstwo_sf
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N
 
@@ -32,7 +32,7 @@ def ks_p_value(d: float, n1: int, n2: int, exact: bool = True) -> float:
             return float(min(max(prob, 0.0), 1.0))
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
-    # scipy's kstwo.sf, without importing scipy.stats (~1.8 CPU-s at start-up): see detectors.kolmogorov
+    # scipy's kstwo.sf, without importing scipy.stats (~1.8 CPU-s at start-up): see detectors.drift.kolmogorov
     return float(min(max(kstwo_sf(d, round(en)), 0.0), 1.0))
 
 
@@ -52,5 +52,6 @@ KS = register(
         compute=_compute,
         description="two-sample Kolmogorov-Smirnov test (two-sided), as scipy.stats.ks_2samp",
         stat_key="ks_p_value",
+        report_key="ks",
     )
 )

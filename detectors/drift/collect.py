@@ -8,12 +8,12 @@ Every query runs inside ClickHouse and returns a few numbers per column:
 - small numerical columns (both sides up to ``exact_limit`` values): :func:`count_below_edges` (PSI/JS
   bin counts, one scan per side) and :func:`compare_numeric_exact` (exact KS and Wasserstein by sorting,
   all columns in one query).
-- large numerical columns: :mod:`detectors.large`, one histogram query per column and side that also
-  yields the PSI/JS bin counts (:mod:`detectors.histogram`); the reference's side can be computed once
-  and kept (:mod:`detectors.reference_side`).
+- large numerical columns: :mod:`detectors.drift.large`, one histogram query per column and side that also
+  yields the PSI/JS bin counts (:mod:`detectors.drift.histogram`); the reference's side can be computed once
+  and kept (:mod:`detectors.drift.reference_side`).
 - categorical columns: every column of a side in one scan (``GROUPING SETS``), not one query each.
 
-Every query carries the samples' ClickHouse settings (:attr:`Sample.settings`, see :mod:`detectors.pinning`).
+Every query carries the samples' ClickHouse settings (:attr:`Sample.settings`, see :mod:`detectors.drift.pinning`).
 
 Values are normalised here once: numerical ``ifNull(toFloat64(expr), nan)`` with every non-finite value
 missing; categorical ``toString(expr)`` (booleans become ``'true'``/``'false'``) with NULL missing.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
+from detectors.drift.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_float, sql_string
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.stats.registry import Method, Summary, Value, register
+from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
 def _compute(summary: Summary) -> Value:

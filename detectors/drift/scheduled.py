@@ -1,4 +1,4 @@
-"""The service's drift detectors, all through the drift engine (:func:`detectors.engine.compare`).
+"""The service's drift detectors, all through the drift engine (:func:`detectors.drift.engine.compare`).
 
 - ``feature_drift``: the window's features against the reference;
 - ``prediction_drift``: the prediction (column ``__prediction__``) against the reference's own
@@ -18,12 +18,12 @@ import dataclasses
 from collections.abc import Mapping
 
 from detectors.context import RunContext, error_result, short_reason
-from detectors.engine import ColumnOptions, DriftOptions, compare
-from detectors.profile import Kind
-from detectors.reference_side import ReferenceSide, cached_side, registered_sample
-from detectors.references import Reference
+from detectors.drift.engine import ColumnOptions, DriftOptions, compare
+from detectors.drift.reference_side import ReferenceSide, cached_side, registered_sample
+from detectors.drift.sample import ColumnSpec, Sample
+from detectors.references.profile import Kind
+from detectors.references.store import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
-from detectors.sample import ColumnSpec, Sample
 from detectors.segments import Segment, segment_label
 from monitor.logs import get_logger
 from monitor.windows import Window

@@ -2,13 +2,13 @@
 
 ``compare(storage, reference, current, options)`` is the one entry point, shared by ``monitor drift``
 (two files through embedded chDB) and the service's detectors (a window of ``events`` against a stored
-reference). It summarises the reference (:mod:`detectors.reference_side`: profile and first histogram
+reference). It summarises the reference (:mod:`detectors.drift.reference_side`: profile and first histogram
 levels; a caller that keeps the summary of a registered reference passes it in and the reference is not
 rescanned), scans the current side once for its profile (numerical columns that take the large path are
 profiled by their histogram query instead), then reads each numerical column for the KS statistic, the
 Wasserstein distance and the decile-bin counts. A window of ``events`` is selected once, by row
-positions (:mod:`detectors.pinning`). Only small summaries reach Python, where the registered methods
-(:mod:`detectors.stats`) turn them into statistics, and :mod:`detectors.methods` picks the deciding one
+positions (:mod:`detectors.drift.pinning`). Only small summaries reach Python, where the registered methods
+(:mod:`detectors.drift.stats`) turn them into statistics, and :mod:`detectors.drift.methods` picks the deciding one
 and its threshold.
 
 The result, :class:`DatasetDrift`, renders the contract's JSON document and the ``detector_results``
@@ -26,29 +26,28 @@ from dataclasses import replace
 
 import numpy as np
 
-from detectors.bh import bh_adjust
-from detectors.collect import (
+from detectors.drift.bh import bh_adjust
+from detectors.drift.collect import (
     NumericComparison,
     SideStats,
     compare_numeric_exact,
     count_below_edges,
     count_rows,
 )
-from detectors.drift_types import (
-    CATEGORICAL_STATS,
-    NUMERICAL_STATS,
+from detectors.drift.large import ReferenceLevels, compare_numeric_large
+from detectors.drift.methods import choose
+from detectors.drift.parallel import in_parallel, profile_in_parallel, single_threaded
+from detectors.drift.pinning import pin
+from detectors.drift.reference_side import ReferenceSide
+from detectors.drift.sample import CATEGORICAL, NUMERICAL, Kind, Sample
+from detectors.drift.stats import REGISTRY, Distribution, Method, Summary, Value, reported
+from detectors.drift.verdict import (
     ColumnDrift,
     ColumnOptions,
     DatasetDrift,
     DriftOptions,
 )
-from detectors.large import ReferenceLevels, compare_numeric_large
-from detectors.methods import choose
-from detectors.parallel import in_parallel, profile_in_parallel, single_threaded
-from detectors.pinning import pin
-from detectors.reference_side import ReferenceSide
-from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
-from detectors.stats import REGISTRY, Distribution, Summary, Value
+from detectors.report import sample_status
 from monitor.errors import InputError, StorageError
 from monitor.logs import get_logger
 from monitor.storage import Storage
@@ -69,7 +68,7 @@ def compare(
 ) -> DatasetDrift:
     """Compare ``current`` with ``reference`` on their common columns (in the reference's order).
 
-    ``reference_side``: the reference's summary computed earlier (:func:`detectors.reference_side.summarize`
+    ``reference_side``: the reference's summary computed earlier (:func:`detectors.drift.reference_side.summarize`
     or ``cached_side``) for these same rows; used for the columns it covers, so the reference is not
     scanned again. Raises :class:`InputError` when there is no common column, or when a column holds
     numbers on one side and text on the other (unless one side has no value at all there). A failure
@@ -296,7 +295,6 @@ def _compare_column(
                 np.asarray([comparison.value_counts[v][1] for v in values], dtype=float),
             )
         n_distinct = len(comparison.value_counts) if comparison.value_counts is not None else 6
-        stat_names = NUMERICAL_STATS
         approximate = not comparison.ks_exact
     else:
         labels = sorted(set(ref.categories) | set(cur.categories))
@@ -307,15 +305,14 @@ def _compare_column(
         )
         summary = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=bins)
         n_distinct = len(labels)
-        stat_names = CATEGORICAL_STATS
         approximate = False
         new = [c for c in labels if c not in ref.categories]
         vanished = [c for c in labels if c not in cur.categories]
         limit = options.max_listed_categories
         extra = {"new_categories": tuple(new[:limit]), "vanished_categories": tuple(vanished[:limit])}
 
-    values = {key: REGISTRY[_STAT_METHOD[key]].compute(summary) for key in stat_names}
-    stats = {key: _stat_json(_STAT_METHOD[key], value) for key, value in values.items()}
+    values = {method: method.compute(summary) for method in reported(kind)}
+    stats = {method.report_key: _stat_json(method, value) for method, value in values.items()}
     column_options = options.columns.get(name, ColumnOptions())
     choice = choose(
         name,
@@ -329,9 +326,8 @@ def _compare_column(
     if choice.as_categories and value_counts is not None:
         value = choice.method.compute(Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=value_counts))
     else:
-        computed = {_STAT_METHOD[key]: v for key, v in values.items()}
-        value = computed.get(choice.method.name) or choice.method.compute(summary)
-    sufficient = ref.n >= options.min_samples and cur.n >= options.min_samples
+        value = values.get(choice.method) or choice.method.compute(summary)
+    sufficient = sample_status(min(ref.n, cur.n), options.min_samples) == "ok"
     return ColumnDrift(
         **base,
         status="ok" if sufficient else "insufficient_data",
@@ -347,12 +343,8 @@ def _compare_column(
     )
 
 
-_STAT_METHOD = {"ks": "ks", "wasserstein_norm": "wasserstein_norm", "psi": "psi", "js": "jensen_shannon"}
-_STAT_METHOD |= {"hellinger": "hellinger", "chi2": "chi2"}
-
-
-def _stat_json(method: str, value: Value) -> object:
-    if REGISTRY[method].score == "p_value":
+def _stat_json(method: Method, value: Value) -> object:
+    if method.score == "p_value":
         return {"statistic": value.statistic, "p_value": value.p_value}
     return value.statistic
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from detectors.sample import Sample
+from detectors.drift.sample import Sample
 from monitor.errors import StorageError
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.profile import Kind
+from detectors.references.profile import Kind
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column

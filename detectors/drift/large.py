@@ -1,9 +1,9 @@
-"""Large numerical columns: the SQL of the fine histograms (:mod:`detectors.histogram`), one side at a time.
+"""Large numerical columns: the SQL of the fine histograms (:mod:`detectors.drift.histogram`), one side at a time.
 
 The first level of a column's histogram is read per side by one ``GROUP BY`` over that side only. The
 reference's side depends on nothing but the reference (its grid comes from the reference's own median,
 std and deciles), so :class:`ReferenceLevels` can be computed once and reused by every comparison
-with that reference (:mod:`detectors.reference_side`); a comparison then reads only the current side.
+with that reference (:mod:`detectors.drift.reference_side`); a comparison then reads only the current side.
 Refinements of the few bins that need it read both sides again, filtered to those bins.
 
 The current side is read exactly once per column at the first level: its query also counts its missing
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from detectors.collect import (
+from detectors.drift.collect import (
     FEW_REFERENCE_VALUES,
     NumericComparison,
     SideStats,
@@ -27,7 +27,7 @@ from detectors.collect import (
     side_sql,
     with_settings,
 )
-from detectors.histogram import (
+from detectors.drift.histogram import (
     BITS,
     EXACT_BITS,
     FEW_VALUES_FIRST,
@@ -40,7 +40,7 @@ from detectors.histogram import (
     key_sql,
     part_sql,
 )
-from detectors.sample import NUMERICAL, Kind, Sample
+from detectors.drift.sample import NUMERICAL, Kind, Sample
 from monitor.storage import Storage
 
 REFERENCE, CURRENT = 0, 1  # the `side` of histogram rows

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from detectors.context import RunContext, error_result
-from detectors.profile import ColumnProfile
-from detectors.references import ROWS_TABLE
+from detectors.references.profile import ColumnProfile
+from detectors.references.store import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_label
 from monitor.errors import StorageError

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
 
-from detectors.collect import SideStats, profile_side
-from detectors.sample import NUMERICAL, Kind, Sample
+from detectors.drift.collect import SideStats, profile_side
+from detectors.drift.sample import NUMERICAL, Kind, Sample
 from monitor.storage import Storage
 
 T = TypeVar("T")

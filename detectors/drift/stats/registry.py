@@ -74,6 +74,9 @@ class Method:
     compute: Callable[[Summary], Value]
     description: str
     stat_key: str  # the statistic's name in detector_results (``ks_p_value``, ``js``, ...)
+    # Its key in the ``stats`` block of ``monitor drift``, where every column of a kind the method
+    # accepts reports it whichever method decides (``ks``, ``js``, ...); None: reported only when deciding.
+    report_key: str | None = None
 
     def decisive(self, value: Value) -> float:
         """The number compared with the threshold: the p-value of a test, else the statistic."""
@@ -98,5 +101,17 @@ REGISTRY: dict[str, Method] = {}
 def register(method: Method) -> Method:
     if method.name in REGISTRY:
         raise RuntimeError(f"drift method {method.name!r} registered twice")
+    if method.report_key is not None and any(m.report_key == method.report_key for m in REGISTRY.values()):
+        raise RuntimeError(f"two drift methods report {method.report_key!r}")
     REGISTRY[method.name] = method
     return method
+
+
+def unregister(name: str) -> None:
+    """Forget a method (tests that register one of their own)."""
+    REGISTRY.pop(name, None)
+
+
+def reported(kind: Kind) -> tuple[Method, ...]:
+    """The methods every column of ``kind`` reports in its ``stats`` block."""
+    return tuple(m for m in REGISTRY.values() if m.report_key is not None and kind in m.kinds)
