@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean system-deps
+.PHONY: install demo test check lint bench clean system-deps
 
 install: system-deps $(STAMP) .cache/kafka/libs/.ready
 
@@ -28,9 +28,14 @@ system-deps:
 demo: install
 	$(VENV)/bin/monitor demo
 
-test: install
-	$(PY) -m ruff check .
+test: install check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Static checks, fast and first: style, the floors (import-linter), types (mypy).
+check: install
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 lint: install
 	$(PY) -m ruff check .

@@ -94,6 +94,7 @@ def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: 
     deciding = [r for r in report.select(detector=detector) if r.column != DATASET and r.drift is not None]
     drifted = report.drifted_columns(detector)
     assert share.value is not None
+    threshold: float | None
     if rule.above is not None:
         triggered, threshold = share.value > rule.above, rule.above
     else:
@@ -191,7 +192,7 @@ def _quality_check(rule: AlertRule, report: WindowReport) -> Observation:
         names = worst.details.get("features") or []
         listed = f": {', '.join(map(str, names[:TOP_FINDINGS]))}" if names else ""
         reason = f"{rule.when} {_fmt(worst.value)} > {bound:g}{listed}"
-        findings = (_finding(report, worst, bound),)
+        findings: tuple[Finding, ...] = (_finding(report, worst, bound),)
     else:
         findings = tuple(_finding(report, r, bound) for r in hits[:TOP_FINDINGS])
         top = ", ".join(f"{f.name} {_fmt(f.value)}" for f in findings[:3])

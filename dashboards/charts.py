@@ -35,7 +35,7 @@ def heatmap_frame(points: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["window", "feature", "statistic", "value", "threshold", "verdict"])
 
 
-def drift_heatmap(points: list[dict[str, Any]]) -> alt.Chart:
+def drift_heatmap(points: list[dict[str, Any]]) -> alt.LayerChart | alt.FacetChart:
     """Feature x window, red where the feature drifted; hover shows the statistic, value and threshold."""
     frame = heatmap_frame(points)
     base = alt.Chart(frame).encode(

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from detectors.checks import performance, quality, volume
 from detectors.context import RunContext, error_result
@@ -140,7 +141,7 @@ def _guarded(detector: str, segment: Segment, run: Callable[[], list[StatResult]
         return [error_result(detector, DATASET, segment, exc)]
 
 
-def _segment_results(ctx: RunContext, segment: Segment, ref_perf: dict) -> list[StatResult]:
+def _segment_results(ctx: RunContext, segment: Segment, ref_perf: dict[str, Any]) -> list[StatResult]:
     results: list[StatResult] = []
     drift = _guarded("feature_drift", segment, lambda: drift_detectors.feature_drift(ctx, segment))
     results += drift

@@ -22,7 +22,7 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     import structlog
 
     global _configured
-    shared: list = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

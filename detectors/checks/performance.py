@@ -182,7 +182,10 @@ def reference_metrics(storage: Storage, reference: Reference, prediction: Predic
     stored = reference.profile.performance
     if stored.get("settings") == settings_key(prediction):
         return dict(stored.get("metrics") or {})
-    return compute_metrics(storage, reference_rows_sql(storage, reference.where_sql()), prediction)["metrics"]
+    metrics: dict[str, Any] = compute_metrics(storage, reference_rows_sql(storage, reference.where_sql()), prediction)[
+        "metrics"
+    ]
+    return metrics
 
 
 def performance(ctx: RunContext, segment: Segment = None, reference: dict[str, Any] | None = None) -> list[StatResult]:

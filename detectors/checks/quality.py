@@ -13,6 +13,7 @@ becomes one error row instead of hiding the others.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from detectors.context import RunContext, error_result
 from detectors.references.profile import ColumnProfile
@@ -65,7 +66,7 @@ def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
 
 
 def _rows_for(
-    ctx: RunContext, feature: str, values: tuple, n: int, key_present: int, segment: Segment
+    ctx: RunContext, feature: str, values: tuple[Any, ...], n: int, key_present: int, segment: Segment
 ) -> list[StatResult]:
     missing, oor, new_rows, new_distinct = (int(v) for v in values[:4])
     examples = values[4]
@@ -73,7 +74,12 @@ def _rows_for(
     status = ctx.status_for(n)
     profile: ColumnProfile | None = ctx.reference_profile(feature)
     present = n - missing
-    common = {"segment": label, "status": status, "n_current": n, "n_reference": profile.rows if profile else 0}
+    common: dict[str, Any] = {
+        "segment": label,
+        "status": status,
+        "n_current": n,
+        "n_reference": profile.rows if profile else 0,
+    }
     results = [
         StatResult(
             DETECTOR,

@@ -211,7 +211,7 @@ def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> d
     return result
 
 
-def _numeric_stats(rows: int, values: Sequence, reference: bool) -> SideStats:
+def _numeric_stats(rows: int, values: Sequence[Any], reference: bool) -> SideStats:
     missing, lo, hi, *rest = values
     present = rows - int(missing) > 0
     std, quantiles, distinct = (rest[0], rest[1], int(rest[2])) if reference else (None, (), None)

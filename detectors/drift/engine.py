@@ -23,6 +23,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -241,7 +242,7 @@ def _compare_column(
     exact: NumericComparison | None,
     levels: ReferenceLevels | None = None,
 ) -> ColumnDrift:
-    base = {
+    base: dict[str, Any] = {
         "column": name,
         "kind": kind,
         "n_reference": ref.n,
@@ -254,7 +255,7 @@ def _compare_column(
         return ColumnDrift(**base, status="insufficient_data", message=f"no value in the {side}")
 
     value_counts: Distribution | None = None
-    extra: dict = {}
+    extra: dict[str, Any] = {}
     if kind == NUMERICAL:
         if ref.n + cur.n <= options.exact_limit:
             if exact is None:
@@ -311,8 +312,8 @@ def _compare_column(
         limit = options.max_listed_categories
         extra = {"new_categories": tuple(new[:limit]), "vanished_categories": tuple(vanished[:limit])}
 
-    values = {method: method.compute(summary) for method in reported(kind)}
-    stats = {method.report_key: _stat_json(method, value) for method, value in values.items()}
+    computed = {method: method.compute(summary) for method in reported(kind)}
+    stats = {str(method.report_key): _stat_json(method, value) for method, value in computed.items()}
     column_options = options.columns.get(name, ColumnOptions())
     choice = choose(
         name,
@@ -326,7 +327,7 @@ def _compare_column(
     if choice.as_categories and value_counts is not None:
         value = choice.method.compute(Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=value_counts))
     else:
-        value = values.get(choice.method) or choice.method.compute(summary)
+        value = computed.get(choice.method) or choice.method.compute(summary)
     sufficient = sample_status(min(ref.n, cur.n), options.min_samples) == "ok"
     return ColumnDrift(
         **base,

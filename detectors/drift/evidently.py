@@ -69,9 +69,10 @@ def render(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
     )
     banner = (
-        f"<div style='font-family:sans-serif;padding:8px;background:#fff3cd'>Sampled report, {html.escape(title)}: Evidently "
-        f"DataDriftPreset on uniform random samples of at most {limit:,} rows per side ({len(ref):,} reference, "
-        f"{len(cur):,} current rows). The monitor's own verdicts are computed on every row.</div>"
+        "<div style='font-family:sans-serif;padding:8px;background:#fff3cd'>"
+        f"Sampled report, {html.escape(title)}: Evidently DataDriftPreset on uniform random samples of at most "
+        f"{limit:,} rows per side ({len(ref):,} reference, {len(cur):,} current rows). "
+        "The monitor's own verdicts are computed on every row.</div>"
     )
     page = snapshot.get_html_str(as_iframe=False)
     page = page.replace("<body>", f"<body>{banner}", 1) if "<body>" in page else banner + page

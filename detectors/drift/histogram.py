@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -189,7 +190,8 @@ def _split(bins: Bins, which: np.ndarray, query: QueryFn, grid: Grid) -> Bins:
             part = _level(query, min(int(parent_bits) + 21, EXACT_BITS - 1), int(parent_bits), keys, grid)
         assert part is not None
         parts.append(part)
-    return _sorted(Bins(*(np.concatenate([getattr(p, f) for p in [bins.take(keep), *parts]]) for f in _FIELDS)))
+    merged: dict[str, Any] = {f: np.concatenate([getattr(p, f) for p in [bins.take(keep), *parts]]) for f in _FIELDS}
+    return _sorted(Bins(**merged))
 
 
 def _sorted(bins: Bins) -> Bins:

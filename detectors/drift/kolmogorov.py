@@ -61,12 +61,13 @@ def _smirnov(n: int, x: float) -> float:
 
 def _clip(p: float) -> float:
     """Clip to [0, 1], keeping the type (long double where scaling made it one, as scipy does)."""
-    return np.clip(p, 0.0, 1.0)  # type: ignore[return-value]
+    clipped: float = np.clip(p, 0.0, 1.0)
+    return clipped
 
 
 def _log_nfactorial_div_n_pow_n(n: int) -> float:
     rn = 1.0 / n
-    return np.log(n) / 2 - n + _LOG_2PI / 2 + rn * np.polyval(_STIRLING_COEFFS, rn / n)
+    return float(np.log(n) / 2 - n + _LOG_2PI / 2 + rn * np.polyval(_STIRLING_COEFFS, rn / n))
 
 
 def _sf(n: int, x: float) -> float:

@@ -167,8 +167,8 @@ class DatasetDrift:
         """``detector_results`` rows (vocabulary of :mod:`detectors.report`): one per column and statistic."""
         rows: list[StatResult] = []
         for col in self.columns.values():
-            common = {"detector": detector, "column": col.column, "segment": segment}
-            sizes = {"n_reference": col.n_reference, "n_current": col.n_current}
+            common: dict[str, Any] = {"detector": detector, "column": col.column, "segment": segment}
+            sizes: dict[str, Any] = {"n_reference": col.n_reference, "n_current": col.n_current}
             if col.status != "ok" and not col.stats:
                 # nothing computed: one row saying why ("error" rows as the other detectors write them)
                 key = "error" if col.status == "error" else "insufficient_data"

@@ -89,16 +89,16 @@ def profile_numerical(
     result: dict[str, ColumnProfile] = {}
     for index, name in enumerate(exprs):
         count, missing, lo, hi, mean, std, quantiles, distinct = row[index * 8 : index * 8 + 8]
-        present = int(count) > 0
+        has_values = int(count) > 0
         result[name] = ColumnProfile(
             kind="numerical",
             count=int(count),
             missing=int(missing),
-            min=_number(lo) if present else None,
-            max=_number(hi) if present else None,
-            mean=_number(mean) if present else None,
-            std=_number(std) if present else None,
-            deciles=tuple(float(q) for q in quantiles) if present else (),
+            min=_number(lo) if has_values else None,
+            max=_number(hi) if has_values else None,
+            mean=_number(mean) if has_values else None,
+            std=_number(std) if has_values else None,
+            deciles=tuple(float(q) for q in quantiles) if has_values else (),
             distinct=int(distinct),
         )
     return result

@@ -213,11 +213,10 @@ def plan_load(
     kinds: dict[str, Kind | None] = {}
     for special in ("prediction", "label"):
         column = by_name.get(special)
-        kinds[special] = None if column is None or column.kind is None else column.kind
-        if kinds[special] is not None:
-            exprs[f"{special}_{'num' if kinds[special] == 'numerical' else 'cat'}"] = _expr(
-                by_name[special], kinds[special]
-            )  # type: ignore[arg-type]
+        special_kind = None if column is None else column.kind
+        kinds[special] = special_kind
+        if column is not None and special_kind is not None:
+            exprs[f"{special}_{'num' if special_kind == 'numerical' else 'cat'}"] = _expr(column, special_kind)
     present = tuple(k for k in segment_keys if k in by_name)
     if present:
         pairs = ", ".join(f"{sql_string(k)}, ifNull(toString({quote_identifier(k)}), '')" for k in present)

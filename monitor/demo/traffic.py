@@ -148,7 +148,7 @@ def _send_until_stopped(
             frame, labels = batch(model, rng, n, drifting)
             probabilities = model.predict_proba(frame)
             for record, probability, label in zip(frame.to_dict("records"), probabilities, labels, strict=True):
-                features = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
+                features = {str(k): (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
                 event_id = logger.log(
                     features,
                     prediction=float(probability),
@@ -179,5 +179,6 @@ def batch(model: DemoModel, rng: np.random.Generator, n: int, drifting: bool) ->
             frame[column] = frame[column] + DRIFT_SHIFT_STD * model.stds[column]
         frame["channel"] = rng.choice(["clinic", "hospital", "screening", "mobile-unit"], n)
         missing = rng.random(n) < MISSING_SHARE
-        frame[FAULTY] = frame[FAULTY].astype(object).where(~missing, None)
+        frame[FAULTY] = frame[FAULTY].astype(object)
+        frame.loc[missing, FAULTY] = None
     return frame, labels

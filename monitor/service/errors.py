@@ -64,9 +64,9 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
             for err in exc.errors()
         ]
-        first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
-        where = ".".join(first["loc"])
-        return _json(422, "invalid_request", f"{where}: {first['msg']}" if where else first["msg"], problems)
+        where = ".".join(problems[0]["loc"]) if problems else ""
+        message = str(problems[0]["msg"]) if problems else "invalid request"
+        return _json(422, "invalid_request", f"{where}: {message}" if where else message, problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

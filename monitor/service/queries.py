@@ -75,7 +75,7 @@ def event_sample(storage: Storage, model: str, start: datetime, end: datetime, l
     A key the event did not carry is left out of ``features``; an explicit null is kept as ``None``.
     """
     columns = FeatureColumns(storage).for_model(model)
-    selected: list[tuple[str, str, str]] = []  # (feature, kind, alias)
+    selected: list[tuple[str, FeatureKind, str]] = []  # (feature, kind, alias)
     exprs = []
     for i, (feature, kinds) in enumerate(sorted(columns.items())):
         for kind, column in sorted(kinds.items()):

@@ -73,16 +73,16 @@ class Storage:
 
     def rows(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
-    ) -> list[tuple]:
+    ) -> list[tuple[Any, ...]]:
         """Run a query and return its rows as tuples (for small results)."""
         try:
-            return list(self.client.query(sql, parameters=parameters, settings=settings).result_rows)
+            return [tuple(row) for row in self.client.query(sql, parameters=parameters, settings=settings).result_rows]
         except ClickHouseError as exc:
             raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
 
     def dicts(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts keyed by column name (for small results)."""
         try:
             result = self.client.query(sql, parameters=parameters, settings=settings)
@@ -183,4 +183,3 @@ def _redact(dsn: str) -> str:
     if parsed.password:
         return dsn.replace(f":{parsed.password}@", ":***@")
     return dsn
-

@@ -108,5 +108,5 @@ class FeatureColumns:
         )
         result: dict[str, dict[FeatureKind, str]] = {}
         for feature, kind, column in rows:
-            result.setdefault(feature, {})[kind] = column  # type: ignore[index]
+            result.setdefault(feature, {})[kind] = column
         return result
