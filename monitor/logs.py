@@ -58,7 +58,7 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
 class _DeferredLogger:
     """Stands for ``structlog.get_logger(name)`` until first used.
 
-    Importing structlog costs ~0.15 s (it pulls in rich's traceback renderer); modules create their
+    Importing structlog is slow (it pulls in rich's traceback renderer); modules create their
     logger at import time, and ``monitor drift``, which mostly never logs, should not pay for that.
     """
 

@@ -205,7 +205,7 @@ def _compare(
 def _prefetch(module: str) -> None:
     """Import ``module`` on a background thread while ClickHouse works (queries release the GIL).
 
-    scipy.special (~0.25 s; chi-square and z p-values) would otherwise be imported after the last
+    scipy.special (chi-square and z p-values) would otherwise be imported after the last
     query, on the critical path of a short ``monitor drift``. The import lock makes the later ordinary
     import wait for this one, never run twice.
     """

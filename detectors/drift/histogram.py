@@ -17,8 +17,8 @@ resolution) and exactly reproducible. Per bin and side ClickHouse returns the co
 - **Wasserstein**: ∫(F_r - F_c) over a bin is exact from the bin's counts and sums; where the difference
   keeps its sign through the bin (or the bin is a single value), that is ∫|F_r - F_c| exactly. Only bins
   where the sign may change are estimated, with each side's mass in the bin placed at that side's mean
-  (which keeps ∫(F_r - F_c) exact and is exact for a bin holding one value, i.e. ties). Measured error
-  (tests, and ``bench/drift.py``): under 0.1% of W on unchanged data, the worst case.
+  (which keeps ∫(F_r - F_c) exact and is exact for a bin holding one value, i.e. ties). The measured
+  error is in BENCHMARKS.md (``bench/drift.py``) and bounded by the tests against the contract's 1%.
 """
 
 from __future__ import annotations

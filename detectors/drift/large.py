@@ -61,7 +61,7 @@ class ReferenceLevels:
 def numpy_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A numeric Arrow column without nulls as a numpy array, read from its buffers.
 
-    pyarrow's own ``to_numpy`` imports pandas on first use (~0.6 s of a ``monitor drift`` run).
+    pyarrow's own ``to_numpy`` imports pandas on first use, a large share of a short ``monitor drift`` run.
     """
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     kind = column.type

@@ -3,7 +3,7 @@
 clickhouse-connect serialises the calls of one client, so each extra worker gets its own connection
 (:meth:`monitor.storage.Storage.clone`; on chDB a second handle on this process's engine). Queries of
 parallel workers run on one thread each (:func:`single_threaded`): on inputs of a few hundred thousand
-rows a two-thread ``GROUP BY`` took up to 3x longer than a one-thread one (merging two hash tables), and
+rows a two-thread ``GROUP BY`` is slower than a one-thread one (it merges two hash tables), and
 two one-thread queries at once keep both cores busy anyway.
 """
 

@@ -1,9 +1,8 @@
 """Select a window of ``events`` once per comparison: by row positions instead of by its predicate.
 
 A comparison reads the current window once per column. With the window's predicate (model, time range)
-every one of those queries reads ``model`` and ``ts`` of every candidate row again to evaluate it,
-which measured ~0.19 CPU-s per query on a 10M-row window: about one plain scan of the window over 20
-queries. Yet the predicate selects a *contiguous* run of rows in every part (the sorting key is
+every one of those queries reads ``model`` and ``ts`` of every candidate row again to evaluate it:
+over twenty-odd queries, as much again as a plain scan of the window (BENCHMARKS.md). Yet the predicate selects a *contiguous* run of rows in every part (the sorting key is
 ``(model, ts, event_id)``), so :func:`pin` asks once which ``(_part, _part_offset)`` ranges it covers
 and gives back a sample selected by those ranges. ClickHouse prunes granules by ``_part_offset`` and
 evaluates the ranges without reading any column, so each later query reads only the feature column.
@@ -16,7 +15,7 @@ Why it stays exact:
 - Queries still read ``FINAL``: a redelivered event has the same sorting key as its twin, so both lie
   in the pinned ranges and collapse as before. The ranges are therefore applied as ``PREWHERE``, before
   the ``FINAL`` merge, which is what lets granules be skipped and no filter step run (a plain ``WHERE``
-  after ``FINAL`` cost ~15% more per histogram query).
+  after ``FINAL`` costs more per histogram query).
 - Parts are immutable but can be merged away while a comparison runs (a query over a vanished part
   simply sees fewer rows), and a part that left the active set never comes back. So after the last
   query :meth:`Pin.intact` checks that every pinned part is still active; if not, the engine compares

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from monitor.errors import StorageError
 
-if TYPE_CHECKING:  # pandas (~0.8 s) and the settings models load only where they are used
+if TYPE_CHECKING:  # pandas and the settings models are slow to import: loaded only where they are used
     import pandas as pd
     import pyarrow as pa
 

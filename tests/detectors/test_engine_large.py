@@ -1,6 +1,6 @@
 """Large windows (> 200,000 values of a column): the histogram path within the contract's bounds.
 
-Bounds (CONTRACT.md): KS statistic within 0.002 absolute and its p-value scipy's asymptotic one for the
+Bounds (docs/drift.md): KS statistic within 0.002 absolute and its p-value scipy's asymptotic one for the
 reported statistic and sizes; wasserstein_norm within 1% relative; psi/js within 1e-6 relative.
 """
 
