@@ -7,9 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean system-deps
+.PHONY: install demo test lint bench clean system-deps helm lock
 
-install: system-deps $(STAMP) .cache/kafka/libs/.ready
+install: system-deps $(STAMP) .cache/kafka/libs/.ready helm
 
 # Re-run pip only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	./scripts/system-deps.sh
+
+# The Helm CLI the chart test renders with, built once from the Go module proxy into .cache/bin.
+helm:
+	./scripts/helm.sh
+
+# Re-pin the image's dependencies (constraints.txt) to what this virtual environment runs.
+lock: $(STAMP)
+	$(PY) scripts/lock.py
 
 demo: install
 	$(VENV)/bin/monitor demo
