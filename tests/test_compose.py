@@ -427,3 +427,19 @@ def test_oauth2_proxy_guards_the_dashboard_in_the_auth_profile(compose: dict) ->
         assert env[name] == ""
         assert resolved(compose, **{name: "given"})["services"]["oauth2-proxy"]["environment"][name] == "given"
     assert env["OAUTH2_PROXY_COOKIE_SECURE"] == "true"
+
+
+def test_only_the_services_that_use_a_token_get_it(compose: dict) -> None:
+    services = resolved(compose)["services"]
+    tokens = {"MONITOR_API_TOKEN", "MONITOR_API_READ_TOKEN"}
+    holders = {name: set(s.get("environment", {})) & tokens for name, s in services.items()}
+    assert holders == {
+        "kafka": set(),
+        "clickhouse": set(),
+        "monitor": tokens,
+        "ingest": set(),
+        "dashboard": {"MONITOR_API_READ_TOKEN"},
+        "prometheus": {"MONITOR_API_READ_TOKEN"},
+        "grafana": set(),
+        "oauth2-proxy": set(),
+    }

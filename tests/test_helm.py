@@ -434,3 +434,14 @@ def test_helm_lint_passes(helm: str) -> None:
         [helm, "lint", str(CHART), "--strict", *BASE], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_service_and_the_dashboard_get_api_tokens(helm: str) -> None:
+    for _, container in containers(render(helm, *BASE)):
+        names = {item["name"] for item in container["env"]}
+        wanted = {
+            "monitor": {"MONITOR_API_TOKEN", "MONITOR_API_READ_TOKEN"},
+            "ingest": set(),
+            "dashboard": {"MONITOR_API_READ_TOKEN"},
+        }[container["name"]]
+        assert names & {"MONITOR_API_TOKEN", "MONITOR_API_READ_TOKEN"} == wanted, container["name"]

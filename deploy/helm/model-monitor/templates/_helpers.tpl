@@ -36,14 +36,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The environment every monitor process reads: connections, tokens, logging. */}}
+{{/* The environment every monitor process reads: connections and logging (the service adds the tokens). */}}
 {{- define "model-monitor.env" -}}
 - name: MONITOR_CLICKHOUSE_DSN
   valueFrom: {secretKeyRef: {name: {{ include "model-monitor.secretName" . }}, key: clickhouse-dsn}}
-- name: MONITOR_API_TOKEN
-  valueFrom: {secretKeyRef: {name: {{ include "model-monitor.secretName" . }}, key: api-token}}
-- name: MONITOR_API_READ_TOKEN
-  valueFrom: {secretKeyRef: {name: {{ include "model-monitor.secretName" . }}, key: api-read-token}}
 - name: MONITOR_KAFKA_BOOTSTRAP
   value: {{ required "set kafka.bootstrap to the Kafka bootstrap servers (host:port)" .Values.kafka.bootstrap | quote }}
 - name: MONITOR_KAFKA__GROUP_ID
@@ -64,6 +60,14 @@ app.kubernetes.io/component: {{ .component }}
 - name: {{ $name }}
   valueFrom: {secretKeyRef: {name: {{ include "model-monitor.secretName" $ }}, key: {{ $key }}}}
 {{- end }}
+{{- end -}}
+
+{{/* The API's tokens, for the service only: ingest serves no API. */}}
+{{- define "model-monitor.tokenEnv" -}}
+- name: MONITOR_API_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ include "model-monitor.secretName" . }}, key: api-token}}
+- name: MONITOR_API_READ_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ include "model-monitor.secretName" . }}, key: api-read-token}}
 {{- end -}}
 
 {{/* Pod-level settings shared by the three Deployments (.root, .part: the component's values). */}}
