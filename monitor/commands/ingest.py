@@ -34,8 +34,7 @@ def serve_metrics(host: str, port: int) -> WSGIServer:
         server, _thread = start_http_server(port, addr=host)
     except OSError as exc:
         raise InputError(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    bound_host, bound_port = server.server_address[:2]
-    log.info("serving metrics", address=f"http://{bound_host}:{bound_port}/metrics")
+    log.info("serving metrics", address=f"http://{host}:{server.server_port}/metrics")
     return server
 
 
