@@ -126,3 +126,24 @@ def test_the_scrape_configuration_sends_the_read_token_and_finds_every_replica()
     assert "authorization" not in ingest  # the ingest metrics port has no token check: never sent a secret
     assert ingest["dns_sd_configs"] == [{"names": ["ingest"], "type": "A", "port": 9108, "refresh_interval": "30s"}]
     assert config["rule_files"] == ["rules/*.yml"]
+
+
+def test_the_dashboard_queries_are_valid_promql(promtool: str, tmp_path: Path) -> None:
+    """Every panel query parses (checked as recording rules), with the model selector at "All"."""
+    import json
+
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "dashboards" / "model-monitor.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(exprs) >= 13
+    records = [
+        {"record": f"dashboard:query_{i}:check", "expr": expr.replace("$model", ".*")} for i, expr in enumerate(exprs)
+    ]
+    rules_file = tmp_path / "dashboard.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}))
+    result = run(promtool, "check", "rules", str(rules_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        yaml.safe_dump({"groups": [{"name": "d", "rules": [{"record": "a:b", "expr": "sum by (model"}]}]})
+    )
+    assert run(promtool, "check", "rules", str(broken)).returncode != 0
