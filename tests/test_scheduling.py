@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,42 +251,41 @@ def test_a_failing_run_is_recorded_and_scheduling_continues(storage: Storage) ->
 
 def test_the_next_due_gauge_advances_with_successful_runs_only(storage: Storage) -> None:
     """monitor_detection_next_due_timestamp_seconds: the fire time after the latest successful run,
-    plus the delay (what the "runs missed" alerting rule compares with time())."""
-
-    def settings_for(model: str, schedule: Any) -> Settings:
-        return load_settings(
-            overrides={
-                "clickhouse": {"dsn": storage.dsn, "database": storage.database},
-                "models": {model: {"schedule": schedule, "window": "1h"}},
-                "scheduler": {"delay": 2, "catch_up": True},
-            }
-        )
+    plus the delay (what the "runs missed" alerting rule compares with time()). Real detection runs:
+    one model with a reference (an empty window is a run that succeeds), one without (it fails)."""
+    reference = Path(__file__).resolve().parents[1] / "deploy" / "references" / "fraud_reference.csv"
+    yearly = "0 0 1 1 *"
+    settings = load_settings(
+        overrides={
+            "clickhouse": {"dsn": storage.dsn, "database": storage.database},
+            "models": {
+                "nextdue-ok": {
+                    "schedule": yearly,
+                    "window": "1h",
+                    "features": {"amount": "numerical", "country": "categorical"},
+                    "reference": {"file": str(reference)},
+                },
+                "nextdue-failing": {"schedule": yearly, "window": "1h"},
+            },
+            "scheduler": {"delay": 2, "catch_up": True},
+        }
+    )
 
     def gauge(model: str) -> float | None:
         return REGISTRY.get_sample_value("monitor_detection_next_due_timestamp_seconds", {"model": model})
 
-    yearly = "0 0 1 1 *"
     now = datetime.now(UTC)
-    next_new_year = datetime(now.year + 1, 1, 1, tzinfo=UTC)
-    scheduler = DetectionScheduler(storage, settings_for("nextdue-ok", yearly), detect=Recorder())
+    scheduler = DetectionScheduler(storage, settings)
     scheduler.start()
-    try:
-        deadline = time.monotonic() + 10  # the catch-up run of January 1st succeeds: next due is next year's
-        while gauge("nextdue-ok") != next_new_year.timestamp() + 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    try:  # the catch-up runs of January 1st: one succeeds, one fails
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(scheduler.last_record(m) for m in settings.models):
+            time.sleep(0.1)
     finally:
         scheduler.stop()
-    assert gauge("nextdue-ok") == next_new_year.timestamp() + 2
-
-    failing = DetectionScheduler(storage, settings_for("nextdue-failing", yearly), detect=Recorder(fail=True))
-    failing.start()
-    try:
-        deadline = time.monotonic() + 10
-        while failing.last_record("nextdue-failing") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        failing.stop()
-    assert failing.last_record("nextdue-failing").status == "error"  # type: ignore[union-attr]
-    # the catch-up of January 1st failed: that run is still the one due, so it shows as overdue
-    this_new_year = datetime(now.year, 1, 1, tzinfo=UTC)
-    assert gauge("nextdue-failing") == this_new_year.timestamp() + 2 < time.time()
+    ok, failing = scheduler.last_record("nextdue-ok"), scheduler.last_record("nextdue-failing")
+    assert ok is not None and ok.status != "error", ok
+    assert failing is not None and failing.status == "error"
+    # succeeded: the next run due is next year's; failed: January 1st is still due, so it shows overdue
+    assert gauge("nextdue-ok") == datetime(now.year + 1, 1, 1, tzinfo=UTC).timestamp() + 2
+    assert gauge("nextdue-failing") == datetime(now.year, 1, 1, tzinfo=UTC).timestamp() + 2 < time.time()
