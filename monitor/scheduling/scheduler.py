@@ -152,7 +152,7 @@ class DetectionScheduler:
         self.delay = settings.scheduler.delay
         self._locks = {m: threading.Lock() for m in self.models}
         self._last: dict[str, RunRecord] = {}
-        self._succeeded: dict[str, datetime] = {}  # due time of the latest run that did not raise
+        self._next_due: dict[str, datetime] = {}  # fire time after the latest run that did not raise
         self._scheduler: BackgroundScheduler | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -187,7 +187,7 @@ class DetectionScheduler:
             if last is not None and last.status != "error":
                 self._publish_next_due(model, last.due_at)
             else:  # never ran (or failed last): the catch-up run is due now, else the next fire time
-                self._publish_next_due(model, latest_due - timedelta(milliseconds=1) if policy.catch_up else latest_due)
+                self._publish_next_due(model, latest_due, inclusive=policy.catch_up)
             if policy.catch_up and (last is None or last.due_at < latest_due):
                 self._scheduler.add_job(
                     self._scheduled,
@@ -285,7 +285,6 @@ class DetectionScheduler:
                     run_id=report.run_id or record.run_id,
                     alert_events=len(evaluation.events) if evaluation is not None else 0,
                 )
-                self._publish_next_due(model, due)
             except Exception as exc:  # recorded, counted and logged with its traceback; the next run retries
                 metrics.DETECTOR_RUN_FAILURES.labels(model, metric_trigger).inc()
                 log.exception("detection run failed", model=model, due=due.isoformat(), trigger=trigger)
@@ -294,6 +293,8 @@ class DetectionScheduler:
             record = replace(record, finished_at=utc(datetime.now(UTC)))
             self._last[model] = record
             self._write(record)
+            if record.status != "error":
+                self._publish_next_due(model, due)
             log.info(
                 "detection run finished",
                 model=model,
@@ -307,18 +308,19 @@ class DetectionScheduler:
         finally:
             lock.release()
 
-    def _publish_next_due(self, model: str, after: datetime) -> None:
-        """Set the next-due gauge: the first fire time after ``after`` (a due time), plus the delay.
+    def _publish_next_due(self, model: str, after: datetime, inclusive: bool = False) -> None:
+        """Set the next-due gauge: the first fire time after ``after`` (a due time; at or after it when
+        ``inclusive``), plus the delay.
 
         Only moves forward, so a manual run of an older window does not hide missed scheduled runs.
         """
-        if model in self._succeeded and after <= self._succeeded[model]:
-            return
-        self._succeeded[model] = after
         trigger = make_trigger(self.settings.models[model].schedule)
-        following = trigger.get_next_fire_time(None, after + timedelta(milliseconds=1))
-        if following is not None:
-            metrics.DETECTION_NEXT_DUE.labels(model).set((following + self.delay).timestamp())
+        start = after if inclusive else datetime.fromtimestamp(after.timestamp() + 0.001, UTC)
+        following = trigger.get_next_fire_time(None, start)
+        if following is None or (model in self._next_due and following <= self._next_due[model]):
+            return
+        self._next_due[model] = following
+        metrics.DETECTION_NEXT_DUE.labels(model).set((following + self.delay).timestamp())
 
     def _write(self, record: RunRecord) -> None:
         row = (*(getattr(record, c) for c in _RUN_COLUMNS if c != "version"), time.time_ns())
