@@ -314,13 +314,15 @@ class DetectionScheduler:
 
         Only moves forward, so a manual run of an older window does not hide missed scheduled runs.
         """
+        from monitor.metrics import DETECTION_NEXT_DUE  # imported here: the run metrics live in the pipeline
+
         trigger = make_trigger(self.settings.models[model].schedule)
         start = after if inclusive else datetime.fromtimestamp(after.timestamp() + 0.001, UTC)
         following = trigger.get_next_fire_time(None, start)
         if following is None or (model in self._next_due and following <= self._next_due[model]):
             return
         self._next_due[model] = following
-        metrics.DETECTION_NEXT_DUE.labels(model).set((following + self.delay).timestamp())
+        DETECTION_NEXT_DUE.labels(model).set((following + self.delay).timestamp())
 
     def _write(self, record: RunRecord) -> None:
         row = (*(getattr(record, c) for c in _RUN_COLUMNS if c != "version"), time.time_ns())
