@@ -314,7 +314,7 @@ class DetectionScheduler:
 
         Only moves forward, so a manual run of an older window does not hide missed scheduled runs.
         """
-        from monitor.metrics import DETECTION_NEXT_DUE  # imported here: the run metrics live in the pipeline
+        from monitor.metrics import DETECTION_NEXT_DUE  # local: independent of where run metrics are recorded
 
         trigger = make_trigger(self.settings.models[model].schedule)
         start = after if inclusive else datetime.fromtimestamp(after.timestamp() + 0.001, UTC)
