@@ -7,15 +7,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test check lint bench clean system-deps
+.PHONY: install demo test check lint bench clean system-deps helm lock
 
-install: system-deps $(STAMP) .cache/kafka/libs/.ready
+install: system-deps $(STAMP) .cache/kafka/libs/.ready helm
 
-# Re-run pip only when the dependency list changes.
-$(STAMP): pyproject.toml
+# Re-run pip only when the dependency list or the pins change. The service's run-time dependencies are
+# installed at the versions the suite is tested with (constraints.txt, `make lock` regenerates it).
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $@
 
 .cache/kafka/libs/.ready: $(STAMP) monitor/kafka_local/pom.xml
@@ -24,6 +25,14 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	./scripts/system-deps.sh
+
+# The Helm CLI the chart test renders with, built once from the Go module proxy into .cache/bin.
+helm:
+	./scripts/helm.sh
+
+# Re-pin the image's dependencies (constraints.txt) to what this virtual environment runs.
+lock: $(STAMP)
+	$(PY) scripts/lock.py
 
 demo: install
 	$(VENV)/bin/monitor demo

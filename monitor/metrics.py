@@ -49,6 +49,15 @@ DETECTOR_RUN_FAILURES = Counter(
     "monitor_detector_run_failures_total", "Detection runs that failed", ["model", "trigger"]
 )
 
+# When the next scheduled detection run of a model is due (Unix seconds, scheduler.delay included),
+# counted from the latest run that finished without raising. Set by the scheduler; a time in the past
+# means runs were missed or keep failing (the alerting rules compare it with time()).
+DETECTION_NEXT_DUE = Gauge(
+    "monitor_detection_next_due_timestamp_seconds",
+    "When the next scheduled detection run is due, after the latest successful one",
+    ["model"],
+)
+
 # --- alerting (alerts/) ------------------------------------------------------------------------
 # Alert events recorded in `alerts`, by model and kind (firing, repeat, resolved, acknowledged).
 ALERT_EVENTS = Counter("monitor_alert_events_total", "Alert events recorded", ["model", "kind"])

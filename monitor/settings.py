@@ -42,6 +42,7 @@ FLAT_ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "MONITOR_CLICKHOUSE_DSN": ("clickhouse", "dsn"),
     "MONITOR_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
     "MONITOR_API_TOKEN": ("api", "token"),
+    "MONITOR_API_READ_TOKEN": ("api", "read_token"),
 }
 
 FeatureType = Literal["numerical", "categorical"]
@@ -97,6 +98,7 @@ class ApiSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     token: SecretStr | None = Field(None, description="bearer token for write and admin endpoints")
+    read_token: SecretStr | None = Field(None, description="bearer token for read-only endpoints and /metrics")
     dashboard_port: int = Field(8501, ge=1, le=65535)
     public_url: str | None = Field(None, description="dashboard link used in notifications")
 

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,3 +252,45 @@ def test_a_failing_run_is_recorded_and_scheduling_continues(storage: Storage) ->
     assert last is not None and last.status == "error" and "detector exploded" in last.error
     after = REGISTRY.get_sample_value("monitor_detector_run_failures_total", {"model": "fraud", "trigger": "schedule"})
     assert after == before + len(detect.calls)
+
+
+def test_the_next_due_gauge_advances_with_successful_runs_only(storage: Storage) -> None:
+    """monitor_detection_next_due_timestamp_seconds: the fire time after the latest successful run,
+    plus the delay (what the "runs missed" alerting rule compares with time()). Real detection runs:
+    one model with a reference (an empty window is a run that succeeds), one without (it fails)."""
+    reference = Path(__file__).resolve().parents[1] / "deploy" / "references" / "fraud_reference.csv"
+    yearly = "0 0 1 1 *"
+    settings = load_settings(
+        overrides={
+            "clickhouse": {"dsn": storage.dsn, "database": storage.database},
+            "models": {
+                "nextdue-ok": {
+                    "schedule": yearly,
+                    "window": "1h",
+                    "features": {"amount": "numerical", "country": "categorical"},
+                    "reference": {"file": str(reference)},
+                },
+                "nextdue-failing": {"schedule": yearly, "window": "1h"},
+            },
+            "scheduler": {"delay": 2, "catch_up": True},
+        }
+    )
+
+    def gauge(model: str) -> float | None:
+        return REGISTRY.get_sample_value("monitor_detection_next_due_timestamp_seconds", {"model": model})
+
+    now = datetime.now(UTC)
+    scheduler = DetectionScheduler(storage, settings)
+    scheduler.start()
+    try:  # the catch-up runs of January 1st: one succeeds, one fails
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(scheduler.last_record(m) for m in settings.models):
+            time.sleep(0.1)
+    finally:
+        scheduler.stop()
+    ok, failing = scheduler.last_record("nextdue-ok"), scheduler.last_record("nextdue-failing")
+    assert ok is not None and ok.status != "error", ok
+    assert failing is not None and failing.status == "error"
+    # succeeded: the next run due is next year's; failed: January 1st is still due, so it shows overdue
+    assert gauge("nextdue-ok") == datetime(now.year + 1, 1, 1, tzinfo=UTC).timestamp() + 2
+    assert gauge("nextdue-failing") == datetime(now.year, 1, 1, tzinfo=UTC).timestamp() + 2 < time.time()

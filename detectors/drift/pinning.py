@@ -2,7 +2,8 @@
 
 A comparison reads the current window once per column. With the window's predicate (model, time range)
 every one of those queries reads ``model`` and ``ts`` of every candidate row again to evaluate it:
-over twenty-odd queries, as much again as a plain scan of the window (BENCHMARKS.md). Yet the predicate selects a *contiguous* run of rows in every part (the sorting key is
+over twenty-odd queries, as much again as a plain scan of the window (BENCHMARKS.md). Yet the
+predicate selects a *contiguous* run of rows in every part (the sorting key is
 ``(model, ts, event_id)``), so :func:`pin` asks once which ``(_part, _part_offset)`` ranges it covers
 and gives back a sample selected by those ranges. ClickHouse prunes granules by ``_part_offset`` and
 evaluates the ranges without reading any column, so each later query reads only the feature column.

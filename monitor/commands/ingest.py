@@ -4,11 +4,38 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monitor.commands.common import ConfigOption, settings_from
+from monitor.errors import InputError
+from monitor.logs import get_logger
+from monitor.settings import Settings
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+log = get_logger(__name__)
+
+
+def serve_metrics(host: str, port: int) -> WSGIServer:
+    """Start prometheus_client's HTTP server for this process's metrics (the ingest counters).
+
+    The registry is the process-wide default one that :mod:`monitor.metrics` registers into, so the
+    consumer's counters, histogram and lag gauges appear without further wiring. It runs in a daemon
+    thread; a port that cannot be bound is the caller's mistake (exit 2), found before consuming.
+    """
+    from prometheus_client import start_http_server
+
+    import monitor.metrics  # noqa: F401  (registers the ingest metrics, so they show before the first batch)
+
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as exc:
+        raise InputError(f"--metrics-port: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    log.info("serving metrics", address=f"http://{host}:{server.server_port}/metrics")
+    return server
 
 
 def ingest(
@@ -19,19 +46,44 @@ def ingest(
     idle_timeout: Annotated[
         float | None, typer.Option("--idle-timeout", min=0.1, help="Exit after this many seconds without a message.")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve this consumer's Prometheus metrics on this port (GET /metrics; 0 picks a free port).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address the metrics port listens on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
 ) -> None:
     """Consume prediction events and labels from Kafka into ClickHouse.
 
     Invalid messages go to the dead_letters table with their raw bytes and the reason. Offsets are
     committed only after a batch is stored; SIGTERM or Ctrl-C flushes and commits, then exits.
-    Run several replicas with the same kafka.group_id against a ClickHouse server to scale out.
+    Run several replicas with the same kafka.group_id against a ClickHouse server to scale out;
+    with --metrics-port each replica serves its own counters (events, dead letters, lag, insert
+    latency) for Prometheus to scrape.
     """
-    from monitor.ingest.consumer import IngestConsumer
     from monitor.logs import configure_logging
-    from monitor.storage import open_storage
 
     settings = settings_from(config)
     configure_logging(settings.log_level, settings.log_format)
+    server = serve_metrics(metrics_host, metrics_port) if metrics_port is not None else None
+    try:
+        _consume(settings, max_messages, idle_timeout)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _consume(settings: Settings, max_messages: int | None, idle_timeout: float | None) -> None:
+    from monitor.ingest.consumer import IngestConsumer
+    from monitor.storage import open_storage
+
     storage = open_storage(settings.clickhouse)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -141,6 +141,7 @@ class DetectionScheduler:
         self.delay = settings.scheduler.delay
         self._locks = {m: threading.Lock() for m in self.models}
         self._last: dict[str, RunRecord] = {}
+        self._next_due: dict[str, datetime] = {}  # fire time after the latest run that did not raise
         self._scheduler: BackgroundScheduler | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -172,6 +173,10 @@ class DetectionScheduler:
             )
             latest_due = due_time(schedule, now - self.delay)
             last = self._last.get(model)
+            if last is not None and last.status != "error":
+                self._publish_next_due(model, last.due_at)
+            else:  # never ran (or failed last): the catch-up run is due now, else the next fire time
+                self._publish_next_due(model, latest_due, inclusive=policy.catch_up)
             if policy.catch_up and (last is None or last.due_at < latest_due):
                 self._scheduler.add_job(
                     self._scheduled,
@@ -273,6 +278,8 @@ class DetectionScheduler:
             record = replace(record, finished_at=to_utc(datetime.now(UTC)))
             self._last[model] = record
             self._write(record)
+            if record.status != "error":
+                self._publish_next_due(model, due)
             log.info(
                 "detection run finished",
                 model=model,
@@ -285,6 +292,22 @@ class DetectionScheduler:
             return record
         finally:
             lock.release()
+
+    def _publish_next_due(self, model: str, after: datetime, inclusive: bool = False) -> None:
+        """Set the next-due gauge: the first fire time after ``after`` (a due time; at or after it when
+        ``inclusive``), plus the delay.
+
+        Only moves forward, so a manual run of an older window does not hide missed scheduled runs.
+        """
+        from monitor.metrics import DETECTION_NEXT_DUE  # local: independent of where run metrics are recorded
+
+        trigger = make_trigger(self.settings.models[model].schedule)
+        start = after if inclusive else datetime.fromtimestamp(after.timestamp() + 0.001, UTC)
+        following = trigger.get_next_fire_time(None, start)
+        if following is None or (model in self._next_due and following <= self._next_due[model]):
+            return
+        self._next_due[model] = following
+        DETECTION_NEXT_DUE.labels(model).set((following + self.delay).timestamp())
 
     def _write(self, record: RunRecord) -> None:
         row = (*(getattr(record, c) for c in _RUN_COLUMNS if c != "version"), time.time_ns())

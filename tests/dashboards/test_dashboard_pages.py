@@ -65,7 +65,7 @@ def test_evidently_report_is_embedded(story_api: str, monkeypatch: pytest.Monkey
     app.button(key="build_report").click().run(timeout=120)
     assert not app.exception
     frames = app.get("iframe")
-    assert frames and "Evidently report for model" in frames[0].proto.srcdoc
+    assert frames and "Sampled report, model " in frames[0].proto.srcdoc
 
 
 @pytest.mark.parametrize("page", ["overview.py", "model.py"])
