@@ -8,12 +8,14 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 # Dependencies first (cached while only the code changes), then the code.
+COPY sdk ./sdk
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY detectors ./detectors
 COPY alerts ./alerts
 COPY dashboards ./dashboards
-RUN pip install . && useradd --create-home --uid 10001 monitor && mkdir -p /data && chown monitor /data
+# The light SDK (./sdk) is a dependency of the project and is not on a package index: install both at once.
+RUN pip install ./sdk . && useradd --create-home --uid 10001 monitor && mkdir -p /data && chown monitor /data
 
 USER monitor
 # Embedded ClickHouse (the default DSN) keeps its files under /data; compose points at a server instead.

@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 
 install: system-deps $(STAMP) .cache/kafka/libs/.ready
 
-# Re-run pip only when the dependency list changes.
-$(STAMP): pyproject.toml
+# Re-run pip only when a dependency list changes. The light SDK (./sdk, a distribution of its own that
+# the project depends on) is installed in the same pip call, so pip finds it here, not on an index.
+$(STAMP): pyproject.toml sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ./sdk -e ".[test]"
 	@touch $@
 
 .cache/kafka/libs/.ready: $(STAMP) monitor/kafka_local/pom.xml
