@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -312,3 +314,27 @@ def test_timestamps_are_validated_before_anything_is_queued(kafka_bootstrap: str
         assert logger.pending == 0
         stamp = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
         assert logger.log({"a": 1.0}, prediction=1.0, timestamp=stamp, event_id="ok") == "ok"
+
+
+def test_a_process_that_exits_without_close_still_delivers_or_reports(kafka_bootstrap: str) -> None:
+    predictions, _ = topics(kafka_bootstrap)
+    script = (
+        "import sys\n"
+        "from monitor_sdk import PredictionLogger\n"
+        "logger = PredictionLogger('exit', sys.argv[1], predictions_topic=sys.argv[2], bootstrap_timeout_ms=1000)\n"
+        "for i in range(3):\n"
+        "    logger.log({'a': float(i)}, prediction=0.5, event_id=f'left-{i}')\n"
+    )
+    delivered = subprocess.run(
+        [sys.executable, "-c", script, kafka_bootstrap, predictions], capture_output=True, text=True, timeout=120
+    )
+    assert delivered.returncode == 0, delivered.stderr
+    events = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 3))
+    assert events == ["left-0", "left-1", "left-2"]  # flushed by the atexit hook
+
+    reported = subprocess.run(
+        [sys.executable, "-c", script, unreachable(), predictions], capture_output=True, text=True, timeout=120
+    )
+    assert reported.returncode == 0, reported.stderr
+    lines = [line for line in reported.stderr.splitlines() if "not delivered" in line]
+    assert sorted(line.split("key ")[1].split(",")[0] for line in lines) == [f"exit:left-{i}" for i in range(3)]

@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - exercised by the fresh-environment tes
             text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
             return json.loads(text, parse_constant=_reject_constant)
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise JSONDecodeError(str(exc)) from exc
+            raise JSONDecodeError(str(exc)) from exc  # type: ignore[call-arg]
 
     def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:  # type: ignore[misc]
         try:

@@ -34,7 +34,7 @@ def dataframe_items(
         raise KeyError(f"columns not in the DataFrame: {missing}")
     features = list(feature_columns) if feature_columns is not None else [c for c in columns if c not in special]
 
-    def value(row: Mapping[str, Any], column: str) -> Any:
+    def value(row: Mapping[Any, Any], column: Any) -> Any:
         cell = row[column]
         return None if _is_missing(pd, cell) else cell
 

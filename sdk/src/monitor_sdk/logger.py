@@ -32,7 +32,7 @@ from monitor_sdk.records import (
 from monitor_sdk.validation import InvalidMessage
 
 if TYPE_CHECKING:
-    from kafka import KafkaProducer
+    from kafka import KafkaProducer  # type: ignore[import-untyped]
 
 TransportName = Literal["kafka", "http"]
 
