@@ -85,6 +85,7 @@ def _normal(name: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.kafka
 def test_the_sdk_installs_alone_and_logs_through_kafka_and_http(
     tmp_path: Path, kafka_bootstrap: str, serve, storage: Storage
 ) -> None:

@@ -95,6 +95,7 @@ class Dispatcher:
         self._buffer: deque[Record] = deque()
         self._inflight: dict[int, Record] = {}
         self._closed = False
+        self._closing = False
         self._stopping = False
         self._transport = transport
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -156,8 +157,9 @@ class Dispatcher:
             self._check_process()  # a child closing a parent's logger: start fresh, then close that
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            if self._closed:
+            if self._closing:
                 return
+            self._closing = True  # a second close() (another thread, atexit) returns at once
         with contextlib.suppress(FlushTimeoutError):
             self.flush(timeout)
         with self._cond:
