@@ -49,6 +49,15 @@ class Transport(Protocol):
 
 
 _ABANDONED_AFTER_FORK: list[object] = []  # parents' transports, never closed in a child
+_restart_lock = threading.Lock()  # one restart per dispatcher when several threads notice the fork at once
+
+
+def _new_restart_lock() -> None:
+    global _restart_lock
+    _restart_lock = threading.Lock()  # the parent's may have been held by another thread at fork time
+
+
+os.register_at_fork(after_in_child=_new_restart_lock)
 _OPEN: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 AT_EXIT_TIMEOUT_S = 10.0
 
@@ -111,12 +120,15 @@ class Dispatcher:
                 f"this logger was created in process {self.pid} with a producer passed in, and is used in "
                 f"process {os.getpid()} after fork(); create the logger (and its producer) in the child"
             )
-        _ABANDONED_AFTER_FORK.append(self._transport)
-        self._start(None)
+        with _restart_lock:
+            if self.pid != os.getpid():
+                _ABANDONED_AFTER_FORK.append(self._transport)
+                self._start(None)
 
     @property
     def pending(self) -> int:
         """Records accepted but not yet delivered or reported."""
+        self._check_process()
         with self._cond:
             return len(self._buffer) + len(self._inflight)
 
