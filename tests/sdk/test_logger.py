@@ -338,3 +338,30 @@ def test_a_process_that_exits_without_close_still_delivers_or_reports(kafka_boot
     assert reported.returncode == 0, reported.stderr
     lines = [line for line in reported.stderr.splitlines() if "not delivered" in line]
     assert sorted(line.split("key ")[1].split(",")[0] for line in lines) == [f"exit:left-{i}" for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    "security",
+    [
+        {"security_protocol": "SSL", "ssl_cafile": None},
+        {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "sasl_plain_username": "u"},
+    ],
+)
+def test_security_options_reach_the_producer(kafka_bootstrap: str, security: dict[str, str | None]) -> None:
+    """The session's broker speaks plaintext only: with TLS or SASL asked for, the same send fails."""
+    predictions, _ = topics(kafka_bootstrap)
+    errors = Errors()
+    with PredictionLogger(
+        "secure",
+        kafka_bootstrap,
+        predictions_topic=predictions,
+        on_error=errors,
+        bootstrap_timeout_ms=1500,
+        sasl_plain_password="not-logged",
+        **security,  # type: ignore[arg-type]
+    ) as logger:
+        logger.log({"a": 1.0}, prediction=0.5, event_id="secure-1")
+        logger.flush(timeout=60)
+    [(error, record)] = errors.items
+    assert isinstance(error, KafkaError) and record.event_id == "secure-1"
+    assert "not-logged" not in str(error)
