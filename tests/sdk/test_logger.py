@@ -243,7 +243,7 @@ def test_the_asyncio_form_awaits_delivery_without_blocking_the_loop(kafka_bootst
 
     first, batch, ticked, _error = asyncio.run(main())
     assert batch == ["aio-2", "aio-3"]
-    assert ticked >= 20  # the loop kept running while the delivery was awaited
+    assert ticked >= 10  # the loop kept running (a blocked loop would not tick at all)
     events = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 3))
     assert events == sorted([first, "aio-2", "aio-3"])
     assert [value["event_id"] for _, value in read_topic(kafka_bootstrap, labels, 1)] == [first]
