@@ -7,12 +7,14 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# 1. Dependencies, pinned by constraints.txt (`make lock`, checked by tests/test_lock.py). This layer
-#    depends only on pyproject.toml and the lock, so a code change does not reinstall anything.
+# 1. Dependencies, pinned by constraints.txt (`make lock`, checked by tests/test_lock.py), and the light
+#    SDK the project depends on (./sdk, not on a package index). This layer depends only on the
+#    dependency lists, the lock and the SDK, so a change to the service's code reinstalls nothing.
 COPY pyproject.toml constraints.txt ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+COPY sdk ./sdk
+RUN python -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if not d.startswith('model-monitor-sdk')))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt -c constraints.txt \
+    && pip install -r /tmp/requirements.txt ./sdk -c constraints.txt \
     && rm /tmp/requirements.txt \
     && useradd --create-home --uid 10001 monitor && mkdir -p /data && chown monitor /data
 

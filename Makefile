@@ -11,12 +11,14 @@ PYTEST_ARGS ?=
 
 install: system-deps $(STAMP) .cache/kafka/libs/.ready helm
 
-# Re-run pip only when the dependency list or the pins change. The service's run-time dependencies are
-# installed at the versions the suite is tested with (constraints.txt, `make lock` regenerates it).
-$(STAMP): pyproject.toml constraints.txt
+# Re-run pip only when a dependency list or the pins change. The service's run-time dependencies are
+# installed at the versions the suite is tested with (constraints.txt, `make lock` regenerates it); the
+# light SDK (./sdk, a distribution of its own that the project depends on) in the same pip call, so pip
+# finds it here, not on an index.
+$(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ./sdk -e ".[test]"
 	@touch $@
 
 .cache/kafka/libs/.ready: $(STAMP) monitor/kafka_local/pom.xml

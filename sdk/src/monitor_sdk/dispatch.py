@@ -1,0 +1,261 @@
+"""The non-blocking core: a bounded queue in front of a transport, drained by one background thread.
+
+Why a thread of our own, although kafka-python already sends in the background: its ``send()`` blocks
+the caller for up to ``max_block_ms`` (60 s by default) while it waits for a topic's metadata or for
+buffer space, and creating a producer blocks until the cluster answers. A model server must not stall
+a request because the monitoring sink is slow or down, so ``submit()`` only appends to a queue; the
+thread creates the transport, hands records over and every record ends exactly once, either
+delivered or reported to ``on_error`` (or logged when there is no callback). Nothing is dropped
+silently, not even at interpreter exit (an ``atexit`` hook closes open loggers).
+
+Fork safety: the thread, the lock and the producer's sockets belong to the process that made them.
+Every public call compares ``os.getpid()`` with the creator's pid; in a child the dispatcher starts
+over with a new queue, lock and transport (records queued in the parent stay the parent's to send),
+unless its transport was passed in from outside, which raises :class:`ForkedLoggerError`. The
+parent's transport is kept referenced in the child, never closed or garbage-collected there, so
+the child cannot close a TLS session the parent is still using.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from monitor_sdk.errors import FlushTimeoutError, ForkedLoggerError, LoggerClosedError, QueueFullError
+from monitor_sdk.records import Record
+
+log = logging.getLogger("monitor_sdk")
+
+DoneCallback = Callable[[Record, BaseException | None], None]
+ErrorCallback = Callable[[BaseException, Record], None]
+
+
+class Transport(Protocol):
+    """Where records go. ``send`` must call ``done`` exactly once per record, now or later, from any thread."""
+
+    def send(self, batch: Sequence[Record], done: DoneCallback) -> None: ...
+
+    def flush(self, timeout: float | None) -> None: ...
+
+    def close(self, timeout: float | None) -> None: ...
+
+
+_ABANDONED_AFTER_FORK: list[object] = []  # parents' transports, never closed in a child
+_restart_lock = threading.Lock()  # one restart per dispatcher when several threads notice the fork at once
+
+
+def _new_restart_lock() -> None:
+    global _restart_lock
+    _restart_lock = threading.Lock()  # the parent's may have been held by another thread at fork time
+
+
+os.register_at_fork(after_in_child=_new_restart_lock)
+_OPEN: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+AT_EXIT_TIMEOUT_S = 10.0
+
+
+@atexit.register
+def _close_all() -> None:
+    for dispatcher in list(_OPEN):
+        if dispatcher.pid == os.getpid():
+            dispatcher.close(AT_EXIT_TIMEOUT_S)
+
+
+class Dispatcher:
+    """Queue, thread and bookkeeping shared by every transport."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Transport] | None,
+        *,
+        transport: Transport | None = None,
+        on_error: ErrorCallback | None = None,
+        max_queue: int = 100_000,
+        max_batch: int = 500,
+        linger_s: float = 0.0,
+        name: str = "monitor-sdk",
+    ) -> None:
+        if (factory is None) == (transport is None):
+            raise ValueError("give either a transport factory or a transport")
+        if max_queue < 1 or max_batch < 1:
+            raise ValueError("max_queue and max_batch must be at least 1")
+        self._factory = factory
+        self._borrowed = transport is not None
+        self._on_error = on_error
+        self._max_queue = max_queue
+        self._max_batch = max_batch
+        self._linger_s = linger_s
+        self._name = name
+        self.failed = 0
+        self._start(transport)
+        _OPEN.add(self)
+
+    def _start(self, transport: Transport | None) -> None:
+        self.pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._buffer: deque[Record] = deque()
+        self._inflight: dict[int, Record] = {}
+        self._closed = False
+        self._closing = False
+        self._stopping = False
+        self._transport = transport
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ caller side
+
+    def _check_process(self) -> None:
+        if self.pid == os.getpid():
+            return
+        if self._borrowed:
+            raise ForkedLoggerError(
+                f"this logger was created in process {self.pid} with a producer passed in, and is used in "
+                f"process {os.getpid()} after fork(); create the logger (and its producer) in the child"
+            )
+        with _restart_lock:
+            if self.pid != os.getpid():
+                _ABANDONED_AFTER_FORK.append(self._transport)
+                self._start(None)
+
+    @property
+    def pending(self) -> int:
+        """Records accepted but not yet delivered or reported."""
+        self._check_process()
+        with self._cond:
+            return len(self._buffer) + len(self._inflight)
+
+    def submit(self, records: Sequence[Record]) -> None:
+        """Queue records without blocking; what does not fit is reported as :class:`QueueFullError`."""
+        self._check_process()
+        with self._cond:
+            if self._closed:
+                raise LoggerClosedError("the logger is closed")
+            room = max(0, self._max_queue - len(self._buffer))
+            accepted = records if len(records) <= room else records[:room]
+            self._buffer.extend(accepted)
+            self._cond.notify_all()
+        for record in records[len(accepted) :]:
+            error = QueueFullError(f"queue full ({self._max_queue} records): the transport is slow or unreachable")
+            self._report(error, record)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record accepted so far is delivered or reported."""
+        self._check_process()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._buffer and self._wait(deadline):
+                pass
+            transport = self._transport
+        if transport is not None:
+            transport.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            while (self._buffer or self._inflight) and self._wait(deadline):
+                pass
+            left = len(self._buffer) + len(self._inflight)
+        if left:
+            raise FlushTimeoutError(left, timeout or 0.0)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush for up to ``timeout`` s, stop, and report whatever is still undelivered."""
+        if self.pid != os.getpid():
+            self._check_process()  # a child closing a parent's logger: start fresh, then close that
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True  # a second close() (another thread, atexit) returns at once
+        with contextlib.suppress(FlushTimeoutError):
+            self.flush(timeout)
+        with self._cond:
+            self._closed = self._stopping = True
+            leftover = list(self._buffer)
+            self._buffer.clear()
+            self._cond.notify_all()
+        for record in leftover:
+            self._report(LoggerClosedError("closed before the record was sent"), record)
+        self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self._transport is not None:
+            try:
+                self._transport.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # the records it held are reported below
+                log.warning("closing the transport failed: %s", exc)
+        with self._cond:
+            stranded = list(self._inflight.values())
+            self._inflight.clear()
+        for record in stranded:
+            self._report(LoggerClosedError("closed before the transport confirmed delivery"), record)
+        _OPEN.discard(self)
+
+    def _wait(self, deadline: float | None) -> bool:
+        if deadline is None:
+            self._cond.wait()
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self._cond.wait(remaining)
+        return True
+
+    # ------------------------------------------------------------------ thread side
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._buffer and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return  # close() reports what is left
+                if self._linger_s and len(self._buffer) < self._max_batch:
+                    self._cond.wait(self._linger_s)
+                batch = [self._buffer.popleft() for _ in range(min(self._max_batch, len(self._buffer)))]
+                for record in batch:
+                    self._inflight[id(record)] = record
+            self._hand_over(batch)
+
+    def _hand_over(self, batch: list[Record]) -> None:
+        try:
+            if self._transport is None:
+                assert self._factory is not None
+                self._transport = self._factory()
+            self._transport.send(batch, self._done)
+        except Exception as exc:  # e.g. no broker reachable while creating the producer
+            for record in batch:
+                self._done(record, exc)
+
+    def _done(self, record: Record, error: BaseException | None) -> None:
+        with self._cond:
+            if self._inflight.pop(id(record), None) is None:
+                return  # already reported by close()
+            self._cond.notify_all()
+        if error is not None:
+            self._report(error, record)
+        elif record.notify is not None:
+            record.notify(None)
+
+    def _report(self, error: BaseException, record: Record) -> None:
+        with self._cond:
+            self.failed += 1
+        if record.notify is not None:
+            record.notify(error)
+        if self._on_error is None:
+            log.error(
+                "monitor_sdk: %s not delivered (key %s, destination %s): %s: %s",
+                record.kind,
+                record.key.decode(errors="replace"),
+                record.topic,
+                type(error).__name__,
+                error,
+            )
+            return
+        try:
+            self._on_error(error, record)
+        except Exception:
+            log.exception("monitor_sdk: the on_error callback raised")

@@ -1,0 +1,144 @@
+"""From the caller's arguments to validated, serialised records ready for a transport.
+
+Everything here runs in the caller's thread, before anything is queued, so an invalid event raises
+:class:`~monitor_sdk.validation.InvalidMessage` where the bug is (the serving code) instead of
+becoming a dead letter in the service.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from monitor_sdk import _json
+from monitor_sdk.validation import InvalidMessage, validate_label, validate_prediction
+
+RecordKind = Literal["prediction", "label"]
+Timestamp = datetime | int | float | str | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Record:
+    """One serialised message: what Kafka or the HTTP API receives, byte for byte.
+
+    ``on_error`` callbacks receive the record, so an application can keep or resend ``value``.
+    ``notify`` is internal: the asyncio form uses it to wake an awaiting caller.
+    """
+
+    kind: RecordKind
+    topic: str
+    event_id: str
+    key: bytes
+    value: bytes
+    notify: Callable[[BaseException | None], None] | None = field(default=None, repr=False)
+
+
+def plain(value: Any) -> Any:
+    """numpy / pandas scalars to plain Python, so validation sees JSON types."""
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, str | bytes):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def epoch_ms(value: Timestamp) -> int | float | str:
+    """Now, an aware datetime, epoch milliseconds or RFC 3339 text (the last two validated later)."""
+    if value is None:
+        return int(datetime.now(tz=UTC).timestamp() * 1000)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidMessage("bad_timestamp", "timestamp must be timezone-aware (e.g. datetime.now(tz=UTC))")
+        return int(value.timestamp() * 1000)
+    return plain(value)  # type: ignore[no-any-return]
+
+
+def _feature(value: Any) -> Any:
+    value = plain(value)
+    # A missing value: NaN is how numpy and pandas spell it; JSON's spelling is null.
+    if type(value) is float and not math.isfinite(value):
+        return None
+    return value
+
+
+def _finite_number(value: Any, name: str) -> Any:
+    value = plain(value)
+    if type(value) is float and not math.isfinite(value):
+        raise InvalidMessage("bad_value", f"field {name!r} must be a finite number, got {value}")
+    return value
+
+
+def prediction_doc(
+    model: str,
+    model_version: str,
+    features: Mapping[str, Any],
+    prediction: Any,
+    *,
+    event_id: str | None = None,
+    timestamp: Timestamp = None,
+    probabilities: Mapping[str, Any] | None = None,
+    segment: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The event as the contract's JSON object, before validation."""
+    if not isinstance(features, Mapping):
+        raise InvalidMessage("wrong_type", f"field 'features' must be a mapping, got {type(features).__name__}")
+    doc: dict[str, Any] = {
+        "event_id": event_id or uuid.uuid4().hex,
+        "model": model,
+        "timestamp": epoch_ms(timestamp),
+        "features": {str(k): _feature(v) for k, v in features.items()},
+        "prediction": _finite_number(prediction, "prediction"),
+    }
+    if model_version:
+        doc["model_version"] = model_version
+    if probabilities is not None:
+        doc["probabilities"] = {str(k): _finite_number(v, f"probabilities.{k}") for k, v in probabilities.items()}
+    if segment is not None:
+        doc["segment"] = {str(k): plain(v) for k, v in segment.items()}
+    return doc
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    try:
+        return _json.dumps(doc)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage("not_json", f"event cannot be encoded as JSON: {exc}") from exc
+
+
+def prediction_record(model: str, topic: str, doc: dict[str, Any]) -> Record:
+    """Validate with the service's own rules and serialise; the Kafka key is ``model:event_id``."""
+    event = validate_prediction(doc)
+    value = _encode(event.to_json())
+    return Record("prediction", topic, event.event_id, f"{model}:{event.event_id}".encode(), value)
+
+
+def label_record(model: str, topic: str, event_id: str, label: Any, timestamp: Timestamp) -> Record:
+    doc = {"event_id": event_id, "model": model, "label": plain(label), "timestamp": epoch_ms(timestamp)}
+    event = validate_label(doc)
+    return Record("label", topic, event.event_id, f"{model}:{event.event_id}".encode(), _encode(event.to_json()))
+
+
+LOG_ARGUMENTS = frozenset(
+    {"features", "prediction", "event_id", "timestamp", "probabilities", "segment", "model_version"}
+)
+
+
+def check_batch_item(index: int, item: Any) -> Mapping[str, Any]:
+    """One element of ``log_many``: a mapping with ``log()``'s argument names."""
+    if not isinstance(item, Mapping):
+        raise InvalidMessage("wrong_type", f"record {index}: expected a mapping, got {type(item).__name__}")
+    unknown = set(item) - LOG_ARGUMENTS
+    if unknown:
+        raise InvalidMessage(
+            "unknown_field", f"record {index}: unknown keys {sorted(map(str, unknown))}; use {sorted(LOG_ARGUMENTS)}"
+        )
+    for required in ("features", "prediction"):
+        if required not in item:
+            raise InvalidMessage("missing_field", f"record {index}: missing {required!r}")
+    return item

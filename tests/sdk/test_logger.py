@@ -1,0 +1,367 @@
+"""The light SDK's PredictionLogger against the real broker: delivery, batches, frames, failures, fork."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, MessageSizeTooLargeError
+
+from monitor.ports import free_port
+from monitor_sdk import (
+    FlushTimeoutError,
+    ForkedLoggerError,
+    InvalidMessage,
+    LoggerClosedError,
+    PredictionLogger,
+    QueueFullError,
+    Record,
+)
+from tests.sdk.topics import read_topic, topics
+
+pytestmark = pytest.mark.kafka
+
+
+class Errors:
+    """An on_error callback that remembers what it was given (called from the SDK's threads)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[BaseException, Record]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, error: BaseException, record: Record) -> None:
+        with self._lock:
+            self.items.append((error, record))
+
+    @property
+    def ids(self) -> list[str]:
+        return [record.event_id for _, record in self.items]
+
+
+def unreachable() -> str:
+    return f"127.0.0.1:{free_port()}"
+
+
+def test_events_batches_and_labels_arrive_keyed_by_model_and_event(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    errors = Errors()
+    with PredictionLogger(
+        "fraud", kafka_bootstrap, "3", predictions, labels, on_error=errors, compression_type="gzip"
+    ) as logger:
+        with pytest.raises(InvalidMessage, match=r"record 2: field 'features\.v' must be"):
+            logger.log_many(
+                [{"features": {"v": 1.0}, "prediction": 0.1}] * 2 + [{"features": {"v": [1]}, "prediction": 0}]
+            )
+        with pytest.raises(InvalidMessage, match=r"record 0: unknown keys \['label'\]"):
+            logger.log_many([{"features": {}, "prediction": 1.0, "label": 1}])
+        assert logger.pending == 0  # an invalid batch sends nothing at all
+        one = logger.log({"amount": np.float64(1.5), "n": np.int64(2), "gap": float("nan")}, prediction=0.5)
+        many = logger.log_many(
+            {"features": {"amount": float(i)}, "prediction": i / 10, "event_id": f"b{i}", "model_version": "4"}
+            for i in range(5)
+        )
+        logger.log_label(one, label=1)
+    assert many == [f"b{i}" for i in range(5)] and errors.items == []
+
+    events = {value["event_id"]: (key, value) for key, value in read_topic(kafka_bootstrap, predictions, 6)}
+    assert sorted(events) == sorted([one, *many])  # exactly these six: the invalid batches sent nothing
+    key, first = events[one]
+    assert key == f"fraud:{one}".encode()
+    assert first["features"] == {"amount": 1.5, "n": 2.0, "gap": None}  # NaN is a missing value
+    assert first["model_version"] == "3" and first["prediction"] == 0.5 and first["timestamp"].endswith("Z")
+    assert events["b3"] == (b"fraud:b3", events["b3"][1]) and events["b3"][1]["model_version"] == "4"
+    assert events["b3"][1]["features"] == {"amount": 3.0} and events["b3"][1]["prediction"] == 0.3
+    [(label_key, label)] = read_topic(kafka_bootstrap, labels, 1)
+    assert label_key == f"fraud:{one}".encode() and label["label"] == 1.0 and label["model"] == "fraud"
+
+
+def test_a_dataframe_is_logged_row_by_row(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    frame = pd.DataFrame(
+        {
+            "amount": [1.0, np.nan, 3.0],
+            "count": np.array([1, 2, 3], dtype="int64"),
+            "country": ["DE", None, "FR"],
+            "new_user": [True, False, True],
+            "score": [0.1, 0.2, 0.3],
+            "id": ["d0", "d1", "d2"],
+            "ts": pd.to_datetime(["2026-11-27T10:00:00.250Z", "2026-11-27T10:00:01.000Z", "2026-11-27T10:00:02.000Z"]),
+            "p_yes": [0.1, 0.2, 0.3],
+            "region": ["eu", "us", None],
+        }
+    )
+    with PredictionLogger("frames", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels) as logger:
+        ids = logger.log_dataframe(
+            frame,
+            prediction_column="score",
+            event_id_column="id",
+            timestamp_column="ts",
+            probability_columns={"yes": "p_yes"},
+            segment_columns=["region"],
+        )
+        subset = logger.log_dataframe(frame.assign(id=["s0", "s1", "s2"]), ["amount"], "score", event_id_column="id")
+        with pytest.raises(KeyError, match="nope"):
+            logger.log_dataframe(frame, ["nope"], "score")
+        with pytest.raises(InvalidMessage, match=r"record 1: field 'prediction'"):
+            logger.log_dataframe(frame.assign(score=[0.1, None, 0.3]), ["amount"], "score")
+        with pytest.raises(InvalidMessage, match="timezone-aware"):
+            logger.log_dataframe(
+                frame.assign(ts=pd.to_datetime(["2026-11-27"] * 3)), ["amount"], "score", timestamp_column="ts"
+            )
+    assert ids == ["d0", "d1", "d2"] and subset == ["s0", "s1", "s2"]
+
+    events = {value["event_id"]: value for _, value in read_topic(kafka_bootstrap, predictions, 6)}
+    assert sorted(events) == ["d0", "d1", "d2", "s0", "s1", "s2"]
+    assert events["d0"]["features"] == {"amount": 1.0, "count": 1.0, "country": "DE", "new_user": True}
+    assert events["d1"]["features"] == {"amount": None, "count": 2.0, "country": None, "new_user": False}
+    assert events["d0"]["timestamp"] == "2026-11-27T10:00:00.250Z" and events["d0"]["prediction"] == 0.1
+    assert events["d1"]["probabilities"] == {"yes": 0.2} and events["d1"]["segment"] == {"region": "us"}
+    assert events["d2"]["segment"] == {}  # a missing segment value is left out
+    assert events["s1"]["features"] == {"amount": None} and "probabilities" not in events["s1"]
+
+
+def test_a_failed_send_goes_to_on_error_and_the_rest_arrive(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    errors = Errors()
+    with PredictionLogger(
+        "big",
+        kafka_bootstrap,
+        predictions_topic=predictions,
+        labels_topic=labels,
+        on_error=errors,
+        max_request_size=2000,
+    ) as logger:
+        logger.log({"a": 1.0}, prediction=0.1, event_id="small-1")
+        logger.log({"text": "x" * 5000}, prediction=0.1, event_id="too-large")
+        logger.log({"a": 2.0}, prediction=0.2, event_id="small-2")
+        logger.flush(timeout=30)
+        assert logger.pending == 0 and logger.failed == 1
+    [(error, record)] = errors.items
+    assert isinstance(error, MessageSizeTooLargeError)
+    assert record.event_id == "too-large" and record.topic == predictions and record.key == b"big:too-large"
+    assert b'"text":"xxx' in record.value  # the application gets the bytes back, to keep or resend
+    received = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 2))
+    assert received == ["small-1", "small-2"]
+
+
+def test_without_a_callback_a_failed_send_is_logged(kafka_bootstrap: str, caplog: pytest.LogCaptureFixture) -> None:
+    predictions, _ = topics(kafka_bootstrap)
+    with (
+        caplog.at_level(logging.ERROR, logger="monitor_sdk"),
+        PredictionLogger("big", kafka_bootstrap, predictions_topic=predictions, max_request_size=2000) as logger,
+    ):
+        logger.log({"text": "x" * 5000}, prediction=0.1, event_id="too-large")
+        logger.flush(timeout=30)
+    [entry] = [r for r in caplog.records if r.name == "monitor_sdk"]
+    assert "big:too-large" in entry.getMessage() and "MessageSizeTooLargeError" in entry.getMessage()
+    assert "xxxx" not in entry.getMessage()  # the event's content is not written to the log
+
+
+def test_an_unreachable_broker_never_blocks_the_caller_and_every_record_is_reported() -> None:
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=1000)
+    started = time.monotonic()
+    ids = [logger.log({"a": float(i)}, prediction=0.5) for i in range(20)]
+    logger.log_label(ids[0], label=0)
+    assert time.monotonic() - started < 0.5  # kafka-python alone would block ~1 s in its constructor
+    logger.flush(timeout=30)
+    assert sorted(errors.ids) == sorted([*ids, ids[0]]) and logger.failed == 21
+    assert all(isinstance(error, KafkaError) for error, _ in errors.items)
+    logger.close(timeout=5)
+    with pytest.raises(LoggerClosedError):
+        logger.log({"a": 1.0}, prediction=0.5)
+
+
+def test_a_full_queue_reports_instead_of_growing() -> None:
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, max_queue=2, bootstrap_timeout_ms=1000)
+    ids = [logger.log({"a": float(i)}, prediction=0.5) for i in range(10)]
+    full = [record.event_id for error, record in errors.items if isinstance(error, QueueFullError)]
+    assert len(full) >= 6  # at most 2 queued plus the batch the thread holds
+    logger.flush(timeout=30)
+    assert sorted(errors.ids) == sorted(ids)  # each record reported exactly once
+    logger.close(timeout=5)
+
+
+def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=2000)
+    ids = [logger.log({"a": float(i)}, prediction=0.5) for i in range(3)]
+    with pytest.raises(FlushTimeoutError, match="3 records still pending") as info:
+        logger.flush(timeout=0.3)
+    assert info.value.pending == 3 and errors.items == []
+    logger.close(timeout=0.2)
+    assert sorted(errors.ids) == sorted(ids)
+    assert all(isinstance(error, LoggerClosedError) for error, _ in errors.items)
+    time.sleep(2.5)  # the producer's creation fails later in the thread: not reported a second time
+    assert len(errors.items) == 3
+
+
+def test_the_asyncio_form_awaits_delivery_without_blocking_the_loop(kafka_bootstrap: str) -> None:
+    import asyncio
+
+    from monitor_sdk import AsyncPredictionLogger
+
+    predictions, labels = topics(kafka_bootstrap)
+
+    async def main() -> tuple[str, list[str], int, BaseException]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        async with AsyncPredictionLogger(
+            "aio", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels
+        ) as alog:
+            first = await alog.log({"a": 1.0}, prediction=0.25, wait=True)
+            batch = await alog.log_many([{"features": {"a": 2.0}, "prediction": 0.5, "event_id": "aio-2"}])
+            frame = pd.DataFrame({"a": [3.0], "prediction": [0.75], "id": ["aio-3"]})
+            batch += await alog.log_dataframe(frame, ["a"], event_id_column="id")
+            await alog.log_label(first, 1, wait=True)
+            await alog.flush(10)
+        down = AsyncPredictionLogger("aio", unreachable(), on_error=Errors(), bootstrap_timeout_ms=1000)
+        ticks_before = ticks
+        with pytest.raises(KafkaError) as info:
+            await down.log({"a": 1.0}, prediction=0.5, wait=True)  # ~1 s until the producer gives up
+        ticked = ticks - ticks_before
+        await down.close(5)
+        task.cancel()
+        return first, batch, ticked, info.value
+
+    first, batch, ticked, _error = asyncio.run(main())
+    assert batch == ["aio-2", "aio-3"]
+    assert ticked >= 10  # the loop kept running (a blocked loop would not tick at all)
+    events = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 3))
+    assert events == sorted([first, "aio-2", "aio-3"])
+    assert [value["event_id"] for _, value in read_topic(kafka_bootstrap, labels, 1)] == [first]
+
+
+def _in_child(action: object) -> int:
+    """Run ``action()`` in a forked child; its exit status (0 = returned, 1 = raised, 2 = wrong error)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            code = action()  # type: ignore[operator]
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_after_fork_the_child_gets_its_own_producer(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    logger = PredictionLogger("forked", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels)
+    logger.log({"a": 1.0}, prediction=0.1, event_id="parent-before")
+    logger.flush(timeout=30)
+
+    def child() -> int:
+        logger.log({"a": 2.0}, prediction=0.2, event_id="child")
+        logger.close(timeout=30)
+        return 0
+
+    assert _in_child(child) == 0
+    logger.log({"a": 3.0}, prediction=0.3, event_id="parent-after")  # the parent's producer still works
+    logger.close(timeout=30)
+    events = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 3))
+    assert events == ["child", "parent-after", "parent-before"]
+
+
+def test_a_borrowed_producer_used_after_fork_raises(kafka_bootstrap: str) -> None:
+    predictions, _ = topics(kafka_bootstrap)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    logger = PredictionLogger("forked", producer=producer, predictions_topic=predictions)
+    logger.log({"a": 1.0}, prediction=0.1, event_id="parent")
+    logger.flush(timeout=30)
+
+    def child() -> int:
+        try:
+            logger.log({"a": 2.0}, prediction=0.2, event_id="child")
+        except ForkedLoggerError as exc:
+            return 0 if "after fork()" in str(exc) else 2
+        return 1
+
+    assert _in_child(child) == 0
+    logger.close(timeout=10)
+    assert not producer._closed  # a borrowed producer is flushed, never closed, by the logger
+    producer.close()
+    assert [value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 1)] == ["parent"]
+
+
+def test_timestamps_are_validated_before_anything_is_queued(kafka_bootstrap: str) -> None:
+    with PredictionLogger("ts", kafka_bootstrap) as logger:
+        with pytest.raises(InvalidMessage, match="timezone-aware"):
+            logger.log({"a": 1.0}, prediction=1.0, timestamp=datetime(2026, 1, 1))
+        with pytest.raises(InvalidMessage, match="epoch seconds"):
+            logger.log({"a": 1.0}, prediction=1.0, timestamp=1_795_773_600)
+        with pytest.raises(InvalidMessage, match="finite number"):
+            logger.log({"a": 1.0}, prediction=float("inf"))
+        with pytest.raises(InvalidMessage, match=r"'probabilities\.yes' must be a finite"):
+            logger.log({"a": 1.0}, prediction=1.0, probabilities={"yes": float("nan")})
+        assert logger.pending == 0
+        stamp = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+        assert logger.log({"a": 1.0}, prediction=1.0, timestamp=stamp, event_id="ok") == "ok"
+
+
+def test_a_process_that_exits_without_close_still_delivers_or_reports(kafka_bootstrap: str) -> None:
+    predictions, _ = topics(kafka_bootstrap)
+    script = (
+        "import sys\n"
+        "from monitor_sdk import PredictionLogger\n"
+        "logger = PredictionLogger('exit', sys.argv[1], predictions_topic=sys.argv[2], bootstrap_timeout_ms=1000)\n"
+        "for i in range(3):\n"
+        "    logger.log({'a': float(i)}, prediction=0.5, event_id=f'left-{i}')\n"
+    )
+    delivered = subprocess.run(
+        [sys.executable, "-c", script, kafka_bootstrap, predictions], capture_output=True, text=True, timeout=120
+    )
+    assert delivered.returncode == 0, delivered.stderr
+    events = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 3))
+    assert events == ["left-0", "left-1", "left-2"]  # flushed by the atexit hook
+
+    reported = subprocess.run(
+        [sys.executable, "-c", script, unreachable(), predictions], capture_output=True, text=True, timeout=120
+    )
+    assert reported.returncode == 0, reported.stderr
+    lines = [line for line in reported.stderr.splitlines() if "not delivered" in line]
+    assert sorted(line.split("key ")[1].split(",")[0] for line in lines) == [f"exit:left-{i}" for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    "security",
+    [
+        {"security_protocol": "SSL", "ssl_cafile": None},
+        {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "sasl_plain_username": "u"},
+    ],
+)
+def test_security_options_reach_the_producer(kafka_bootstrap: str, security: dict[str, str | None]) -> None:
+    """The session's broker speaks plaintext only: with TLS or SASL asked for, the same send fails."""
+    predictions, _ = topics(kafka_bootstrap)
+    errors = Errors()
+    with PredictionLogger(
+        "secure",
+        kafka_bootstrap,
+        predictions_topic=predictions,
+        on_error=errors,
+        bootstrap_timeout_ms=1500,
+        sasl_plain_password="not-logged",
+        **security,  # type: ignore[arg-type]
+    ) as logger:
+        logger.log({"a": 1.0}, prediction=0.5, event_id="secure-1")
+        logger.flush(timeout=60)
+    [(error, record)] = errors.items
+    assert isinstance(error, KafkaError) and record.event_id == "secure-1"
+    assert "not-logged" not in str(error)
