@@ -62,6 +62,12 @@ def resolve_reference_file(reference_dir: Path | None, requested: str) -> Refere
         raise disabled()
     if "\x00" in requested or not requested.strip():
         raise not_usable(requested, "empty or NUL in the path")
+    if not requested.lower().endswith(SUFFIXES):  # decided from the name alone: reveals nothing about the host
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"file: use a Parquet or CSV file ({', '.join(SUFFIXES)}), relative to the reference directory",
+        )
     try:
         root = Path(os.path.realpath(reference_dir))
     except (OSError, ValueError) as exc:
@@ -81,12 +87,6 @@ def resolve_reference_file(reference_dir: Path | None, requested: str) -> Refere
     parts = tuple(part for part in parts if part != ".")
     if not parts:
         raise not_usable(requested, "names the directory itself")
-    if not requested.lower().endswith(SUFFIXES):  # decided from the name alone: reveals nothing about the host
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"file: use a Parquet or CSV file ({', '.join(SUFFIXES)}), relative to the reference directory",
-        )
     _check_no_symlinks(root, parts, requested)
     return ReferenceFile(root.joinpath(*parts), PurePosixPath(*parts).as_posix(), root)
 

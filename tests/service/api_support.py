@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+from fastapi import FastAPI
 
 from monitor.service.context import ServiceContext
 from monitor.settings import Settings, load_settings
@@ -24,6 +25,7 @@ class RunningApi:
     ctx: ServiceContext
     client: httpx.Client  # sends the read token unless a request sets its own Authorization (as the dashboard)
     anonymous: httpx.Client  # sends no token
+    app: FastAPI | None = None  # the application being served
 
     def auth(self, token: str = TOKEN) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}

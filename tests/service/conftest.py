@@ -30,7 +30,8 @@ def serve(storage: Storage, tmp_path: Path) -> Iterator[Callable[..., RunningApi
     ) -> RunningApi:
         overrides["api"] = {"reference_dir": str(tmp_path), **overrides.get("api", {})}
         ctx = ServiceContext(settings=make_settings(storage, token, read_token, **overrides), storage=storage)
-        server = ApiServer(create_app(ctx, metrics_ttl=metrics_ttl), "127.0.0.1", 0)
+        app = create_app(ctx, metrics_ttl=metrics_ttl)
+        server = ApiServer(app, "127.0.0.1", 0)
         server.start()
         url = f"http://127.0.0.1:{server.port}"
         reader = read_token or token
@@ -38,7 +39,7 @@ def serve(storage: Storage, tmp_path: Path) -> Iterator[Callable[..., RunningApi
         client = httpx.Client(base_url=url, timeout=30, headers=headers)
         anonymous = httpx.Client(base_url=url, timeout=30)
         servers.append((server, [client, anonymous]))
-        return RunningApi(url, ctx, client, anonymous)
+        return RunningApi(url, ctx, client, anonymous, app)
 
     yield start
     for server, clients in servers:
