@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+REPORT_TIMEOUT_S = 180.0
 
 
 class ApiUnavailable(Exception):
@@ -41,10 +42,10 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
-    def _get(self, path: str, **params: Any) -> Any:
+    def _get(self, path: str, timeout: float | None = None, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
         try:
-            response = self._http.get(path, params=clean)
+            response = self._http.get(path, params=clean, timeout=timeout or self._http.timeout)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"the monitoring API at {self.base_url} is not reachable ({exc})") from exc
         if response.status_code >= 500:
@@ -93,7 +94,8 @@ class ApiClient:
         return body["deliveries"] if body else []
 
     def report_html(self, model: str, start: str | None = None, end: str | None = None) -> str | None:
-        return self._get(f"/api/v1/models/{_q(model)}/report", start=start, end=end)
+        # Evidently takes its time on a busy machine; the API caches the page once built.
+        return self._get(f"/api/v1/models/{_q(model)}/report", timeout=REPORT_TIMEOUT_S, start=start, end=end)
 
     def events(self, model: str, limit: int = 20) -> list[dict[str, Any]]:
         body = self._get(f"/api/v1/models/{_q(model)}/events", limit=limit)
