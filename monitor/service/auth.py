@@ -54,7 +54,14 @@ _bearer = HTTPBearer(
 
 def is_protected(path: str) -> bool:
     """Paths that need a token once one is configured: the versioned API and the metrics."""
-    return path == "/metrics" or path == "/api/v1" or path.startswith("/api/v1/")
+    return path in ("/metrics", "/api/v1") or path.startswith(("/metrics/", "/api/v1/"))
+
+
+def route_path(scope: Scope) -> str:
+    """The path routing will match, without a mount point (``root_path``), as Starlette computes it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _digest(value: str) -> bytes:
@@ -131,7 +138,7 @@ class AccessMiddleware:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
                 break
-        error = check_access(self.settings(), scope["method"], scope["path"], authorization)
+        error = check_access(self.settings(), scope["method"], route_path(scope), authorization)
         if error is None:
             await self.app(scope, receive, send)
             return

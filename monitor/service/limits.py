@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 
-from monitor.service.auth import AsgiApp, Message, Receive, Scope, Send, send_error
+from monitor.service.auth import AsgiApp, Message, Receive, Scope, Send, route_path, send_error
 from monitor.service.errors import ApiError
 from monitor.settings import ApiSettings
 
@@ -41,7 +41,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit(self.settings(), scope["path"])
+        limit = body_limit(self.settings(), route_path(scope))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await send_error(send, too_large(limit, declared))

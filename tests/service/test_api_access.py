@@ -132,6 +132,11 @@ def test_unknown_api_paths_do_not_answer_without_a_token(serve) -> None:
     for path in ("/api/v1/nope", "/api/v1", "/api/v1/", "/api/v1/models/x/secret"):
         assert api.anonymous.get(path).status_code == 401, path
     assert api.client.get("/api/v1/nope").status_code == 404
+    for variant in ("//api/v1/models", "/api/v1//models", "/metrics/", "/api/v1/models/", "/API/v1/models"):
+        response = api.anonymous.get(variant)
+        assert response.status_code in (401, 404, 307), (variant, response.status_code)
+        if response.status_code == 307:  # a slash redirect leads to the protected path, nothing else
+            assert response.headers["location"].endswith("/metrics") and not response.content
 
 
 def test_probes_and_docs_stay_open(serve) -> None:
