@@ -15,7 +15,7 @@ from api_support import READ_TOKEN, TOKEN, RunningApi, insert_events, synthetic_
 
 from monitor.storage import Storage
 
-MODEL = "m"
+MODEL = "access-model"  # its own name: detection metrics are process-wide counters
 CONFIG = {"features": {"amount": "numerical", "country": "categorical"}, "window": "1h", "min_samples": 10}
 PATH_VALUES = {"model": MODEL, "version": "v1"}
 # Query parameters a read needs to answer 200 (a new read route that needs some must be added here).
