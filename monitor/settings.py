@@ -123,7 +123,7 @@ class ApiSettings(_Frozen):
     report_max_window: Duration = Field(timedelta(days=7), description="longest window of the Evidently report")
     report_max_rows: int = Field(2_000_000, ge=1, description="most events in a report's window (it scans them)")
     report_sample_rows: int = Field(5000, ge=100, le=1_000_000, description="rows per side handed to Evidently")
-    report_cache_size: int = Field(32, ge=0, description="rendered reports kept (0: no cache)")
+    report_cache_size: int = Field(16, ge=0, description="rendered reports kept, ~4 MB each (0: no cache)")
     report_cache_ttl: Duration = Field(timedelta(minutes=5), description="how long a rendered report is reused")
     dashboard_host: str = Field("127.0.0.1", description="interface of the dashboard `monitor up --dashboard` starts")
     dashboard_port: int = Field(8501, ge=1, le=65535)

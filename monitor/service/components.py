@@ -71,7 +71,8 @@ class DashboardComponent:
 
     It has no access control of its own: it binds to loopback unless told otherwise, and is meant to be
     published only behind an authenticating proxy (docs/security.md). ``token`` (the read token) reaches
-    the child through its environment only, never its command line, which any local user can list.
+    the child through its environment only, never its command line, which any local user can list;
+    the service's own ``MONITOR_*`` variables (the write token, the DSN's password) do not.
     """
 
     name = "dashboard"
@@ -108,7 +109,10 @@ class DashboardComponent:
         ]
 
     def start(self) -> None:
-        env = {**os.environ, "MONITOR_API_URL": self.api_url}
+        # The child needs the API's address and the read token, nothing of the service's own
+        # configuration: MONITOR_* (DSN with its password, the write token, ...) is not passed on.
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MONITOR_")}
+        env["MONITOR_API_URL"] = self.api_url
         if self.token is not None:
             env["MONITOR_API_READ_TOKEN"] = self.token
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL

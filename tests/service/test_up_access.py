@@ -68,6 +68,23 @@ def _outward_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
+def _child_environ(parent: int, marker: bytes) -> dict[str, str]:
+    """The environment of ``parent``'s child process whose command line contains ``marker`` (Linux /proc)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != parent or marker not in (entry / "cmdline").read_bytes():
+                continue
+            raw = (entry / "environ").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+        return {key: value for key, _, value in pairs}
+    raise AssertionError(f"no child of {parent} runs {marker!r}")
+
+
 def _wait(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,6 +141,10 @@ def test_up_with_tokens_serves_every_interface_with_access_control(tmp_path: Pat
         write = {"Authorization": f"Bearer {WRITE}"}
         assert httpx.post(f"{local}/api/v1/events", json=event, headers=write, timeout=10).status_code == 200
         _wait(f"http://127.0.0.1:{dashboard_port}/_stcore/health", 90)
+        environ = _child_environ(proc.pid, b"streamlit")
+        assert environ.get("MONITOR_API_READ_TOKEN") == READ  # what the dashboard reads with
+        assert WRITE not in environ.values()
+        assert "MONITOR_API_TOKEN" not in environ and "MONITOR_CLICKHOUSE_DSN" not in environ
         outward = _outward_address()
         if outward is not None:  # the API answers on the machine's address, the dashboard does not
             assert httpx.get(f"http://{outward}:{port}/healthz", timeout=10).status_code == 200
