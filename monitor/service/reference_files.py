@@ -52,7 +52,8 @@ def disabled() -> ApiError:
 
 
 def not_usable(requested: str, reason: str) -> ApiError:
-    log.warning("reference file refused", requested=requested[:200], reason=reason)
+    shown = requested[:200].encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates from JSON
+    log.warning("reference file refused", requested=shown, reason=reason)
     return ApiError(422, "reference_file_not_usable", NOT_USABLE)
 
 
@@ -112,6 +113,8 @@ def _check_no_symlinks(root: Path, parts: tuple[str, ...], requested: str) -> No
         os.read(fd, 1)  # permission to open is not always permission to read (e.g. some FUSE mounts)
     except OSError as exc:
         raise not_usable(requested, f"{type(exc).__name__}: {exc.strerror}") from exc
+    except ValueError as exc:  # a name the file system cannot encode (a lone surrogate)
+        raise not_usable(requested, f"{type(exc).__name__}") from exc
     finally:
         for fd in reversed(opened):
             os.close(fd)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def _frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
 
 
 def _post(api: RunningApi, file: str, **extra: str) -> tuple[int, bytes]:
-    response = api.anonymous.post("/api/v1/models/m/references", json={"file": file, **extra}, headers=api.auth())
+    body = json.dumps({"file": file, **extra})  # ASCII with escapes: a lone surrogate travels too
+    headers = {**api.auth(), "Content-Type": "application/json"}
+    response = api.anonymous.post("/api/v1/models/m/references", content=body, headers=headers)
     return response.status_code, response.content
 
 
@@ -101,6 +104,7 @@ def test_everything_else_gets_one_identical_answer(serve, layout: dict[str, Path
         "empty": "empty.csv",
         "a system file": "/etc/passwd.csv",
         "file below a file": "good.parquet/x.csv",
+        "a name too long": "x" * 300 + ".csv",
     }
     answers = {name: _post(api, file) for name, file in requests.items()}
     distinct = {answer for answer in answers.values()}
@@ -108,6 +112,7 @@ def test_everything_else_gets_one_identical_answer(serve, layout: dict[str, Path
     status, body = distinct.pop()
     assert status == 422
     assert b"reference_file_not_usable" in body and str(refs.parent).encode() not in body
+    assert _post(api, "\ud800.csv")[0] == 422  # a lone surrogate: refused by validation, never a 500
 
 
 def test_unsupported_extensions_are_refused_by_name(serve, layout: dict[str, Path]) -> None:
