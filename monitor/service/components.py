@@ -89,7 +89,8 @@ class DashboardComponent:
 
     @property
     def url(self) -> str:
-        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
         return f"http://{shown}:{self.port}"
 
     def command(self) -> list[str]:

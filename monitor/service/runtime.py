@@ -69,7 +69,8 @@ class Service:
     @property
     def api_url(self) -> str:
         host = self.options.host or self.settings.api.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
         return f"http://{shown}:{self.api.port if self.api else self.options.port or self.settings.api.port}"
 
     def start(self) -> None:

@@ -159,3 +159,32 @@ def test_up_with_tokens_serves_every_interface_with_access_control(tmp_path: Pat
             _out, err = proc.communicate()
     assert proc.returncode == 0, err[-3000:]
     assert WRITE not in err and READ not in err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_up_without_a_token_serves_loopback_as_before(tmp_path: Path, host: str) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "up", "--host", host, "--port", str(port), "--no-consumer", "--no-scheduler"],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        _wait(f"{url}/healthz", 90)
+        assert httpx.get(f"{url}/api/v1/models", timeout=10).status_code == 200  # reads open, as before
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 200
+        refused = httpx.post(f"{url}/api/v1/labels", json={}, timeout=10)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "writes_disabled"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _out, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert f"API:       {url}" in err
