@@ -2,7 +2,7 @@
 
 Everything downstream receives the frozen :class:`Settings` object (or the part it needs), never raw
 dicts. Precedence, lowest first: defaults, the YAML file, ``MONITOR_*`` variables with ``__`` for
-nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the three documented flat names
+nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the documented flat names
 ``MONITOR_CLICKHOUSE_DSN``, ``MONITOR_KAFKA_BOOTSTRAP``, ``MONITOR_API_TOKEN`` and ``MONITOR_API_READ_TOKEN``.
 
 Secrets (webhook URLs, routing keys, signing secrets) are referenced by the *name* of an
