@@ -142,6 +142,7 @@ def memory_up(rate: float, seconds: float, port: int, bootstrap: str) -> None:
         **os.environ,
         "MONITOR_KAFKA_BOOTSTRAP": bootstrap,
         "MONITOR_API_TOKEN": "bench",
+        "MONITOR_API__REFERENCE_DIR": str(work),
         "MONITOR_CLICKHOUSE_DSN": f"chdb://{work / 'db'}",
         "MONITOR_LOG_LEVEL": "warning",
     }
@@ -161,7 +162,7 @@ def memory_up(rate: float, seconds: float, port: int, bootstrap: str) -> None:
         time.sleep(0.5)
     httpx.post(
         f"{url}/api/v1/models/bench/references",
-        json={"file": str(reference)},
+        json={"file": reference.name},
         headers={"Authorization": "Bearer bench"},
         timeout=120,
     ).raise_for_status()
@@ -183,8 +184,9 @@ def memory_up(rate: float, seconds: float, port: int, bootstrap: str) -> None:
         time.sleep(0.01)
     producer.flush()
     elapsed = time.monotonic() - started
-    models = httpx.get(f"{url}/api/v1/models", timeout=30).json()["models"]
-    runs = httpx.get(f"{url}/api/v1/models/bench/runs", timeout=30).json()["runs"]
+    auth = {"Authorization": "Bearer bench"}
+    models = httpx.get(f"{url}/api/v1/models", headers=auth, timeout=30).json()["models"]
+    runs = httpx.get(f"{url}/api/v1/models/bench/runs", headers=auth, timeout=30).json()["runs"]
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(120)
     for at, rss in samples:

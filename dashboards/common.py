@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboards.client import ApiClient, ApiUnavailable
+from dashboards.client import ApiAccessDenied, ApiClient, ApiUnavailable
 
 HEALTH_ICONS = {
     "ok": ":green[●]",
@@ -34,9 +34,11 @@ def sidebar() -> float | None:
 
 
 def guarded(render: Callable[[], None]) -> None:
-    """Run a page body; if the API is down say so plainly instead of showing a stack trace."""
+    """Run a page body; if the API is down or refuses the token say so plainly instead of a stack trace."""
     try:
         render()
+    except ApiAccessDenied as exc:
+        st.error(f"**Access denied.** {exc}.", icon="🔒")
     except ApiUnavailable as exc:
         st.error(f"**API unavailable.** {exc}. The dashboard retries on the next refresh.", icon="🚫")
 

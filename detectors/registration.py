@@ -179,13 +179,15 @@ def add_file(
     mode: str = "auto",
     prediction: PredictionSettings | None = None,
     progress: Progress = _quiet,
+    source_name: str | None = None,
 ) -> Reference:
     """Register a Parquet or CSV file as a reference of ``model`` (re-adding a version replaces it).
 
     ``features`` (from the configuration) selects the feature columns and their kinds; without it
     every usable column except the reserved ones is a feature with the kind its data has. ``mode``:
     ``file`` (ClickHouse reads the file; embedded only), ``stream`` (Arrow batches from Python) or
-    ``auto`` (``file`` on chDB, ``stream`` on a server).
+    ``auto`` (``file`` on chDB, ``stream`` on a server). ``source_name`` is what the registry stores
+    as the source (default the absolute path); the API passes a name that says nothing about the host.
     """
     path = Path(path).expanduser().resolve()
     fmt = sources.file_format(path)
@@ -202,7 +204,7 @@ def add_file(
         insert = sources.insert_from_file(storage, path, fmt, columns, plan)
     else:
         insert = sources.insert_streamed(storage, path, fmt, columns, plan, progress)
-    return _register(storage, model, version, kind, str(path), plan, insert, progress, prediction)
+    return _register(storage, model, version, kind, source_name or str(path), plan, insert, progress, prediction)
 
 
 def add_events(

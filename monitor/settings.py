@@ -2,8 +2,8 @@
 
 Everything downstream receives the frozen :class:`Settings` object (or the part it needs), never raw
 dicts. Precedence, lowest first: defaults, the YAML file, ``MONITOR_*`` variables with ``__`` for
-nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the three documented flat names
-``MONITOR_CLICKHOUSE_DSN``, ``MONITOR_KAFKA_BOOTSTRAP`` and ``MONITOR_API_TOKEN``.
+nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the documented flat names
+``MONITOR_CLICKHOUSE_DSN``, ``MONITOR_KAFKA_BOOTSTRAP``, ``MONITOR_API_TOKEN`` and ``MONITOR_API_READ_TOKEN``.
 
 Secrets (webhook URLs, routing keys, signing secrets) are referenced by the *name* of an
 environment variable (``*_env`` keys) so the file itself can be committed; they are resolved only
@@ -92,15 +92,47 @@ class LocalBrokerSettings(_Frozen):
     controller_port: int | None = Field(None, description="default: the client port + 1")
 
 
+def _blank_is_unset(value: object) -> object:
+    """An empty token (``MONITOR_API_TOKEN=`` in a compose file) means "not set", never "empty password".
+
+    Surrounding whitespace is dropped too: a token read from a file usually ends with a newline.
+    """
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+Token = Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)]
+
+
 class ApiSettings(_Frozen):
-    """The HTTP API of ``monitor up`` and the dashboard beside it."""
+    """The HTTP API of ``monitor up`` and the dashboard beside it (docs/security.md)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    token: SecretStr | None = Field(None, description="bearer token for write and admin endpoints")
-    read_token: SecretStr | None = Field(None, description="bearer token for read-only endpoints and /metrics")
+    token: Token = Field(None, description="bearer token for every endpoint, writes and admin included")
+    read_token: Token = Field(None, description="bearer token for reads only (GET under /api/v1, /metrics)")
+    reference_dir: Path | None = Field(
+        None, description="the only directory POST /api/v1/models/{m}/references reads files from (unset: refused)"
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body; bigger ones get 413")
+    max_ingest_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest body of POST /events and /labels")
+    report_max_window: Duration = Field(timedelta(days=7), description="longest window of the Evidently report")
+    report_max_rows: int = Field(2_000_000, ge=1, description="most events in a report's window (it scans them)")
+    report_sample_rows: int = Field(5000, ge=100, le=1_000_000, description="rows per side handed to Evidently")
+    report_cache_size: int = Field(16, ge=0, description="rendered reports kept, ~4 MB each (0: no cache)")
+    report_cache_ttl: Duration = Field(timedelta(minutes=5), description="how long a rendered report is reused")
+    dashboard_host: str = Field("127.0.0.1", description="interface of the dashboard `monitor up --dashboard` starts")
     dashboard_port: int = Field(8501, ge=1, le=65535)
     public_url: str | None = Field(None, description="dashboard link used in notifications")
+
+    @property
+    def any_token(self) -> bool:
+        """Whether access control is on: once a token is set, every /api/v1 route and /metrics need one."""
+        return self.token is not None or self.read_token is not None
 
 
 # ---------------------------------------------------------------- channels

@@ -38,6 +38,14 @@ def up(
         int | None,
         typer.Option("--dashboard-port", min=1, max=65535, help="Dashboard port (default api.dashboard_port)."),
     ] = None,
+    dashboard_host: Annotated[
+        str | None,
+        typer.Option(
+            "--dashboard-host",
+            help="Dashboard interface (default api.dashboard_host, 127.0.0.1). It has no login of its own: "
+            "publish it only behind an authenticating proxy.",
+        ),
+    ] = None,
     no_consumer: Annotated[
         bool, typer.Option("--no-consumer", help="Do not consume from Kafka (run the consumer as `monitor ingest`).")
     ] = False,
@@ -47,8 +55,10 @@ def up(
 ) -> None:
     """Run the service: Kafka consumer, detection scheduler, alert deliveries and the HTTP API in one process.
 
-    The API serves /healthz, /readyz, /metrics, /docs and /api/v1/...; write endpoints need
-    MONITOR_API_TOKEN. SIGTERM or Ctrl-C stops consuming (flush + commit), stops the scheduler, finishes
+    The API serves /healthz, /readyz, /metrics, /docs and /api/v1/.... Once MONITOR_API_TOKEN or
+    MONITOR_API_READ_TOKEN is set, /api/v1 and /metrics need a bearer token (writes: MONITOR_API_TOKEN);
+    without one the API listens on loopback only (--host with another address exits 2). SIGTERM or
+    Ctrl-C stops consuming (flush + commit), stops the scheduler, finishes
     in-flight deliveries and exits 0. Exit 3 if a component fails on its own.
     """
     from monitor.logs import configure_logging
@@ -66,6 +76,7 @@ def up(
             scheduler=not no_scheduler,
             dashboard=dashboard,
             dashboard_port=dashboard_port,
+            dashboard_host=dashboard_host,
         ),
     )
     service.start()

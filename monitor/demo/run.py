@@ -98,7 +98,9 @@ def demo_settings(base: Settings, receiver_url: str, reference: Path, options: D
         },
     }
     data = base.model_dump(mode="python", exclude={"models", "channels"})
-    data["api"]["token"] = base.api.token.get_secret_value() if base.api.token else None
+    for key in ("token", "read_token"):
+        secret = getattr(base.api, key)
+        data["api"][key] = secret.get_secret_value() if secret else None
     from monitor.settings import _deep_merge
 
     return load_settings(None, overrides=_deep_merge(data, overrides))

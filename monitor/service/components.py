@@ -67,20 +67,30 @@ class ConsumerComponent:
 
 
 class DashboardComponent:
-    """Streamlit (``dashboards/app.py``) as a child process that reads this service's API."""
+    """Streamlit (``dashboards/app.py``) as a child process that reads this service's API.
+
+    It has no access control of its own: it binds to loopback unless told otherwise, and is meant to be
+    published only behind an authenticating proxy (docs/security.md). ``token`` (the read token) reaches
+    the child through its environment only, never its command line, which any local user can list;
+    the service's own ``MONITOR_*`` variables (the write token, the DSN's password) do not.
+    """
 
     name = "dashboard"
 
-    def __init__(self, api_url: str, host: str, port: int, log_file: Path | None = None) -> None:
+    def __init__(
+        self, api_url: str, host: str, port: int, log_file: Path | None = None, token: str | None = None
+    ) -> None:
         self.api_url = api_url
         self.host = host
         self.port = port
         self.log_file = log_file
+        self.token = token
         self._proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
         return f"http://{shown}:{self.port}"
 
     def command(self) -> list[str]:
@@ -100,7 +110,12 @@ class DashboardComponent:
         ]
 
     def start(self) -> None:
-        env = {**os.environ, "MONITOR_API_URL": self.api_url}
+        # The child needs the API's address and the read token, nothing of the service's own
+        # configuration: MONITOR_* (DSN with its password, the write token, ...) is not passed on.
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MONITOR_")}
+        env["MONITOR_API_URL"] = self.api_url
+        if self.token is not None:
+            env["MONITOR_API_READ_TOKEN"] = self.token
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(

@@ -50,6 +50,7 @@ class ServiceOptions:
     scheduler: bool = True
     dashboard: bool = False
     dashboard_port: int | None = None
+    dashboard_host: str | None = None
     dashboard_log: Path | None = None
     metrics_ttl: float = 10.0
     # Extra components started after the built-in ones and stopped before them (the demo's traffic).
@@ -73,10 +74,14 @@ class Service:
     @property
     def api_url(self) -> str:
         host = self.options.host or self.settings.api.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
         return f"http://{shown}:{self.api.port if self.api else self.options.port or self.settings.api.port}"
 
     def start(self) -> None:
+        from monitor.service.auth import ensure_safe_bind
+
+        ensure_safe_bind(self.settings.api, self.options.host or self.settings.api.host)
         storage = self._storage or open_storage(self.settings.clickhouse)
         self._storage = storage
         self.ctx = ServiceContext(settings=self.settings, storage=storage)
@@ -101,11 +106,15 @@ class Service:
             for component in self.options.extra:
                 component.start()
             if self.options.dashboard:
+                api = self.settings.api
+                # The dashboard only reads: it gets the read token, or the write token if that is the only one.
+                token = api.read_token or api.token
                 self.dashboard = DashboardComponent(
                     self.api_url,
-                    host,
-                    self.options.dashboard_port or self.settings.api.dashboard_port,
+                    self.options.dashboard_host or api.dashboard_host,
+                    self.options.dashboard_port or api.dashboard_port,
                     self.options.dashboard_log,
+                    token=token.get_secret_value() if token else None,
                 )
                 self.dashboard.start()
                 self.ctx.components.append(self.dashboard)

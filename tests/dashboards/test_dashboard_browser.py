@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_support import READ_TOKEN
 from dashboard_story import MODEL
 
 from monitor.ports import free_port
@@ -48,7 +49,9 @@ def test_dashboard_in_headless_chromium(story_api: str, tmp_path: Path) -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    dashboard = DashboardComponent(story_api, "127.0.0.1", free_port(), log_file=tmp_path / "streamlit.log")
+    dashboard = DashboardComponent(
+        story_api, "127.0.0.1", free_port(), log_file=tmp_path / "streamlit.log", token=READ_TOKEN
+    )
     dashboard.start()
     driver = None
     try:

@@ -5,14 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from api_support import READ_TOKEN, TOKEN
 from dashboard_story import MODEL
 from streamlit.testing.v1 import AppTest
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboards" / "views"
 
 
-def _run(page: str, api_url: str, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
+def _run(
+    page: str, api_url: str, monkeypatch: pytest.MonkeyPatch, token: str | None = READ_TOKEN, **query: str
+) -> AppTest:
+    """Run a page as the dashboard would: MONITOR_API_URL, and the read token in MONITOR_API_READ_TOKEN."""
     monkeypatch.setenv("MONITOR_API_URL", api_url)
+    monkeypatch.delenv("MONITOR_API_TOKEN", raising=False)
+    monkeypatch.delenv("MONITOR_API_READ_TOKEN", raising=False)
+    if token is not None:
+        monkeypatch.setenv("MONITOR_API_READ_TOKEN", token)
     app = AppTest.from_file(str(PAGES / page), default_timeout=60)
     for key, value in query.items():
         app.query_params[key] = value
@@ -65,7 +73,28 @@ def test_evidently_report_is_embedded(story_api: str, monkeypatch: pytest.Monkey
     app.button(key="build_report").click().run(timeout=120)
     assert not app.exception
     frames = app.get("iframe")
-    assert frames and "Sampled report, model " in frames[0].proto.srcdoc
+    assert frames, [e.value for e in app.error]
+    assert "Sampled report, model " in frames[0].proto.srcdoc
+
+
+@pytest.mark.parametrize("page", ["overview.py", "model.py"])
+@pytest.mark.parametrize(("token", "hint"), [(None, "set MONITOR_API_READ_TOKEN"), ("wrong", "token was refused")])
+def test_refused_token_is_a_visible_message(
+    page: str, token: str | None, hint: str, story_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _run(page, story_api, monkeypatch, token=token, model=MODEL)
+    assert app.error and "Access denied" in app.error[0].value and hint in app.error[0].value
+    assert "401" in app.error[0].value
+
+
+def test_write_token_alone_is_used_for_reads(story_api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_API_URL", story_api)
+    monkeypatch.delenv("MONITOR_API_READ_TOKEN", raising=False)
+    monkeypatch.setenv("MONITOR_API_TOKEN", TOKEN)
+    app = AppTest.from_file(str(PAGES / "overview.py"), default_timeout=60)
+    app.run()
+    assert not app.exception and not app.error
+    assert MODEL in app.dataframe[0].value["model"].tolist()
 
 
 @pytest.mark.parametrize("page", ["overview.py", "model.py"])

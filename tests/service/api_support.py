@@ -8,29 +8,37 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+from fastapi import FastAPI
 
 from monitor.service.context import ServiceContext
 from monitor.settings import Settings, load_settings
 from monitor.storage import Storage
 from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, feature_column
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789"  # the write token (api.token)
+READ_TOKEN = "test-read-token-9876543210"  # api.read_token
 
 
 @dataclass
 class RunningApi:
     url: str
     ctx: ServiceContext
-    client: httpx.Client
+    client: httpx.Client  # sends the read token unless a request sets its own Authorization (as the dashboard)
+    anonymous: httpx.Client  # sends no token
+    app: FastAPI | None = None  # the application being served
 
     def auth(self, token: str = TOKEN) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
 
-def make_settings(storage: Storage, token: str | None = TOKEN, **overrides: Any) -> Settings:
+def make_settings(
+    storage: Storage, token: str | None = TOKEN, read_token: str | None = READ_TOKEN, **overrides: Any
+) -> Settings:
+    api: dict[str, Any] = {"token": token, "read_token": read_token}
+    api.update(overrides.pop("api", {}))
     data: dict[str, Any] = {
         "clickhouse": {"dsn": storage.dsn, "database": storage.database},
-        "api": {"token": token} if token else {},
+        "api": {key: value for key, value in api.items() if value is not None},
     }
     data.update(overrides)
     return load_settings(None, overrides=data)

@@ -25,7 +25,7 @@ def _count(storage: Storage, table: str, where: str = "1") -> int:
 def test_writes_need_the_token(serve, storage: Storage) -> None:
     api = serve()
     body = orjson.dumps(_event(1))
-    assert api.client.post("/api/v1/events", content=body).status_code == 401
+    assert api.anonymous.post("/api/v1/events", content=body).status_code == 401
     wrong = api.client.post("/api/v1/events", content=body, headers=api.auth("wrong"))
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
     assert wrong.headers["www-authenticate"] == "Bearer"
@@ -39,7 +39,7 @@ def test_writes_need_the_token(serve, storage: Storage) -> None:
 
 
 def test_no_token_configured_refuses_writes(serve, storage: Storage) -> None:
-    api = serve(token=None)
+    api = serve(token=None, read_token=None)
     response = api.client.post("/api/v1/events", content=orjson.dumps(_event(1)), headers=api.auth())
     assert response.status_code == 403
     assert "MONITOR_API_TOKEN" in response.json()["error"]["message"]

@@ -33,7 +33,7 @@ def test_reference_registration_needs_token_and_feeds_distributions(serve, stora
     now = datetime.now(UTC)
     insert_events(storage, "m", synthetic_rows(60, end=now))
     api = serve()
-    assert api.client.post("/api/v1/models/m/references", json={"file": str(path)}).status_code == 401
+    assert api.anonymous.post("/api/v1/models/m/references", json={"file": str(path)}).status_code == 401
     missing = api.client.post("/api/v1/models/m/references", json={"file": "/nope.parquet"}, headers=api.auth())
     assert missing.status_code == 422
     both = api.client.post(
@@ -130,8 +130,8 @@ def test_run_detection_now_through_the_api(serve, storage: Storage, tmp_path: Pa
     config = {"features": {"amount": "numerical", "country": "categorical"}, "window": "30m", "min_samples": 100}
     api = serve(models={"m": config})
     body = {"end": (now + timedelta(seconds=1)).isoformat()}
-    assert api.client.post("/api/v1/models/m/detect", json=body).status_code == 401
-    no_token = serve(token=None, models={"m": config})
+    assert api.anonymous.post("/api/v1/models/m/detect", json=body).status_code == 401
+    no_token = serve(token=None, read_token=None, models={"m": config})
     assert no_token.client.post("/api/v1/models/m/detect", json=body, headers=api.auth()).status_code == 403
     assert api.client.post("/api/v1/models/other/detect", json=body, headers=api.auth()).status_code == 404
     api.client.post("/api/v1/models/m/references", json={"file": str(tmp_path / "ref.parquet")}, headers=api.auth())

@@ -1,4 +1,5 @@
-"""A real Prometheus server (Debian's package) scrapes /metrics; the test reads a metric back from it."""
+"""A real Prometheus server (Debian's package) scrapes /metrics with the read token; the test reads a metric
+back from it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import insert_events, synthetic_rows
+from api_support import READ_TOKEN, insert_events, synthetic_rows
 
 from monitor.ports import free_port
 from monitor.storage import Storage
@@ -29,6 +30,7 @@ def test_prometheus_scrapes_the_service(serve, storage: Storage, tmp_path: Path)
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         f"  - job_name: monitor\n    metrics_path: /metrics\n    static_configs: [{{targets: ['{target}']}}]\n"
+        f"    authorization: {{type: Bearer, credentials: '{READ_TOKEN}'}}\n"
     )
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")

@@ -57,6 +57,7 @@ def test_up_consumes_serves_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Pa
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": "Bearer t0ken"}  # the token guards reads too once it is set
     try:
         _wait_for(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 90, "readiness")
         with PredictionLogger("upmodel", bootstrap=kafka_bootstrap, predictions_topic=f"pred-{suffix}") as sdk:
@@ -64,11 +65,11 @@ def test_up_consumes_serves_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Pa
                 sdk.log({"x": float(i), "c": "a" if i % 2 else "b"}, prediction=i % 2, event_id=f"u{i}")
 
         def stored() -> bool:
-            models = httpx.get(f"{url}/api/v1/models", timeout=5).json()["models"]
+            models = httpx.get(f"{url}/api/v1/models", headers=auth, timeout=5).json()["models"]
             return any(m["name"] == "upmodel" and m["events_24h"] == 200 for m in models)
 
         _wait_for(stored, 60, "200 events visible through the API")
-        text = httpx.get(f"{url}/metrics", timeout=5).text
+        text = httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
         assert 'monitor_events_ingested_total{model="upmodel"} 200.0' in text
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -7,7 +7,8 @@ in ``dead_letters`` with its exact bytes, as it would be on Kafka. Accepted form
 - ``application/x-ndjson``: one event per line (a broken line is one dead letter, the rest go in).
 
 200 when everything was stored; 422 when some messages were rejected (the valid ones are stored,
-the body lists every rejection with its index and reason); 413 above the size limit.
+the body lists every rejection with its index and reason); 413 above ``api.max_ingest_bytes``
+(enforced while the body streams in, by :mod:`monitor.service.limits`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from monitor.service.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], dependencies=[Depends(require_token)])
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
 HTTP_INSERT_RETRIES = 2  # a client waits on the request: fail fast, it can retry
 
 _EVENT_SCHEMA: dict[str, Any] = {
@@ -71,7 +71,7 @@ def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or wrong bearer token"},
     403: {"description": "writes disabled: no API token configured"},
-    413: {"description": "body larger than 16 MiB"},
+    413: {"description": "body larger than api.max_ingest_bytes (default 16 MiB)"},
     422: {"description": "some messages were rejected (stored in dead_letters); the valid ones were stored"},
 }
 
@@ -100,12 +100,13 @@ def _writer(request: Request) -> BatchWriter:
 
 async def _ingest(request: Request, kind: MessageKind) -> JSONResponse:
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    ctx: ServiceContext = request.app.state.ctx
+    limit = ctx.settings.api.max_ingest_bytes
+    if len(body) > limit:  # the middleware stops it earlier; kept for apps built without it
+        raise ApiError(413, "too_large", f"request body is {len(body):,} bytes; the limit here is {limit:,} bytes")
     if not body.strip():
         raise ApiError(400, "empty_body", "the body is empty: send one JSON event, an array, or NDJSON lines")
     payloads = split_payloads(body, request.headers.get("content-type", "application/json"))
-    ctx: ServiceContext = request.app.state.ctx
     result: HttpIngestResult = await run_in_threadpool(
         ingest_messages, _writer(request), payloads, kind, ctx.settings.kafka.max_message_bytes
     )

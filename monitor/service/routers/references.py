@@ -1,9 +1,10 @@
-"""Reference sets: list them with their profiles, and register one (behind the token)."""
+"""Reference sets: list them with their profiles, and register one (write token; files only from
+``api.reference_dir``, see :mod:`monitor.service.reference_files`)."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +16,7 @@ from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
 from monitor.service.params import ModelName, api_time
+from monitor.service.reference_files import ReferenceFile, not_usable, resolve_reference_file
 from monitor.service.routers.models import require_model
 
 router = APIRouter(prefix="/api/v1", tags=["references"])
@@ -24,12 +26,18 @@ def _ctx(request: Request) -> ServiceContext:
     return request.app.state.ctx
 
 
+def shown_source(source: str) -> str:
+    """The source as the API shows it: an absolute path (registered with the CLI) becomes its file name,
+    so that no response tells where files live on the service's machine."""
+    return os.path.basename(source) if os.path.isabs(source) else source
+
+
 def reference_json(reference: Any, with_profile: bool) -> dict[str, Any]:
     body = {
         "model": reference.model,
         "version": reference.version,
         "kind": reference.kind,
-        "source": reference.source,
+        "source": shown_source(reference.source),
         "rows": reference.rows,
         "columns": reference.columns,
         "segment_keys": list(reference.segment_keys),
@@ -64,9 +72,11 @@ def get_reference(request: Request, model: ModelName, version: ModelName) -> dic
 
 
 class ReferenceRequest(BaseModel):
-    """A file readable by the service (Parquet or CSV), or a time range of the model's logged events."""
+    """A file in the service's reference directory (Parquet or CSV), or a time range of the model's events."""
 
-    file: str | None = Field(None, max_length=4096, description="path on the service's machine")
+    file: str | None = Field(
+        None, min_length=1, max_length=4096, description="path relative to the service's api.reference_dir"
+    )
     start: datetime | None = None
     end: datetime | None = None
     version: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -86,7 +96,11 @@ class ReferenceRequest(BaseModel):
     summary="Register a reference (file or event range); re-adding a version replaces it",
     dependencies=[Depends(require_token)],
     status_code=201,
-    responses={401: {"description": "bad token"}, 403: {"description": "writes disabled"}},
+    responses={
+        401: {"description": "bad token"},
+        403: {"description": "writes disabled, read-only token, or no api.reference_dir for files"},
+        422: {"description": "invalid request; a file that is not a readable reference inside api.reference_dir"},
+    },
 )
 async def add_reference(request: Request, model: ModelName, body: ReferenceRequest) -> dict[str, Any]:
     from detectors.registration import add_events, add_file
@@ -96,14 +110,21 @@ async def add_reference(request: Request, model: ModelName, body: ReferenceReque
     features = dict(configured.features) if configured and configured.features else None
     try:
         if body.file is not None:
-            path = Path(body.file)
-            if not path.is_file():
-                raise ApiError(422, "invalid_request", f"file: {body.file!r} is not a readable file on the service")
-            reference = await run_in_threadpool(
-                lambda: add_file(
-                    ctx.storage, model, path, version=body.version, kind=body.kind or "training", features=features
+            target = resolve_reference_file(ctx.settings.api.reference_dir, body.file)
+            try:
+                reference = await run_in_threadpool(
+                    lambda: add_file(
+                        ctx.storage,
+                        model,
+                        target.path,
+                        version=body.version,
+                        kind=body.kind or "training",
+                        features=features,
+                        source_name=target.name,
+                    )
                 )
-            )
+            except InputError as exc:
+                raise _file_error(exc, target, body.file) from exc
         else:
             require_model(ctx, model)
             start, end = api_time(body.start, "start"), api_time(body.end, "end")  # type: ignore[arg-type]
@@ -117,3 +138,20 @@ async def add_reference(request: Request, model: ModelName, body: ReferenceReque
     except InputError as exc:
         raise ApiError(422, "invalid_input", str(exc)) from exc
     return reference_json(reference, False)
+
+
+# Messages of the loader that mean "this file could not be read at all": answered like a missing file.
+_UNREADABLE = ("file not found", "the file is empty", "cannot read as", "cannot load", "unsupported reference format")
+
+
+def _file_error(exc: InputError, target: ReferenceFile, requested: str) -> ApiError:
+    """A loader error without the host's paths: unreadable files get the one answer of
+    :data:`~monitor.service.reference_files.NOT_USABLE`; column problems keep their message, with the
+    file's name relative to the reference directory."""
+    message = str(exc)
+    if any(marker in message for marker in _UNREADABLE):
+        return not_usable(requested, message)
+    message = message.replace(str(target.path), target.name)
+    if str(target.root) in message:  # a path the replacement missed: say nothing rather than leak it
+        return not_usable(requested, message)
+    return ApiError(422, "invalid_input", message)

@@ -110,18 +110,57 @@ async def detect_now(request: Request, model: ModelName, body: DetectRequest | N
     "/models/{model}/report",
     summary="Evidently data drift report (HTML) for a window against the newest reference",
     response_class=HTMLResponse,
-    responses={404: {"description": "unknown model"}, 422: {"description": "no reference or no events"}},
+    responses={
+        400: {
+            "description": "window longer than api.report_max_window or holding more than api.report_max_rows events"
+        },
+        404: {"description": "unknown model"},
+        422: {"description": "no reference or no events"},
+    },
 )
 async def evidently_report(request: Request, model: ModelName, start: Start = None, end: End = None) -> HTMLResponse:
+    """Each build scans the window and runs Evidently: windows are capped, and pages are cached for
+    ``api.report_cache_ttl`` (key: model, the window as asked, reference version and load). A request
+    without ``end`` reuses a page built for "the latest window" within that time; ``X-Report-Cache``
+    says ``hit`` or ``miss``."""
+    from detectors.references.store import get_reference
+    from monitor.durations import format_duration
     from monitor.errors import InputError
-    from monitor.service.report import build_report_html
+    from monitor.service.report import build_report_html, window_event_count
 
     ctx = _ctx(request)
+    api = ctx.settings.api
     require_model(ctx, model)
     window = ctx.settings.models[model].window if model in ctx.settings.models else timedelta(hours=1)
+    window = min(window, api.report_max_window)
     lo, hi = resolve_window(start, end, window)
+    if hi - lo > api.report_max_window:
+        raise ApiError(
+            400,
+            "window_too_long",
+            f"the report window is {format_duration(hi - lo)}; the limit is {format_duration(api.report_max_window)} "
+            "(api.report_max_window): ask for a shorter window with start and end",
+        )
+    reference = await run_in_threadpool(get_reference, ctx.storage, model)
+    if reference is None:
+        raise ApiError(422, "no_data", f"model {model!r} has no reference: register one first")
+    asked = (lo if start is not None else None, hi if end is not None else None)
+    key = (model, *asked, window, reference.version, reference.load_id, api.report_sample_rows)
+
+    def build() -> str:
+        events = window_event_count(ctx.storage, model, lo, hi)
+        if events > api.report_max_rows:
+            raise ApiError(
+                400,
+                "too_many_rows",
+                f"the window holds {events:,} events; the report reads at most {api.report_max_rows:,} "
+                "(api.report_max_rows): ask for a shorter window",
+            )
+        return build_report_html(ctx.storage, model, lo, hi, reference, api.report_sample_rows)
+
+    cache = request.app.state.report_cache
     try:
-        page = await run_in_threadpool(build_report_html, ctx.storage, model, lo, hi)
+        page, hit = await run_in_threadpool(cache.get_or_build, key, build)
     except InputError as exc:
         raise ApiError(422, "no_data", str(exc)) from exc
-    return HTMLResponse(page)
+    return HTMLResponse(page, headers={"X-Report-Cache": "hit" if hit else "miss"})
