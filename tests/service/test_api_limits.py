@@ -146,7 +146,7 @@ def test_report_is_cached_by_window_and_reference_version(serve, storage: Storag
     window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(seconds=1)).isoformat()}
     first = api.client.get("/api/v1/models/m/report", params=window)
     assert first.status_code == 200 and first.headers["x-report-cache"] == "miss"
-    assert "200 current, 300 reference" in first.text
+    assert "(300 reference, 200 current rows)" in first.text
     insert_events(storage, "m", [{**r, "event_id": f"late{i}"} for i, r in enumerate(synthetic_rows(40, end=now))])
     again = api.client.get("/api/v1/models/m/report", params=window)
     assert again.headers["x-report-cache"] == "hit" and again.text == first.text  # not rebuilt
@@ -155,7 +155,7 @@ def test_report_is_cached_by_window_and_reference_version(serve, storage: Storag
     api.anonymous.post("/api/v1/models/m/references", json={"file": "ref.parquet"}, headers=api.auth())  # version 2
     fresh = api.client.get("/api/v1/models/m/report", params=window)
     assert fresh.headers["x-report-cache"] == "miss"
-    assert "reference version 2" in fresh.text and "240 current" in fresh.text
+    assert "against reference 2:" in fresh.text and "240 current rows" in fresh.text
 
 
 def test_cache_expires_evicts_and_builds_once() -> None:
