@@ -101,7 +101,7 @@ def missing_secrets(settings: Settings) -> list[str]:
     for config in settings.channels.values():
         if isinstance(config, SlackChannel | WebhookChannel) and config.url_env:
             needed.append(config.url_env)
-        if isinstance(config, PagerDutyChannel):
+        if isinstance(config, PagerDutyChannel) and config.routing_key_env:
             needed.append(config.routing_key_env)
         if isinstance(config, WebhookChannel):
             if config.secret_env:
@@ -130,15 +130,19 @@ def redacted_channels(settings: Settings) -> dict[str, dict[str, Any]]:
                 entry["url_env"] = config.url_env
                 entry["url_env_set"] = bool(os.environ.get(config.url_env))
             else:
-                url = config.url.get_secret_value() if isinstance(config, SlackChannel) else config.url
-                entry["url"] = _origin(url or "") + "/***"
+                entry["url"] = _origin(config.url.get_secret_value() if config.url else "") + "/***"
         if isinstance(config, PagerDutyChannel):
-            entry["routing_key_env"] = config.routing_key_env
-            entry["routing_key_env_set"] = bool(os.environ.get(config.routing_key_env))
+            if config.routing_key_env:
+                entry["routing_key_env"] = config.routing_key_env
+                entry["routing_key_env_set"] = bool(os.environ.get(config.routing_key_env))
+            else:
+                entry["routing_key"] = "***"
             entry["url"] = _origin(config.url) + "/***"
         if isinstance(config, WebhookChannel):
             entry["secret_env"] = config.secret_env
             entry["secret_env_set"] = bool(config.secret_env and os.environ.get(config.secret_env))
+            if config.secret is not None:
+                entry["secret"] = "***"
             entry["headers"] = sorted(config.headers)
             entry["templated"] = config.template is not None
             entry["send_resolved"] = config.send_resolved

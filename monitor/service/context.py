@@ -61,8 +61,16 @@ class KafkaProbe:
     Kafka connection per poll.
     """
 
-    def __init__(self, bootstrap: str, ttl_seconds: float = 5.0, timeout_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        ttl_seconds: float = 5.0,
+        timeout_seconds: float = 3.0,
+        client_kwargs: dict[str, object] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        # Security arguments (monitor.kafka_security.kafka_client_kwargs) for brokers that need TLS or SASL.
+        self.client_kwargs = dict(client_kwargs or {}, bootstrap_servers=bootstrap)
         self.ttl = ttl_seconds
         self.timeout = timeout_seconds
         self._lock = threading.Lock()
@@ -91,7 +99,7 @@ class KafkaProbe:
 
             try:
                 admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap,
+                    **self.client_kwargs,
                     request_timeout_ms=int(self.timeout * 1000) + 2000,
                     client_id="monitor-readyz",
                 )

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.kafka_security import kafka_client_kwargs
 from monitor.logs import get_logger
 from monitor.service.app import create_app
 from monitor.service.collector import FamilySource
@@ -77,7 +78,9 @@ class Service:
         self.ctx = ServiceContext(settings=self.settings, storage=storage)
         metric_sources: list[FamilySource] = []
         if self.options.consumer:
-            self.ctx.kafka_probe = KafkaProbe(self.settings.kafka.bootstrap)
+            self.ctx.kafka_probe = KafkaProbe(
+                self.settings.kafka.bootstrap, client_kwargs=kafka_client_kwargs(self.settings.kafka)
+            )
             self.background.append(ConsumerComponent(self.settings, storage))
         if self.options.scheduler:
             from monitor.service import integration
