@@ -154,9 +154,17 @@ class Storage:
         except ClickHouseError as exc:
             raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
-    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+    def insert_rows(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         try:
-            self.client.insert(table, list(rows), column_names=list(column_names), database=self.database)
+            self.client.insert(
+                table, list(rows), column_names=list(column_names), database=self.database, settings=settings
+            )
         except ClickHouseError as exc:
             raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
