@@ -9,8 +9,11 @@ client is about to connect, and are never logged.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import ssl
+from collections.abc import Iterator
 
 from monitor.errors import ConfigError
 from monitor.settings import KafkaSettings
@@ -36,6 +39,7 @@ def kafka_client_kwargs(settings: KafkaSettings) -> dict[str, object]:
     kwargs: dict[str, object] = {
         "bootstrap_servers": settings.bootstrap,
         "security_protocol": settings.security_protocol,
+        "bootstrap_timeout_ms": int(settings.connect_timeout.total_seconds() * 1000),
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         kwargs["ssl_context"] = ssl_context(settings)
@@ -61,3 +65,30 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"kafka: cannot load the TLS files ({type(exc).__name__}: {exc})") from exc
     return context
+
+
+class _LastBootstrapFailure(logging.Handler):
+    """Keeps the reason of the last failed bootstrap attempt that kafka-python logs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reason: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(("Bootstrap connection to", "Bootstrap attempt to")) and " failed: " in message:
+            self.reason = message.split(" failed: ", 1)[1].rsplit(" (backoff", 1)[0]
+
+
+@contextlib.contextmanager
+def bootstrap_failures() -> Iterator[_LastBootstrapFailure]:
+    """Within the block, ``.reason`` is why the last bootstrap attempt failed (connection refused, a TLS
+    verification error, ``SaslAuthenticationFailedError``): kafka-python retries those until its
+    timeout and then reports only "Unable to bootstrap", which does not say what to fix."""
+    handler = _LastBootstrapFailure()
+    logger = logging.getLogger("kafka.net.manager")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)

@@ -113,6 +113,9 @@ class KafkaSettings(_Frozen):
     max_message_bytes: int = Field(1_000_000, ge=1, description="larger events go to dead_letters")
     session_timeout_ms: int = Field(10_000, ge=1000)
     max_poll_records: int = Field(10_000, ge=1)
+    connect_timeout: Duration = Field(
+        timedelta(seconds=30), description="give up reaching the brokers (or authenticating) after this"
+    )
     # Transport security, for the consumer, the admin client and any producer (monitor.kafka_security).
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(

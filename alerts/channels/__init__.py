@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from alerts.model import AlertEvent
 from monitor.errors import ConfigError, MonitorError
@@ -67,6 +67,17 @@ def expand_env(text: str) -> tuple[str, list[str]]:
         return value
 
     return _ENV_REF.sub(substitute, text), found
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What to scrub for a secret URL: the URL, its path and query, and each path segment or query value
+    that looks like a token (a receiver's error page may echo any of them; a Slack webhook's path *is*
+    its secret, and tokens often travel as ``?token=``)."""
+    parts = urlsplit(url)
+    found = [url, parts.path, parts.query, f"{parts.path}?{parts.query}" if parts.query else ""]
+    pieces = parts.path.split("/") + [v for _, v in parse_qsl(parts.query)]
+    found += [p for p in pieces if len(p) >= 6 and not (p.isalpha() and p.islower())]
+    return tuple(s for s in dict.fromkeys(found) if s and s != "/")
 
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:

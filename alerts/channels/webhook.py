@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env
+from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env, url_secrets
 from alerts.model import AlertEvent
 from alerts.signing import SIGNATURE_HEADER, sign, standard_headers
 from alerts.templates import parse_template, render
@@ -118,7 +118,7 @@ class Webhook:
         else:
             assert self.config.url is not None
             url = self.config.url.get_secret_value()
-        secrets: list[str] = [url]
+        secrets: list[str] = list(url_secrets(url))
         body = self.body(event)
         headers = {
             "Content-Type": "application/json",
