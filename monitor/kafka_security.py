@@ -72,12 +72,23 @@ class _LastBootstrapFailure(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.reason: str | None = None
+        self.reasons: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith(("Bootstrap connection to", "Bootstrap attempt to")) and " failed: " in message:
-            self.reason = message.split(" failed: ", 1)[1].rsplit(" (backoff", 1)[0]
+            self.reasons.append(message.split(" failed: ", 1)[1].rsplit(" (backoff", 1)[0])
+
+    @property
+    def reason(self) -> str | None:
+        """The most telling failure: a rejected credential or certificate if any attempt met one (after a
+        failed authentication the broker drops later connections early, which says less), else the last
+        failure that says more than "timed out" (the attempt cut short by the deadline)."""
+        for words in (("authentication", "certificate", "ssl"), ("",)):
+            telling = [r for r in self.reasons if any(w in r.lower() for w in words) and "timed out" not in r.lower()]
+            if telling:
+                return telling[-1]
+        return self.reasons[-1] if self.reasons else None
 
 
 @contextlib.contextmanager
