@@ -15,13 +15,15 @@ import os
 import ssl
 from collections.abc import Iterator
 
+from pydantic import SecretStr
+
 from monitor.errors import ConfigError
 from monitor.settings import KafkaSettings
 
 
-def _secret(inline: object, variable: str | None, key: str) -> str | None:
+def _secret(inline: SecretStr | None, variable: str | None, key: str) -> str | None:
     if inline is not None:
-        return str(inline.get_secret_value())  # type: ignore[attr-defined]
+        return inline.get_secret_value()
     if variable is None:
         return None
     value = os.environ.get(variable)

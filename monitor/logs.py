@@ -13,6 +13,7 @@ frames (``exception`` key) rather than dropping it.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     import structlog
 
     global _configured
-    shared: list = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -66,7 +67,7 @@ def _render(fmt: str) -> list[Any]:
         return [exceptions, structlog.processors.JSONRenderer()]
     colors = sys.stderr.isatty()
     formatter: Any = structlog.dev.plain_traceback
-    if structlog.dev.rich is not None:
+    if importlib.util.find_spec("rich") is not None:
         formatter = structlog.dev.RichTracebackFormatter(
             show_locals=False, color_system="truecolor" if colors else None
         )
