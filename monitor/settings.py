@@ -206,8 +206,9 @@ class WebhookChannel(_Frozen):
     template: str | dict[str, Any] | None = Field(
         None, description="JSON body template; ${model}, ${reason}, ... are substituted"
     )
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="extra headers; ${env:NAME} in a value is resolved at send time"
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="extra headers (values are secrets: an Authorization value is); ${env:NAME} resolved at send time",
     )
     send_resolved: bool = Field(False, description="also POST when the alert clears (retraining hooks rarely want it)")
 

@@ -118,7 +118,7 @@ def missing_secrets(settings: Settings) -> list[str]:
             if config.secret_env:
                 needed.append(config.secret_env)
             for value in config.headers.values():
-                needed.extend(m.group(1) for m in _ENV_REF.finditer(value))
+                needed.extend(m.group(1) for m in _ENV_REF.finditer(value.get_secret_value()))
     return sorted({n for n in needed if not os.environ.get(n)})
 
 

@@ -32,6 +32,8 @@ from alerts.signing import SIGNATURE_HEADER, sign, standard_headers
 from alerts.templates import parse_template, render
 from monitor.settings import Settings, WebhookChannel
 
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
+
 
 def default_body(event: AlertEvent) -> dict[str, Any]:
     return {
@@ -127,8 +129,10 @@ class Webhook:
             "X-Monitor-Event": f"alert.{event.kind}",
         }
         for key, value in self.config.headers.items():
-            headers[key], found = expand_env(value)
+            headers[key], found = expand_env(value.get_secret_value())
             secrets.extend(found)
+            if key.lower() in CREDENTIAL_HEADERS:  # a credential written inline is scrubbed too
+                secrets.append(headers[key])
         secret = self._secret()
         if secret is not None:
             secrets.append(secret)

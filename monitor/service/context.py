@@ -98,10 +98,14 @@ class KafkaProbe:
             from kafka.errors import KafkaError
 
             try:
+                deadline_ms = int(self.timeout * 1000) + 2000  # a probe answers quickly, whatever the settings say
                 admin = KafkaAdminClient(
-                    **self.client_kwargs,
-                    request_timeout_ms=int(self.timeout * 1000) + 2000,
-                    client_id="monitor-readyz",
+                    **{
+                        **self.client_kwargs,
+                        "request_timeout_ms": deadline_ms,
+                        "bootstrap_timeout_ms": deadline_ms,
+                        "client_id": "monitor-readyz",
+                    }
                 )
             except (KafkaError, OSError, ValueError) as exc:
                 return False, f"Kafka at {self.bootstrap} refused a client: {exc}"
