@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -141,11 +141,13 @@ class DeliveryWorker:
         settings: Settings,
         event_ids: Collection[str] | None = None,
         owner: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.storage = storage
         self.settings = settings
         self.policy = settings.alerting
-        self.outbox = Outbox(storage)
+        self.clock = clock  # the time source of schedules and leases (the tests step it back)
+        self.outbox = Outbox(storage, clock)
         self.event_ids = list(event_ids) if event_ids is not None else None
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._channels: dict[str, Channel] = {}
@@ -205,7 +207,7 @@ class DeliveryWorker:
                 self.run_once()
                 next_due = self.outbox.next_due_at(self.event_ids)
                 if next_due is not None:
-                    wait = min(poll, max((next_due - utc_now()).total_seconds(), 0.0))
+                    wait = min(poll, max((next_due - self.clock()).total_seconds(), 0.0))
                 self.last_error = None
             except StorageError as exc:  # ClickHouse unavailable: keep trying, loudly
                 self.last_error = str(exc)
@@ -222,7 +224,7 @@ class DeliveryWorker:
 
     def run_once(self, limit: int = 50) -> int:
         """Attempt every delivery due now; returns how many were attempted."""
-        due = self.outbox.due(utc_now(), limit=limit, event_ids=self.event_ids)
+        due = self.outbox.due(self.clock(), limit=limit, event_ids=self.event_ids)
         attempted = 0
         for delivery in due:
             if self._stop.is_set():
@@ -244,7 +246,7 @@ class DeliveryWorker:
 
     def attempt(self, delivery: Delivery) -> int:
         """One attempt at one delivery (claim, send, record). Returns 1 if a request was sent, else 0."""
-        now = utc_now()
+        now = self.clock()
         try:
             channel = self._channel(delivery.channel)
         except MonitorError as exc:  # a template that does not parse: no attempt can succeed
@@ -284,7 +286,7 @@ class DeliveryWorker:
         if 200 <= status < 300 or (status == 409 and claimed.attempts > 1):
             self._delivered(claimed, status, elapsed, "" if status < 300 else f"HTTP 409 on retry: {answer}")
         elif status == 429:
-            wait = retry_after(response.headers.get("Retry-After"), utc_now(), self.policy.retry_after_max)
+            wait = retry_after(response.headers.get("Retry-After"), self.clock(), self.policy.retry_after_max)
             self._retry(claimed, f"HTTP 429: {answer}", status, "http_429", wait)
         elif status >= 500:
             self._retry(claimed, f"HTTP {status}: {answer}", status, "http_5xx", None)
@@ -293,7 +295,7 @@ class DeliveryWorker:
         return 1
 
     def _delivered(self, delivery: Delivery, status: int, elapsed: float, note: str) -> None:
-        now = utc_now()
+        now = self.clock()
         self.outbox.record(delivery, status="delivered", last_status_code=status, last_error=note, delivered_at=now)
         metrics.NOTIFICATIONS_DELIVERED.labels(delivery.channel).inc()
         metrics.NOTIFICATION_DELAY_SECONDS.observe((now - delivery.created_at).total_seconds())
@@ -312,7 +314,7 @@ class DeliveryWorker:
 
     def _retry(self, delivery: Delivery, reason: str, status: int, cause: str, wait: timedelta | None) -> None:
         delay = wait if wait is not None else backoff_delay(delivery.attempts, self.policy)
-        next_at = utc_now() + delay
+        next_at = self.clock() + delay
         if next_at - delivery.created_at > self.policy.give_up_after:
             self._fail(delivery, f"gave up after {delivery.attempts} attempts; last error: {reason}", "gave_up", status)
             return

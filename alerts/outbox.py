@@ -6,13 +6,25 @@ Life of a delivery (all in ``alert_outbox``, highest ``version`` wins, read with
                                      |--429/5xx/connection--> pending (next_attempt_at later)
                                      '--other 4xx, gave up, bad config--> failed
 
+Every state change is a compare-and-set on the row's version: the new row has version = the version
+it was derived from + 1 (a per-row counter, so no clock is involved and a clock stepping back cannot
+hide a newer state behind an older one), inserted with the deduplication token
+``<delivery_id>@<version>``. ClickHouse keeps the first insert of a token and drops later ones, so of
+two workers that read the same version and both write the next one, exactly one row lands. A claim is
+then read back with FINAL and the worker sends only if the stored row is its own claim: two delivery
+workers on one database (the service's and the one ``monitor detect`` starts) never both send one
+event.
+
 The claim (``sending``, with the worker's id and a lease) is written *before* the HTTP request and the
 result *after* it. A crash between the two leaves a ``sending`` row whose lease expires; it is sent
 again with the same ``Idempotency-Key``. That window - the receiver answered but the answer was not
-recorded - is the one place delivery is at-least-once rather than exactly-once; everywhere else a
-delivered row is never sent again. Two workers on one database (only possible against a ClickHouse
-server) also claim by write-then-read, which narrows but cannot close the same window; the key covers
-receivers there too.
+recorded - is the one place delivery is at-least-once rather than exactly-once; the key lets receivers
+drop the repeat.
+
+Schedules use the worker's clock (``next_attempt_at``). A row last written *later* than the worker's
+"now" (the clock stepped back, or another host's clock runs ahead) is due at once rather than after
+the difference: a clock step cannot park a delivery. Leases are not shortened that way - a send in
+progress elsewhere must not be duplicated - so a crashed worker's claim waits out its lease.
 
 Enqueueing is idempotent: ids are derived from the event and channel and the first row has version 0,
 so writing the same event twice (a retry, or :meth:`Outbox.reconcile` after a crash) never resets a
@@ -21,13 +33,12 @@ delivery that already moved on.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from alerts.model import NOTIFYING_KINDS, AlertEvent, delivery_id_for
-from alerts.store import next_version
 from monitor.settings import Settings, WebhookChannel
 from monitor.storage import Storage
 from monitor.windows import to_utc, utc_now
@@ -103,7 +114,7 @@ def recipients(event: AlertEvent, settings: Settings) -> list[tuple[str, str]]:
     chosen = []
     for name in event.notify:
         config = settings.channels.get(name)
-        channel_type = config.type if config is not None else "unknown"
+        channel_type: str = config.type if config is not None else "unknown"
         if event.kind == "resolved" and isinstance(config, WebhookChannel) and not config.send_resolved:
             continue
         if event.kind == "acknowledged" and channel_type != "pagerduty":
@@ -115,15 +126,16 @@ def recipients(event: AlertEvent, settings: Settings) -> list[tuple[str, str]]:
 class Outbox:
     """Reads and writes ``alert_outbox``; used by the alert engine (enqueue) and the delivery worker."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, clock: Callable[[], datetime] = utc_now) -> None:
         self.storage = storage
+        self.clock = clock  # injectable: the tests step it back
         self._table = storage.table("alert_outbox")
 
     # ------------------------------------------------------------ writes
 
     def enqueue(self, events: Sequence[AlertEvent], settings: Settings) -> list[str]:
         """Add one pending delivery per (event, channel); returns their ids. Safe to repeat."""
-        now = utc_now()
+        now = self.clock()
         rows = []
         for event in events:
             payload = event.to_json()
@@ -155,16 +167,24 @@ class Outbox:
         return [r.delivery_id for r in rows]
 
     def record(self, delivery: Delivery, **changes: Any) -> Delivery:
-        """Write the next version of a delivery with ``changes`` applied; returns it."""
-        updated = replace(delivery, **changes, updated_at=utc_now(), version=next_version())
-        self._insert([updated])
+        """Write the version after ``delivery``'s with ``changes`` applied; returns it.
+
+        A compare-and-set: if another worker already wrote that version (from the same snapshot), this
+        write is dropped and theirs stands. Only :meth:`claim` needs to know (it reads back).
+        """
+        updated = replace(delivery, **changes, updated_at=self.clock(), version=delivery.version + 1)
+        self.storage.insert_rows(
+            "alert_outbox",
+            [tuple(getattr(updated, c) for c in OUTBOX_COLUMNS)],
+            OUTBOX_COLUMNS,
+            settings={"insert_deduplication_token": f"{updated.delivery_id}@{updated.version}"},
+        )
         return updated
 
     def claim(self, delivery: Delivery, owner: str, lease: timedelta) -> Delivery | None:
-        """Mark ``sending`` before the request; None if another worker's claim won the race."""
-        now = utc_now()
+        """Mark ``sending`` before the request; None if the row moved on or another worker's claim won."""
         claimed = self.record(
-            delivery, status="sending", attempts=delivery.attempts + 1, owner=owner, lease_until=now + lease
+            delivery, status="sending", attempts=delivery.attempts + 1, owner=owner, lease_until=self.clock() + lease
         )
         current = self.get([delivery.delivery_id]).get(delivery.delivery_id)
         if current is None or current.owner != owner or current.version != claimed.version:
@@ -197,9 +217,13 @@ class Outbox:
         return self._select("event_id IN {ids:Array(String)}", {"ids": list(event_ids)}, "ORDER BY created_at")
 
     def due(self, now: datetime, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
-        """Deliveries to attempt now: pending and due, or ``sending`` with an expired lease (a crash)."""
+        """Deliveries to attempt now: pending and due, or ``sending`` with an expired lease (a crash).
+
+        A pending row written after ``now`` (the clock stepped back) is due now: see the module text.
+        """
         where = (
-            "((status = 'pending' AND next_attempt_at <= {now:DateTime64(3, 'UTC')}) "
+            "((status = 'pending' AND (next_attempt_at <= {now:DateTime64(3, 'UTC')} "
+            "OR updated_at > {now:DateTime64(3, 'UTC')})) "
             "OR (status = 'sending' AND lease_until <= {now:DateTime64(3, 'UTC')}))"
         )
         params: dict[str, Any] = {"now": now, "limit": limit}
@@ -233,7 +257,8 @@ class Outbox:
         self, status: str | None = None, model: str | None = None, channel: str | None = None, limit: int = 100
     ) -> list[Delivery]:
         """Deliveries newest first; ``status="failed"`` shows what was given up on and why."""
-        conditions, params = ["1"], {"limit": int(limit)}
+        conditions = ["1"]
+        params: dict[str, Any] = {"limit": int(limit)}
         for name, value in (("status", status), ("model", model), ("channel", channel)):
             if value is not None:  # toString: an unknown status matches nothing instead of failing the Enum cast
                 conditions.append(f"toString({name}) = {{{name}:String}}")
@@ -252,7 +277,7 @@ class Outbox:
             "AND created_at <= {cutoff:DateTime64(3, 'UTC')} "
             "AND created_at >= {cutoff:DateTime64(3, 'UTC')} - INTERVAL 7 DAY "
             f"AND event_id NOT IN (SELECT event_id FROM {self._table})",
-            parameters={"cutoff": utc_now() - older_than, "kinds": list(NOTIFYING_KINDS)},
+            parameters={"cutoff": self.clock() - older_than, "kinds": list(NOTIFYING_KINDS)},
         )
         events = [AlertEvent.from_json(r[0]) for r in rows]
         events = [e for e in events if recipients(e, settings)]

@@ -255,7 +255,8 @@ class AlertStore:
         limit: int = 100,
     ) -> list[AlertEvent]:
         """Alert events, newest first."""
-        conditions, params = [], {"limit": int(limit)}
+        conditions: list[str] = []
+        params: dict[str, Any] = {"limit": int(limit)}
         if model is not None:
             conditions.append("model = {model:String}")
             params["model"] = model

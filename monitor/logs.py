@@ -3,10 +3,17 @@
 Our modules log key-value events (``log.info("batch stored", events=1200, seconds=0.08)``); third-party
 libraries keep logging through ``logging`` and come out in the same format. ``console`` is readable
 for people, ``json`` one object per line for log shippers.
+
+Tracebacks never show local variables. structlog's console renderer uses Rich's traceback with
+``show_locals`` on when Rich is installed, and a frame's locals hold whatever it was handling: the
+settings, a DSN with its password, a webhook URL whose path is its token. Both formats therefore get
+an exception formatter configured without locals; the JSON format carries the traceback as structured
+frames (``exception`` key) rather than dropping it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -28,16 +35,11 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_render(fmt)],
         )
     )
     root = logging.getLogger()
@@ -53,6 +55,23 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
             cache_logger_on_first_use=True,
         )
     _configured = True
+
+
+def _render(fmt: str) -> list[Any]:
+    """The last processors of the chain: traceback handling without locals, then the renderer."""
+    import structlog
+    from structlog.tracebacks import ExceptionDictTransformer
+
+    if fmt == "json":
+        exceptions = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        return [exceptions, structlog.processors.JSONRenderer()]
+    colors = sys.stderr.isatty()
+    formatter: Any = structlog.dev.plain_traceback
+    if importlib.util.find_spec("rich") is not None:
+        formatter = structlog.dev.RichTracebackFormatter(
+            show_locals=False, color_system="truecolor" if colors else None
+        )
+    return [structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=formatter)]
 
 
 class _DeferredLogger:

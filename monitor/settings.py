@@ -5,9 +5,11 @@ dicts. Precedence, lowest first: defaults, the YAML file, ``MONITOR_*`` variable
 nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the documented flat names
 ``MONITOR_CLICKHOUSE_DSN``, ``MONITOR_KAFKA_BOOTSTRAP``, ``MONITOR_API_TOKEN`` and ``MONITOR_API_READ_TOKEN``.
 
-Secrets (webhook URLs, routing keys, signing secrets) are referenced by the *name* of an
-environment variable (``*_env`` keys) so the file itself can be committed; they are resolved only
-when a notification is sent.
+Secrets (webhook URLs, routing keys, signing secrets, the Kafka SASL password) are best referenced by
+the *name* of an environment variable (``*_env`` keys) so the file itself can be committed; they are
+resolved only when used. Given inline instead, they are held as secret types (``SecretStr``, and
+:class:`SecretDsn` for the ClickHouse DSN, whose password is masked) so that no ``repr``, log line or
+API response shows them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from monitor.durations import Duration
 from monitor.errors import ConfigError
+from monitor.secrets import redact_dsn
 
 DEFAULT_CONFIG_FILE = "monitor.yaml"
 ENV_PREFIX = "MONITOR_"
@@ -53,17 +56,47 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class ClickHouseSettings(_Frozen):
-    """Where the data lives. ``chdb://PATH`` is embedded ClickHouse in this process; ``http(s)://`` a server."""
+class SecretDsn(SecretStr):
+    """A DSN that may hold a password: shown as ``http://user:***@host:8123/db`` everywhere.
 
-    dsn: str = "chdb://./.monitor/db"
+    ``get_secret_value()`` gives the real DSN to the one place that connects. It compares equal to its
+    plain text, so ``settings.clickhouse.dsn == "chdb://..."`` reads naturally in checks.
+    """
+
+    def _display(self) -> str:
+        return redact_dsn(self.get_secret_value())
+
+    def __str__(self) -> str:
+        return self._display()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.get_secret_value() == other
+        return isinstance(other, SecretStr) and self.get_secret_value() == other.get_secret_value()
+
+    def __hash__(self) -> int:
+        return hash(self.get_secret_value())
+
+
+class ClickHouseSettings(_Frozen):
+    """Where the data lives. ``chdb://PATH`` is embedded ClickHouse in this process; ``http(s)://`` a server.
+
+    ``https://`` means TLS with the server's certificate verified (against ``ca_file`` if given, else the
+    system's trust store); port 8443 when the DSN names none.
+    """
+
+    dsn: SecretDsn = SecretDsn("chdb://./.monitor/db")
     database: str = Field("monitor", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     insert_retries: int = Field(8, ge=0, description="attempts before an insert failure stops the consumer")
+    ca_file: Path | None = Field(None, description="PEM file of the CA(s) that signed the server's certificate")
+    verify: bool = Field(True, description="verify the server's TLS certificate and host name (https:// only)")
 
     @field_validator("dsn")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("chdb://", "http://", "https://", "clickhouse://", "clickhouses://")):
+    def _known_scheme(cls, value: SecretDsn) -> SecretDsn:
+        if not value.get_secret_value().startswith(
+            ("chdb://", "http://", "https://", "clickhouse://", "clickhouses://")
+        ):
             raise ValueError("must start with chdb://, http:// or https:// (e.g. chdb://./.monitor/db)")
         return value
 
@@ -81,6 +114,41 @@ class KafkaSettings(_Frozen):
     max_message_bytes: int = Field(1_000_000, ge=1, description="larger events go to dead_letters")
     session_timeout_ms: int = Field(10_000, ge=1000)
     max_poll_records: int = Field(10_000, ge=1)
+    connect_timeout: Duration = Field(
+        timedelta(seconds=30), description="give up reaching the brokers (or authenticating) after this"
+    )
+    # Transport security, for the consumer, the admin client and any producer (monitor.kafka_security).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="required with SASL_PLAINTEXT and SASL_SSL"
+    )
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_env: str | None = Field(None, description="name of the variable holding the SASL password")
+    ssl_cafile: Path | None = Field(None, description="PEM CA file; default: the system's trust store")
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate (mutual TLS)")
+    ssl_keyfile: Path | None = Field(None, description="PEM private key of the client certificate")
+    ssl_key_password: SecretStr | None = None
+    ssl_key_password_env: str | None = None
+    ssl_check_hostname: bool = Field(True, description="check the broker's certificate matches its host name")
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl:
+            if self.sasl_mechanism is None:
+                raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism")
+            if not self.sasl_username:
+                raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username")
+            if (self.sasl_password is None) == (self.sasl_password_env is None):
+                raise ValueError("set exactly one of sasl_password or sasl_password_env")
+        elif self.sasl_mechanism or self.sasl_username or self.sasl_password or self.sasl_password_env:
+            raise ValueError(f"SASL settings given but security_protocol is {self.security_protocol}")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile needs ssl_certfile")
+        if self.ssl_key_password is not None and self.ssl_key_password_env is not None:
+            raise ValueError("set at most one of ssl_key_password or ssl_key_password_env")
+        return self
 
 
 class LocalBrokerSettings(_Frozen):
@@ -152,20 +220,29 @@ class SlackChannel(_Frozen):
 
 class PagerDutyChannel(_Frozen):
     type: Literal["pagerduty"]
-    routing_key_env: str
+    routing_key: SecretStr | None = None
+    routing_key_env: str | None = None
     url: str = "https://events.pagerduty.com/v2/enqueue"
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PagerDutyChannel:
+        if (self.routing_key is None) == (self.routing_key_env is None):
+            raise ValueError("set exactly one of routing_key or routing_key_env")
+        return self
 
 
 class WebhookChannel(_Frozen):
     type: Literal["webhook"]
-    url: str | None = None
+    url: SecretStr | None = None
     url_env: str | None = None
+    secret: SecretStr | None = Field(None, description="signing secret (prefer secret_env)")
     secret_env: str | None = None
     template: str | dict[str, Any] | None = Field(
         None, description="JSON body template; ${model}, ${reason}, ... are substituted"
     )
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="extra headers; ${env:NAME} in a value is resolved at send time"
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="extra headers (values are secrets: an Authorization value is); ${env:NAME} resolved at send time",
     )
     send_resolved: bool = Field(False, description="also POST when the alert clears (retraining hooks rarely want it)")
 
@@ -173,6 +250,8 @@ class WebhookChannel(_Frozen):
     def _one_url(self) -> WebhookChannel:
         if (self.url is None) == (self.url_env is None):
             raise ValueError("set exactly one of url or url_env")
+        if self.secret is not None and self.secret_env is not None:
+            raise ValueError("set at most one of secret or secret_env")
         if self.template is not None:
             from monitor.templates import parse_template
 

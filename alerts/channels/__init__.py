@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from alerts.model import AlertEvent
 from monitor.errors import ConfigError, MonitorError
@@ -72,6 +73,17 @@ def expand_env(text: str) -> tuple[str, list[str]]:
     return _ENV_REF.sub(substitute, text), found
 
 
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What to scrub for a secret URL: the URL, its path and query, and each path segment or query value
+    that looks like a token (a receiver's error page may echo any of them; a Slack webhook's path *is*
+    its secret, and tokens often travel as ``?token=``)."""
+    parts = urlsplit(url)
+    found = [url, parts.path, parts.query, f"{parts.path}?{parts.query}" if parts.query else ""]
+    pieces = parts.path.split("/") + [v for _, v in parse_qsl(parts.query)]
+    found += [p for p in pieces if len(p) >= 6 and not (p.isalpha() and p.islower())]
+    return tuple(s for s in dict.fromkeys(found) if s and s != "/")
+
+
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     """``text`` with every secret replaced by ``***`` (longest first, so a URL goes before its parts)."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
@@ -85,7 +97,11 @@ def build_channel(name: str, config: SlackChannel | PagerDutyChannel | WebhookCh
     from alerts.channels.slack import Slack
     from alerts.channels.webhook import Webhook
 
-    registry: dict[str, Any] = {"slack": Slack, "pagerduty": PagerDuty, "webhook": Webhook}
+    registry: dict[str, Callable[[str, Any, Settings], Channel]] = {
+        "slack": Slack,
+        "pagerduty": PagerDuty,
+        "webhook": Webhook,
+    }
     try:
         factory = registry[config.type]
     except KeyError as exc:
@@ -112,13 +128,13 @@ def missing_secrets(settings: Settings) -> list[str]:
     for config in settings.channels.values():
         if isinstance(config, SlackChannel | WebhookChannel) and config.url_env:
             needed.append(config.url_env)
-        if isinstance(config, PagerDutyChannel):
+        if isinstance(config, PagerDutyChannel) and config.routing_key_env:
             needed.append(config.routing_key_env)
         if isinstance(config, WebhookChannel):
             if config.secret_env:
                 needed.append(config.secret_env)
             for value in config.headers.values():
-                needed.extend(m.group(1) for m in _ENV_REF.finditer(value))
+                needed.extend(m.group(1) for m in _ENV_REF.finditer(value.get_secret_value()))
     return sorted({n for n in needed if not os.environ.get(n)})
 
 
@@ -141,15 +157,19 @@ def redacted_channels(settings: Settings) -> dict[str, dict[str, Any]]:
                 entry["url_env"] = config.url_env
                 entry["url_env_set"] = bool(os.environ.get(config.url_env))
             else:
-                url = config.url.get_secret_value() if isinstance(config, SlackChannel) else config.url
-                entry["url"] = _origin(url or "") + "/***"
+                entry["url"] = _origin(config.url.get_secret_value() if config.url else "") + "/***"
         if isinstance(config, PagerDutyChannel):
-            entry["routing_key_env"] = config.routing_key_env
-            entry["routing_key_env_set"] = bool(os.environ.get(config.routing_key_env))
+            if config.routing_key_env:
+                entry["routing_key_env"] = config.routing_key_env
+                entry["routing_key_env_set"] = bool(os.environ.get(config.routing_key_env))
+            else:
+                entry["routing_key"] = "***"
             entry["url"] = _origin(config.url) + "/***"
         if isinstance(config, WebhookChannel):
             entry["secret_env"] = config.secret_env
             entry["secret_env_set"] = bool(config.secret_env and os.environ.get(config.secret_env))
+            if config.secret is not None:
+                entry["secret"] = "***"
             entry["headers"] = sorted(config.headers)
             entry["templated"] = config.template is not None
             entry["send_resolved"] = config.send_resolved

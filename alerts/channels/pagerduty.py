@@ -82,7 +82,11 @@ class PagerDuty:
         self.config = config
 
     def request(self, event: AlertEvent, idempotency_key: str) -> OutgoingRequest:
-        routing_key = env_secret(self.config.routing_key_env, f"PagerDuty routing key of channel {self.name}")
+        if self.config.routing_key is not None:
+            routing_key = self.config.routing_key.get_secret_value()
+        else:
+            assert self.config.routing_key_env is not None
+            routing_key = env_secret(self.config.routing_key_env, f"PagerDuty routing key of channel {self.name}")
         body = orjson.dumps(event_body(event, routing_key))
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         return OutgoingRequest(url=self.config.url, body=body, headers=headers, secrets=(routing_key,))

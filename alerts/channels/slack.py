@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from alerts.channels import USER_AGENT, OutgoingRequest, env_secret
+from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, url_secrets
 from alerts.model import AlertEvent
 from monitor.settings import Settings, SlackChannel
 
@@ -108,4 +108,4 @@ class Slack:
             url = self.config.url.get_secret_value()
         body = orjson.dumps(message(event))
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        return OutgoingRequest(url=url, body=body, headers=headers, secrets=(url,))
+        return OutgoingRequest(url=url, body=body, headers=headers, secrets=url_secrets(url))

@@ -9,23 +9,30 @@ Default body (at most 10 top-level keys, so it also fits GitHub's ``client_paylo
 
 With ``template`` the body is the template rendered with the variables of :mod:`monitor.templates`,
 so the hook can call a pipeline trigger directly (GitHub ``repository_dispatch``, Airflow's DAG-run
-endpoint; docs/alerting.md). Headers: ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the raw
-body>`` when ``secret_env`` is set, ``Idempotency-Key`` (the delivery id: the same on every retry of
-this alert event to this channel), ``X-Monitor-Event``, plus configured ``headers`` in which
-``${env:NAME}`` is replaced at send time (e.g. ``Authorization: "Bearer ${env:GITHUB_TOKEN}"``).
+endpoint; docs/alerting.md). Headers: ``Idempotency-Key`` (the delivery id: the same on every retry of
+this alert event to this channel), ``X-Monitor-Event``, and when a signing secret is configured
+(``secret_env`` or ``secret``) ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` plus
+the Standard Webhooks ``webhook-id`` (= ``Idempotency-Key``), ``webhook-timestamp`` (this attempt) and
+``webhook-signature`` (:mod:`alerts.signing`), so a receiver can reject replays; plus configured
+``headers`` in which ``${env:NAME}`` is replaced at send time (e.g.
+``Authorization: "Bearer ${env:GITHUB_TOKEN}"``).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env
+from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env, url_secrets
 from alerts.model import AlertEvent
-from alerts.signing import SIGNATURE_HEADER, sign
+from alerts.signing import SIGNATURE_HEADER, sign, standard_headers
 from monitor.settings import Settings, WebhookChannel
 from monitor.templates import parse_template, render
+
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
 
 def default_body(event: AlertEvent) -> dict[str, Any]:
@@ -93,9 +100,12 @@ def template_variables(event: AlertEvent) -> dict[str, Any]:
 class Webhook:
     type = "webhook"
 
-    def __init__(self, name: str, config: WebhookChannel, settings: Settings) -> None:
+    def __init__(
+        self, name: str, config: WebhookChannel, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
         self.name = name
         self.config = config
+        self.clock = clock  # the time source of ``webhook-timestamp``
         self.template = (
             parse_template(config.template, f"channels.{name}.template") if config.template is not None else None
         )
@@ -109,8 +119,8 @@ class Webhook:
             url = env_secret(self.config.url_env, f"webhook URL of channel {self.name}")
         else:
             assert self.config.url is not None
-            url = self.config.url
-        secrets: list[str] = [url]
+            url = self.config.url.get_secret_value()
+        secrets: list[str] = list(url_secrets(url))
         body = self.body(event)
         headers = {
             "Content-Type": "application/json",
@@ -119,10 +129,20 @@ class Webhook:
             "X-Monitor-Event": f"alert.{event.kind}",
         }
         for key, value in self.config.headers.items():
-            headers[key], found = expand_env(value)
+            headers[key], found = expand_env(value.get_secret_value())
             secrets.extend(found)
-        if self.config.secret_env:
-            secret = env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+            if key.lower() in CREDENTIAL_HEADERS:  # a credential written inline is scrubbed too
+                secrets.append(headers[key])
+        secret = self._secret()
+        if secret is not None:
             secrets.append(secret)
             headers[SIGNATURE_HEADER] = sign(body, secret)
+            headers.update(standard_headers(body, secret, idempotency_key, int(self.clock())))
         return OutgoingRequest(url=url, body=body, headers=headers, secrets=tuple(secrets))
+
+    def _secret(self) -> str | None:
+        if self.config.secret is not None:
+            return self.config.secret.get_secret_value()
+        if self.config.secret_env:
+            return env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+        return None

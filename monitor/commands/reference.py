@@ -33,7 +33,7 @@ def open_for_command(settings: Settings) -> Storage:
     try:
         return open_storage(settings.clickhouse)
     except StorageError as exc:
-        path = embedded_path(settings.clickhouse.dsn)
+        path = embedded_path(settings.clickhouse.dsn.get_secret_value())
         if path is not None and ("EmbeddedServer" in str(exc) or "already running" in str(exc)):
             raise StorageError(
                 f"the embedded database {path} is in use by another process (is `monitor up` running?). "

@@ -48,7 +48,7 @@ def demo_settings(base: Settings, receiver_url: str, reference: Path, options: D
     features: dict[str, str] = {name: "numerical" for name in demo_model.FEATURES.values()}
     features["channel"] = "categorical"
     overrides: dict[str, Any] = {
-        "clickhouse": {"dsn": base.clickhouse.dsn, "database": DEMO_DATABASE},
+        "clickhouse": {"dsn": base.clickhouse.dsn.get_secret_value(), "database": DEMO_DATABASE},
         "kafka": {
             "bootstrap": base.kafka.bootstrap,
             "predictions_topic": "demo-predictions",

@@ -29,6 +29,7 @@ from monitor.errors import BrokerError
 from monitor.ingest.batch import Batch, DeadLetter
 from monitor.ingest.validation import InvalidMessage, decode_json_object, model_hint, validate_label
 from monitor.ingest.writer import BatchWriter
+from monitor.kafka_security import bootstrap_failures, kafka_client_kwargs
 from monitor.logs import get_logger
 from monitor.settings import KafkaSettings
 from monitor.storage import Storage
@@ -59,9 +60,11 @@ class IngestStats:
 def ensure_topics(settings: KafkaSettings) -> None:
     """Create the predictions and labels topics if they do not exist (idempotent)."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="monitor-admin")
+        with bootstrap_failures() as failures:
+            admin = KafkaAdminClient(**kafka_client_kwargs(settings), client_id="monitor-admin")
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+        reason = f"{failures.reason} (then gave up: {exc})" if failures.reason else str(exc)
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {reason}") from exc
     try:
         existing = set(admin.list_topics())
         wanted = [settings.predictions_topic, settings.labels_topic]
@@ -170,7 +173,7 @@ class IngestConsumer:
         k = self._kafka
         try:
             consumer = KafkaConsumer(
-                bootstrap_servers=k.bootstrap,
+                **kafka_client_kwargs(k),
                 group_id=k.group_id,
                 client_id=f"monitor-ingest-{k.group_id}",
                 enable_auto_commit=False,

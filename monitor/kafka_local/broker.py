@@ -7,6 +7,11 @@ Used by ``monitor kafka start|stop|status``, the demo and the test suite. Its ho
     <port>/server.properties, broker.pid, broker.log
 
 A home can host several brokers on different ports (the tests start their own on a free port).
+
+With :class:`SecureListener` the broker also listens with SASL_SSL (TLS from a PEM key and
+certificate, SASL PLAIN users from the listener's JAAS configuration, SCRAM-SHA-256/512 users written
+into the KRaft metadata when the storage is formatted), so that clients' TLS and SASL settings can be
+tested against a real broker.
 """
 
 from __future__ import annotations
@@ -31,6 +36,38 @@ STOP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
+class SecureListener:
+    """An extra SASL_SSL listener. ``keystore`` is one PEM file holding the private key (unencrypted)
+    followed by the certificate chain; users are (name, password) pairs."""
+
+    port: int
+    keystore: Path
+    plain_users: tuple[tuple[str, str], ...] = ()
+    scram_users: tuple[tuple[str, str], ...] = ()  # each gets SCRAM-SHA-256 and SCRAM-SHA-512 credentials
+
+    def properties(self, host: str) -> list[str]:
+        plain = " ".join(f'user_{name}="{password}"' for name, password in self.plain_users)
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        prefix = "listener.name.sasl_ssl."
+        return [
+            "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            f"{prefix}ssl.keystore.type=PEM",
+            f"{prefix}ssl.keystore.location={self.keystore}",
+            f"{prefix}ssl.client.auth=none",
+            f"{prefix}plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required {plain};",
+            f"{prefix}scram-sha-256.sasl.jaas.config={scram}",
+            f"{prefix}scram-sha-512.sasl.jaas.config={scram}",
+        ]
+
+    def format_arguments(self) -> list[str]:
+        arguments: list[str] = []
+        for name, password in self.scram_users:
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                arguments += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        return arguments
+
+
+@dataclass(frozen=True)
 class BrokerSpec:
     """Where one local broker lives and listens."""
 
@@ -41,6 +78,7 @@ class BrokerSpec:
     host: str = "127.0.0.1"
     heap: str = "768m"
     partitions: int = 3
+    secure: SecureListener | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -85,16 +123,24 @@ class BrokerStatus:
 
 def _server_properties(spec: BrokerSpec) -> str:
     controller = spec.controller_port or spec.port + 1
+    listeners = f"PLAINTEXT://{spec.host}:{spec.port}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    secure: list[str] = []
+    if spec.secure is not None:
+        listeners += f",SASL_SSL://{spec.host}:{spec.secure.port}"
+        protocols += ",SASL_SSL:SASL_SSL"
+        secure = spec.secure.properties(spec.host)
     return "\n".join(
         [
             "# Written by monitor.kafka_local.broker; single-node KRaft broker for local use.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{spec.host}:{controller}",
-            f"listeners=PLAINTEXT://{spec.host}:{spec.port},CONTROLLER://{spec.host}:{controller}",
-            f"advertised.listeners=PLAINTEXT://{spec.host}:{spec.port}",
+            f"listeners={listeners},CONTROLLER://{spec.host}:{controller}",
+            f"advertised.listeners={listeners}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
+            *secure,
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={spec.data_dir}",
             f"num.partitions={spec.partitions}",
@@ -206,11 +252,11 @@ def _format_storage(spec: BrokerSpec, libs: Path) -> None:
             _classpath(libs),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cid,
+            f"--cluster-id={cid}",  # one argument: an id may start with "-", which argparse takes for an option
             "-c",
             str(spec.properties_file),
             "--ignore-formatted",
+            *(spec.secure.format_arguments() if spec.secure is not None else []),
         ],
         capture_output=True,
         text=True,
@@ -234,7 +280,7 @@ def start(spec: BrokerSpec, progress=print) -> BrokerStatus:
             current = _wait_answering(spec, current.pid or 0)
         return current
     controller = spec.controller_port or spec.port + 1
-    for port in (spec.port, controller):
+    for port in (spec.port, controller, *([spec.secure.port] if spec.secure else [])):
         if _port_taken(spec.host, port):
             raise BrokerError(
                 f"port {spec.host}:{port} is already in use by another program; "

@@ -71,8 +71,16 @@ class KafkaProbe:
     Kafka connection per poll.
     """
 
-    def __init__(self, bootstrap: str, ttl_seconds: float = 5.0, timeout_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        ttl_seconds: float = 5.0,
+        timeout_seconds: float = 3.0,
+        client_kwargs: dict[str, object] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        # Security arguments (monitor.kafka_security.kafka_client_kwargs) for brokers that need TLS or SASL.
+        self.client_kwargs = dict(client_kwargs or {}, bootstrap_servers=bootstrap)
         self.ttl = ttl_seconds
         self.timeout = timeout_seconds
         self._lock = threading.Lock()
@@ -100,10 +108,14 @@ class KafkaProbe:
             from kafka.errors import KafkaError
 
             try:
+                deadline_ms = int(self.timeout * 1000) + 2000  # a probe answers quickly, whatever the settings say
                 admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap,
-                    request_timeout_ms=int(self.timeout * 1000) + 2000,
-                    client_id="monitor-readyz",
+                    **{
+                        **self.client_kwargs,
+                        "request_timeout_ms": deadline_ms,
+                        "bootstrap_timeout_ms": deadline_ms,
+                        "client_id": "monitor-readyz",
+                    }
                 )
             except (KafkaError, OSError, ValueError) as exc:
                 return False, f"Kafka at {self.bootstrap} refused a client: {exc}"

@@ -24,6 +24,7 @@ from pathlib import Path
 from alerts.channels import check_channels
 from alerts.delivery import DeliveryWorker
 from alerts.engine import AlertEngine
+from monitor.kafka_security import kafka_client_kwargs
 from monitor.logs import get_logger
 from monitor.pipeline import WindowPipeline
 from monitor.scheduling import DetectionScheduler
@@ -87,7 +88,9 @@ class Service:
         self.ctx = ServiceContext(settings=self.settings, storage=storage)
         metric_sources: list[FamilySource] = []
         if self.options.consumer:
-            self.ctx.kafka_probe = KafkaProbe(self.settings.kafka.bootstrap)
+            self.ctx.kafka_probe = KafkaProbe(
+                self.settings.kafka.bootstrap, client_kwargs=kafka_client_kwargs(self.settings.kafka)
+            )
             self.background.append(ConsumerComponent(self.settings, storage))
         if self.options.scheduler:
             worker, scheduler = self._alerting(storage)

@@ -4,6 +4,11 @@
 working directory and created); ``http(s)://user:pass@host:8123/db`` talks to a server. Both give the
 same clickhouse-connect client API, so nothing else in the code base knows which one it has.
 
+``https://`` (or ``clickhouses://``) means TLS: clickhouse-connect decides TLS from its ``secure``
+argument, not from the DSN's scheme, so :func:`server_client_kwargs` spells every connection argument
+out (TLS on, certificate verified, port 8443 when the DSN names none). The DSN's password never
+appears in an error message (:func:`monitor.secrets.redact_dsn`).
+
 chDB hosts one database path per process: every component of a process (consumer, scheduler, API)
 must share the :class:`Storage` returned by :func:`open_storage` rather than opening its own.
 """
@@ -13,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from monitor.errors import StorageError
+from monitor.secrets import redact_dsn
 
 if TYPE_CHECKING:  # pandas and the settings models are slow to import: loaded only where they are used
     import pandas as pd
@@ -28,6 +34,35 @@ if TYPE_CHECKING:  # pandas and the settings models are slow to import: loaded o
     from monitor.settings import ClickHouseSettings
 
 EMBEDDED_SCHEME = "chdb://"
+TLS_SCHEMES = ("https", "clickhouses")
+
+
+def server_client_kwargs(
+    dsn: str, ca_file: Path | str | None = None, verify: bool = True
+) -> tuple[dict[str, Any], str]:
+    """The ``clickhouse_connect.get_client`` arguments for a server DSN, and the database its path names.
+
+    A pure function, so what a DSN turns into is testable without a server. The client connects to
+    the ``default`` database (ours may not exist yet; migrations create it).
+    """
+    parts = urlsplit(dsn)
+    secure = parts.scheme in TLS_SCHEMES
+    kwargs: dict[str, Any] = dict(parse_qsl(parts.query))  # clickhouse-connect's own DSN options
+    kwargs.update(
+        interface="https" if secure else "http",
+        host=parts.hostname or "localhost",
+        port=parts.port or (8443 if secure else 8123),
+        username=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password else "",
+        database="default",
+        secure=secure,
+        settings=SESSION_SETTINGS,
+    )
+    if secure:
+        kwargs["verify"] = verify
+        if ca_file is not None and verify:
+            kwargs["ca_cert"] = str(ca_file)
+    return kwargs, unquote(parts.path).strip("/").split("/")[0]
 
 
 def embedded_path(dsn: str) -> Path | None:
@@ -50,10 +85,16 @@ class Storage:
     from several threads through one engine.
     """
 
-    def __init__(self, client: Client, database: str, dsn: str) -> None:
+    def __init__(
+        self, client: Client, database: str, dsn: str, ca_file: Path | str | None = None, verify: bool = True
+    ) -> None:
         self.client = client
         self.database = database
         self.dsn = dsn
+        self._tls = (ca_file, verify)
+
+    def __repr__(self) -> str:
+        return f"Storage({redact_dsn(self.dsn)!r}, database={self.database!r})"
 
     @property
     def embedded(self) -> bool:
@@ -113,9 +154,17 @@ class Storage:
         except ClickHouseError as exc:
             raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
-    def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+    def insert_rows(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         try:
-            self.client.insert(table, list(rows), column_names=list(column_names), database=self.database)
+            self.client.insert(
+                table, list(rows), column_names=list(column_names), database=self.database, settings=settings
+            )
         except ClickHouseError as exc:
             raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
@@ -134,7 +183,7 @@ class Storage:
         clickhouse-connect serialises the calls of one client; a second client (on chDB, a second handle
         on this process's engine) runs concurrently. Close it when done.
         """
-        return Storage(_open_client(self.dsn)[0], self.database, self.dsn)
+        return Storage(_open_client(self.dsn, *self._tls)[0], self.database, self.dsn, *self._tls)
 
 
 def _first_line(exc: BaseException, limit: int = 400) -> str:
@@ -146,13 +195,13 @@ def _first_line(exc: BaseException, limit: int = 400) -> str:
 
 def connect(settings: ClickHouseSettings) -> Storage:
     """Open a client for the DSN; the database named in a server DSN's path wins over the default."""
-    return connect_dsn(settings.dsn, settings.database)
+    return connect_dsn(settings.dsn.get_secret_value(), settings.database, settings.ca_file, settings.verify)
 
 
-def connect_dsn(dsn: str, database: str) -> Storage:
+def connect_dsn(dsn: str, database: str, ca_file: Path | str | None = None, verify: bool = True) -> Storage:
     """:func:`connect` from a DSN and a default database, for commands that load no configuration."""
-    client, url_db = _open_client(dsn)
-    return Storage(client, url_db or database, dsn)
+    client, url_db = _open_client(dsn, ca_file, verify)
+    return Storage(client, url_db or database, dsn, ca_file, verify)
 
 
 # Session settings of every connection, for reading users' text files as pandas writes them:
@@ -163,23 +212,14 @@ def connect_dsn(dsn: str, database: str) -> Storage:
 SESSION_SETTINGS = {"input_format_try_infer_exponent_floats": 1, "input_format_tsv_empty_as_default": 1}
 
 
-def _open_client(dsn: str) -> tuple[Client, str]:
+def _open_client(dsn: str, ca_file: Path | str | None = None, verify: bool = True) -> tuple[Client, str]:
     """A client for the DSN, and the database a server DSN names in its path ('' if none)."""
     try:
         path = embedded_path(dsn)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             return clickhouse_connect.get_client(interface="chdb", path=str(path), settings=SESSION_SETTINGS), ""
-        # The server DSN's database may not exist yet: connect to `default` and create ours.
-        client = clickhouse_connect.get_client(dsn=dsn, database="default", settings=SESSION_SETTINGS)
-        return client, urlparse(dsn).path.strip("/")
+        kwargs, url_db = server_client_kwargs(dsn, ca_file, verify)
+        return clickhouse_connect.get_client(**kwargs), url_db
     except Exception as exc:
-        raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {_first_line(exc)}") from exc
-
-
-def _redact(dsn: str) -> str:
-    """The DSN without its password, for messages and logs."""
-    parsed = urlparse(dsn)
-    if parsed.password:
-        return dsn.replace(f":{parsed.password}@", ":***@")
-    return dsn
+        raise StorageError(f"cannot open ClickHouse at {redact_dsn(dsn)}: {_first_line(exc)}") from exc
