@@ -14,10 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from alerts.delivery import DeliveryWorker, wait_for_deliveries
-from alerts.model import AlertEvent, utc_now
+from alerts.model import AlertEvent
 from alerts.outbox import Outbox
 from monitor.settings import Settings
 from monitor.storage import Storage
+from monitor.windows import utc_now
 from tests.alerts.helpers import T0, make_settings
 from tests.alerts.receivers import Receiver, Reply
 
