@@ -287,11 +287,11 @@ def _pelz_good_cdf(n: int, x: float) -> float:
 def ks_2samp_exact(n1: int, n2: int, d: float) -> tuple[bool, float, float]:
     """scipy's ``_attempt_exact_2kssamp(n1, n2, gcd, d, "two-sided")``: ``(success, d, p)``, P(D >= d) exactly.
 
-    ``d`` is first moved to the nearest point ``h / lcm(n1, n2)`` of the lattice where a statistic of
-    these sizes lies, as scipy does, so a D computed elsewhere (by ClickHouse) gets scipy's p-value; the
-    moved ``d`` is returned. ``success`` is False where scipy gives up and switches to the asymptotic
-    p-value: a floating-point overflow or invalid operation, or a result outside [0, 1] (which equal
-    sizes produce when rounding pushes P(D >= 1/n) = 1 above 1).
+    ``d`` is first moved to the nearest multiple ``h / lcm(n1, n2)`` (every statistic of these sizes is
+    one), as scipy does, so a D computed elsewhere (by ClickHouse) gets scipy's p-value; the moved ``d``
+    is returned. ``success`` is False where scipy gives up and switches to the asymptotic p-value: a
+    floating-point overflow or invalid operation, or a result outside [0, 1] (equal sizes give one
+    when P(D >= d) is 1, or within rounding of 1, and the sum lands just above it).
     """
     g = math.gcd(n1, n2)
     lcm = (n1 // g) * n2

@@ -2,12 +2,13 @@
 
 The statistic D (largest gap between the two empirical CDFs) is computed inside ClickHouse; the p-value
 is computed here from D and the two sizes exactly as ``scipy.stats.ks_2samp(method="auto")`` does: the
-exact distribution when both samples have at most 10,000 values (D first moved to the nearest value a
-statistic of these sizes can take), Smirnov's asymptotic one otherwise and whenever D came from the
-large-window histogram (docs/drift.md). Where scipy's exact computation fails (a floating-point error,
-or a result outside [0, 1]), scipy switches to the asymptotic p-value of the moved D, and so does this.
-Both computations are scipy's own, carried in :mod:`detectors.drift.kolmogorov`, so neither
-``scipy.stats`` (slow to import) nor a private scipy module is imported.
+exact distribution when both samples have at most 10,000 values (D first moved to the nearest multiple
+of 1 / lcm(n1, n2), where every statistic of these sizes lies), Smirnov's asymptotic one otherwise and
+whenever D came from the large-window histogram (docs/drift.md). Where scipy's exact computation fails
+(a floating-point error, or a result outside [0, 1]), scipy switches to the asymptotic p-value of the
+moved D, and so does this. Both computations are scipy's own, carried in
+:mod:`detectors.drift.kolmogorov`, so neither ``scipy.stats`` (slow to import) nor a private scipy
+module is imported.
 """
 
 from __future__ import annotations
