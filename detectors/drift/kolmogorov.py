@@ -373,7 +373,7 @@ def _compute_outer_prob_inside_method(m: int, n: int, g: int, h: int) -> float:
         previous, current = buffers[1 - b], buffers[b]
         lo, hi = first[s], stop[s]
         if written_from[b] < lo:
-            current[written_from[b] : lo] = 1.0  # cells of anti-diagonal s - 2 below this band
+            current[written_from[b] : lo] = 1.0  # cells of anti-diagonal s - 2 left of this band: outside
         written_from[b] = lo
         if lo == 0:
             current[0] = 0.0  # A(0, s) inside the first column's band
