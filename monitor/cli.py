@@ -17,8 +17,8 @@ import traceback
 from typing import Any
 
 import typer
-from typer._click import exceptions as click_exceptions  # typer >= 0.20 vendors click
 
+from monitor.commands.common import help_when_bare
 from monitor.errors import BrokerError, MonitorError, StorageError, UserError
 
 EXIT_OK = 0
@@ -49,20 +49,16 @@ def build_app(command: str | None = None) -> typer.Typer:
             "Configuration: --config FILE (default ./monitor.yaml if present); every key can be "
             "overridden with MONITOR_<SECTION>__<KEY>, e.g. MONITOR_CLICKHOUSE_DSN, MONITOR_KAFKA_BOOTSTRAP."
         ),
-        no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    app.callback()(_group)  # a group even with one command registered: `monitor drift ...` keeps its name
+    # a group even with one command registered (`monitor drift ...` keeps its name); bare `monitor`: the help
+    app.callback(invoke_without_command=True)(help_when_bare)
     wanted = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module in wanted:
         importlib.import_module(module).register(app)
     return app
-
-
-def _group() -> None:
-    return None
 
 
 def __getattr__(name: str) -> Any:
@@ -95,9 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("monitor: interrupted", err=True)
         sys.exit(130)
-    except click_exceptions.NoArgsIsHelpError:  # bare `monitor`: the help was printed
-        sys.exit(EXIT_OK)
-    except click_exceptions.ClickException as exc:  # usage errors: unknown option, missing argument, bad value
+    except typer.TyperException as exc:  # typer's usage errors: unknown option, missing argument, bad value
         typer.echo(f"monitor: error: {exc.format_message()}", err=True)
         sys.exit(EXIT_USAGE)
     except UserError as exc:

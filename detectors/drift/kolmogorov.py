@@ -1,12 +1,18 @@
-"""The survival function of the two-sided one-sample Kolmogorov-Smirnov statistic, ``kstwo.sf(d, n)``.
+"""Kolmogorov-Smirnov distributions carried from scipy, so a KS p-value needs no ``import scipy.stats``.
 
-The KS p-value of a large comparison is scipy's asymptotic one, ``scipy.stats.kstwo.sf(d, round(en))``
-(CONTRACT.md). Importing ``scipy.stats`` costs ~1.8 CPU-s, more than a whole ``monitor drift`` of two
-300,000-row files needs otherwise, so this module carries scipy's own algorithm
-(``scipy/stats/_ksstats.py``, Simard & L'Ecuyer 2011: Ruben-Gambino, the Durbin matrix of Marsaglia,
-Tsang & Wang, the Pomeranz recursion, Pelz-Good, and 2 x the exact one-sided Smirnov SF from
-``scipy.special``), the survival branch only, unchanged in its arithmetic. The tests check it against
-``scipy.stats.kstwo.sf`` across every branch.
+Importing ``scipy.stats`` costs more CPU than a whole ``monitor drift`` of two large files needs
+otherwise, and its exact two-sample computation lives in private modules that may move. This module
+carries scipy's own algorithms, unchanged in their arithmetic (the tests compare with scipy):
+
+* :func:`kstwo_sf`: ``scipy.stats.kstwo.sf(d, n)``, the survival function of the two-sided one-sample
+  statistic (``scipy/stats/_ksstats.py``, Simard & L'Ecuyer 2011: Ruben-Gambino, the Durbin matrix of
+  Marsaglia, Tsang & Wang, the Pomeranz recursion, Pelz-Good, and 2 x the exact one-sided Smirnov SF
+  from ``scipy.special``), the survival branch only: the asymptotic two-sample p-value.
+* :func:`ks_2samp_exact`: the exact two-sided two-sample p-value that ``scipy.stats.ks_2samp`` computes
+  for ``method="exact"`` (and for ``"auto"`` up to 10,000 values per side), ``_attempt_exact_2kssamp``
+  of ``scipy/stats/_stats_py.py`` with ``_compute_prob_outside_square`` (equal sizes) and
+  ``_compute_outer_prob_inside_method`` of ``scipy/stats/_stats_pythran.py`` (Hodges 1958, with
+  Viehmann's recursion for 1 - p).
 
 Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy Developers (BSD-3-Clause); adapted.
 """
@@ -277,3 +283,107 @@ def _pelz_good_cdf(n: int, x: float) -> float:
     powers_of_n = np.power(n * 1.0, np.arange(len(k0to3)) / 2.0)
     k0to3 /= powers_of_n
     return float(sum(k0to3))
+
+
+def ks_2samp_exact(n1: int, n2: int, d: float) -> tuple[bool, float, float]:
+    """scipy's ``_attempt_exact_2kssamp(n1, n2, gcd, d, "two-sided")``: ``(success, d, p)``, P(D >= d) exactly.
+
+    ``d`` is first moved to the nearest multiple ``h / lcm(n1, n2)`` (every statistic of these sizes is
+    one), as scipy does, so a D computed elsewhere (by ClickHouse) gets scipy's p-value; the moved ``d``
+    is returned. ``success`` is False where scipy gives up and switches to the asymptotic p-value: a
+    floating-point overflow or invalid operation, or a result outside [0, 1] (equal sizes give one
+    when P(D >= d) is 1, or within rounding of 1, and the sum lands just above it).
+    """
+    g = math.gcd(n1, n2)
+    lcm = (n1 // g) * n2
+    h = int(np.round(d * lcm))
+    d = h * 1.0 / lcm
+    if h == 0:
+        return True, d, 1.0
+    saw_fp_error, prob = False, math.nan
+    try:
+        with np.errstate(invalid="raise", over="raise"):
+            equal = n1 == n2
+            prob = _compute_prob_outside_square(n1, h) if equal else _compute_outer_prob_inside_method(n1, n2, g, h)
+    except (FloatingPointError, OverflowError):
+        saw_fp_error = True
+    if saw_fp_error:
+        return False, d, math.nan
+    if not (0 <= prob <= 1):
+        return False, d, prob
+    return True, d, prob
+
+
+def _compute_prob_outside_square(n: int, h: int) -> float:
+    """The share of paths that pass outside the lines x - y = +/-h: P(D_{n,n} >= h/n).
+
+    P = 2 * (binom(2n, n-h) - binom(2n, n-2h) + ...) / binom(2n, n), each term divided by binom(2n, n)
+    first and the common factors taken out, Horner-like, against the subtractive cancellation:
+    P = 2 * A0 * (1 - A1 * (1 - A2 * (1 - ...))).
+    """
+    P = 0.0
+    k = int(np.floor(n / h))
+    while k >= 0:
+        p1 = 1.0
+        # Each Ai has h simple terms in its numerator and its denominator.
+        for j in range(h):
+            p1 = (n - k * h - j) * p1 / (n + k * h + j + 1)
+        P = p1 * (1.0 - P)
+        k -= 1
+    return 2 * P
+
+
+def _compute_outer_prob_inside_method(m: int, n: int, g: int, h: int) -> float:
+    """The share of the lattice paths from (0, 0) to (m, n) that do not stay strictly inside |x/m - y/n| < h/lcm.
+
+    Hodges' inside method (Drion, Gnedenko, Korolyuk), with Viehmann's recursion computing 1 - p
+    directly (arXiv:2102.08037): A(x, y) = (A(x-1, y) * x + A(x, y-1) * y) / (x + y) inside the band,
+    1 outside it, 0 on the first column inside it; the answer is A(m, n). scipy (compiled by Pythran)
+    fills the grid column by column, each column a loop over its band. A cell needs only its left
+    and lower neighbours, so all the cells of one anti-diagonal x + y = s follow from the previous
+    anti-diagonal: here numpy computes one anti-diagonal per step, every cell with the same
+    operations on the same operands as scipy (hence the same bits), in m + n vectorised steps where a
+    Python loop over the cells would be far too slow.
+    """
+    # Probability is symmetrical in m, n; the computation uses m >= n.
+    if m < n:
+        m, n = n, m
+    mg = m // g
+    ng = n // g
+    # scipy's sliding window: column x keeps the rows minj <= y < maxj (its band), computed with the
+    # same integer and floating-point operations.
+    x = np.arange(m + 1, dtype=np.int64)
+    minj = np.minimum(np.maximum(np.floor((ng * x - h) / mg).astype(np.int64) + 1, 0), n)
+    maxj = np.minimum(np.ceil((ng * x + h) / mg).astype(np.int64), n + 1)
+    if np.any(maxj[1:] <= minj[1:]):
+        return 1.0  # a column with an empty band: every path leaves
+    # Both bounds only rise with x, so the band meets the anti-diagonal s in the columns first <= x < stop.
+    top = m + n
+    diagonals = np.arange(top + 1)
+    first: list[int] = np.searchsorted(x + maxj, diagonals, side="right").tolist()
+    stop: list[int] = np.searchsorted(x + minj, diagonals, side="right").tolist()
+    cols = x.astype(np.float64)
+    rows = np.arange(top, -1, -1, dtype=np.float64)  # rows[top - s + x] = s - x, the row of column x on s
+    scratch = np.empty(max(b - a for a, b in zip(first, stop, strict=True)))
+    # Two anti-diagonals indexed by x, 1 outside the band; written_from[b]: where buffer b's band starts.
+    buffers = (np.ones(m + 1), np.ones(m + 1))
+    buffers[0][0] = 0.0  # s = 0: A(0, 0)
+    written_from = [0, 0]
+    for s in range(1, top + 1):
+        b = s & 1
+        previous, current = buffers[1 - b], buffers[b]
+        lo, hi = first[s], stop[s]
+        if written_from[b] < lo:
+            current[written_from[b] : lo] = 1.0  # cells of anti-diagonal s - 2 left of this band: outside
+        written_from[b] = lo
+        if lo == 0:
+            current[0] = 0.0  # A(0, s) inside the first column's band
+            lo = 1
+        if lo < hi:
+            # (A(x-1, y) * x + A(x, y-1) * y) / (x + y), into preallocated arrays
+            out, left = current[lo:hi], scratch[: hi - lo]
+            np.multiply(previous[lo - 1 : hi - 1], cols[lo:hi], out=left)
+            np.multiply(previous[lo:hi], rows[top - s + lo : top - s + hi], out=out)
+            np.add(left, out, out=out)
+            np.divide(out, s, out=out)
+    return float(buffers[top % 2][m])

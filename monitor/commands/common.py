@@ -24,3 +24,15 @@ ConfigOption = Annotated[
 def settings_from(config: Path | None) -> Settings:
     """Load and validate the configuration once, at the edge."""
     return load_settings(config)
+
+
+def help_when_bare(ctx: typer.Context) -> None:
+    """A group's callback: run with no command, print the group's help and exit 0.
+
+    Typer's own ``no_args_is_help`` signals that case with an exception that typer does not export
+    (it lives in its private ``typer._click``), so the groups use this documented pattern instead:
+    ``@app.callback(invoke_without_command=True)`` and a look at ``ctx.invoked_subcommand``.
+    """
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), nl=False)
+        raise typer.Exit(0)

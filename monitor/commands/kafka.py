@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from monitor.commands.common import ConfigOption, settings_from
+from monitor.commands.common import ConfigOption, help_when_bare, settings_from
 from monitor.kafka_local import broker
 from monitor.kafka_local.broker import broker_spec
 from monitor.kafka_local.jars import ensure_jars
@@ -13,8 +13,8 @@ kafka_app = typer.Typer(
     help="The local Apache Kafka 4.x broker (KRaft, one node on 127.0.0.1) used by the demo and the tests. "
     "It listens on kafka.bootstrap (MONITOR_KAFKA_BOOTSTRAP, default 127.0.0.1:9092); its jars and data "
     "live under broker.home (default .cache/kafka).",
-    no_args_is_help=True,
 )
+kafka_app.callback(invoke_without_command=True)(help_when_bare)
 
 
 @kafka_app.command("start")

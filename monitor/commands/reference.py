@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.commands.common import ConfigOption, settings_from
+from monitor.commands.common import ConfigOption, help_when_bare, settings_from
 from monitor.errors import InputError, StorageError, UserError
 from monitor.logs import configure_logging
 
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 reference_app = typer.Typer(
     help="Reference data per model: what the detectors compare production with. Stored in ClickHouse "
     "(rows in reference_rows, one profile per version in `references`).",
-    no_args_is_help=True,
 )
+reference_app.callback(invoke_without_command=True)(help_when_bare)
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="model name, as in events' `model` field")]
 

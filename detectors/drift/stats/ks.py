@@ -2,16 +2,18 @@
 
 The statistic D (largest gap between the two empirical CDFs) is computed inside ClickHouse; the p-value
 is computed here from D and the two sizes exactly as ``scipy.stats.ks_2samp(method="auto")`` does: the
-exact distribution when both samples have at most 10,000 values, Smirnov's asymptotic one otherwise
-(and whenever D came from the large-window histogram, as the contract states).
+exact distribution when both samples have at most 10,000 values (D first moved to the nearest multiple
+of 1 / lcm(n1, n2), where every statistic of these sizes lies), Smirnov's asymptotic one otherwise and
+whenever D came from the large-window histogram (docs/drift.md). Where scipy's exact computation fails
+(a floating-point error, or a result outside [0, 1]), scipy switches to the asymptotic p-value of the
+moved D, and so does this. Both computations are scipy's own, carried in
+:mod:`detectors.drift.kolmogorov`, so neither ``scipy.stats`` (slow to import) nor a private scipy
+module is imported.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-
-from detectors.drift.kolmogorov import kstwo_sf
+from detectors.drift.kolmogorov import ks_2samp_exact, kstwo_sf
 from detectors.drift.stats.registry import Method, Summary, Value, register
 
 MAX_EXACT_N = 10_000  # scipy's MAX_AUTO_N
@@ -22,17 +24,11 @@ def ks_p_value(d: float, n1: int, n2: int, exact: bool = True) -> float:
     if n1 <= 0 or n2 <= 0:
         raise ValueError("KS needs two non-empty samples")
     if exact and max(n1, n2) <= MAX_EXACT_N:
-        # scipy's own lattice-path computation (private, but pinned by the tests against ks_2samp).
-        from scipy.stats._stats_py import _attempt_exact_2kssamp
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            success, _, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+        success, d, prob = ks_2samp_exact(n1, n2, d)
         if success:
-            return float(min(max(prob, 0.0), 1.0))
+            return prob
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
-    # scipy's kstwo.sf, without importing scipy.stats (~1.8 CPU-s at start-up): see detectors.drift.kolmogorov
     return float(min(max(kstwo_sf(d, round(en)), 0.0), 1.0))
 
 
