@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".cache" / "bench-venvs" / "nannyml"
-REQUIREMENTS = ("nannyml==0.13.1", "pandas<3")
+REQUIREMENTS = ("nannyml==0.13.1", "pandas<3", "statsmodels")  # nannyml imports statsmodels undeclared
 
 
 def python_of(env: Path) -> Path:

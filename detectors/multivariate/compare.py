@@ -53,7 +53,9 @@ def compare_rows(
             value = model.value(current)
             threshold = model.threshold(current.count)
             details = {"components": int(model.components.shape[0]), "columns": len(model.encoder.names)}
-            results.append(MultivariateDrift(method, value, threshold, value > threshold, **sizes, details=details))
+            results.append(
+                MultivariateDrift(method, value, threshold, bool(value > threshold), **sizes, details=details)
+            )
         else:
             ref, cur = (
                 _subsample(reference, options.classifier_limit, options.seed),
@@ -65,7 +67,7 @@ def compare_rows(
                     method,
                     found.auc,
                     found.threshold,
-                    found.auc >= found.threshold,
+                    bool(found.auc >= found.threshold),
                     n_reference=found.n_reference,
                     n_current=found.n_current,
                 )

@@ -53,7 +53,7 @@ class PcaFit:
 
     def threshold(self, window_rows: int) -> float:
         """Upper threshold of a window of ``window_rows`` rows: mean + 3 std of reference chunk means."""
-        return self.error_mean + SIGMAS * self.error_std / np.sqrt(max(window_rows, 1))
+        return float(self.error_mean + SIGMAS * self.error_std / np.sqrt(max(window_rows, 1)))
 
     def to_json(self) -> dict[str, Any]:
         return {

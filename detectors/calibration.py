@@ -1,0 +1,161 @@
+"""Thresholds calibrated to the window: what a distance reads when nothing has changed.
+
+A fixed threshold (0.1 for Wasserstein, PSI, Jensen-Shannon, Hellinger) means different things at
+different window sizes: the distance between two samples of the *same* distribution shrinks like
+1/sqrt(n), so 0.1 alarms on noise in a window of a few hundred rows and misses real shifts in a window
+of a million. A calibrated threshold is measured instead: the statistic between reference-sized and
+window-sized samples both drawn (with replacement) from the reference's own values, repeated
+:data:`REPLICATES` times; the threshold is their mean + 3 std. Drawing both sides reproduces both
+sources of noise of the real comparison (the reference is a sample too: its decile edges and std move),
+which comparing reference chunks with the whole reference (that contains them) would understate.
+
+Why mean + 3 std rather than an empirical quantile: the 99.87% quantile of 100 replicates is their
+maximum, a noisy estimate; mean + 3 std uses every replicate, and these distances are right-skewed
+so the rate it gives stays well under the 0.13% a normal tail would; measured rates are in
+docs/drift.md. Methods that already give a p-value (ks, chi2, z) are calibrated by construction and
+keep their thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from detectors.collect import categorical_value, numeric_value
+from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
+from detectors.stats.hellinger import hellinger
+from detectors.stats.jensen_shannon import js_distance
+from detectors.stats.psi import psi
+from detectors.stats.wasserstein import normalised
+from monitor.storage import Storage
+
+CALIBRATED_METHODS = frozenset({"wasserstein_norm", "psi", "jensen_shannon", "hellinger"})
+REPLICATES = 100
+SIGMAS = 3.0
+POOL = 50_000  # reference values drawn from ClickHouse to resample from
+MAX_SIDE = 200_000  # a side larger than this is simulated at this size (its noise is negligible by then)
+FEW_VALUES = 5  # a numerical column with at most this many values is compared as categories (as the engine does)
+STEPS_PER_DOUBLING = 4
+ThresholdSource = Literal["default", "configured", "calibrated"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The null distribution of ``method`` between ``n_reference`` and ``n_current`` values."""
+
+    method: str
+    n_reference: int
+    n_current: int
+    mean: float
+    std: float
+    replicates: int
+
+    @property
+    def threshold(self) -> float:
+        return self.mean + SIGMAS * self.std
+
+
+class CalibrationCache(Protocol):
+    """Where calibrations of a registered reference are kept (the service: ``reference_sides``)."""
+
+    def get(self, column: str, expr: str, method: str, n_current: int) -> Calibration | None: ...
+
+    def put(self, column: str, expr: str, calibration: Calibration) -> None: ...
+
+
+def window_bucket(n: int) -> int:
+    """The window size calibrated for ``n`` rows: the grid point at or below it, a quarter of a doubling
+    apart (so windows of 1,480 and 1,512 rows share one calibration; the smaller size is the stricter
+    side, its threshold slightly higher)."""
+    if n <= 16:
+        return max(n, 1)
+    return int(2 ** (math.floor(STEPS_PER_DOUBLING * math.log2(n)) / STEPS_PER_DOUBLING))
+
+
+def calibrate(
+    pool: np.ndarray,
+    kind: Kind,
+    method: str,
+    n_reference: int,
+    n_current: int,
+    replicates: int = REPLICATES,
+    seed: int = 0,
+) -> Calibration:
+    """Resample ``pool`` (the reference's non-missing values) ``replicates`` times into a reference of
+    ``n_reference`` and a window of ``n_current`` values and measure ``method`` between them."""
+    if method not in CALIBRATED_METHODS:
+        raise ValueError(f"method {method!r} is not a distance that can be calibrated")
+    if len(pool) == 0:
+        raise ValueError("no reference values to calibrate from")
+    rng = np.random.default_rng(seed)
+    as_categories = kind == CATEGORICAL or len(np.unique(pool)) <= FEW_VALUES
+    if as_categories:
+        _, codes = np.unique(pool.astype(str) if kind == CATEGORICAL else pool, return_inverse=True)
+        values: np.ndarray = codes
+        statistic = _categorical(method, int(codes.max()) + 1)
+    else:
+        values = pool.astype(np.float64)
+        statistic = _numerical(method)
+    sizes = (min(n_reference, MAX_SIDE), min(n_current, MAX_SIDE))
+    found = np.array([statistic(rng.choice(values, sizes[0]), rng.choice(values, sizes[1])) for _ in range(replicates)])
+    return Calibration(method, n_reference, n_current, float(found.mean()), float(found.std(ddof=1)), replicates)
+
+
+def _numerical(method: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    if method == "wasserstein_norm":
+        from scipy.stats import wasserstein_distance
+
+        return lambda ref, cur: normalised(float(wasserstein_distance(ref, cur)), float(ref.std()))
+    measure = _MEASURES[method]
+
+    def binned(ref: np.ndarray, cur: np.ndarray) -> float:
+        edges = np.unique(np.quantile(ref, np.arange(1, 10) / 10))
+        bins = len(edges) + 1
+        r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=bins) / len(ref)
+        c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=bins) / len(cur)
+        return measure(r, c)
+
+    return binned
+
+
+def _categorical(method: str, categories: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    if method == "wasserstein_norm":
+        raise ValueError("wasserstein_norm does not apply to categories")
+    measure = _MEASURES[method]
+    return lambda ref, cur: measure(
+        np.bincount(ref, minlength=categories) / len(ref), np.bincount(cur, minlength=categories) / len(cur)
+    )
+
+
+_MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "psi": psi,
+    "jensen_shannon": js_distance,
+    "hellinger": hellinger,
+}
+
+
+def reference_pool(storage: Storage, sample: Sample, column: str, limit: int = POOL) -> np.ndarray:
+    """At most ``limit`` non-missing values of ``column`` of ``sample``, drawn uniformly inside ClickHouse."""
+    spec = sample.columns[column]
+    if spec.kind == NUMERICAL:
+        value, keep = numeric_value(spec.expr), "isFinite(v)"
+    else:
+        value, keep = categorical_value(spec.expr), f"{spec.expr} IS NOT NULL"
+    settings = dict(sample.settings) or None
+    sql = f"SELECT {value} AS v FROM {sample.from_sql} WHERE ({sample.where_sql}) AND {keep}"
+    total = int(storage.rows(f"SELECT count() FROM ({sql})", settings=settings)[0][0])
+    order = f" ORDER BY rand64() LIMIT {int(limit)}" if total > limit else ""
+    column_values = storage.arrow(sql + order, settings=settings).column("v")
+    if spec.kind == NUMERICAL:
+        return column_values.to_numpy(zero_copy_only=False).astype(np.float64)
+    return np.asarray(column_values.to_pylist(), dtype=object)
+
+
+def seed_of(column: str, n_current: int) -> int:
+    """A fixed seed per column and window size, so a calibration is reproducible."""
+    return zlib.crc32(f"{column}\x00{n_current}".encode())
