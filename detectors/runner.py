@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from detectors import drift_detectors, performance, quality, volume
 from detectors.context import RunContext, error_result
+from detectors.multivariate.detector import multivariate_drift
 from detectors.reference_load import add_events, add_file
 from detectors.references import Reference, get_reference, training_reference
 from detectors.report import DATASET, StatResult, Status, WindowReport
@@ -153,6 +154,7 @@ def _segment_results(ctx: RunContext, segment: Segment, ref_perf: dict) -> list[
     results += _guarded("volume", segment, lambda: volume.volume(ctx, segment))
     results += _guarded("freshness", segment, lambda: volume.freshness(ctx, segment))
     results += _guarded("performance", segment, lambda: performance.performance(ctx, segment, ref_perf))
+    results += _guarded("multivariate_drift", segment, lambda: multivariate_drift(ctx, segment))
     return results
 
 
