@@ -140,7 +140,8 @@ _MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 
 def reference_pool(storage: Storage, sample: Sample, column: str, limit: int = POOL) -> np.ndarray:
-    """At most ``limit`` non-missing values of ``column`` of ``sample``, drawn uniformly inside ClickHouse."""
+    """At most ``limit`` non-missing values of ``column`` of ``sample``, drawn uniformly inside ClickHouse
+    (all of them, sorted, when there are no more than ``limit``)."""
     spec = sample.columns[column]
     if spec.kind == NUMERICAL:
         value, keep = numeric_value(spec.expr), "isFinite(v)"
@@ -149,7 +150,8 @@ def reference_pool(storage: Storage, sample: Sample, column: str, limit: int = P
     settings = dict(sample.settings) or None
     sql = f"SELECT {value} AS v FROM {sample.from_sql} WHERE ({sample.where_sql}) AND {keep}"
     total = int(storage.rows(f"SELECT count() FROM ({sql})", settings=settings)[0][0])
-    order = f" ORDER BY rand64() LIMIT {int(limit)}" if total > limit else ""
+    # Every value when they fit, sorted (a reproducible pool, whatever order the storage returns them in)
+    order = f" ORDER BY rand64() LIMIT {int(limit)}" if total > limit else " ORDER BY v"
     column_values = storage.arrow(sql + order, settings=settings).column("v")
     if spec.kind == NUMERICAL:
         return column_values.to_numpy(zero_copy_only=False).astype(np.float64)

@@ -50,6 +50,11 @@ def compare_rows(
                                              details={"message": message}))  # fmt: skip
         elif method == "pca_reconstruction":
             model = fitted or pca.fit(reference, seed=options.seed)
+            if model.components.shape[0] >= model.components.shape[1]:
+                message = "the kept components span every column: nothing is left to reconstruct"
+                results.append(MultivariateDrift(method, None, None, None, **sizes, status="insufficient_data",
+                                                 details={"message": message}))  # fmt: skip
+                continue
             value = model.value(current)
             threshold = model.threshold(current.count)
             details = {"components": int(model.components.shape[0]), "columns": len(model.encoder.names)}

@@ -9,14 +9,15 @@ are drawn per side. One ``detector_results`` row per method (column ``""``, stat
 from __future__ import annotations
 
 from detectors import drift_detectors
-from detectors.context import RunContext, short_reason
+from detectors.context import RunContext, error_result, short_reason
 from detectors.multivariate import pca, store
 from detectors.multivariate.compare import MultivariateOptions, compare_rows
 from detectors.multivariate.result import MultivariateDrift
 from detectors.multivariate.rows import Rows, draw
 from detectors.report import StatResult
-from detectors.sample import Sample
+from detectors.sample import Kind, Sample
 from detectors.segments import Segment, segment_label
+from monitor.errors import StorageError
 from monitor.logs import get_logger
 
 log = get_logger(__name__)
@@ -40,13 +41,33 @@ def multivariate_drift(ctx: RunContext, segment: Segment = None) -> list[StatRes
     reference = drift_detectors.reference_sample(ctx, ctx.reference, ctx.features, segment)
     current = drift_detectors.events_sample(ctx, ctx.features, segment)
     kinds = dict(ctx.features)
-    names = list(kinds)
-    ref_rows = draw(ctx.storage, reference, names, kinds, options.limit)
+    failed: list[StatResult] = []
+    try:
+        cur_rows = draw(ctx.storage, current, list(kinds), kinds, options.limit)
+    except StorageError:  # one broken column must not take the others down: leave it out, say so
+        failed = [_probe(ctx, current, name, kinds, segment) for name in kinds]
+        broken = {r.column for r in failed if r.status == "error"}
+        failed = [r for r in failed if r.status == "error"]
+        kinds = {n: k for n, k in kinds.items() if n not in broken}
+        if not kinds:
+            return failed
+        cur_rows = draw(ctx.storage, current, list(kinds), kinds, options.limit)
+    reference, current = reference.select(list(kinds)), current.select(list(kinds))
+    ref_rows = draw(ctx.storage, reference, list(kinds), kinds, options.limit)
     fitted: pca.PcaFit | None = None
     if "pca_reconstruction" in methods:
         fitted = _stored_fit(ctx, reference) or _fit_and_store(ctx, reference, ref_rows)
-    cur_rows = draw(ctx.storage, current, names, kinds, options.limit)
-    return [m.to_result(DETECTOR, label) for m in compare_rows(ref_rows, cur_rows, options, fitted)]
+    return failed + [m.to_result(DETECTOR, label) for m in compare_rows(ref_rows, cur_rows, options, fitted)]
+
+
+def _probe(ctx: RunContext, current: Sample, name: str, kinds: dict[str, Kind], segment: Segment) -> StatResult:
+    """Whether one column of the window can be read: an ok placeholder, or its error row."""
+    try:
+        draw(ctx.storage, current.select([name]), [name], kinds, 1)
+    except StorageError as exc:
+        log.error("multivariate drift leaves out an unreadable column", column=name, error=short_reason(exc))
+        return error_result(DETECTOR, name, segment, exc)
+    return StatResult(DETECTOR, name, "probe", None)
 
 
 def _stored_fit(ctx: RunContext, reference: Sample) -> pca.PcaFit | None:

@@ -52,8 +52,10 @@ class PcaFit:
         return float(self.errors(rows).mean()) if rows.count else float("nan")
 
     def threshold(self, window_rows: int) -> float:
-        """Upper threshold of a window of ``window_rows`` rows: mean + 3 std of reference chunk means."""
-        return float(self.error_mean + SIGMAS * self.error_std / np.sqrt(max(window_rows, 1)))
+        """Upper threshold of a window of ``window_rows`` rows: mean + 3 std of its mean error when nothing
+        changed, counting the noise of the reference's own mean (estimated from :attr:`rows` rows) too."""
+        spread = np.sqrt(1.0 / max(window_rows, 1) + 1.0 / max(self.rows, 1))
+        return float(self.error_mean + SIGMAS * self.error_std * spread)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,14 +92,17 @@ def fit(reference: Rows, variance: float = VARIANCE, folds: int = FOLDS, seed: i
     assignment = np.random.default_rng(seed).permutation(reference.count) % folds
     for fold in range(folds):
         held = assignment == fold
-        c, k = _components(matrix[~held], variance)
+        # as many components as the full fit keeps: near the variance share, a fold could keep one more or
+        # one fewer and its errors would measure something else
+        c, k = _components(matrix[~held], variance, keep=len(components))
         errors[held] = _errors(matrix[held], c, k)
     return PcaFit(encoder, center, components, float(errors.mean()), float(errors.std(ddof=1)), reference.count)
 
 
-def _components(matrix: np.ndarray, variance: float) -> tuple[np.ndarray, np.ndarray]:
+def _components(matrix: np.ndarray, variance: float, keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The centre and the fewest leading components explaining at least ``variance`` of the variance
-    (scikit-learn's rule for a float ``n_components``), from the covariance's eigenvectors."""
+    (scikit-learn's rule for a float ``n_components``), or the ``keep`` leading ones, from the
+    covariance's eigenvectors."""
     center = matrix.mean(axis=0)
     centered = matrix - center
     covariance = centered.T @ centered / max(len(matrix) - 1, 1)
@@ -105,10 +110,10 @@ def _components(matrix: np.ndarray, variance: float) -> tuple[np.ndarray, np.nda
     order = np.argsort(values)[::-1]
     values, vectors = np.clip(values[order], 0.0, None), vectors[:, order]
     total = values.sum()
-    if total <= 0:
-        return center, vectors[:, :1].T
-    ratio = np.cumsum(values) / total
-    keep = int(np.searchsorted(ratio, variance, side="right")) + 1
+    if keep is None and total <= 0:
+        keep = 1
+    if keep is None:
+        keep = int(np.searchsorted(np.cumsum(values) / total, variance, side="right")) + 1
     return center, vectors[:, : min(keep, len(values))].T
 
 
