@@ -29,7 +29,10 @@ def correlated(n: int, rho: float, seed: int) -> pd.DataFrame:
 
 def rows_of(frame: pd.DataFrame) -> Rows:
     return Rows(
-        {c: frame[c].to_numpy(float) for c in ("x", "y")}, {"tier": frame["tier"].to_numpy(object)}, len(frame), len(frame)
+        {c: frame[c].to_numpy(float) for c in ("x", "y")},
+        {"tier": frame["tier"].to_numpy(object)},
+        len(frame),
+        len(frame),
     )
 
 
