@@ -86,8 +86,13 @@ def calibrate(
     replicates: int = REPLICATES,
     seed: int = 0,
 ) -> Calibration:
-    """Resample ``pool`` (the reference's non-missing values) ``replicates`` times into a reference of
-    ``n_reference`` and a window of ``n_current`` values and measure ``method`` between them."""
+    """Resample ``pool`` (the reference's non-missing values, sorted here) ``replicates`` times into a
+    reference of ``n_reference`` and a window of ``n_current`` values and measure ``method`` between them.
+
+    Each replicate draws row positions into the sorted pool (``rng.integers``, exactly what
+    ``rng.choice(sorted_pool, n)`` draws) and works on the count of each pool value on each side, so it
+    costs O(pool) whatever the window's size, with no sort: the same statistics as on the drawn values.
+    """
     if method not in CALIBRATED_METHODS:
         raise ValueError(f"method {method!r} is not a distance that can be calibrated")
     if len(pool) == 0:
@@ -95,41 +100,71 @@ def calibrate(
     rng = np.random.default_rng(seed)
     as_categories = kind == CATEGORICAL or len(np.unique(pool)) <= FEW_VALUES
     if as_categories:
-        _, codes = np.unique(pool.astype(str) if kind == CATEGORICAL else pool, return_inverse=True)
-        values: np.ndarray = codes
-        statistic = _categorical(method, int(codes.max()) + 1)
+        values = np.sort(pool.astype(str)) if kind == CATEGORICAL else np.sort(pool)
+        _, codes = np.unique(values, return_inverse=True)
+        statistic = _categorical(method, codes)
     else:
-        values = pool.astype(np.float64)
-        statistic = _numerical(method)
+        statistic = _numerical(method, np.sort(pool.astype(np.float64)))
+    size = len(pool)
     sizes = (min(n_reference, MAX_SIDE), min(n_current, MAX_SIDE))
-    found = np.array([statistic(rng.choice(values, sizes[0]), rng.choice(values, sizes[1])) for _ in range(replicates)])
+    found = np.empty(replicates)
+    for index in range(replicates):
+        ref = np.bincount(rng.integers(0, size, sizes[0]), minlength=size)
+        cur = np.bincount(rng.integers(0, size, sizes[1]), minlength=size)
+        found[index] = statistic(ref, cur)
     return Calibration(method, n_reference, n_current, float(found.mean()), float(found.std(ddof=1)), replicates)
 
 
-def _numerical(method: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    if method == "wasserstein_norm":
-        from scipy.stats import wasserstein_distance
+Counts = Callable[[np.ndarray, np.ndarray], float]  # (reference counts, current counts) per pool position
 
-        return lambda ref, cur: normalised(float(wasserstein_distance(ref, cur)), float(ref.std()))
+
+def _numerical(method: str, values: np.ndarray) -> Counts:
+    """The statistic between two samples given as counts of each value of the sorted ``values``."""
+    gaps = np.diff(values)
+    if method == "wasserstein_norm":
+
+        def wasserstein(ref: np.ndarray, cur: np.ndarray) -> float:
+            n_ref, n_cur = ref.sum(), cur.sum()
+            between = np.abs(np.cumsum(ref)[:-1] / n_ref - np.cumsum(cur)[:-1] / n_cur)
+            mean = float(ref @ values) / n_ref
+            std = float(np.sqrt(ref @ (values - mean) ** 2 / n_ref))
+            return normalised(float(between @ gaps), std)
+
+        return wasserstein
     measure = _MEASURES[method]
 
     def binned(ref: np.ndarray, cur: np.ndarray) -> float:
-        edges = np.unique(np.quantile(ref, np.arange(1, 10) / 10))
-        bins = len(edges) + 1
-        r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=bins) / len(ref)
-        c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=bins) / len(cur)
-        return measure(r, c)
+        ref_cum, cur_cum = np.cumsum(ref), np.cumsum(cur)
+        edges = np.unique(_quantiles(values, ref_cum, np.arange(1, 10) / 10))
+        below = np.searchsorted(values, edges, side="left")  # pool positions holding values < each edge
+        r = np.diff(np.concatenate([[0], np.where(below > 0, ref_cum[below - 1], 0), [ref_cum[-1]]]))
+        c = np.diff(np.concatenate([[0], np.where(below > 0, cur_cum[below - 1], 0), [cur_cum[-1]]]))
+        return measure(r / ref_cum[-1], c / cur_cum[-1])
 
     return binned
 
 
-def _categorical(method: str, categories: int) -> Callable[[np.ndarray, np.ndarray], float]:
+def _quantiles(values: np.ndarray, cumulative: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """numpy.quantile's default (linear) of the sample holding ``values[i]`` cumulative[i] - cumulative[i-1]
+    times, from its order statistics."""
+    position = (cumulative[-1] - 1) * q
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, cumulative[-1] - 1)
+    below = values[np.searchsorted(cumulative, low, side="right")]
+    above = values[np.searchsorted(cumulative, high, side="right")]
+    return below + (position - low) * (above - below)
+
+
+def _categorical(method: str, codes: np.ndarray) -> Counts:
     if method == "wasserstein_norm":
         raise ValueError("wasserstein_norm does not apply to categories")
     measure = _MEASURES[method]
-    return lambda ref, cur: measure(
-        np.bincount(ref, minlength=categories) / len(ref), np.bincount(cur, minlength=categories) / len(cur)
-    )
+    categories = int(codes.max()) + 1
+
+    def shares(counts: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=counts, minlength=categories) / counts.sum()
+
+    return lambda ref, cur: measure(shares(ref), shares(cur))
 
 
 _MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
