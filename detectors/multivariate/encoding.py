@@ -72,7 +72,8 @@ def fit_encoder(reference: Rows) -> Encoder:
         numerical[name] = (mean, std if std > 0 else 1.0)
     categorical: dict[str, tuple[dict[str, float], float, float]] = {}
     for name, values in reference.categorical.items():
-        counts = Counter(MISSING if v is None else str(v) for v in values)
+        distinct, inverse = _distinct(values)
+        counts = Counter(dict(zip(distinct, np.bincount(inverse, minlength=len(distinct)).tolist(), strict=True)))
         total = max(sum(counts.values()), 1)
         top = dict(counts.most_common(TOP_CATEGORIES))
         shares = {c: n / total for c, n in top.items()}
@@ -92,9 +93,20 @@ def _frequencies(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
     known = {c: s for c, s in shares.items() if c != OTHER}
     # "other" applies to categories the reference had beyond its top ones; we cannot tell those from
     # unseen ones without keeping every category, so both read as the "other" share (0 if none).
-    return np.fromiter(
-        (known.get(MISSING if v is None else str(v), other) for v in values), dtype=np.float64, count=len(values)
-    )
+    distinct, inverse = _distinct(values)
+    table = np.array([known.get(c, other) for c in distinct], dtype=np.float64)
+    result: np.ndarray = table[inverse] if len(values) else np.zeros(0)
+    return result
+
+
+def _distinct(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values (missing as :data:`MISSING`) and each row's index into them, without a Python
+    call per row (a window's rows are many, its categories few)."""
+    if not len(values):
+        return [], np.zeros(0, dtype=np.int64)
+    filled = np.where(values == None, MISSING, values).astype(str)  # noqa: E711 (elementwise)
+    distinct, inverse = np.unique(filled, return_inverse=True)
+    return [str(c) for c in distinct], inverse.reshape(-1)
 
 
 def category_codes(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
@@ -102,6 +114,7 @@ def category_codes(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
     else; missing is NaN (histogram gradient boosting treats it natively)."""
     order = {c: i for i, c in enumerate(c for c in shares if c not in (OTHER, MISSING))}
     rest = float(len(order))
-    return np.fromiter(
-        (np.nan if v is None else order.get(str(v), rest) for v in values), dtype=np.float64, count=len(values)
-    )
+    distinct, inverse = _distinct(values)
+    table = np.array([np.nan if c == MISSING else order.get(c, rest) for c in distinct], dtype=np.float64)
+    result: np.ndarray = table[inverse] if len(values) else np.zeros(0)
+    return result

@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from detectors.collect import categorical_value, numeric_value
+from detectors.large import numpy_column
 from detectors.sample import NUMERICAL, Kind, Sample
+from detectors.sqlfmt import sql_string
 from monitor.storage import Storage, quote_identifier
 
+ABSENT = "\x00absent"  # what the query returns for a missing category (Arrow nulls would cost a pandas import)
 DEFAULT_ROWS = 50_000  # per side: bounds memory (50,000 x 100 columns of float64 is 40 MB)
 
 
@@ -48,24 +52,40 @@ def draw(storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str
     parts = []
     for index, name in enumerate(names):
         expr = sample.columns[name].expr
-        value = numeric_value(expr) if kinds[name] == NUMERICAL else f"toNullable({categorical_value(expr)})"
+        value = (
+            numeric_value(expr)
+            if kinds[name] == NUMERICAL
+            else f"ifNull(toNullable({categorical_value(expr)}), {sql_string(ABSENT)})"
+        )
         parts.append(f"{value} AS {quote_identifier(f'c{index}')}")
     settings = dict(sample.settings) or None
-    total = int(
-        storage.rows(f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}", settings=settings)[0][0]
-    )
-    order = f" ORDER BY rand64() LIMIT {int(limit)}" if total > limit else ""
-    table = storage.arrow(
-        f"SELECT {', '.join(parts)} FROM {sample.from_sql} WHERE {sample.where_sql}{order}", settings=settings
-    )
+    select = f"SELECT {', '.join(parts)} FROM {sample.from_sql} WHERE {sample.where_sql}"
+    table = storage.arrow(f"{select} LIMIT {int(limit) + 1}", settings=settings)  # the usual case: all of them
+    total = table.num_rows
+    if total > limit:  # more than the limit: a uniform draw instead
+        count_sql = f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}"
+        total = int(storage.rows(count_sql, settings=settings)[0][0])
+        table = storage.arrow(f"{select} ORDER BY rand64() LIMIT {int(limit)}", settings=settings)
     numerical: dict[str, np.ndarray] = {}
     categorical: dict[str, np.ndarray] = {}
     for index, name in enumerate(names):
         column = table.column(f"c{index}")
         if kinds[name] == NUMERICAL:
-            values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            values = numpy_column(column).astype(np.float64)  # a copy: writable
             values[~np.isfinite(values)] = np.nan
             numerical[name] = values
         else:
-            categorical[name] = np.asarray(column.to_pylist(), dtype=object)
+            categorical[name] = _objects(column)
     return Rows(numerical, categorical, table.num_rows, total)
+
+
+def _objects(column: pa.ChunkedArray) -> np.ndarray:
+    """Strings (None where missing: the query sends :data:`ABSENT`) as an object array, through a
+    dictionary: one Python string per distinct value, not per row (and no pandas, which pyarrow's own
+    conversions import)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    lookup = np.asarray([None if v == ABSENT else v for v in encoded.dictionary.to_pylist()], dtype=object)
+    result: np.ndarray = lookup[numpy_column(encoded.indices)]
+    return result
