@@ -27,6 +27,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from detectors.collect import categorical_value, numeric_value
+from detectors.large import numpy_column
 from detectors.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.stats.hellinger import hellinger
 from detectors.stats.jensen_shannon import js_distance
@@ -152,7 +153,8 @@ def _quantiles(values: np.ndarray, cumulative: np.ndarray, q: np.ndarray) -> np.
     high = np.minimum(low + 1, cumulative[-1] - 1)
     below = values[np.searchsorted(cumulative, low, side="right")]
     above = values[np.searchsorted(cumulative, high, side="right")]
-    return below + (position - low) * (above - below)
+    result: np.ndarray = below + (position - low) * (above - below)
+    return result
 
 
 def _categorical(method: str, codes: np.ndarray) -> Counts:
@@ -162,7 +164,8 @@ def _categorical(method: str, codes: np.ndarray) -> Counts:
     categories = int(codes.max()) + 1
 
     def shares(counts: np.ndarray) -> np.ndarray:
-        return np.bincount(codes, weights=counts, minlength=categories) / counts.sum()
+        result: np.ndarray = np.bincount(codes, weights=counts, minlength=categories) / counts.sum()
+        return result
 
     return lambda ref, cur: measure(shares(ref), shares(cur))
 
@@ -189,7 +192,7 @@ def reference_pool(storage: Storage, sample: Sample, column: str, limit: int = P
     order = f" ORDER BY rand64() LIMIT {int(limit)}" if total > limit else " ORDER BY v"
     column_values = storage.arrow(sql + order, settings=settings).column("v")
     if spec.kind == NUMERICAL:
-        return column_values.to_numpy(zero_copy_only=False).astype(np.float64)
+        return numpy_column(column_values).astype(np.float64)  # no pandas import (pyarrow's to_numpy has one)
     return np.asarray(column_values.to_pylist(), dtype=object)
 
 

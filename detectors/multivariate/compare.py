@@ -41,25 +41,27 @@ def compare_rows(
 ) -> list[MultivariateDrift]:
     """Both methods on rows already drawn (every column of ``reference`` must be in ``current``)."""
     results: list[MultivariateDrift] = []
-    sizes = {"n_reference": reference.count, "n_current": current.count}
+    n_ref, n_cur = reference.count, current.count
+
+    def undecided(method: MultivariateMethod, message: str) -> MultivariateDrift:
+        return MultivariateDrift(
+            method, None, None, None, n_ref, n_cur, status="insufficient_data", details={"message": message}
+        )
+
     too_few = min(reference.count, current.count) < MIN_ROWS
     for method in options.methods:
         if too_few:
-            message = f"fewer than {MIN_ROWS} rows on a side"
-            results.append(MultivariateDrift(method, None, None, None, **sizes, status="insufficient_data",
-                                             details={"message": message}))  # fmt: skip
+            results.append(undecided(method, f"fewer than {MIN_ROWS} rows on a side"))
         elif method == "pca_reconstruction":
             model = fitted or pca.fit(reference, seed=options.seed)
             if model.components.shape[0] >= model.components.shape[1]:
-                message = "the kept components span every column: nothing is left to reconstruct"
-                results.append(MultivariateDrift(method, None, None, None, **sizes, status="insufficient_data",
-                                                 details={"message": message}))  # fmt: skip
+                results.append(undecided(method, "the kept components span every column: nothing to reconstruct"))
                 continue
             value = model.value(current)
             threshold = model.threshold(current.count)
             details = {"components": int(model.components.shape[0]), "columns": len(model.encoder.names)}
             results.append(
-                MultivariateDrift(method, value, threshold, bool(value > threshold), **sizes, details=details)
+                MultivariateDrift(method, value, threshold, bool(value > threshold), n_ref, n_cur, details=details)
             )
         else:
             ref, cur = (

@@ -120,4 +120,5 @@ def _components(matrix: np.ndarray, variance: float, keep: int | None = None) ->
 def _errors(matrix: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
     centered = matrix - center
     rebuilt = (centered @ components.T) @ components
-    return np.sqrt(((centered - rebuilt) ** 2).sum(axis=1))
+    result: np.ndarray = np.sqrt(((centered - rebuilt) ** 2).sum(axis=1))
+    return result
