@@ -5,14 +5,17 @@ different window sizes: the distance between two samples of the *same* distribut
 1/sqrt(n), so 0.1 alarms on noise in a window of a few hundred rows and misses real shifts in a window
 of a million. A calibrated threshold is measured instead: the statistic between reference-sized and
 window-sized samples both drawn (with replacement) from the reference's own values, repeated
-:data:`REPLICATES` times; the threshold is their mean + 3 std. Drawing both sides reproduces both
+:data:`REPLICATES` times; the threshold is their mean + 3 std on the log scale. Drawing both sides reproduces both
 sources of noise of the real comparison (the reference is a sample too: its decile edges and std move),
 which comparing reference chunks with the whole reference (that contains them) would understate.
 
-Why mean + 3 std rather than an empirical quantile: the 99.87% quantile of 100 replicates is their
-maximum, a noisy estimate; mean + 3 std uses every replicate, and these distances are right-skewed
-so the rate it gives stays well under the 0.13% a normal tail would; measured rates are in
-docs/drift.md. Methods that already give a p-value (ks, chi2, z) are calibrated by construction and
+Why on the log scale: these distances are positive and right-skewed (PSI is chi-square-like; a
+Wasserstein distance on heavy-tailed data has a long tail), so mean + 3 std of the raw replicates let
+1-2.4% of same-distribution windows alarm (bench/calibration.py), ten times a normal tail's 0.13%. Their
+logarithm is close to normal: the threshold is exp(mean + 3 std) of the log replicates. An empirical
+quantile was the other option, but the 99.9% quantile of 100 replicates is their maximum, a noisy
+estimate, and more replicates cost every calibration. Measured rates are in docs/drift.md. Methods
+that already give a p-value (ks, chi2, z) are calibrated by construction and
 keep their thresholds.
 """
 
@@ -42,12 +45,14 @@ POOL = 50_000  # reference values drawn from ClickHouse to resample from
 MAX_SIDE = 200_000  # a side larger than this is simulated at this size (its noise is negligible by then)
 FEW_VALUES = 5  # a numerical column with at most this many values is compared as categories (as the engine does)
 STEPS_PER_DOUBLING = 4
+TINY = 1e-12  # floor of a replicate before its logarithm (two identical category counts give 0)
 ThresholdSource = Literal["default", "configured", "calibrated"]
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The null distribution of ``method`` between ``n_reference`` and ``n_current`` values."""
+    """The null distribution of ``method`` between ``n_reference`` and ``n_current`` values: the mean and
+    std of the statistic's natural logarithm over ``replicates`` draws."""
 
     method: str
     n_reference: int
@@ -58,7 +63,7 @@ class Calibration:
 
     @property
     def threshold(self) -> float:
-        return self.mean + SIGMAS * self.std
+        return math.exp(self.mean + SIGMAS * self.std)
 
 
 class CalibrationCache(Protocol):
@@ -113,7 +118,8 @@ def calibrate(
         ref = np.bincount(rng.integers(0, size, sizes[0]), minlength=size)
         cur = np.bincount(rng.integers(0, size, sizes[1]), minlength=size)
         found[index] = statistic(ref, cur)
-    return Calibration(method, n_reference, n_current, float(found.mean()), float(found.std(ddof=1)), replicates)
+    logs = np.log(np.maximum(found, TINY))
+    return Calibration(method, n_reference, n_current, float(logs.mean()), float(logs.std(ddof=1)), replicates)
 
 
 Counts = Callable[[np.ndarray, np.ndarray], float]  # (reference counts, current counts) per pool position
