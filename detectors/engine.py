@@ -117,8 +117,9 @@ def _calibrate(
         mode = options.calibrated(name)
         if mode == "fixed" or col.drift is None or col.method not in calib.CALIBRATED_METHODS:
             continue
-        if mode == "auto" and col.threshold_source != "default":
-            continue
+        override = options.columns.get(name)
+        if col.threshold_source == "configured" and not (override is not None and override.calibrated):
+            continue  # a configured number wins over a global mode; only the column itself can override it
         say(f"calibrating the threshold of {name} for {col.n_current:,} values")
         expr = f"{col.kind}:{reference.columns[name].expr}"
         n_current = calib.window_bucket(col.n_current) if cache is not None else col.n_current
