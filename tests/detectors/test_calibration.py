@@ -111,7 +111,16 @@ def test_cli_calibrated_thresholds_and_multivariate_json(tmp_path: Path) -> None
     assert all(m["drift"] is False and 0 < m["value"] < m["threshold"] for m in doc["multivariate"])
 
     plain = subprocess.run(
-        [*map(str, args), "--threshold", "tier=0.2", "--format", "table", "--multivariate"],
+        [
+            *map(str, args),
+            "--threshold",
+            "calibrated",
+            "--threshold",
+            "tier=0.2",
+            "--format",
+            "table",
+            "--multivariate",
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -119,5 +128,8 @@ def test_cli_calibrated_thresholds_and_multivariate_json(tmp_path: Path) -> None
     )
     assert plain.returncode == 0, plain.stderr
     assert "multivariate pca_reconstruction:" in plain.stdout and "multivariate domain_classifier:" in plain.stdout
+    lines = {line.split()[0]: line for line in plain.stdout.splitlines() if line.split()}
+    assert "(calibrated)" in lines["amount"]  # the global mode
+    assert " 0.2 " in lines["tier"] and "(calibrated)" not in lines["tier"]  # a configured number wins
     bad = subprocess.run([*map(str, args), "--threshold", "soon"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "neither a number nor 'calibrated'" in bad.stderr
