@@ -168,6 +168,26 @@ def _skew(rule: AlertRule, report: WindowReport) -> Observation:
     return _dataset_level(rule, report, "skew", "training-serving skew")
 
 
+def _multivariate_drift(rule: AlertRule, report: WindowReport) -> Observation:
+    """Any multivariate method's verdict (or only ``metric``'s: pca_reconstruction, domain_classifier)."""
+    if (early := _insufficient_report(report)) is not None:
+        return early
+    rows = [
+        r
+        for r in report.select(detector="multivariate_drift", column=DATASET)
+        if _usable(r) and r.drift is not None and rule.metric in (None, r.statistic)
+    ]
+    if not rows:
+        return Observation("insufficient", "no multivariate drift verdict in this window")
+    hits = [r for r in rows if r.drift]
+    worst = (hits or rows)[0]
+    text = ", ".join(f"{r.statistic} {_fmt(r.value)} (threshold {_fmt(r.threshold)})" for r in (hits or rows))
+    if hits:
+        findings = tuple(_finding(report, r) for r in hits)
+        return Observation("triggered", f"multivariate drift: {text}", worst.value, worst.threshold, findings)
+    return Observation("clear", f"no multivariate drift: {text}", worst.value, worst.threshold)
+
+
 # ---------------------------------------------------------------- data quality, volume, freshness, performance
 
 
@@ -237,4 +257,5 @@ _CONDITIONS: dict[str, Callable[[AlertRule, WindowReport], Observation]] = {
     "volume": _volume,
     "freshness": _freshness,
     "performance": _performance,
+    "multivariate_drift": _multivariate_drift,
 }

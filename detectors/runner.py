@@ -24,6 +24,7 @@ from typing import Any
 from detectors.checks import performance, quality, volume
 from detectors.context import RunContext, error_result
 from detectors.drift import scheduled as drift_detectors
+from detectors.drift.scheduled_multivariate import multivariate_drift
 from detectors.references.store import Reference, get_reference, training_reference
 from detectors.registration import add_events, add_file
 from detectors.report import DATASET, StatResult, Status, WindowReport, sample_status
@@ -155,6 +156,7 @@ def _segment_results(ctx: RunContext, segment: Segment, ref_perf: dict[str, Any]
     results += _guarded("volume", segment, lambda: volume.volume(ctx, segment))
     results += _guarded("freshness", segment, lambda: volume.freshness(ctx, segment))
     results += _guarded("performance", segment, lambda: performance.performance(ctx, segment, ref_perf))
+    results += _guarded("multivariate_drift", segment, lambda: multivariate_drift(ctx, segment))
     return results
 
 

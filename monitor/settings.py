@@ -303,13 +303,29 @@ Schedule = str | EverySchedule
 
 class ColumnDriftSettings(_Frozen):
     method: str | None = None
-    threshold: float | None = None
+    threshold: float | Literal["calibrated"] | None = None
+
+
+MULTIVARIATE_METHODS = ("pca_reconstruction", "domain_classifier")
+
+
+MultivariateMethod = Literal["pca_reconstruction", "domain_classifier"]
 
 
 class DriftSettings(_Frozen):
     threshold_share: float = Field(0.5, gt=0, le=1)
     fdr: bool = Field(False, description="Benjamini-Hochberg control across p-value columns")
     columns: dict[str, ColumnDriftSettings] = Field(default_factory=dict)
+    threshold: Literal["fixed", "calibrated", "auto"] = Field(
+        "auto",
+        description="distance thresholds: fixed defaults, calibrated to the window's size, or auto "
+        "(calibrated but never below the default)",
+    )
+    multivariate: list[MultivariateMethod] = Field(
+        default_factory=lambda: list[MultivariateMethod](["pca_reconstruction"]),
+        description="multivariate drift methods run on each window",
+    )
+    multivariate_rows: int = Field(50_000, ge=10, description="rows drawn per side for multivariate drift")
 
 
 ALERT_CONDITIONS = (
@@ -326,6 +342,7 @@ ALERT_CONDITIONS = (
     "volume",
     "freshness",
     "performance",
+    "multivariate_drift",
 )
 
 
@@ -356,6 +373,8 @@ class AlertRule(_Frozen):
             raise ValueError("volume needs below and/or above (metric: count, change_vs_day or change_vs_week)")
         if self.when == "freshness" and self.above is None:
             raise ValueError("freshness needs above (seconds since the last event)")
+        if self.when == "multivariate_drift" and self.metric not in (None, *MULTIVARIATE_METHODS):
+            raise ValueError(f"multivariate_drift's metric must be one of {', '.join(MULTIVARIATE_METHODS)}")
         return self
 
     @property

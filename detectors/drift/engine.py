@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.drift import calibration as calib
 from detectors.drift.bh import bh_adjust
 from detectors.drift.collect import (
     NumericComparison,
@@ -37,6 +38,8 @@ from detectors.drift.collect import (
 )
 from detectors.drift.large import ReferenceLevels, compare_numeric_large
 from detectors.drift.methods import choose
+from detectors.drift.multivariate.result import METHODS as MULTIVARIATE_METHODS
+from detectors.drift.multivariate.result import MultivariateDrift
 from detectors.drift.parallel import in_parallel, profile_in_parallel, single_threaded
 from detectors.drift.pinning import pin
 from detectors.drift.reference_side import ReferenceSide
@@ -66,6 +69,7 @@ def compare(
     options: DriftOptions | None = None,
     progress: Callable[[str], None] | None = None,
     reference_side: ReferenceSide | None = None,
+    calibrations: calib.CalibrationCache | None = None,
 ) -> DatasetDrift:
     """Compare ``current`` with ``reference`` on their common columns (in the reference's order).
 
@@ -74,7 +78,8 @@ def compare(
     scanned again. Raises :class:`InputError` when there is no common column, or when a column holds
     numbers on one side and text on the other (unless one side has no value at all there). A failure
     computing one column is logged and recorded as that column's ``error`` status; the others still get
-    verdicts.
+    verdicts. ``calibrations``: where calibrated thresholds of this reference are kept (computed here
+    when absent). With ``options.multivariate``, the multivariate methods run too, on bounded row samples.
     """
     options = options or DriftOptions()
     options.validate()
@@ -85,10 +90,80 @@ def compare(
     pinned_current = pins[0].sample
     pinned_reference = pins[1].sample if len(pins) > 1 else reference
     result = _compare(storage, pinned_reference, pinned_current, options, say, reference_side)
-    if all(p.intact(storage) for p in pins):
-        return result
-    log.warning("a window's parts were merged during the comparison; comparing again unpinned")
-    return _compare(storage, reference, current, options, say, reference_side)
+    if not all(p.intact(storage) for p in pins):
+        log.warning("a window's parts were merged during the comparison; comparing again unpinned")
+        pinned_reference, pinned_current = reference, current
+        result = _compare(storage, reference, current, options, say, reference_side)
+    result = _calibrate(storage, pinned_reference, result, options, calibrations, say)
+    if options.multivariate:
+        result = replace(
+            result, multivariate=tuple(_multivariate(storage, pinned_reference, pinned_current, result, options, say))
+        )
+    return result
+
+
+def _calibrate(
+    storage: Storage,
+    reference: Sample,
+    result: DatasetDrift,
+    options: DriftOptions,
+    cache: calib.CalibrationCache | None,
+    say: Callable[[str], None],
+) -> DatasetDrift:
+    """Replace the thresholds of the distance-decided columns asked to be calibrated (see
+    :mod:`detectors.drift.calibration`); ``auto`` keeps the default where the calibrated one is lower."""
+    columns = dict(result.columns)
+    for name, col in result.columns.items():
+        mode = options.calibrated(name)
+        if mode == "fixed" or col.drift is None or col.method not in calib.CALIBRATED_METHODS:
+            continue
+        override = options.columns.get(name)
+        if col.threshold_source == "configured" and not (override is not None and override.calibrated):
+            continue  # a configured number wins over a global mode; only the column itself can override it
+        say(f"calibrating the threshold of {name} for {col.n_current:,} values")
+        expr = f"{col.kind}:{reference.columns[name].expr}"
+        n_current = calib.window_bucket(col.n_current) if cache is not None else col.n_current
+        found = cache.get(name, expr, col.method, n_current) if cache is not None else None
+        if found is None:
+            try:
+                pool = calib.reference_pool(storage, reference, name)
+                found = calib.calibrate(
+                    pool, col.kind, col.method, col.n_reference, n_current, seed=calib.seed_of(name, n_current)
+                )
+            except (StorageError, ValueError) as exc:
+                log.error("threshold calibration failed; keeping the fixed threshold", column=name, error=str(exc))
+                continue
+            if cache is not None:
+                cache.put(name, expr, found)
+        threshold = found.threshold
+        if mode == "auto" and col.threshold is not None and threshold <= col.threshold:
+            continue
+        method = REGISTRY[col.method]
+        drift = method.drifted(col.statistic, threshold) if col.statistic is not None else None
+        columns[name] = replace(col, threshold=threshold, drift=drift, threshold_source="calibrated")
+    return replace(result, columns=columns)
+
+
+def _multivariate(
+    storage: Storage,
+    reference: Sample,
+    current: Sample,
+    result: DatasetDrift,
+    options: DriftOptions,
+    say: Callable[[str], None],
+) -> list[MultivariateDrift]:
+    """The multivariate methods over the columns that got a verdict (a column without values on a side
+    would be all imputation)."""
+    from detectors.drift.multivariate.compare import MultivariateOptions
+    from detectors.drift.multivariate.compare import compare as compare_multivariate
+
+    names = [n for n, c in result.columns.items() if c.status == "ok"]
+    kinds = {n: result.columns[n].kind for n in names}
+    say(f"multivariate drift over {len(names)} columns (at most {options.multivariate_rows:,} rows a side)")
+    methods = tuple(m for m in MULTIVARIATE_METHODS if m in options.multivariate)
+    return compare_multivariate(
+        storage, reference, current, names, kinds, MultivariateOptions(methods=methods, limit=options.multivariate_rows)
+    )
 
 
 def _compare(
@@ -329,6 +404,9 @@ def _compare_column(
     else:
         value = computed.get(choice.method) or choice.method.compute(summary)
     sufficient = sample_status(min(ref.n, cur.n), options.min_samples) == "ok"
+    configured = column_options.threshold is not None or (
+        options.threshold is not None and (options.method is None or choice.method.name == options.method)
+    )
     return ColumnDrift(
         **base,
         status="ok" if sufficient else "insufficient_data",
@@ -340,6 +418,7 @@ def _compare_column(
         stats=stats,
         approximate=approximate,
         message="" if sufficient else f"fewer than min_samples={options.min_samples} values on a side",
+        threshold_source="configured" if configured else "default",
         **extra,
     )
 

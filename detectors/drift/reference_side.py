@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.drift.calibration import Calibration
 from detectors.drift.collect import SideStats
 from detectors.drift.large import REFERENCE, ReferenceLevels, numpy_column, reference_levels
 from detectors.drift.parallel import in_parallel, profile_in_parallel, single_threaded
@@ -35,6 +36,7 @@ from monitor.storage.sqlfmt import sql_string
 log = get_logger(__name__)
 TABLE = "reference_sides"
 MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
+CALIBRATED_LEVEL = "calibrated:"  # level of a calibrated threshold: calibrated:<method>:<window rows>
 LAYOUT = 1  # bump when the histogram grid (detectors.drift.histogram.BITS, key or part encoding) changes
 
 
@@ -93,6 +95,33 @@ def cached_side(storage: Storage, load_id: str, reference: Sample) -> ReferenceS
     )
 
 
+class StoredCalibrations:
+    """Calibrated thresholds of a registered reference's sample, kept beside its summary in
+    ``reference_sides`` (one row per column, method and window size; the numbers as JSON in ``stats``)."""
+
+    def __init__(self, storage: Storage, load_id: str, reference: Sample) -> None:
+        self._storage, self._load_id, self._scope = storage, load_id, reference.where_sql
+
+    def get(self, column: str, expr: str, method: str, n_current: int) -> Calibration | None:
+        rows = self._storage.rows(
+            f"SELECT stats FROM {self._storage.table(TABLE)} FINAL WHERE load_id = {sql_string(self._load_id)} "
+            f"AND scope = {sql_string(self._scope)} AND column = {sql_string(column)} AND expr = {sql_string(expr)} "
+            f"AND layout = {LAYOUT} AND level = {sql_string(f'{CALIBRATED_LEVEL}{method}:{n_current}')} LIMIT 1"
+        )
+        return Calibration(**json.loads(rows[0][0])) if rows else None
+
+    def put(self, column: str, expr: str, calibration: Calibration) -> None:
+        level = f"{CALIBRATED_LEVEL}{calibration.method}:{calibration.n_current}"
+        try:
+            self._storage.insert_rows(
+                TABLE,
+                [(self._load_id, self._scope, column, expr, LAYOUT, level, json.dumps(asdict(calibration)))],
+                ["load_id", "scope", "column", "expr", "layout", "level", "stats"],
+            )
+        except Exception as exc:  # best effort: the next run calibrates again
+            log.warning("could not store a calibrated threshold", column=column, error=str(exc))
+
+
 def registered_sample(
     storage: Storage, reference: Reference, columns: Mapping[str, Kind], segment: tuple[str, str] | None = None
 ) -> Sample:
@@ -132,8 +161,11 @@ def precompute(storage: Storage, reference: Reference) -> None:
 
 
 def forget(storage: Storage, load_id: str) -> None:
-    """Delete the summaries of a load whose rows are dropped (a replaced reference version)."""
+    """Delete the summaries (and multivariate fits) of a load whose rows are dropped (a replaced version)."""
+    from detectors.drift.multivariate import store
+
     storage.command(f"DELETE FROM {storage.table(TABLE)} WHERE load_id = {sql_string(load_id)}")
+    store.forget(storage, load_id)
 
 
 def _numeric_with_values(side: ReferenceSide, name: str) -> bool:
@@ -213,6 +245,8 @@ def _load(storage: Storage, load_id: str, reference: Sample) -> ReferenceSide:
             continue
         if level == "stats":
             stats[name] = _stats_from(text)
+            continue
+        if level.startswith(CALIBRATED_LEVEL):  # read by StoredCalibrations
             continue
         keys, parts, counts, sums = (numpy_column(lst[index].values) for lst in lists)  # type: ignore[index]
         columns = (

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from detectors.context import RunContext, error_result, short_reason
 from detectors.drift.engine import ColumnOptions, DriftOptions, compare
-from detectors.drift.reference_side import ReferenceSide, cached_side, registered_sample
+from detectors.drift.reference_side import ReferenceSide, StoredCalibrations, cached_side, registered_sample
 from detectors.drift.sample import ColumnSpec, Sample
 from detectors.references.profile import Kind
 from detectors.references.store import Reference
@@ -65,18 +65,26 @@ def events_sample(
     )
 
 
-def drift_options(ctx: RunContext, columns: Mapping[str, Kind]) -> DriftOptions:
-    """The model's drift settings for these columns (per-column overrides of other columns left out)."""
+def drift_options(ctx: RunContext, columns: Mapping[str, Kind], calibrate: bool = True) -> DriftOptions:
+    """The model's drift settings for these columns (per-column overrides of other columns left out).
+
+    ``calibrate``: False where the reference is not a registered one (window over window), whose
+    calibrations could not be kept: fixed thresholds there, except per-column ``calibrated``."""
     drift = ctx.settings.drift
     return DriftOptions(
         threshold_share=drift.threshold_share,
         fdr=drift.fdr,
         min_samples=ctx.settings.min_samples,
         columns={
-            name: ColumnOptions(method=override.method, threshold=override.threshold)
+            name: ColumnOptions(
+                method=override.method,
+                threshold=override.threshold if isinstance(override.threshold, float | int) else None,
+                calibrated=override.threshold == "calibrated",
+            )
             for name, override in drift.columns.items()
             if name in columns
         },
+        calibrate=drift.threshold if calibrate else "fixed",
     )
 
 
@@ -92,18 +100,21 @@ def _compare(
     current: Sample,
     segment: Segment,
     side: ReferenceSide | None = None,
+    load_id: str | None = None,
 ) -> list[StatResult]:
     """Compare all columns at once; if that fails, column by column with an error row per failure.
 
     The engine already isolates a failing statistic; the retry covers what it shares across columns
     (one profiling scan per side), so one broken column cannot take the others down. ``side``: the
-    reference's stored summary (registered references), so the reference is not scanned.
+    reference's stored summary (registered references), so the reference is not scanned; ``load_id``:
+    the registered reference's load, whose calibrated thresholds are kept beside that summary.
     """
     label = segment_label(segment)
     kinds = {name: spec.kind for name, spec in current.columns.items()}
-    options = drift_options(ctx, kinds)
+    options = drift_options(ctx, kinds, calibrate=load_id is not None)
+    cache = StoredCalibrations(ctx.storage, load_id, reference) if load_id is not None else None
     try:
-        drift = compare(ctx.storage, reference, current, options, reference_side=side)
+        drift = compare(ctx.storage, reference, current, options, reference_side=side, calibrations=cache)
         return _undecided(drift.to_results(detector, segment=label))
     except Exception as exc:
         if len(current.columns) <= 1:
@@ -113,7 +124,14 @@ def _compare(
     decided: list[StatResult] = []
     for name in current.columns:
         try:
-            drift = compare(ctx.storage, reference.select([name]), current.select([name]), options, reference_side=side)
+            drift = compare(
+                ctx.storage,
+                reference.select([name]),
+                current.select([name]),
+                options,
+                reference_side=side,
+                calibrations=cache,
+            )
         except Exception as exc:
             log.error("drift failed for a column", detector=detector, column=name, error=str(exc))
             results.append(error_result(detector, name, segment, exc))
@@ -155,13 +173,15 @@ def _undecided(results: list[StatResult]) -> list[StatResult]:
 def feature_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     sample = reference_sample(ctx, ctx.reference, ctx.features, segment)
     side = reference_side(ctx, ctx.reference, sample)
-    return _compare(ctx, "feature_drift", sample, events_sample(ctx, ctx.features, segment), segment, side)
+    features = events_sample(ctx, ctx.features, segment)
+    return _compare(ctx, "feature_drift", sample, features, segment, side, ctx.reference.load_id)
 
 
 def skew(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     sample = reference_sample(ctx, ctx.training, ctx.features, segment)
     side = reference_side(ctx, ctx.training, sample)
-    return _compare(ctx, "skew", sample, events_sample(ctx, ctx.features, segment), segment, side)
+    features = events_sample(ctx, ctx.features, segment)
+    return _compare(ctx, "skew", sample, features, segment, side, ctx.training.load_id)
 
 
 def window_drift(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
@@ -196,4 +216,5 @@ def prediction_drift(ctx: RunContext, segment: Segment = None) -> list[StatResul
     columns: dict[str, Kind] = {PREDICTION_COLUMN: ctx.prediction_kind}
     sample = reference_sample(ctx, ctx.reference, columns, segment)
     side = reference_side(ctx, ctx.reference, sample)
-    return _compare(ctx, "prediction_drift", sample, events_sample(ctx, columns, segment), segment, side)
+    current = events_sample(ctx, columns, segment)
+    return _compare(ctx, "prediction_drift", sample, current, segment, side, ctx.reference.load_id)

@@ -13,22 +13,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from detectors.drift.calibration import ThresholdSource
 from detectors.drift.methods import get_method
+from detectors.drift.multivariate.result import METHODS as MULTIVARIATE_METHODS
+from detectors.drift.multivariate.result import MultivariateDrift
+from detectors.drift.multivariate.rows import DEFAULT_ROWS
 from detectors.drift.sample import CATEGORICAL, Kind
 from detectors.drift.stats import REGISTRY
 from detectors.report import DATASET, StatResult
 from monitor.errors import InputError
 
 ColumnStatus = Literal["ok", "insufficient_data", "error"]
+# How distance thresholds are set: "fixed" (the method's default or a configured number), "calibrated"
+# (measured for the window's size, :mod:`detectors.drift.calibration`), "auto" (calibrated, but never below the
+# default: only ever fewer alarms than the fixed default; the service's choice).
+Calibrate = Literal["fixed", "calibrated", "auto"]
+CALIBRATE_MODES: tuple[Calibrate, ...] = ("fixed", "calibrated", "auto")
 MAX_WORKERS = 4
 
 
 @dataclass(frozen=True)
 class ColumnOptions:
-    """Per-column override of the deciding method and/or its threshold."""
+    """Per-column override of the deciding method and/or its threshold (a number, or ``calibrated``)."""
 
     method: str | None = None
     threshold: float | None = None
+    calibrated: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class DriftOptions:
     side gets ``insufficient_data`` instead of a verdict. ``exact_limit``: up to this many values of a
     column (both sides together) KS and Wasserstein are exact. ``workers``: columns computed at once, each
     on its own connection (0: one per CPU, at most :data:`MAX_WORKERS`; 1: one after the other).
+    ``calibrate``: how distance thresholds are set where no number is configured (:data:`Calibrate`).
+    ``multivariate``: the multivariate methods to run as well, on at most ``multivariate_rows`` rows per side.
     """
 
     threshold_share: float = 0.5
@@ -52,6 +64,19 @@ class DriftOptions:
     exact_limit: int = 200_000
     max_listed_categories: int = 1_000
     workers: int = 0
+    calibrate: Calibrate = "fixed"
+    multivariate: tuple[str, ...] = ()
+    multivariate_rows: int = DEFAULT_ROWS
+
+    def calibrated(self, column: str) -> Calibrate:
+        """How ``column``'s distance threshold is set: a per-column ``calibrated`` wins, then a configured
+        number (fixed), then the global mode."""
+        override = self.columns.get(column)
+        if override is not None and override.calibrated:
+            return "calibrated"
+        if override is not None and override.threshold is not None:
+            return "fixed"
+        return self.calibrate
 
     def parallelism(self) -> int:
         """How many columns are computed at once."""
@@ -66,6 +91,13 @@ class DriftOptions:
             raise InputError(f"workers must be 0 (one per CPU) or more, got {self.workers}")
         if self.method is not None:
             get_method(self.method)
+        if self.calibrate not in CALIBRATE_MODES:
+            raise InputError(f"calibrate must be one of {', '.join(CALIBRATE_MODES)}, got {self.calibrate!r}")
+        unknown = [m for m in self.multivariate if m not in MULTIVARIATE_METHODS]
+        if unknown:
+            raise InputError(
+                f"unknown multivariate method {unknown[0]!r}; expected one of {', '.join(MULTIVARIATE_METHODS)}"
+            )
         for column, override in self.columns.items():
             if override.method is not None:
                 get_method(override.method)
@@ -95,6 +127,7 @@ class ColumnDrift:
     p_value_adjusted: float | None = None  # Benjamini-Hochberg, when DriftOptions.fdr
     approximate: bool = False  # KS/Wasserstein from the large-window histogram (within the contract's bounds)
     message: str = ""
+    threshold_source: ThresholdSource = "default"
 
     def to_contract(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -103,6 +136,7 @@ class ColumnDrift:
             "statistic": _clean(self.statistic),
             "p_value": _clean(self.p_value),
             "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
             "drift": self.drift,
             "status": self.status,
             "stats": _clean(dict(self.stats)),
@@ -131,6 +165,7 @@ class DatasetDrift:
     n_current: int
     threshold_share: float
     fdr: bool = False
+    multivariate: tuple[MultivariateDrift, ...] | None = None  # None: not asked for
 
     @property
     def decided(self) -> list[ColumnDrift]:
@@ -161,7 +196,7 @@ class DatasetDrift:
             "n_drifted": len(self.drifted),
             "fdr": self.fdr,
             "columns": {name: column.to_contract() for name, column in self.columns.items()},
-        }
+        } | ({"multivariate": [m.to_contract() for m in self.multivariate]} if self.multivariate is not None else {})
 
     def to_results(self, detector: str, segment: str = "") -> list[StatResult]:
         """``detector_results`` rows (vocabulary of :mod:`detectors.report`): one per column and statistic."""
@@ -229,6 +264,7 @@ def _details(col: ColumnDrift, decides: bool) -> dict[str, Any]:
     details: dict[str, Any] = {}
     if decides:
         details["method"] = col.method
+        details["threshold_source"] = col.threshold_source
         if col.approximate:
             details["approximate"] = True
     if col.new_categories:

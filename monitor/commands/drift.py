@@ -31,13 +31,17 @@ EXAMPLES = (
     "monitor drift --reference ref.csv --current cur.csv --format json --columns amount,country\n\n"
     "monitor drift --reference ref.parquet --current cur.parquet --fail-on-drift  (exit 1 on drift: a CI gate)\n\n"
     "monitor drift --reference ref.parquet --current cur.parquet --method psi --threshold 0.2 "
-    "--method country=chi2 --threshold country=0.01 --report drift.html"
+    "--method country=chi2 --threshold country=0.01 --report drift.html\n\n"
+    "monitor drift --reference ref.parquet --current cur.parquet --threshold calibrated --multivariate"
 )
 
 
 PROGRESS_BYTES = 16 * 1024 * 1024  # inputs this large (together) get progress lines on stderr
 # Inputs up to this size (together) are read into memory once instead of decoded again for every column.
 MATERIALIZE_BYTES = 256 * 1024 * 1024
+
+
+CALIBRATED = "calibrated"
 
 
 class OutputFormat(StrEnum):
@@ -64,7 +68,11 @@ def drift(
     ] = None,
     threshold: Annotated[
         list[str] | None,
-        typer.Option("--threshold", help="Threshold for the deciding method, or COLUMN=VALUE. Repeat."),
+        typer.Option(
+            "--threshold",
+            help="Threshold for the deciding method, or COLUMN=VALUE; 'calibrated' (or COLUMN=calibrated) measures "
+            "distance thresholds for the current data's size. Repeat.",
+        ),
     ] = None,
     threshold_share: Annotated[
         float, typer.Option("--threshold-share", help="Dataset drift when this share of columns drifts.")
@@ -74,6 +82,13 @@ def drift(
         int, typer.Option("--min-samples", help="Fewer non-missing values on a side: no verdict.")
     ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages on stderr.")] = False,
+    multivariate: Annotated[
+        bool,
+        typer.Option(
+            "--multivariate",
+            help="Also PCA reconstruction error and a domain classifier over all columns together (sampled rows).",
+        ),
+    ] = False,
 ) -> None:
     """Compare CURRENT with REFERENCE column by column and say what drifted (no service needed)."""
     from detectors.drift.sample import check_file
@@ -81,6 +96,12 @@ def drift(
     check_file(reference)  # fail fast, before ClickHouse starts
     check_file(current)
     drift_options = options_from(method or [], threshold or [], threshold_share, fdr, min_samples)
+    if multivariate:
+        from dataclasses import replace
+
+        from detectors.drift.multivariate.result import METHODS
+
+        drift_options = replace(drift_options, multivariate=METHODS)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     large = reference.stat().st_size + current.stat().st_size >= PROGRESS_BYTES
     progress = None if quiet or not large else _Progress()
@@ -111,6 +132,7 @@ def options_from(
 
     global_method: str | None = None
     global_threshold: float | None = None
+    calibrate = "fixed"
     per_column: dict[str, dict[str, object]] = {}
     for entry in methods:
         column, _, name = entry.rpartition("=")
@@ -120,10 +142,16 @@ def options_from(
             global_method = name.strip()
     for entry in thresholds:
         column, _, text = entry.rpartition("=")
+        if text.strip().lower() == CALIBRATED:
+            if column:
+                per_column.setdefault(column, {})["calibrated"] = True
+            else:
+                calibrate = "calibrated"
+            continue
         try:
             value = float(text)
         except ValueError as exc:
-            raise InputError(f"--threshold {entry!r}: {text!r} is not a number") from exc
+            raise InputError(f"--threshold {entry!r}: {text!r} is neither a number nor 'calibrated'") from exc
         if column:
             per_column.setdefault(column, {})["threshold"] = value
         else:
@@ -135,6 +163,7 @@ def options_from(
         columns={c: ColumnOptions(**kw) for c, kw in per_column.items()},  # type: ignore[arg-type]
         fdr=fdr,
         min_samples=min_samples,
+        calibrate=calibrate,  # type: ignore[arg-type]
     )
     options.validate()
     return options
@@ -212,6 +241,7 @@ def render_table(result: DatasetDrift) -> str:
     lines: list[tuple[str, ...]] = [header]
     for col in result.columns.values():
         verdict = {True: "DRIFT", False: "no", None: col.status.replace("_", " ")}[col.drift]
+        calibrated = " (calibrated)" if col.threshold_source == "calibrated" else ""
         lines.append(
             (
                 col.column,
@@ -219,7 +249,7 @@ def render_table(result: DatasetDrift) -> str:
                 col.method or "-",
                 _num(col.statistic),
                 _num(col.p_value_adjusted if col.p_value_adjusted is not None else col.p_value),
-                _num(col.threshold),
+                _num(col.threshold) + calibrated,
                 verdict,
                 f"{_pct(col.missing_reference)} / {_pct(col.missing_current)}",
             )
@@ -235,6 +265,12 @@ def render_table(result: DatasetDrift) -> str:
         f"(share {result.drift_share:.2f}, threshold {result.threshold_share:.2f}); "
         f"{result.n_reference:,} reference rows, {result.n_current:,} current rows"
     )
+    for found in result.multivariate or ():
+        verdict = {True: "DRIFT", False: "no drift", None: found.status.replace("_", " ")}[found.drift]
+        text.append(
+            f"multivariate {found.method}: {_num(found.value)} (threshold {_num(found.threshold)}) {verdict}; "
+            f"{found.n_reference:,} reference / {found.n_current:,} current rows used"
+        )
     for col in result.columns.values():
         if col.new_categories:
             shown = ", ".join(col.new_categories[:10]) + (" ..." if len(col.new_categories) > 10 else "")
@@ -270,7 +306,10 @@ HELP = (
     "The deciding method per column is Evidently's default (reference of at most 1,000 values: ks / chi2 / z "
     "at p < 0.05; larger: wasserstein_norm / jensen_shannon at 0.1) unless --method says otherwise. "
     "Methods: ks, wasserstein_norm, psi, jensen_shannon, hellinger, chi2, z. Missing values (NULL, NaN) are "
-    "left out and reported as missing_share.\n\n"
+    "left out and reported as missing_share. --threshold calibrated replaces the fixed distance thresholds by "
+    "mean + 3 std of the distance between same-distribution samples of the reference's and the current data's "
+    "sizes. --multivariate adds PCA reconstruction error and a domain classifier (ROC AUC) over all columns, "
+    "on at most 50,000 sampled rows a side.\n\n"
     "Exit codes: 0 done; 1 dataset drift with --fail-on-drift; 2 bad input (one line on stderr)."
 )
 

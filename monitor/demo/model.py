@@ -1,5 +1,6 @@
-"""The demo's model: scikit-learn's breast cancer data (ships inside scikit-learn: no download),
-a logistic regression trained on it, and the training rows written as the reference file."""
+"""The demo's model: scikit-learn's breast cancer data (ships inside scikit-learn: no download), a
+logistic regression trained on it, and a generative model of the data (:mod:`monitor.demo.generator`)
+that both the reference file and the traffic are drawn from."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from monitor.demo.generator import PatientGenerator
+from monitor.demo.generator import fit as fit_generator
 
 MODEL_NAME = "breast-cancer"
 MODEL_VERSION = "1"
@@ -23,6 +27,8 @@ FEATURES = {
     "mean symmetry": "mean_symmetry",
 }
 CHANNELS = ("clinic", "hospital", "screening")  # a categorical feature: where the scan came from
+REFERENCE_ROWS = 5_000
+REFERENCE_SEED = 20_261_130
 DRIFTED = ("mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_concavity")
 FAULTY = "mean_smoothness"  # goes missing for part of the traffic after the fault starts
 
@@ -31,9 +37,10 @@ FAULTY = "mean_smoothness"  # goes missing for part of the traffic after the fau
 class DemoModel:
     pipeline: object
     train: pd.DataFrame  # features only
-    serve: pd.DataFrame  # held-out rows the traffic samples from
+    serve: pd.DataFrame  # held-out rows
     serve_labels: np.ndarray
     stds: pd.Series
+    generator: PatientGenerator  # fitted on all rows: the reference and the traffic are drawn from it
 
     @property
     def feature_names(self) -> list[str]:
@@ -62,19 +69,31 @@ def train(seed: int = 0) -> DemoModel:
     )
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     pipeline.fit(x_train[list(FEATURES.values())], y_train)
+    generator = fit_generator(frame, data.target.to_numpy(), list(FEATURES.values()))
     model = DemoModel(
-        pipeline, x_train.reset_index(drop=True), x_serve.reset_index(drop=True), y_serve, frame.std(numeric_only=True)
+        pipeline,
+        x_train.reset_index(drop=True),
+        x_serve.reset_index(drop=True),
+        y_serve,
+        frame.std(numeric_only=True),
+        generator,
     )
     model.train_labels = y_train  # type: ignore[attr-defined]
     return model
 
 
-def write_reference(model: DemoModel, path: Path) -> Path:
-    """The training rows with the model's own predictions and the labels (so the reference carries its
-    performance), as Parquet."""
-    frame = model.train.copy()
+def reference_frame(model: DemoModel, rows: int = REFERENCE_ROWS, seed: int = REFERENCE_SEED) -> pd.DataFrame:
+    """Patients drawn from the generator (as the traffic is) with the model's predictions and the true
+    labels, so the reference carries the model's performance too."""
+    frame, labels = model.generator.sample(rows, np.random.default_rng(seed))
     frame["prediction"] = model.predict_proba(frame)
-    frame["label"] = model.train_labels  # type: ignore[attr-defined]
+    frame["label"] = labels
+    return frame
+
+
+def write_reference(model: DemoModel, path: Path) -> Path:
+    """:func:`reference_frame` as Parquet."""
+    frame = reference_frame(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     return path

@@ -80,9 +80,9 @@ def demo_settings(base: Settings, receiver_url: str, reference: Path, options: D
                 "schedule": {"every": "30s"},
                 "window": "30s",
                 "min_samples": 200,
-                # The pager watches mean_radius by distance (in training standard deviations), not by a KS
-                # p-value: with 1,500 events a window, a p-value flags sampling noise now and then, and a
-                # false page before the drift would tell the wrong story.
+                # The pager watches mean_radius by distance (in standard deviations) with a margin: a false
+                # page before the drift would tell the wrong story. The other thresholds are the service's
+                # default (auto: calibrated to the window's size, never below the fixed default).
                 "drift": {"columns": {"mean_radius": {"method": "wasserstein_norm", "threshold": 0.3}}},
                 "alerts": [
                     {"when": "dataset_drift", "notify": ["team-slack", "retrain"], "severity": "warning"},
@@ -191,7 +191,12 @@ def run_demo(base: Settings, options: DemoOptions, stop: threading.Event, out: T
             kind="training",
             features=dict(settings.models[demo_model.MODEL_NAME].features),
         )
-        print(f"Reference registered: {len(trained.train)} training rows ({reference})", file=out, flush=True)
+        print(
+            f"Reference registered: {demo_model.REFERENCE_ROWS:,} patients drawn from a model of the data, as the "
+            f"traffic is ({reference})",
+            file=out,
+            flush=True,
+        )
         traffic = TrafficGenerator(
             trained,
             settings.kafka.bootstrap,

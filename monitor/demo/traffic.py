@@ -1,5 +1,6 @@
-"""Steady demo traffic through the SDK: held-out rows replayed with noise, then covariate drift on
-five measurements and a data-quality fault (one feature missing in 40% of events) part-way."""
+"""Steady demo traffic through the SDK: new patients from the fitted generator (the reference's
+distribution), then covariate drift on five measurements, a new channel and a data-quality fault (one
+feature missing in 40% of events) part-way."""
 
 from __future__ import annotations
 
@@ -167,13 +168,8 @@ def _send_until_stopped(
 
 
 def batch(model: DemoModel, rng: np.random.Generator, n: int, drifting: bool) -> tuple[pd.DataFrame, np.ndarray]:
-    """``n`` events: rows drawn from the held-out data with 5% noise, drifted if asked."""
-    index = rng.integers(0, len(model.serve), n)
-    frame = model.serve.iloc[index].reset_index(drop=True)
-    labels = model.serve_labels[index]
-    numeric = [c for c in frame.columns if c != "channel"]
-    noise = rng.normal(0, 0.05, (n, len(numeric))) * model.stds[numeric].to_numpy()
-    frame[numeric] = frame[numeric].to_numpy() + noise
+    """``n`` events: new patients from the generator the reference was drawn from, drifted if asked."""
+    frame, labels = model.generator.sample(n, rng)
     if drifting:
         for column in DRIFTED:
             frame[column] = frame[column] + DRIFT_SHIFT_STD * model.stds[column]

@@ -1,0 +1,120 @@
+"""Turning mixed rows into one standardised numeric matrix, with statistics of the reference only.
+
+- numerical columns: missing values imputed with the reference mean, then standardised with the
+  reference mean and population std (a constant column divides by 1);
+- categorical columns: frequency-encoded (a category becomes its share in the reference; missing is a
+  category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent share one "other"
+  bucket; a category the reference never had is 0), then standardised like a number.
+
+Frequency encoding keeps one dimension per categorical column (NannyML's choice too), so a column with
+thousands of categories does not swamp the PCA with one-hot dimensions. Everything fitted is plain
+numbers and strings, so it stores as JSON.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detectors.drift.multivariate.rows import Rows
+
+TOP_CATEGORIES = 50
+MISSING = "\x00missing"
+OTHER = "\x00other"
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """Reference statistics per column: ``numerical`` name -> (mean, std); ``categorical`` name ->
+    (category shares, mean and std of the encoded column)."""
+
+    numerical: dict[str, tuple[float, float]]
+    categorical: dict[str, tuple[dict[str, float], float, float]]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+    def transform(self, rows: Rows) -> np.ndarray:
+        """The standardised matrix (rows x columns, in :attr:`names` order) of ``rows``."""
+        matrix = np.empty((rows.count, len(self.numerical) + len(self.categorical)), dtype=np.float64)
+        for index, (name, (mean, std)) in enumerate(self.numerical.items()):
+            values = rows.numerical[name]
+            matrix[:, index] = (np.where(np.isnan(values), mean, values) - mean) / std
+        offset = len(self.numerical)
+        for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
+            matrix[:, offset + index] = (_frequencies(rows.categorical[name], shares) - mean) / std
+        return matrix
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "numerical": {n: list(v) for n, v in self.numerical.items()},
+            "categorical": {n: [s, m, d] for n, (s, m, d) in self.categorical.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Encoder:
+        return cls(
+            {n: (float(v[0]), float(v[1])) for n, v in data["numerical"].items()},
+            {n: (dict(v[0]), float(v[1]), float(v[2])) for n, v in data["categorical"].items()},
+        )
+
+
+def fit_encoder(reference: Rows) -> Encoder:
+    numerical: dict[str, tuple[float, float]] = {}
+    for name, values in reference.numerical.items():
+        present = values[~np.isnan(values)]
+        mean = float(present.mean()) if present.size else 0.0
+        std = float(present.std()) if present.size else 0.0
+        numerical[name] = (mean, std if std > 0 else 1.0)
+    categorical: dict[str, tuple[dict[str, float], float, float]] = {}
+    for name, values in reference.categorical.items():
+        distinct, inverse = _distinct(values)
+        counts = Counter(dict(zip(distinct, np.bincount(inverse, minlength=len(distinct)).tolist(), strict=True)))
+        total = max(sum(counts.values()), 1)
+        top = dict(counts.most_common(TOP_CATEGORIES))
+        shares = {c: n / total for c, n in top.items()}
+        rest = total - sum(top.values())
+        if rest:
+            shares[OTHER] = rest / total
+        encoded = _frequencies(values, shares)
+        std = float(encoded.std())
+        categorical[name] = (shares, float(encoded.mean()), std if std > 0 else 1.0)
+    return Encoder(numerical, categorical)
+
+
+def _frequencies(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
+    """Each value's reference share: top categories their own, the rest "other" (if the reference had any
+    beyond the top), unseen categories 0."""
+    other = shares.get(OTHER, 0.0)
+    known = {c: s for c, s in shares.items() if c != OTHER}
+    # "other" applies to categories the reference had beyond its top ones; we cannot tell those from
+    # unseen ones without keeping every category, so both read as the "other" share (0 if none).
+    distinct, inverse = _distinct(values)
+    table = np.array([known.get(c, other) for c in distinct], dtype=np.float64)
+    result: np.ndarray = table[inverse] if len(values) else np.zeros(0)
+    return result
+
+
+def _distinct(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values (missing as :data:`MISSING`) and each row's index into them, without a Python
+    call per row (a window's rows are many, its categories few)."""
+    if not len(values):
+        return [], np.zeros(0, dtype=np.int64)
+    filled = np.where(values == None, MISSING, values).astype(str)  # noqa: E711 (elementwise)
+    distinct, inverse = np.unique(filled, return_inverse=True)
+    return [str(c) for c in distinct], inverse.reshape(-1)
+
+
+def category_codes(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
+    """Integer codes for a classifier: one per top reference category (in share order), one for anything
+    else; missing is NaN (histogram gradient boosting treats it natively)."""
+    order = {c: i for i, c in enumerate(c for c in shares if c not in (OTHER, MISSING))}
+    rest = float(len(order))
+    distinct, inverse = _distinct(values)
+    table = np.array([np.nan if c == MISSING else order.get(c, rest) for c in distinct], dtype=np.float64)
+    result: np.ndarray = table[inverse] if len(values) else np.zeros(0)
+    return result

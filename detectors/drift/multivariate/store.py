@@ -1,0 +1,45 @@
+"""Fitted PCA models of registered references, kept in ``multivariate_fits`` (migration 0102).
+
+A registered reference's rows never change (a new registration is a new ``load_id``), so the PCA is
+fitted on the first run that needs it and read back by every later one. Keyed by the sample's WHERE
+and the compared columns (names, kinds, expressions), so nothing stale can be read back.
+"""
+
+from __future__ import annotations
+
+import json
+
+from detectors.drift.multivariate.pca import PcaFit
+from detectors.drift.sample import Sample
+from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string
+
+TABLE = "multivariate_fits"
+PCA = "pca_reconstruction"
+
+
+def columns_key(sample: Sample) -> str:
+    """The compared columns as stored: name, kind and expression of each, in order."""
+    return json.dumps([[n, s.kind, s.expr] for n, s in sample.columns.items()])
+
+
+def load(storage: Storage, load_id: str, sample: Sample) -> PcaFit | None:
+    rows = storage.rows(
+        f"SELECT fit FROM {storage.table(TABLE)} FINAL WHERE load_id = {sql_string(load_id)} "
+        f"AND scope = {sql_string(sample.where_sql)} AND columns = {sql_string(columns_key(sample))} "
+        f"AND method = {sql_string(PCA)} LIMIT 1"
+    )
+    return PcaFit.from_json(json.loads(rows[0][0])) if rows else None
+
+
+def store(storage: Storage, load_id: str, sample: Sample, fit: PcaFit) -> None:
+    storage.insert_rows(
+        TABLE,
+        [(load_id, sample.where_sql, columns_key(sample), PCA, json.dumps(fit.to_json()))],
+        ["load_id", "scope", "columns", "method", "fit"],
+    )
+
+
+def forget(storage: Storage, load_id: str) -> None:
+    """Delete the fits of a load whose rows are dropped."""
+    storage.command(f"DELETE FROM {storage.table(TABLE)} WHERE load_id = {sql_string(load_id)}")
