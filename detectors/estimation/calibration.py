@@ -6,9 +6,11 @@ regression would only add noise); others (over-confident models, scores outside 
 an isotonic map per class, one-vs-rest, with multiclass rows renormalised to sum to 1. The decision is
 made on held-out folds of the reference: calibrate when the isotonic map lowers the Brier score there.
 
-A fitted map is its breakpoints, applied with linear interpolation and clamped at the ends (what
-scikit-learn's ``IsotonicRegression(out_of_bounds="clip").predict`` does), so it serialises to two
-short lists per class.
+The isotonic fit is the pool-adjacent-violators algorithm written here (it matches scikit-learn's
+``IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")``, which the tests check), so estimating a
+classifier does not pay for importing scikit-learn. A fitted map is its breakpoints (the first and last
+score of each constant block), applied with linear interpolation and clamped at the ends, so it
+serialises to two short lists per class.
 """
 
 from __future__ import annotations
@@ -33,9 +35,15 @@ class Calibration:
         return bool(self.maps)
 
     def apply(self, scores: FloatArray) -> FloatArray:
-        """(n, C) probabilities from (n, C) raw scores (rows sum to 1)."""
+        """(n, C) probabilities from (n, C) raw scores (rows sum to 1).
+
+        Binary (two columns, one map): the map is the positive class's, the other column its complement.
+        """
         if not self.maps:
             return _normalise(np.clip(scores, 0.0, 1.0))
+        if len(self.maps) == 1 and scores.shape[1] == 2:
+            positive = np.interp(scores[:, 1], *self.maps[0])
+            return np.column_stack([1.0 - positive, positive])
         mapped = np.column_stack([np.interp(scores[:, k], x, y) for k, (x, y) in enumerate(self.maps)])
         return _normalise(mapped)
 
@@ -56,14 +64,38 @@ def _normalise(probabilities: FloatArray) -> FloatArray:
         return np.where(total > 0, probabilities / np.where(total > 0, total, 1.0), even)
 
 
-def _fit_maps(scores: FloatArray, labels: IntArray) -> Calibration:
-    from sklearn.isotonic import IsotonicRegression
+def isotonic(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Non-decreasing least-squares fit of ``y`` on ``x`` (values clipped to [0, 1]) as breakpoints."""
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    distinct, start = np.unique(xs, return_index=True)
+    weights = np.diff(np.r_[start, xs.size]).astype(np.float64)
+    sums = np.add.reduceat(ys, start)
+    block_sum: list[float] = []
+    block_weight: list[float] = []
+    block_len: list[int] = []
+    for total, weight in zip(sums.tolist(), weights.tolist(), strict=True):
+        length = 1
+        while block_sum and block_sum[-1] * weight >= total * block_weight[-1]:  # previous mean >= this one
+            total += block_sum.pop()
+            weight += block_weight.pop()
+            length += block_len.pop()
+        block_sum.append(total)
+        block_weight.append(weight)
+        block_len.append(length)
+    means = np.clip(np.asarray(block_sum) / np.asarray(block_weight), 0.0, 1.0)
+    ends = np.cumsum(block_len)
+    firsts, lasts = ends - np.asarray(block_len), ends - 1
+    index = np.unique(np.r_[firsts, lasts])
+    values = np.repeat(means, block_len)
+    return distinct[index], values[index]
 
+
+def _fit_maps(scores: FloatArray, labels: IntArray) -> Calibration:
     maps = []
-    for k in range(scores.shape[1]):
-        model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        model.fit(scores[:, k], (labels == k).astype(np.float64))
-        maps.append((tuple(map(float, model.X_thresholds_)), tuple(map(float, model.y_thresholds_))))
+    for k in [1] if scores.shape[1] == 2 else range(scores.shape[1]):
+        x, y = isotonic(scores[:, k], (labels == k).astype(np.float64))
+        maps.append((tuple(x.tolist()), tuple(y.tolist())))
     return Calibration(tuple(maps))
 
 

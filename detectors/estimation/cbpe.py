@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors.estimation.metrics import FloatArray, IntArray, Task, classification_metrics
+from detectors.estimation.metrics import FloatArray, IntArray, Task, classification_metrics, label_metrics
 
 SIMULATIONS = 200
-_CELLS_PER_BATCH = 4_000_000  # simulated rows x classes held at once
+_CELLS_PER_BATCH = 4_000_000  # simulated rows held at once
 
 
 def estimate_values(
@@ -41,16 +41,16 @@ def sampling_sd(
     rng = np.random.default_rng(seed)
     n, n_classes = probabilities.shape
     cumulative = np.cumsum(probabilities, axis=1)[:, :-1]
-    batch = max(1, min(simulations, _CELLS_PER_BATCH // max(1, n * n_classes)))
+    batch = max(1, min(simulations, _CELLS_PER_BATCH // max(1, n)))
     draws: dict[str, list[FloatArray]] = {name: [] for name in names}
     done = 0
     while done < simulations:
         size = min(batch, simulations - done)
-        uniform = rng.random((size, n, 1))
-        codes = (uniform > cumulative[None, :, :]).sum(axis=2)
-        masses = np.zeros((size, n, n_classes))
-        np.put_along_axis(masses, codes[:, :, None], 1.0, axis=2)
-        for name, values in classification_metrics(masses, predicted, scores, task, names).items():
+        uniform = rng.random((size, n))
+        codes = np.zeros((size, n), dtype=np.int64)
+        for k in range(n_classes - 1):
+            codes += uniform > cumulative[None, :, k]
+        for name, values in label_metrics(codes, predicted, scores, task, names).items():
             draws[name].append(values)
         done += size
     out: dict[str, float] = {}

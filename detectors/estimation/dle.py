@@ -5,7 +5,12 @@ A gradient-boosted model (scikit-learn's ``HistGradientBoostingRegressor``) lear
 over a chunk the mean predicted loss estimates MAE, MSE and MAPE (RMSE is the root of the MSE). Where
 the reference error depends on the inputs, a shift of the inputs towards harder regions raises the
 estimate. One fifth of the reference is held out to measure how far a row's loss strays from its
-prediction; that spread divided by sqrt(rows) is the sampling error of a chunk's estimate.
+prediction, relative to that prediction (errors of location-scale noise have a constant coefficient
+of variation: a row expected to err twice as much strays twice as far). A chunk's sampling error is
+that relative spread times the root of the sum of its rows' squared predicted losses, over its rows.
+
+The models run on one OpenMP thread: their trees are small, and on a machine whose cores are shared
+(a service next to ClickHouse, a CI runner) OpenMP's spinning threads make a fit many times slower.
 
 Categorical features are coded by their reference categories (at most :data:`MAX_CATEGORIES`, the most
 frequent; others and unseen ones are missing) and handed to the model as categorical.
@@ -73,19 +78,23 @@ class LossModels:
 
     encoding: Encoding
     models: Mapping[str, Any]  # loss name -> fitted HistGradientBoostingRegressor
-    spread: Mapping[str, float]  # loss name -> std of (actual - predicted loss) on held-out rows
+    spread: Mapping[str, float]  # loss name -> std of (actual / predicted loss - 1) on held-out rows
 
     def row_losses(self, columns: Mapping[str, NDArray[Any]], prediction: FloatArray) -> dict[str, FloatArray]:
+        from threadpoolctl import threadpool_limits
+
         matrix = self.encoding.matrix(columns, prediction)
-        return {name: np.maximum(model.predict(matrix), 0.0) for name, model in self.models.items()}
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return {name: np.maximum(model.predict(matrix), 0.0) for name, model in self.models.items()}
 
     def estimate(
         self, columns: Mapping[str, NDArray[Any]], prediction: FloatArray, names: Sequence[str]
     ) -> dict[str, tuple[float, float]]:
         """``{metric: (estimate, sampling standard deviation)}`` over the rows given."""
         rows = max(prediction.size, 1)
-        losses = {name: float(np.mean(v)) for name, v in self.row_losses(columns, prediction).items()}
-        sd = {name: self.spread[name] / math.sqrt(rows) for name in self.models}
+        per_row = self.row_losses(columns, prediction)
+        losses = {name: float(np.mean(v)) for name, v in per_row.items()}
+        sd = {name: self.spread[name] * math.sqrt(float(np.sum(v * v))) / rows for name, v in per_row.items()}
         out: dict[str, tuple[float, float]] = {}
         for name in names:
             if name == "rmse":
@@ -127,6 +136,7 @@ def fit_loss_models(
 ) -> LossModels:
     """A loss model per loss that ``names`` need, fitted on four fifths of the reference."""
     from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
 
     encoding = fit_encoding(columns)
     matrix = encoding.matrix(columns, prediction)
@@ -138,9 +148,17 @@ def fit_loss_models(
     spread: dict[str, float] = {}
     for name in wanted:
         target = row_loss(name, truth, prediction)
-        model = HistGradientBoostingRegressor(categorical_features=encoding.categorical_mask, random_state=seed)
-        model.fit(matrix[train], target[train])
-        residual = target[held] - np.maximum(model.predict(matrix[held]), 0.0)
+        model = HistGradientBoostingRegressor(
+            categorical_features=encoding.categorical_mask,
+            early_stopping=False,  # every training row fits the trees; small leaves-limited trees do not overfit
+            max_leaf_nodes=15,
+            min_samples_leaf=100,
+            random_state=seed,
+        )
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model.fit(matrix[train], target[train])
+            expected = np.maximum(model.predict(matrix[held]), EPS)
+        relative = target[held] / expected - 1.0
         models[name] = model
-        spread[name] = float(np.std(residual, ddof=1)) if residual.size > 1 else float(np.std(target))
+        spread[name] = float(np.std(relative, ddof=1)) if relative.size > 1 else 1.0
     return LossModels(encoding, models, spread)

@@ -15,7 +15,7 @@ multiclass is one-vs-rest; MAPE divides by ``max(|y|, eps)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -116,19 +116,64 @@ def classification_metrics(
     ``masses``: (B, n, C); ``predicted``: (n,) class codes; ``scores``: (n, C) the model's raw scores
     (only used to rank rows for ROC AUC). Binary metrics are those of class 1 (the positive class).
     """
-    conf = confusion(masses, predicted)
+
+    def auc() -> FloatArray:
+        classes = [masses.shape[2] - 1] if task == "binary" else range(masses.shape[2])
+        return np.stack([expected_auc(scores[:, k], masses[:, :, k]) for k in classes], axis=1)
+
+    return metrics_from(confusion(masses, predicted), auc, task, names)
+
+
+def label_metrics(
+    codes: IntArray, predicted: IntArray, scores: FloatArray, task: Task, names: Sequence[str]
+) -> dict[str, FloatArray]:
+    """The same metrics for (B, n) class codes, faster than one-hot masses: confusion counts by
+    ``bincount`` and ROC AUC by rank sums (Mann-Whitney with mid-ranks for ties)."""
+    batch, rows = codes.shape
+    n_classes = scores.shape[1]
+    cells = (np.arange(batch)[:, None] * n_classes + codes) * n_classes + predicted[None, :]
+    conf = np.bincount(cells.ravel(), minlength=batch * n_classes * n_classes).astype(np.float64)
+    conf = conf.reshape(batch, n_classes, n_classes)
+
+    def auc() -> FloatArray:
+        classes = [n_classes - 1] if task == "binary" else range(n_classes)
+        columns = []
+        for k in classes:
+            positive = codes == k
+            n_pos = positive.sum(axis=1).astype(np.float64)
+            rank_sum = positive.astype(np.float64) @ mid_ranks(scores[:, k])
+            pairs = n_pos * (rows - n_pos)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = (rank_sum - n_pos * (n_pos + 1) / 2) / pairs
+            columns.append(np.where(pairs > 0, value, np.nan))
+        return np.stack(columns, axis=1)
+
+    return metrics_from(conf, auc, task, names)
+
+
+def mid_ranks(values: FloatArray) -> FloatArray:
+    """1-based ranks, ties sharing their mean rank."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    before = np.cumsum(counts) - counts
+    return (before + (counts + 1) / 2.0)[inverse]
+
+
+def metrics_from(
+    conf: FloatArray, auc: Callable[[], FloatArray], task: Task, names: Sequence[str]
+) -> dict[str, FloatArray]:
+    """Metrics from (B, C, C) confusion counts ``[batch, true, predicted]`` and per-class ROC AUC (B, C')."""
     tp = np.diagonal(conf, axis1=1, axis2=2)
     true_n = conf.sum(axis=2)
     pred_n = conf.sum(axis=1)
     total = conf.sum(axis=(1, 2))[:, None]
     fp, fn = pred_n - tp, true_n - tp
     tn = total - tp - fp - fn
-    per_class = {
+    per_class: dict[str, Callable[[], FloatArray]] = {
         "precision": lambda: _ratio(tp, tp + fp),
         "recall": lambda: _ratio(tp, tp + fn),
         "f1": lambda: _ratio(2 * tp, 2 * tp + fp + fn),
         "specificity": lambda: _ratio(tn, tn + fp),
-        "roc_auc": lambda: _auc_per_class(masses, scores, task),
+        "roc_auc": auc,
     }
     out: dict[str, FloatArray] = {}
     for name in names:
@@ -144,12 +189,6 @@ def classification_metrics(
         else:
             out[name] = _ratio((values * true_n).sum(axis=1), true_n.sum(axis=1))
     return out
-
-
-def _auc_per_class(masses: FloatArray, scores: FloatArray, task: Task) -> FloatArray:
-    classes = [masses.shape[2] - 1] if task == "binary" else range(masses.shape[2])
-    columns = [expected_auc(scores[:, k], masses[:, :, k]) for k in classes]
-    return np.stack(columns, axis=1)
 
 
 def regression_metrics(truth: FloatArray, predicted: FloatArray, names: Sequence[str]) -> dict[str, float]:
