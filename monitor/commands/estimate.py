@@ -1,16 +1,14 @@
 """``monitor estimate``: a model's performance on unlabelled data, estimated from a labelled reference.
 
-The files are read as ``monitor drift`` reads them (embedded ClickHouse in a private temporary
-directory, :class:`detectors.sample.Sample`), in file order, then handed to :mod:`detectors.estimation`.
+The files are read in file order (:mod:`monitor.commands.file_tables`: text files as ``monitor drift``
+reads them), then handed to :mod:`detectors.estimation`.
 CUR's target column, when present, is read apart and only used for the ``realized`` figures.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 import sys
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -100,11 +98,7 @@ def estimate(
     check_file(reference)  # fail fast, before ClickHouse starts
     check_file(current)
     request = Request.parse(target, score or [], prediction, task.value if task else None)
-    workdir = Path(tempfile.mkdtemp(prefix="monitor-estimate-"))
-    try:
-        data = read_inputs(workdir, reference, current, request)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    data = read_inputs(reference, current, request)
     try:
         names = resolve_metrics(data.task, metric or [])
     except ValueError as exc:

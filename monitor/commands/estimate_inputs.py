@@ -1,7 +1,7 @@
 """Turn ``monitor estimate``'s files and flags into the estimator's arrays, or one clear error.
 
-Files are read through embedded ClickHouse exactly as ``monitor drift`` reads them
-(:meth:`detectors.sample.Sample.from_file`), one thread so rows keep their file order. Class labels
+Files are read by :mod:`monitor.commands.file_tables` (text files as ``monitor drift`` reads them),
+rows in file order. Class labels
 compare as text with booleans and 1/0 unified (``True``, ``true``, ``1`` and ``1.0`` are one class),
 as realized performance does in the service.
 """
@@ -19,9 +19,6 @@ from numpy.typing import NDArray
 from detectors.estimation.estimator import ClassifierInputs, Inputs, RegressorInputs
 from detectors.estimation.metrics import Task
 from monitor.errors import InputError
-
-# Read in file order: one thread, and Parquet row groups in order.
-ORDERED = {"max_threads": 1, "input_format_parquet_preserve_order": 1}
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,9 @@ def canonical(value: object) -> str:
 def _texts(column: pa.ChunkedArray) -> list[str | None]:
     cache: dict[object, str] = {}
     out: list[str | None] = []
-    for value in column.to_pylist():
+    boolean = pa.types.is_boolean(column.type)
+    for raw in _numpy(column).tolist():
+        value = bool(raw) if boolean and raw == raw else raw  # NaN != NaN: a null boolean stays NaN
         if value is None or (isinstance(value, float) and np.isnan(value)):
             out.append(None)
             continue
@@ -107,11 +106,46 @@ def _texts(column: pa.ChunkedArray) -> list[str | None]:
     return out
 
 
+def _numpy(column: pa.ChunkedArray) -> NDArray[Any]:
+    """The column as one numpy array: numbers and booleans from their Arrow buffers (NaN for null),
+    anything else as Python objects (None for null). pyarrow's own conversions (``to_numpy``, ``cast``)
+    import pandas or pyarrow.compute, most of the start-up of a command that needs neither."""
+    parts = [_chunk_numpy(chunk) for chunk in column.chunks]
+    return np.concatenate(parts) if parts else np.array([], dtype=np.float64)
+
+
+def _bits(buffer: pa.Buffer, offset: int, length: int) -> NDArray[np.bool_]:
+    raw = np.frombuffer(buffer, dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[offset : offset + length].astype(bool)
+
+
+def _chunk_numpy(chunk: pa.Array) -> NDArray[Any]:
+    kind = chunk.type
+    length, offset = len(chunk), chunk.offset
+    buffers = chunk.buffers()
+    if pa.types.is_boolean(kind):
+        values: NDArray[Any] = _bits(buffers[1], offset, length).astype(np.float64)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        code = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
+        dtype = np.dtype(f"{code}{kind.bit_width // 8}")
+        values = np.frombuffer(buffers[1], dtype=dtype, count=length, offset=offset * dtype.itemsize)
+    else:
+        return np.array(chunk.to_pylist(), dtype=object)
+    if chunk.null_count:
+        values = values.astype(np.float64)
+        values[~_bits(buffers[0], offset, length)] = np.nan
+    return values
+
+
 def _floats(table: pa.Table, name: str, where: str, required: bool = True) -> NDArray[np.float64]:
     column = table.column(name)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        raise InputError(f"{where}: column {name!r} holds text, expected numbers")
-    values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
+        raise InputError(f"{where}: column {name!r} holds {column.type}, expected numbers")
+    raw = _numpy(column)
+    if raw.dtype == object:
+        values = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
+    else:
+        values = raw.astype(np.float64)
     missing = int((~np.isfinite(values)).sum())
     if required and missing:
         raise InputError(f"{where}: column {name!r} has {missing} missing or non-finite value(s)")
@@ -125,7 +159,7 @@ def _infer_task(request: Request, table: pa.Table, where: str) -> Task:
         return "multiclass"
     column = table.column(request.target)
     if pa.types.is_floating(column.type):
-        values = column.to_numpy(zero_copy_only=False)
+        values = _floats(table, request.target, where, required=False)
         finite = values[np.isfinite(values)]
         if finite.size and not np.all(finite == np.round(finite)):
             return "regression"
@@ -190,34 +224,19 @@ def _regressor(table: pa.Table, output: str, features: list[str], where: str) ->
     return RegressorInputs(columns, _floats(table, output, where))
 
 
-def read_inputs(workdir: Path, reference: Path, current: Path, request: Request) -> EstimationData:
-    """Read both files through a private embedded ClickHouse under ``workdir``."""
-    from detectors.sample import Sample
-    from monitor.storage import connect_dsn, quote_identifier
+def read_inputs(reference: Path, current: Path, request: Request) -> EstimationData:
+    """Read the columns the request needs from both files (see :mod:`monitor.commands.file_tables`)."""
+    from monitor.commands.file_tables import open_files
 
-    storage = connect_dsn(f"chdb://{workdir / 'db'}", "estimate")
-    try:
-        ref = Sample.from_file(storage, reference)
-        cur = Sample.from_file(storage, current)
+    with open_files(reference, current) as (ref, cur):
         model_columns = [c for _, c in request.scores] + ([request.prediction] if request.prediction else [])
-        for sample, needed in ((ref, [request.target, *model_columns]), (cur, model_columns)):
-            for name in needed:
-                if name in sample.skipped:
-                    raise InputError(f"{sample.description}: column {name!r} cannot be read ({sample.skipped[name]})")
-                if name not in sample.columns:
-                    raise InputError(f"{sample.description}: no column {name!r}")
+        ref.require([request.target, *model_columns])
+        cur.require(model_columns)
         used = {request.target, *model_columns}
         features = [c for c in ref.columns if c not in used and c in cur.columns]
         with_target = request.target in cur.columns
-
-        def read(sample: Sample, names: list[str]) -> pa.Table:
-            select = ", ".join(quote_identifier(n) for n in dict.fromkeys(names))
-            return storage.arrow(f"SELECT {select} FROM {sample.from_sql}", settings=ORDERED)
-
-        ref_table = read(ref, [request.target, *model_columns, *features])
-        cur_table = read(cur, [*model_columns, *features, *([request.target] if with_target else [])])
-    finally:
-        storage.close()
+        ref_table = ref.read([request.target, *model_columns, *features])
+        cur_table = cur.read([*model_columns, *features, *([request.target] if with_target else [])])
     task = _infer_task(request, ref_table, str(reference))
     notes: list[str] = []
     if task == "regression":
