@@ -16,7 +16,7 @@ import numpy as np
 
 from detectors.estimation.metrics import FloatArray, IntArray, Task, classification_metrics, label_metrics
 
-SIMULATIONS = 200
+SIMULATIONS = 100
 _CELLS_PER_BATCH = 4_000_000  # simulated rows held at once
 
 

@@ -90,20 +90,46 @@ def canonical(value: object) -> str:
     return str(int(number)) if number.is_integer() else text
 
 
-def _texts(column: pa.ChunkedArray) -> list[str | None]:
-    cache: dict[object, str] = {}
-    out: list[str | None] = []
-    boolean = pa.types.is_boolean(column.type)
-    for raw in _numpy(column).tolist():
-        value = bool(raw) if boolean and raw == raw else raw  # NaN != NaN: a null boolean stays NaN
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            out.append(None)
-            continue
-        text = cache.get(value)
-        if text is None:
-            text = cache[value] = canonical(value)
-        out.append(text)
-    return out
+@dataclass(frozen=True)
+class Labels:
+    """A class column: its distinct canonical texts and, per row, the index of its text
+    (``len(values)`` for a missing value)."""
+
+    values: tuple[str, ...]
+    index: NDArray[np.int64]
+
+    @property
+    def missing(self) -> NDArray[np.bool_]:
+        return self.index == len(self.values)
+
+    def texts(self) -> NDArray[Any]:
+        return np.array([*self.values, None], dtype=object)[self.index]
+
+    def codes(self, classes: tuple[str, ...], binary: bool) -> NDArray[np.int64]:
+        """Per row the class code (binary: 1 for the positive class ``classes[1]``, else 0); -1 when missing
+        or (multiclass) not one of ``classes``."""
+        lookup = {c: i for i, c in enumerate(classes)}
+        code = (lambda v: int(v == classes[1])) if binary else (lambda v: lookup.get(v, -1))
+        mapping = [code(v) for v in self.values]
+        return np.array([*mapping, -1], dtype=np.int64)[self.index]
+
+
+def _labels(column: pa.ChunkedArray) -> Labels:
+    """Canonical class texts computed once per distinct value, not per row."""
+    raw = _numpy(column)
+    if raw.dtype == object:
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in raw], dtype=bool)
+        present = np.array([str(v) if isinstance(v, str) else canonical(v) for v in raw[~missing]], dtype=object)
+    else:
+        missing = np.isnan(raw) if raw.dtype.kind == "f" else np.zeros(raw.size, dtype=bool)
+        present = raw[~missing]
+    distinct, inverse = np.unique(present, return_inverse=True) if present.size else (present, present)
+    texts: dict[str, int] = {}
+    remap = np.array([texts.setdefault(canonical(v), len(texts)) for v in distinct.tolist()], dtype=np.int64)
+    index = np.full(raw.size, len(texts), dtype=np.int64)
+    if present.size:
+        index[~missing] = remap[inverse]
+    return Labels(tuple(texts), index)
 
 
 def _numpy(column: pa.ChunkedArray) -> NDArray[Any]:
@@ -168,8 +194,8 @@ def _infer_task(request: Request, table: pa.Table, where: str) -> Task:
     return "binary"
 
 
-def _classes(request: Request, task: Task, labels: list[str | None], where: str) -> tuple[str, ...]:
-    seen = sorted({v for v in labels if v is not None})
+def _classes(request: Request, task: Task, labels: Labels, where: str) -> tuple[str, ...]:
+    seen = sorted(labels.values[i] for i in np.unique(labels.index) if i < len(labels.values))
     if task == "multiclass":
         classes = tuple(str(label) for label, _ in request.scores)
         unknown = [v for v in seen if v not in classes]
@@ -188,13 +214,6 @@ def _classes(request: Request, task: Task, labels: list[str | None], where: str)
     return (others[0] if others else "0" if positive != "0" else "1", positive)
 
 
-def _codes(labels: list[str | None], classes: tuple[str, ...], binary: bool) -> NDArray[np.int64]:
-    lookup = {c: i for i, c in enumerate(classes)}
-    if binary:
-        return np.array([-1 if v is None else int(v == classes[1]) for v in labels], dtype=np.int64)
-    return np.array([-1 if v is None else lookup.get(v, -1) for v in labels], dtype=np.int64)
-
-
 def _classifier(
     table: pa.Table, request: Request, task: Task, classes: tuple[str, ...], where: str
 ) -> ClassifierInputs:
@@ -203,12 +222,12 @@ def _classifier(
     if request.prediction is None:
         predicted = (scores[:, 1] >= 0.5).astype(np.int64) if task == "binary" else np.argmax(scores, axis=1)
         return ClassifierInputs(scores, predicted.astype(np.int64))
-    texts = _texts(table.column(request.prediction))
-    if any(v is None for v in texts):
+    labels = _labels(table.column(request.prediction))
+    if labels.missing.any():
         raise InputError(f"{where}: column {request.prediction!r} has missing predictions")
-    predicted = _codes(texts, classes, task == "binary")
+    predicted = labels.codes(classes, task == "binary")
     if task == "multiclass" and (predicted < 0).any():
-        bad = texts[int(np.flatnonzero(predicted < 0)[0])]
+        bad = labels.values[labels.index[int(np.flatnonzero(predicted < 0)[0])]]
         raise InputError(f"{where}: predicted class {bad!r} has no --score CLASS=COLUMN")
     return ClassifierInputs(scores, predicted)
 
@@ -218,7 +237,7 @@ def _regressor(table: pa.Table, output: str, features: list[str], where: str) ->
     for name in features:
         column = table.column(name)
         if pa.types.is_boolean(column.type) or pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            columns[name] = np.array(_texts(column), dtype=object)
+            columns[name] = _labels(column).texts()
         else:
             columns[name] = _floats(table, name, where, required=False)
     return RegressorInputs(columns, _floats(table, output, where))
@@ -254,11 +273,11 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
         return EstimationData(task, (), ref_in, ref_labels, cur_in, cur_labels, notes)
     if task == "binary" and len(request.scores) != 1:
         raise InputError("--task binary takes one --score (the positive class's probability)")
-    ref_texts = _texts(ref_table.column(request.target))
-    classes = _classes(request, task, ref_texts, str(reference))
+    ref_labels = _labels(ref_table.column(request.target))
+    classes = _classes(request, task, ref_labels, str(reference))
     ref_in = _classifier(ref_table, request, task, classes, str(reference))
     cur_in = _classifier(cur_table, request, task, classes, str(current))
-    ref_codes = _codes(ref_texts, classes, task == "binary")
+    ref_codes = ref_labels.codes(classes, task == "binary")
     keep = ref_codes >= 0
     if not keep.all():
         notes.append(f"{int((~keep).sum())} reference rows without a target left out")
@@ -267,9 +286,9 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
         raise InputError(f"{reference}: target {request.target!r} needs at least two classes")
     cur_codes = None
     if with_target:
-        cur_texts = _texts(cur_table.column(request.target))
-        cur_codes = _codes(cur_texts, classes, task == "binary")
-        unknown = sum(1 for t, c in zip(cur_texts, cur_codes, strict=True) if t is not None and c < 0)
+        cur_labels = _labels(cur_table.column(request.target))
+        cur_codes = cur_labels.codes(classes, task == "binary")
+        unknown = int((~cur_labels.missing & (cur_codes < 0)).sum())
         if unknown:
             notes.append(f"{unknown} current rows with a class the reference lacks left out of realized metrics")
     return EstimationData(task, classes, ref_in, ref_codes, cur_in, cur_codes, notes)
