@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from detectors import drift_detectors, performance, quality, volume
+from detectors import drift_detectors, estimated_performance, performance, quality, volume
 from detectors.context import RunContext, error_result
 from detectors.reference_load import add_events, add_file
 from detectors.references import Reference, get_reference, training_reference
@@ -153,6 +153,9 @@ def _segment_results(ctx: RunContext, segment: Segment, ref_perf: dict) -> list[
     results += _guarded("volume", segment, lambda: volume.volume(ctx, segment))
     results += _guarded("freshness", segment, lambda: volume.freshness(ctx, segment))
     results += _guarded("performance", segment, lambda: performance.performance(ctx, segment, ref_perf))
+    if segment is None:
+        estimate = estimated_performance.estimated_performance
+        results += _guarded(estimated_performance.DETECTOR, segment, lambda: estimate(ctx, segment))
     return results
 
 

@@ -1,0 +1,158 @@
+"""The ``estimated_performance`` detector: a window's performance estimated before its labels arrive.
+
+For a model whose reference carries labels and predictions, the estimator is fitted once on the
+reference (calibration of the scores for a binary ``probability`` model, loss models for a
+``regression`` model; see :mod:`detectors.estimation`) and stored (:mod:`detectors.estimation_state`).
+Each window then reads only its scores (and, for regressors, features) and gets one row per metric:
+``value`` the estimate, ``drift`` whether it left the reference band, ``threshold`` the band's bad
+side (lower for scores, upper for losses) and in ``details`` the confidence band (``lower``,
+``upper``), both thresholds and the reference's own value. The realized metrics come from the
+``performance`` detector as labels arrive, under the same metric names.
+
+Multiclass ``class`` models and segments are not estimated here (``monitor estimate`` covers multiclass
+offline); a model without labelled reference rows gets no rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.context import RunContext
+from detectors.estimation.estimator import ClassifierInputs, Fitted, Inputs, RegressorInputs, estimate, fit
+from detectors.estimation.metrics import BINARY_METRICS, REGRESSION_METRICS, Task
+from detectors.estimation_state import fitted_state
+from detectors.performance import _text, positive_text, settings_key
+from detectors.references import ROWS_TABLE
+from detectors.report import DATASET, StatResult
+from detectors.segments import Segment
+from monitor.storage import Storage
+
+DETECTOR = "estimated_performance"
+LOSSES = frozenset(REGRESSION_METRICS)
+
+
+def _task(ctx: RunContext) -> Task | None:
+    if not (ctx.reference.has_label and ctx.reference.has_prediction):
+        return None
+    return {"probability": "binary", "regression": "regression"}.get(ctx.prediction.type)  # type: ignore[return-value]
+
+
+def _features(ctx: RunContext) -> list[str]:
+    """Features the reference and the configuration agree on (same kind): the loss models' inputs."""
+    return sorted(f for f, kind in ctx.features.items() if ctx.reference.columns.get(f) == kind)
+
+
+def _column(storage: Storage, sql: str) -> dict[str, NDArray[Any]]:
+    table = storage.arrow(sql)
+    return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False)) for name in table.column_names}
+
+
+def _floats(values: NDArray[Any]) -> NDArray[np.float64]:
+    if values.dtype == object:
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return values.astype(np.float64)
+
+
+def _reference_data(ctx: RunContext, task: Task) -> tuple[Inputs, NDArray[Any]]:
+    storage, ref = ctx.storage, ctx.reference
+    rows = f"{storage.table(ROWS_TABLE)} WHERE {ref.where_sql()}"
+    if task == "binary":
+        label = _text("label_cat", "label_num")
+        data = _column(
+            storage,
+            f"SELECT prediction_num AS score, toInt64(({label}) = {positive_text(ctx.prediction)}) AS y FROM {rows} "
+            f"AND ({label}) IS NOT NULL AND isFinite(prediction_num) ORDER BY row_id",
+        )
+        return _classifier(ctx, _floats(data["score"])), data["y"].astype(np.int64)
+    names = _features(ctx)
+    parts = [f"{ref.column_expr(f)} AS f{i}" for i, f in enumerate(names)]
+    data = _column(
+        storage,
+        f"SELECT {', '.join([*parts, 'prediction_num AS p', 'label_num AS y'])} FROM {rows} "
+        "AND isFinite(label_num) AND isFinite(prediction_num) ORDER BY row_id",
+    )
+    return _regressor(ctx, names, data), _floats(data["y"])
+
+
+def _window_data(ctx: RunContext, task: Task) -> Inputs:
+    where = f"{ctx.events_where()} AND isFinite(prediction_num)"
+    if task == "binary":
+        data = _column(ctx.storage, f"SELECT prediction_num AS score FROM {ctx.events_from} WHERE {where}")
+        return _classifier(ctx, _floats(data["score"]))
+    names = _features(ctx)
+    parts = [f"{ctx.event_expr(f)} AS f{i}" for i, f in enumerate(names)]
+    data = _column(
+        ctx.storage, f"SELECT {', '.join([*parts, 'prediction_num AS p'])} FROM {ctx.events_from} WHERE {where}"
+    )
+    return _regressor(ctx, names, data)
+
+
+def _classifier(ctx: RunContext, score: NDArray[np.float64]) -> ClassifierInputs:
+    predicted = (score >= float(ctx.prediction.threshold)).astype(np.int64)
+    return ClassifierInputs(np.column_stack([1.0 - score, score]), predicted)
+
+
+def _regressor(ctx: RunContext, names: list[str], data: dict[str, NDArray[Any]]) -> RegressorInputs:
+    columns: dict[str, NDArray[Any]] = {}
+    for i, name in enumerate(names):
+        values = data[f"f{i}"]
+        columns[name] = values.astype(object) if ctx.features[name] == "categorical" else _floats(values)
+    return RegressorInputs(columns, _floats(data["p"]))
+
+
+def fitted_for(ctx: RunContext, task: Task) -> Fitted:
+    """The estimator fitted on the context's reference (stored after the first fit)."""
+    metrics = BINARY_METRICS if task == "binary" else REGRESSION_METRICS
+    key = f"{task}|{settings_key(ctx.prediction)}|{','.join(metrics)}|{','.join(_features(ctx))}"
+
+    def fit_now() -> Fitted:
+        inputs, labels = _reference_data(ctx, task)
+        if inputs.rows < 20:
+            raise ValueError(f"the reference has {inputs.rows} labelled rows with a prediction; at least 20 needed")
+        return fit(task, inputs, labels, ("0", "1") if task == "binary" else (), metrics, ctx.settings.min_samples)
+
+    return fitted_state(ctx.storage, ctx.model, ctx.reference.load_id, key, fit_now)
+
+
+def estimated_performance(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
+    """One row per estimated metric for the whole window (no rows for models it does not apply to)."""
+    task = _task(ctx)
+    if task is None or segment is not None:
+        return []
+    fitted = fitted_for(ctx, task)
+    inputs = _window_data(ctx, task)
+    n = inputs.rows
+    if n < 2:
+        return [
+            StatResult(DETECTOR, DATASET, name, None, status="insufficient_data", n_reference=fitted.reference_rows)
+            for name in fitted.metrics
+        ]
+    status = ctx.status_for(n)
+    out = []
+    for name, e in estimate(fitted, inputs, seed=0).items():
+        loss = name in LOSSES
+        out.append(
+            StatResult(
+                DETECTOR,
+                DATASET,
+                name,
+                e.value,
+                threshold=e.threshold_upper if loss else e.threshold_lower,
+                drift=e.alert if e.value is not None else None,
+                status=status if e.value is not None else "insufficient_data",
+                n_reference=fitted.reference_rows,
+                n_current=n,
+                details={
+                    "lower": e.lower,
+                    "upper": e.upper,
+                    "threshold_lower": e.threshold_lower,
+                    "threshold_upper": e.threshold_upper,
+                    "reference": fitted.reference.get(name),
+                    "calibrated": bool(fitted.meta.get("calibrated", False)),
+                },
+            )
+        )
+    return out
