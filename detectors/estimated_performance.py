@@ -32,6 +32,11 @@ from monitor.storage import Storage
 
 DETECTOR = "estimated_performance"
 LOSSES = frozenset(REGRESSION_METRICS)
+MIN_REFERENCE_ROWS = 20
+
+
+class TooFewReferenceRows(Exception):
+    """The reference has too few labelled rows with a prediction to fit on: no estimate, not an error."""
 
 
 def _task(ctx: RunContext) -> Task | None:
@@ -110,8 +115,8 @@ def fitted_for(ctx: RunContext, task: Task) -> Fitted:
 
     def fit_now() -> Fitted:
         inputs, labels = _reference_data(ctx, task)
-        if inputs.rows < 20:
-            raise ValueError(f"the reference has {inputs.rows} labelled rows with a prediction; at least 20 needed")
+        if inputs.rows < MIN_REFERENCE_ROWS:
+            raise TooFewReferenceRows(f"{inputs.rows} labelled reference rows with a prediction")
         return fit(task, inputs, labels, ("0", "1") if task == "binary" else (), metrics, ctx.settings.min_samples)
 
     return fitted_state(ctx.storage, ctx.model, ctx.reference.load_id, key, fit_now)
@@ -122,7 +127,14 @@ def estimated_performance(ctx: RunContext, segment: Segment = None) -> list[Stat
     task = _task(ctx)
     if task is None or segment is not None:
         return []
-    fitted = fitted_for(ctx, task)
+    try:
+        fitted = fitted_for(ctx, task)
+    except TooFewReferenceRows as exc:
+        names = BINARY_METRICS if task == "binary" else REGRESSION_METRICS
+        return [
+            StatResult(DETECTOR, DATASET, name, None, status="insufficient_data", details={"reason": str(exc)})
+            for name in names
+        ]
     inputs = _window_data(ctx, task)
     n = inputs.rows
     if n < 2:
