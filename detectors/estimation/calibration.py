@@ -71,11 +71,16 @@ def isotonic(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
     distinct, start = np.unique(xs, return_index=True)
     weights = np.diff(np.r_[start, xs.size]).astype(np.float64)
     sums = np.add.reduceat(ys, start)
+    # Adjacent points with equal means always share a level (averaging two unequal fitted values of equal
+    # targets keeps the order and lowers the loss), so runs of them are pooled before the loop.
+    means = sums / weights
+    runs = np.flatnonzero(np.r_[True, means[1:] != means[:-1]])
+    run_len = np.diff(np.r_[runs, means.size])
+    sums, weights = np.add.reduceat(sums, runs), np.add.reduceat(weights, runs)
     block_sum: list[float] = []
     block_weight: list[float] = []
     block_len: list[int] = []
-    for total, weight in zip(sums.tolist(), weights.tolist(), strict=True):
-        length = 1
+    for total, weight, length in zip(sums.tolist(), weights.tolist(), run_len.tolist(), strict=True):
         while block_sum and block_sum[-1] * weight >= total * block_weight[-1]:  # previous mean >= this one
             total += block_sum.pop()
             weight += block_weight.pop()
@@ -83,11 +88,11 @@ def isotonic(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
         block_sum.append(total)
         block_weight.append(weight)
         block_len.append(length)
-    means = np.clip(np.asarray(block_sum) / np.asarray(block_weight), 0.0, 1.0)
+    fitted = np.clip(np.asarray(block_sum) / np.asarray(block_weight), 0.0, 1.0)
     ends = np.cumsum(block_len)
     firsts, lasts = ends - np.asarray(block_len), ends - 1
     index = np.unique(np.r_[firsts, lasts])
-    values = np.repeat(means, block_len)
+    values = np.repeat(fitted, block_len)
     return distinct[index], values[index]
 
 
