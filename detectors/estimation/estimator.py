@@ -26,8 +26,7 @@ from detectors.estimation.metrics import (
     FloatArray,
     IntArray,
     Task,
-    classification_metrics,
-    one_hot,
+    label_metrics,
     regression_metrics,
 )
 from detectors.estimation.thresholds import Band, fit_bands
@@ -146,7 +145,7 @@ def _classification_realized(
     if not keep.any():
         return dict.fromkeys(metrics)
     known = inputs.where(keep)
-    values = classification_metrics(one_hot(labels[keep], n_classes), known.predicted, known.scores, task, metrics)
+    values = label_metrics(labels[keep][None, :], known.predicted, known.scores, task, metrics)
     return {name: _finite(float(v[0])) for name, v in values.items()}
 
 

@@ -280,17 +280,20 @@ def test_chunks_and_bands() -> None:
         resolve_metrics("binary", ["mae"])
 
 
-@pytest.mark.parametrize("rows", [300, 5000])
-def test_binary_band_shortcut_matches_simulating_every_label(rows: int) -> None:
-    """The binary sampling error drawn from the normal law of (TP, FN, rank sum) against 4,000 full
-    simulations of every label (the multiclass path)."""
+@pytest.mark.parametrize(
+    ("task", "rows"), [("binary", 300), ("binary", 5000), ("multiclass", 300), ("multiclass", 5000)]
+)
+def test_band_from_normal_sums_matches_simulating_every_label(task: str, rows: int) -> None:
+    """The sampling error drawn from the normal law of the confusion counts and rank sums against 3,000
+    full simulations of every label."""
     from detectors.estimation import cbpe
 
     rng = np.random.default_rng(rows)
-    inputs, _ = _binary(rng, rows, 1.0)
-    names = resolve_metrics("binary", [])
-    fast = cbpe.sampling_sd(inputs.scores, inputs.predicted, inputs.scores, "binary", names, seed=1)
-    draws = (rng.random((4000, rows)) < inputs.scores[None, :, 1]).astype(np.int64)
-    full = label_metrics(draws, inputs.predicted, inputs.scores, "binary", names)
+    inputs, _ = _binary(rng, rows, 1.0) if task == "binary" else _multiclass(rng, rows, 1.0)
+    names = resolve_metrics(task, [])
+    fast = cbpe.sampling_sd(inputs.scores, inputs.predicted, inputs.scores, task, names, seed=1)
+    cumulative = np.cumsum(inputs.scores, axis=1)[:, :-1]
+    draws = (rng.random((3000, rows, 1)) > cumulative[None, :, :]).sum(axis=2)
+    full = label_metrics(draws, inputs.predicted, inputs.scores, task, names)
     for name in names:
         assert fast[name] == pytest.approx(float(np.std(full[name], ddof=1)), rel=0.12), name
