@@ -100,7 +100,7 @@ class Labels:
 
     @property
     def missing(self) -> NDArray[np.bool_]:
-        return self.index == len(self.values)
+        return np.asarray(self.index == len(self.values), dtype=bool)
 
     def texts(self) -> NDArray[Any]:
         return np.array([*self.values, None], dtype=object)[self.index]
@@ -109,8 +109,7 @@ class Labels:
         """Per row the class code (binary: 1 for the positive class ``classes[1]``, else 0); -1 when missing
         or (multiclass) not one of ``classes``."""
         lookup = {c: i for i, c in enumerate(classes)}
-        code = (lambda v: int(v == classes[1])) if binary else (lambda v: lookup.get(v, -1))
-        mapping = [code(v) for v in self.values]
+        mapping = [int(v == classes[1]) if binary else lookup.get(v, -1) for v in self.values]
         return np.array([*mapping, -1], dtype=np.int64)[self.index]
 
 
@@ -273,11 +272,11 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
         return EstimationData(task, (), ref_in, ref_labels, cur_in, cur_labels, notes)
     if task == "binary" and len(request.scores) != 1:
         raise InputError("--task binary takes one --score (the positive class's probability)")
-    ref_labels = _labels(ref_table.column(request.target))
-    classes = _classes(request, task, ref_labels, str(reference))
+    ref_classes = _labels(ref_table.column(request.target))
+    classes = _classes(request, task, ref_classes, str(reference))
     ref_in = _classifier(ref_table, request, task, classes, str(reference))
     cur_in = _classifier(cur_table, request, task, classes, str(current))
-    ref_codes = ref_labels.codes(classes, task == "binary")
+    ref_codes = ref_classes.codes(classes, task == "binary")
     keep = ref_codes >= 0
     if not keep.all():
         notes.append(f"{int((~keep).sum())} reference rows without a target left out")
@@ -286,9 +285,9 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
         raise InputError(f"{reference}: target {request.target!r} needs at least two classes")
     cur_codes = None
     if with_target:
-        cur_labels = _labels(cur_table.column(request.target))
-        cur_codes = cur_labels.codes(classes, task == "binary")
-        unknown = int((~cur_labels.missing & (cur_codes < 0)).sum())
+        cur_classes = _labels(cur_table.column(request.target))
+        cur_codes = cur_classes.codes(classes, task == "binary")
+        unknown = int((~cur_classes.missing & (cur_codes < 0)).sum())
         if unknown:
             notes.append(f"{unknown} current rows with a class the reference lacks left out of realized metrics")
     return EstimationData(task, classes, ref_in, ref_codes, cur_in, cur_codes, notes)
