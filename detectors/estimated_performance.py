@@ -1,16 +1,17 @@
 """The ``estimated_performance`` detector: a window's performance estimated before its labels arrive.
 
 For a model whose reference carries labels and predictions, the estimator is fitted once on the
-reference (calibration of the scores for a binary ``probability`` model, loss models for a
-``regression`` model; see :mod:`detectors.estimation`) and stored (:mod:`detectors.estimation_state`).
+reference (calibration of the scores for a binary ``probability`` model or a ``class`` model whose
+events carry ``probabilities``, two classes: binary with the positive label, more: multiclass; loss
+models for a ``regression`` model; see :mod:`detectors.estimation`) and stored (:mod:`detectors.estimation_state`).
 Each window then reads only its scores (and, for regressors, features) and gets one row per metric:
 ``value`` the estimate, ``drift`` whether it left the reference band, ``threshold`` the band's bad
 side (lower for scores, upper for losses) and in ``details`` the confidence band (``lower``,
 ``upper``), both thresholds and the reference's own value. The realized metrics come from the
 ``performance`` detector as labels arrive, under the same metric names.
 
-Multiclass ``class`` models and segments are not estimated here (``monitor estimate`` covers multiclass
-offline); a model without labelled reference rows gets no rows.
+Segments are not estimated; a model without labelled reference rows (or a ``class`` model without
+probabilities) gets no rows.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from numpy.typing import NDArray
 
 from detectors.context import RunContext
 from detectors.estimation.estimator import ClassifierInputs, Fitted, Inputs, RegressorInputs, estimate, fit
-from detectors.estimation.metrics import BINARY_METRICS, REGRESSION_METRICS, Task
+from detectors.estimation.metrics import METRICS, REGRESSION_METRICS, Task
 from detectors.estimation_state import fitted_state
 from detectors.performance import _text, positive_text, settings_key
 from detectors.references import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment
+from detectors.sqlfmt import sql_string
 from monitor.storage import Storage
 
 DETECTOR = "estimated_performance"
@@ -42,7 +44,45 @@ class TooFewReferenceRows(Exception):
 def _task(ctx: RunContext) -> Task | None:
     if not (ctx.reference.has_label and ctx.reference.has_prediction):
         return None
+    if ctx.prediction.type == "class":
+        classes = _classes(ctx)
+        return None if len(classes) < 2 else "binary" if len(classes) == 2 else "multiclass"
     return {"probability": "binary", "regression": "regression"}.get(ctx.prediction.type)  # type: ignore[return-value]
+
+
+def _classes(ctx: RunContext) -> tuple[str, ...]:
+    """A ``class`` model's classes: the keys of the probabilities its reference rows carry."""
+    rows = ctx.storage.rows(
+        f"SELECT DISTINCT arrayJoin(mapKeys(probabilities)) AS k FROM {ctx.storage.table(ROWS_TABLE)} "
+        f"WHERE {ctx.reference.where_sql()} ORDER BY k"
+    )
+    return tuple(str(r[0]) for r in rows)
+
+
+def _class_scores(ctx: RunContext, classes: tuple[str, ...]) -> list[str]:
+    return [
+        f"if(mapContains(probabilities, {sql_string(c)}), probabilities[{sql_string(c)}], nan) AS s{i}"
+        for i, c in enumerate(classes)
+    ]
+
+
+def _class_inputs(ctx: RunContext, data: dict[str, NDArray[Any]], classes: tuple[str, ...]) -> ClassifierInputs:
+    """Scores of every class and predicted codes of a ``class`` model (2 classes: binary, positive last)."""
+    scores = np.column_stack([_floats(data[f"s{i}"]) for i in range(len(classes))])
+    lookup = {c: i for i, c in enumerate(classes)}
+    predicted = np.array([lookup.get(str(v), -1) for v in data["pred"]], dtype=np.int64)
+    return ClassifierInputs(scores, predicted)
+
+
+def _class_order(ctx: RunContext) -> tuple[str, ...]:
+    """The classes with, for two classes, the configured positive label last (the binary convention)."""
+    classes = _classes(ctx)
+    if len(classes) == 2:
+        positive = str(ctx.prediction.positive_label)
+        positive = {"True": "1", "False": "0"}.get(positive, positive)
+        if positive in classes:
+            return (classes[0] if classes[1] == positive else classes[1], positive)
+    return classes
 
 
 def _features(ctx: RunContext) -> list[str]:
@@ -64,6 +104,19 @@ def _floats(values: NDArray[Any]) -> NDArray[np.float64]:
 def _reference_data(ctx: RunContext, task: Task) -> tuple[Inputs, NDArray[Any]]:
     storage, ref = ctx.storage, ctx.reference
     rows = f"{storage.table(ROWS_TABLE)} WHERE {ref.where_sql()}"
+    if ctx.prediction.type == "class":
+        classes = _class_order(ctx)
+        label, pred = _text("label_cat", "label_num"), _text("prediction_cat", "prediction_num")
+        data = _column(
+            storage,
+            f"SELECT {', '.join(_class_scores(ctx, classes))}, {label} AS y, {pred} AS pred FROM {rows} "
+            f"AND y IS NOT NULL AND pred IS NOT NULL ORDER BY row_id",
+        )
+        inputs = _class_inputs(ctx, data, classes)
+        lookup = {c: i for i, c in enumerate(classes)}
+        labels = np.array([lookup.get(str(v), -1) for v in data["y"]], dtype=np.int64)
+        keep = (labels >= 0) & (inputs.predicted >= 0) & np.isfinite(inputs.scores).all(axis=1)
+        return inputs.where(keep), labels[keep]
     if task == "binary":
         label = _text("label_cat", "label_num")
         data = _column(
@@ -83,6 +136,16 @@ def _reference_data(ctx: RunContext, task: Task) -> tuple[Inputs, NDArray[Any]]:
 
 
 def _window_data(ctx: RunContext, task: Task) -> Inputs:
+    if ctx.prediction.type == "class":
+        classes = _class_order(ctx)
+        pred = _text("prediction_cat", "prediction_num")
+        data = _column(
+            ctx.storage,
+            f"SELECT {', '.join(_class_scores(ctx, classes))}, {pred} AS pred FROM {ctx.events_from} "
+            f"WHERE {ctx.events_where()} AND pred IS NOT NULL",
+        )
+        inputs = _class_inputs(ctx, data, classes)
+        return inputs.where((inputs.predicted >= 0) & np.isfinite(inputs.scores).all(axis=1))
     where = f"{ctx.events_where()} AND isFinite(prediction_num)"
     if task == "binary":
         data = _column(ctx.storage, f"SELECT prediction_num AS score FROM {ctx.events_from} WHERE {where}")
@@ -110,14 +173,15 @@ def _regressor(ctx: RunContext, names: list[str], data: dict[str, NDArray[Any]])
 
 def fitted_for(ctx: RunContext, task: Task) -> Fitted:
     """The estimator fitted on the context's reference (stored after the first fit)."""
-    metrics = BINARY_METRICS if task == "binary" else REGRESSION_METRICS
-    key = f"{task}|{settings_key(ctx.prediction)}|{','.join(metrics)}|{','.join(_features(ctx))}"
+    metrics = METRICS[task]
+    classes = _class_order(ctx) if ctx.prediction.type == "class" else ("0", "1") if task == "binary" else ()
+    key = f"{task}|{settings_key(ctx.prediction)}|{','.join(metrics)}|{','.join(_features(ctx))}|{','.join(classes)}"
 
     def fit_now() -> Fitted:
         inputs, labels = _reference_data(ctx, task)
         if inputs.rows < MIN_REFERENCE_ROWS:
             raise TooFewReferenceRows(f"{inputs.rows} labelled reference rows with a prediction")
-        return fit(task, inputs, labels, ("0", "1") if task == "binary" else (), metrics, ctx.settings.min_samples)
+        return fit(task, inputs, labels, classes, metrics, ctx.settings.min_samples)
 
     return fitted_state(ctx.storage, ctx.model, ctx.reference.load_id, key, fit_now)
 
@@ -130,10 +194,9 @@ def estimated_performance(ctx: RunContext, segment: Segment = None) -> list[Stat
     try:
         fitted = fitted_for(ctx, task)
     except TooFewReferenceRows as exc:
-        names = BINARY_METRICS if task == "binary" else REGRESSION_METRICS
         return [
             StatResult(DETECTOR, DATASET, name, None, status="insufficient_data", details={"reason": str(exc)})
-            for name in names
+            for name in METRICS[task]
         ]
     inputs = _window_data(ctx, task)
     n = inputs.rows

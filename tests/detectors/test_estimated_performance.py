@@ -113,3 +113,46 @@ def test_regression_and_models_without_labels(storage: Storage, tmp_path: Path) 
     assert abs(estimated["mae"].value - real_mae) / real_mae < 0.1
     assert estimated["mae"].drift is True and estimated["mae"].value > estimated["mae"].threshold
     assert not _rows(run_detection(storage, settings, "nolabel", window_end=T0, now=T0), "estimated_performance")
+
+
+def test_class_model_with_probabilities_multiclass(storage: Storage, tmp_path: Path) -> None:
+    """A ``class`` model whose events carry probabilities, its reference copied from labelled events."""
+    from datetime import timedelta
+
+    from detectors.reference_load import add_events
+
+    rng = np.random.default_rng(33)
+    classes = np.array(["bird", "cat", "dog"])
+
+    def traffic(n: int, scale: float) -> tuple[dict, list, list, np.ndarray]:
+        x = rng.normal(0, scale, (n, 2))
+        logits = np.column_stack([2 * x[:, 0], -1.5 * x[:, 0] + 1.5 * x[:, 1], -1.5 * x[:, 1] + 0.2])
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        drawn = (rng.random((n, 1)) > np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
+        maps = [{c: float(v) for c, v in zip(classes, row, strict=True)} for row in probs]
+        return {"x1": x[:, 0], "x2": x[:, 1]}, list(classes[np.argmax(probs, axis=1)]), maps, classes[drawn]
+
+    features, predicted, maps, truth = traffic(8000, 1.0)
+    start = T0 - timedelta(hours=3)
+    ids = write_events(
+        storage,
+        Rows("mc", spread(8000, end=start + timedelta(hours=1)), features, prediction=predicted, probabilities=maps),
+    )
+    write_labels(storage, "mc", ids, list(truth))
+    add_events(storage, "mc", start, start + timedelta(hours=1))
+    model = {
+        "prediction": {"type": "class", "positive_label": "cat"},
+        "features": {"x1": "numerical", "x2": "numerical"},
+        "min_samples": 100,
+    }
+    settings = settings_for(storage, tmp_path, {"mc": model})
+    n = 5000
+    w_features, w_predicted, w_maps, w_truth = traffic(n, 0.4)
+    write_events(storage, Rows("mc", spread(n), w_features, prediction=w_predicted, probabilities=w_maps))
+    report = run_detection(storage, settings, "mc", window_end=T0, now=T0)
+    estimated = _rows(report, "estimated_performance")
+    assert "accuracy" in estimated and "f1_macro" in estimated and "roc_auc_macro" in estimated
+    assert abs(estimated["accuracy"].value - skm.accuracy_score(w_truth, w_predicted)) < 0.03
+    real_f1 = skm.f1_score(w_truth, w_predicted, average="macro")
+    assert estimated["f1_macro"].details["lower"] <= real_f1 <= estimated["f1_macro"].details["upper"]
+    assert estimated["accuracy"].drift is True
