@@ -22,9 +22,10 @@ Vocabulary (``detector`` / ``statistic`` / ``column``):
   ``recall_weighted``, ``f1_macro``, ``f1_weighted``), ``mae``, ``rmse``, ``mape``, ``r2``,
   ``label_coverage``; ``details["reference"]`` holds the reference's own value where the reference
   carries labels.
-- ``estimated_performance`` (before labels arrive; binary ``probability`` and ``regression`` models
-  whose reference has labels): ``roc_auc``, ``accuracy``, ``precision``, ``recall``, ``f1``,
-  ``specificity`` or ``mae``, ``mse``, ``rmse``, ``mape``; ``drift`` = the estimate left the
+- ``estimated_performance`` (before labels arrive; ``probability``, ``class`` with probabilities and
+  ``regression`` models whose reference has labels): ``roc_auc``, ``accuracy``, ``precision``,
+  ``recall``, ``f1``, ``specificity`` (multiclass: ``_macro``/``_weighted``) or ``mae``, ``mse``,
+  ``rmse``, ``mape``; ``drift`` = the estimate left the
   reference band, ``threshold`` = the band's bad side, ``details`` = ``lower``/``upper`` (confidence
   band), ``threshold_lower``/``threshold_upper``, ``reference``, ``calibrated``.
 
