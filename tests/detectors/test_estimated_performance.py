@@ -59,6 +59,11 @@ def test_binary_window_estimated_stored_and_alerted(storage: Storage, tmp_path: 
     states = storage.rows(f"SELECT count() FROM {storage.table(STATE_TABLE)} FINAL WHERE model = 'est'")[0][0]
     assert states == 1
 
+    from monitor.commands.detect import summary_lines
+
+    summary = "\n".join(summary_lines(report))
+    assert "estimated performance (no labels needed): roc_auc" in summary and "OUTSIDE the reference band" in summary
+
     rule = AlertRule(when="estimated_performance", metric="roc_auc", below=0.8)
     assert evaluate_rule(rule, report).outcome == "triggered"
     band_rule = AlertRule(when="estimated_performance", metric="accuracy")
