@@ -90,7 +90,7 @@ def estimate(
     from detectors.estimation.estimator import estimate as estimate_chunk
     from detectors.estimation.estimator import fit, realized
     from detectors.estimation.metrics import resolve_metrics
-    from detectors.sample import check_file
+    from detectors.file_format import check_file
     from monitor.commands.estimate_inputs import Request, read_inputs
 
     if chunk_size is not None and chunks is not None:

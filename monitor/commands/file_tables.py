@@ -87,7 +87,7 @@ def _parquet(path: Path) -> FileTable:
 @contextmanager
 def open_files(*paths: Path) -> Iterator[list[FileTable]]:
     """A :class:`FileTable` per path; text files share one private embedded ClickHouse, open meanwhile."""
-    from detectors.sample import check_file
+    from detectors.file_format import check_file
 
     formats = [check_file(p)[1] for p in paths]
     if all(fmt == "Parquet" for fmt in formats):
