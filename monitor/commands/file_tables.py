@@ -5,7 +5,7 @@ reads them (:meth:`detectors.sample.Sample.from_file`: same type inference, same
 so that rows keep their order. Parquet files carry their own types, so they are read by pyarrow
 directly: no type inference can differ, row order is the file's by construction, and the command does
 not pay for starting the ClickHouse engine (BENCHMARKS.md, "Performance estimation"). Either way a file
-that cannot be used is one :class:`InputError` line, checked first by :func:`detectors.sample.check_file`.
+that cannot be used is one :class:`InputError` line, checked first by :func:`detectors.file_format.check_file`.
 """
 
 from __future__ import annotations
