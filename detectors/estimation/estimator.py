@@ -190,22 +190,43 @@ def fit(
 
 def estimate(fitted: Fitted, inputs: Inputs, seed: int = 0) -> dict[str, Estimate]:
     """Each metric's estimate over all rows of ``inputs`` (one chunk), with band and alert."""
+    return estimate_chunks(fitted, inputs, [(0, inputs.rows)], first_seed=seed)[0]
+
+
+def estimate_chunks(
+    fitted: Fitted, inputs: Inputs, bounds: Sequence[tuple[int, int]], first_seed: int = 0
+) -> list[dict[str, Estimate]]:
+    """:func:`estimate` for each ``(start, end)`` run of rows (chunk i seeded ``first_seed + i``).
+
+    Calibration and loss models run once over all rows, then each chunk only sums its slice: a model's
+    ``predict`` has a fixed cost per call that would otherwise be paid per chunk.
+    """
+    out: list[dict[str, Estimate]] = []
     if isinstance(inputs, ClassifierInputs):
         if fitted.calibration is None:
             raise ValueError("a classifier's inputs need a state fitted on a classifier")
         probabilities = fitted.calibration.apply(inputs.scores)
-        values = cbpe.estimate_values(probabilities, inputs.predicted, inputs.scores, fitted.task, fitted.metrics)
-        spread = cbpe.sampling_sd(probabilities, inputs.predicted, inputs.scores, fitted.task, fitted.metrics, seed)
-        pairs = {name: (values[name], spread[name]) for name in fitted.metrics}
-    else:
-        if fitted.loss is None:
-            raise ValueError("a regressor's inputs need a state fitted on a regressor")
-        pairs = fitted.loss.estimate(inputs.columns, inputs.prediction, fitted.metrics)
+        for i, (start, end) in enumerate(bounds):
+            p, chunk = probabilities[start:end], inputs.take(start, end)
+            values = cbpe.estimate_values(p, chunk.predicted, chunk.scores, fitted.task, fitted.metrics)
+            spread = cbpe.sampling_sd(p, chunk.predicted, chunk.scores, fitted.task, fitted.metrics, first_seed + i)
+            out.append(_verdicts(fitted, {n: (values[n], spread[n]) for n in fitted.metrics}, end - start))
+        return out
+    if fitted.loss is None:
+        raise ValueError("a regressor's inputs need a state fitted on a regressor")
+    per_row = fitted.loss.row_losses(inputs.columns, inputs.prediction)
+    for start, end in bounds:
+        pairs = fitted.loss.summarise({k: v[start:end] for k, v in per_row.items()}, fitted.metrics)
+        out.append(_verdicts(fitted, pairs, end - start))
+    return out
+
+
+def _verdicts(fitted: Fitted, pairs: Mapping[str, tuple[float, float]], rows: int) -> dict[str, Estimate]:
     low, high = BOUNDS[fitted.task]
     out: dict[str, Estimate] = {}
     for name, (value, sd) in pairs.items():
         band = fitted.bands.get(name)
-        t_low, t_high = band.at(inputs.rows) if band is not None else (None, None)
+        t_low, t_high = band.at(rows) if band is not None else (None, None)
         if not np.isfinite(value):
             out[name] = Estimate(None, None, None, False, t_low, t_high)
             continue

@@ -87,8 +87,7 @@ def estimate(
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help="Exit 1 when any estimate alerts.")] = False,
 ) -> None:
     from detectors.estimation.chunks import chunk_bounds
-    from detectors.estimation.estimator import estimate as estimate_chunk
-    from detectors.estimation.estimator import fit, realized
+    from detectors.estimation.estimator import estimate_chunks, fit, realized
     from detectors.estimation.metrics import resolve_metrics
     from detectors.file_format import check_file
     from monitor.commands.estimate_inputs import Request, read_inputs
@@ -109,9 +108,9 @@ def estimate(
     largest = max(end - start for start, end in bounds)
     fitted = fit(data.task, data.reference, data.reference_labels, data.classes, names, largest)
     out_chunks: list[dict[str, Any]] = []
-    for index, (start, end) in enumerate(bounds):
+    per_chunk = estimate_chunks(fitted, data.current, bounds)
+    for index, ((start, end), estimates) in enumerate(zip(bounds, per_chunk, strict=True)):
         part = data.current.take(start, end)
-        estimates = estimate_chunk(fitted, part, seed=index)
         entry: dict[str, Any] = {
             "index": index,
             "start_row": start,
