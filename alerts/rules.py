@@ -248,6 +248,24 @@ def _performance(rule: AlertRule, report: WindowReport) -> Observation:
     return _single_statistic(rule, report, "performance", rule.metric)
 
 
+def _estimated_performance(rule: AlertRule, report: WindowReport) -> Observation:
+    """``metric`` below/above a bound, or (no bound) the estimate leaving the reference band."""
+    assert rule.metric is not None  # AlertRule validates this
+    if rule.above is not None or rule.below is not None:
+        return _single_statistic(rule, report, "estimated_performance", rule.metric)
+    rows = [r for r in report.select(detector="estimated_performance", statistic=rule.metric) if _usable(r)]
+    if not rows:
+        return Observation("insufficient", f"no estimated {rule.metric} in this window")
+    row = rows[0]
+    low, high = row.details.get("threshold_lower"), row.details.get("threshold_upper")
+    reason = (
+        f"estimated {rule.metric} {_fmt(row.value)} {'outside' if row.drift else 'within'} "
+        f"the reference band [{_fmt(low)}, {_fmt(high)}]"
+    )
+    findings = (_finding(report, row),) if row.drift else ()
+    return Observation("triggered" if row.drift else "clear", reason, row.value, row.threshold, findings)
+
+
 _CONDITIONS: dict[str, Callable[[AlertRule, WindowReport], Observation]] = {
     "dataset_drift": _dataset_drift,
     "feature_drift": _feature_drift,
@@ -258,4 +276,5 @@ _CONDITIONS: dict[str, Callable[[AlertRule, WindowReport], Observation]] = {
     "freshness": _freshness,
     "performance": _performance,
     "multivariate_drift": _multivariate_drift,
+    "estimated_performance": _estimated_performance,
 }

@@ -94,3 +94,54 @@ def metric_lines(results: list[dict[str, Any]], title: str) -> alt.Chart:
         )
         .properties(height=280)
     )
+
+
+def estimation_frame(estimated: list[dict[str, Any]], realized: list[dict[str, Any]], metric: str) -> pd.DataFrame:
+    """One row per window: the estimate of ``metric``, its confidence band and the realized value (if any)."""
+    truth = {r["window_end"]: r["value"] for r in realized if r["statistic"] == metric and r.get("value") is not None}
+    rows = []
+    for r in estimated:
+        if r["statistic"] != metric or r.get("value") is None:
+            continue
+        details = r.get("details") or {}
+        rows.append(
+            {
+                "window_end": pd.Timestamp(r["window_end"]),
+                "estimated": r["value"],
+                "lower": details.get("lower"),
+                "upper": details.get("upper"),
+                "realized": truth.get(r["window_end"]),
+                "alert": bool(r.get("drift")),
+            }
+        )
+    return pd.DataFrame(rows, columns=["window_end", "estimated", "lower", "upper", "realized", "alert"])
+
+
+def estimated_vs_realized(
+    estimated: list[dict[str, Any]], realized: list[dict[str, Any]], metric: str
+) -> alt.LayerChart | alt.FacetChart:
+    """The estimate of one metric per window with its confidence band (shaded), and the realized value
+    as labels arrive (dots); windows whose estimate left the reference band are red."""
+    frame = estimation_frame(estimated, realized, metric)
+    base = alt.Chart(frame).encode(x=alt.X("window_end:T", title="window end"))
+    band = base.mark_area(opacity=0.25).encode(
+        y=alt.Y("lower:Q", title=metric, scale=alt.Scale(zero=False)), y2="upper:Q"
+    )
+    line = base.mark_line(point=True).encode(
+        y="estimated:Q",
+        color=alt.condition("datum.alert", alt.value("#d62728"), alt.value("#1f77b4")),
+        tooltip=[
+            "window_end",
+            alt.Tooltip("estimated:Q", format=".4f"),
+            alt.Tooltip("lower:Q", format=".4f"),
+            alt.Tooltip("upper:Q", format=".4f"),
+            alt.Tooltip("realized:Q", format=".4f"),
+            "alert",
+        ],
+    )
+    truth = (
+        base.transform_filter("isValid(datum.realized)")
+        .mark_point(shape="diamond", size=70, filled=True)
+        .encode(y="realized:Q", color=alt.value("#2ca02c"))
+    )
+    return alt.layer(band, line, truth).properties(height=280)

@@ -18,8 +18,16 @@ Vocabulary (``detector`` / ``statistic`` / ``column``):
 - ``volume``: ``count``, ``change_vs_day``, ``change_vs_week`` (relative change, e.g. -0.4).
 - ``freshness``: ``seconds_since_last_event``.
 - ``performance``: ``accuracy``, ``precision``, ``recall``, ``f1``, ``roc_auc``, ``log_loss``,
-  ``mae``, ``rmse``, ``mape``, ``r2``, ``label_coverage``; ``details["reference"]`` holds the
-  reference's own value where the reference carries labels.
+  (``class`` predictions also ``precision_macro``, ``precision_weighted``, ``recall_macro``,
+  ``recall_weighted``, ``f1_macro``, ``f1_weighted``), ``mae``, ``rmse``, ``mape``, ``r2``,
+  ``label_coverage``; ``details["reference"]`` holds the reference's own value where the reference
+  carries labels.
+- ``estimated_performance`` (before labels arrive; ``probability``, ``class`` with probabilities and
+  ``regression`` models whose reference has labels): ``roc_auc``, ``accuracy``, ``precision``,
+  ``recall``, ``f1``, ``specificity`` (multiclass: ``_macro``/``_weighted``) or ``mae``, ``mse``,
+  ``rmse``, ``mape``; ``drift`` = the estimate left the
+  reference band, ``threshold`` = the band's bad side, ``details`` = ``lower``/``upper`` (confidence
+  band), ``threshold_lower``/``threshold_upper``, ``reference``, ``calibrated``.
 
 ``segment`` is ``""`` for the whole population, else ``"key=value"``.
 """

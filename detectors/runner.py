@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.checks import performance, quality, volume
+from detectors.checks import estimated_performance, performance, quality, volume
 from detectors.context import RunContext, error_result
 from detectors.drift import scheduled as drift_detectors
 from detectors.drift.scheduled_multivariate import multivariate_drift
@@ -157,6 +157,9 @@ def _segment_results(ctx: RunContext, segment: Segment, ref_perf: dict[str, Any]
     results += _guarded("freshness", segment, lambda: volume.freshness(ctx, segment))
     results += _guarded("performance", segment, lambda: performance.performance(ctx, segment, ref_perf))
     results += _guarded("multivariate_drift", segment, lambda: multivariate_drift(ctx, segment))
+    if segment is None:
+        estimate = estimated_performance.estimated_performance
+        results += _guarded(estimated_performance.DETECTOR, segment, lambda: estimate(ctx, segment))
     return results
 
 

@@ -33,6 +33,7 @@ COMMANDS = {
     "reference": "monitor.commands.reference",
     "drift": "monitor.commands.drift",
     "detect": "monitor.commands.detect",
+    "estimate": "monitor.commands.estimate",
     "up": "monitor.commands.service",
     "demo": "monitor.commands.service",
 }

@@ -343,6 +343,7 @@ ALERT_CONDITIONS = (
     "freshness",
     "performance",
     "multivariate_drift",
+    "estimated_performance",
 )
 
 
@@ -369,6 +370,11 @@ class AlertRule(_Frozen):
     def _bounds_given(self) -> AlertRule:
         if self.when == "performance" and (self.metric is None or (self.above is None and self.below is None)):
             raise ValueError("performance needs metric (e.g. accuracy) and below (or above for losses)")
+        if self.when == "estimated_performance" and self.metric is None:
+            raise ValueError(
+                "estimated_performance needs metric (e.g. roc_auc) and below/above, or neither to alert "
+                "when the estimate leaves the reference band"
+            )
         if self.when == "volume" and self.above is None and self.below is None:
             raise ValueError("volume needs below and/or above (metric: count, change_vs_day or change_vs_week)")
         if self.when == "freshness" and self.above is None:

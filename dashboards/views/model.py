@@ -107,8 +107,18 @@ def _quality_tab(name: str, start: str) -> None:
 
 
 def _performance_tab(name: str, start: str) -> None:
-    rows = client().results(name, start=start, detector="performance")
-    rows = [r for r in rows if r["statistic"] != "label_coverage" and r.get("value") is not None]
+    realized = client().results(name, start=start, detector="performance")
+    estimated = client().results(name, start=start, detector="estimated_performance")
+    if estimated:
+        metrics = sorted({r["statistic"] for r in estimated})
+        default = metrics.index("roc_auc") if "roc_auc" in metrics else metrics.index("mae") if "mae" in metrics else 0
+        metric = st.selectbox("Estimated metric", metrics, index=default, key=f"estimated-{name}")
+        st.caption(
+            "Estimated before labels arrive (line, shaded confidence band; red where it left the reference band) "
+            "and realized once labelled (green diamonds)."
+        )
+        st.altair_chart(charts.estimated_vs_realized(estimated, realized, metric), width="stretch")
+    rows = [r for r in realized if r["statistic"] != "label_coverage" and r.get("value") is not None]
     if not rows:
         st.info("No performance results: labels have not arrived for these windows yet.")
         return

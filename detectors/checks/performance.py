@@ -3,7 +3,10 @@
 Only sums and counts come back to Python: confusion counts, sums of (log) losses and errors, and for
 ROC AUC the exact rank statistic computed over distinct scores with a window function (ties count
 one half, as in scikit-learn). Definitions follow scikit-learn: binary precision/recall/F1 of
-``positive_label`` with 0 where undefined; log loss with probabilities clipped to [eps, 1 - eps]
+``positive_label`` with 0 where undefined; for ``class`` predictions also the multiclass averages
+``precision_macro``/``_weighted``, ``recall_...`` and ``f1_...`` over every class seen among labels
+and predictions (macro: plain mean over classes; weighted: by each class's labelled rows), from the
+confusion counts grouped in ClickHouse; log loss with probabilities clipped to [eps, 1 - eps]
 (eps = float64 machine epsilon); MAPE divides by max(|y|, eps); R2 is 1 when the labels are constant
 and predicted exactly, else 0 (``force_finite``).
 
@@ -33,6 +36,7 @@ DETECTOR = "performance"
 EPS = float(np.finfo(np.float64).eps)
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
+AVERAGED_METRICS = tuple(f"{m}_{avg}" for m in ("precision", "recall", "f1") for avg in ("macro", "weighted"))
 
 
 def _text(cat: str, num: str) -> str:
@@ -136,7 +140,37 @@ def _classification(storage: Storage, rows_sql: str, prediction: PredictionSetti
         )[0]
         pairs, positives, negatives = float(auc_row[0] or 0), int(auc_row[1] or 0), int(auc_row[2] or 0)
         metrics["roc_auc"] = pairs / (positives * negatives) if positives and negatives else None
+    if prediction.type == "class":
+        counts = storage.rows(f"SELECT y, pred, count() FROM ({inner}) WHERE {valid} GROUP BY y, pred")
+        metrics.update(averaged_metrics([(str(y), str(p), int(c)) for y, p, c in counts]))
     return {"rows": rows, "labelled": labelled, "n": n, "metrics": metrics}
+
+
+def averaged_metrics(counts: list[tuple[str, str, int]]) -> dict[str, float | None]:
+    """Macro and weighted precision, recall and F1 from ``(label, predicted, rows)`` confusion counts."""
+    out: dict[str, float | None] = dict.fromkeys(AVERAGED_METRICS)
+    total = sum(c for _, _, c in counts)
+    if not total:
+        return out
+    classes = sorted({y for y, _, _ in counts} | {p for _, p, _ in counts})
+    tp = dict.fromkeys(classes, 0)
+    true_n = dict.fromkeys(classes, 0)
+    pred_n = dict.fromkeys(classes, 0)
+    for y, p, c in counts:
+        true_n[y] += c
+        pred_n[p] += c
+        if y == p:
+            tp[y] += c
+    per_class = {
+        "precision": [tp[k] / pred_n[k] if pred_n[k] else 0.0 for k in classes],
+        "recall": [tp[k] / true_n[k] if true_n[k] else 0.0 for k in classes],
+        "f1": [2 * tp[k] / (true_n[k] + pred_n[k]) if true_n[k] + pred_n[k] else 0.0 for k in classes],
+    }
+    support = [true_n[k] for k in classes]
+    for name, values in per_class.items():
+        out[f"{name}_macro"] = sum(values) / len(values)
+        out[f"{name}_weighted"] = sum(v * w for v, w in zip(values, support, strict=True)) / total
+    return out
 
 
 def _regression(storage: Storage, rows_sql: str) -> dict[str, Any]:

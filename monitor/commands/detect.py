@@ -118,6 +118,14 @@ def summary_lines(report: WindowReport) -> list[str]:
         rows = [r for r in report.select(detector=detector) if r.value is not None]
         if rows:
             lines.append(f"{detector}: " + ", ".join(_with_reference(r) for r in rows))
+    estimated = [r for r in report.select(detector="estimated_performance") if r.value is not None]
+    if estimated:
+        parts = [
+            f"{r.statistic} {_fmt(r.value)} [{_fmt(r.details.get('lower'))}, {_fmt(r.details.get('upper'))}]"
+            + (" OUTSIDE the reference band" if r.drift else "")
+            for r in estimated
+        ]
+        lines.append("estimated performance (no labels needed): " + ", ".join(parts))
     stale = report.select(detector="freshness", statistic="seconds_since_last_event")
     if stale and stale[0].value is None:
         lines.append("freshness: no event of this model before the window's end")

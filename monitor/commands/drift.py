@@ -91,7 +91,7 @@ def drift(
     ] = False,
 ) -> None:
     """Compare CURRENT with REFERENCE column by column and say what drifted (no service needed)."""
-    from detectors.drift.sample import check_file
+    from detectors.file_format import check_file
 
     check_file(reference)  # fail fast, before ClickHouse starts
     check_file(current)
@@ -180,7 +180,8 @@ def run(
 ) -> DatasetDrift:
     """Open a private embedded ClickHouse under ``workdir``, compare the files, write the report if asked."""
     from detectors.drift.engine import compare
-    from detectors.drift.sample import Sample, check_file
+    from detectors.drift.sample import Sample
+    from detectors.file_format import check_file
     from monitor.storage import connect_dsn
 
     storage = connect_dsn(f"chdb://{workdir / 'db'}", "drift")  # no configuration: no settings models to load

@@ -43,6 +43,15 @@ def _report(end: datetime, drift: bool, value: float) -> WindowReport:
         StatResult("feature_drift", "", "drift_share", 0.5 if drift else 0.0, threshold=0.5, drift=drift),
         StatResult("data_quality", "age", "missing_share", 0.1),
         StatResult("performance", "__prediction__", "accuracy", 0.9 - value / 4),
+        StatResult(
+            "estimated_performance",
+            "",
+            "roc_auc",
+            0.92 - value / 4,
+            threshold=0.85,
+            drift=drift,
+            details={"lower": 0.9 - value / 4, "upper": 0.94 - value / 4},
+        ),
     )
     return WindowReport(MODEL, "1", end - timedelta(hours=1), end, "ok", 600, 600, rows, run_id=f"r{end:%H%M}")
 

@@ -56,7 +56,9 @@ def test_model_page_shows_heatmap_distributions_quality_performance_alerts(
         "Events",
     ]
     charts = app.get("vega_lite_chart")
-    assert len(charts) >= 4  # heatmap, distribution, quality shares, performance
+    assert len(charts) >= 5  # heatmap, distribution, quality shares, estimated performance, performance
+    assert app.selectbox(key=f"estimated-{MODEL}").value == "roc_auc"
+    assert any('"area"' in c.proto.spec and '"realized"' in c.proto.spec for c in charts)
     heatmap = charts[0].proto.spec
     assert '"field": "feature"' in heatmap and '"field": "verdict"' in heatmap and '"rect"' in heatmap
     app.selectbox(key="dist_feature").select("amount").run()

@@ -122,3 +122,42 @@ def test_boolean_labels_and_no_labels(storage: Storage, tmp_path: Path) -> None:
     after = _metrics(performance.performance(ctx))
     assert after["accuracy"].value == pytest.approx(skm.accuracy_score(truth, score >= 0.5))
     assert after["roc_auc"].value == pytest.approx(skm.roc_auc_score(truth, score))
+
+
+def test_multiclass_averages_against_sklearn(storage: Storage, tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    n = 2500
+    classes = np.array(["cat", "dog", "bird", "fish"])
+    truth = rng.choice(classes, n, p=[0.5, 0.3, 0.15, 0.05])
+    predicted = np.where(rng.random(n) < 0.6, truth, rng.choice(classes[:3], n))  # "fish" is never predicted
+    reference = pd.DataFrame({"x": rng.random(300), "prediction": rng.choice(classes, 300), "label": "cat"})
+    settings = _setup(storage, tmp_path, "m", {"type": "class", "positive_label": "cat"}, reference)
+    ids = write_events(storage, Rows("m", spread(n), {"x": rng.random(n)}, prediction=list(predicted)))
+    labelled = rng.random(n) < 0.8
+    write_labels(storage, "m", [i for i, k in zip(ids, labelled, strict=True) if k], list(truth[labelled]))
+    ctx = build_context(storage, settings, "m", window_end=T0, now=T0)
+    rows = _metrics(performance.performance(ctx))
+    y, p = truth[labelled], predicted[labelled]
+    for average in ("macro", "weighted"):
+        with np.errstate(all="ignore"):
+            expected = {
+                "precision": skm.precision_score(y, p, average=average, zero_division=0),
+                "recall": skm.recall_score(y, p, average=average, zero_division=0),
+                "f1": skm.f1_score(y, p, average=average, zero_division=0),
+            }
+        for name, value in expected.items():
+            assert rows[f"{name}_{average}"].value == pytest.approx(value, rel=1e-12), (name, average)
+            assert rows[f"{name}_{average}"].n_current == labelled.sum()
+    assert rows["accuracy"].value == pytest.approx(skm.accuracy_score(y, p))
+    assert rows["precision"].value == pytest.approx(skm.precision_score(y, p, labels=["cat"], average="micro"))
+
+
+def test_averaged_metrics_edge_cases() -> None:
+    assert performance.averaged_metrics([]) == dict.fromkeys(performance.AVERAGED_METRICS)
+    perfect = performance.averaged_metrics([("a", "a", 3), ("b", "b", 1)])
+    assert all(v == 1.0 for v in perfect.values())
+    # a class only predicted (never labelled) counts in macro with recall 0 and F1 0, as in sklearn
+    y, p = ["a", "a", "b"], ["a", "c", "b"]
+    got = performance.averaged_metrics([("a", "a", 1), ("a", "c", 1), ("b", "b", 1)])
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y, p, average="macro", zero_division=0))
+    assert got["recall_weighted"] == pytest.approx(skm.recall_score(y, p, average="weighted", zero_division=0))

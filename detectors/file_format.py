@@ -1,0 +1,54 @@
+"""Which data files the offline commands read, checked cheaply before any engine starts.
+
+Kept apart from :mod:`detectors.drift.sample` (which imports the ClickHouse client) so that a command reading
+Parquet without ClickHouse (``monitor estimate``) checks its files the same way ``monitor drift`` does
+without importing the client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.errors import InputError
+
+# File suffixes chDB reads directly (compression is recognised by ClickHouse from the last suffix).
+_FORMATS: dict[str, str] = {
+    ".parquet": "Parquet",
+    ".pq": "Parquet",
+    ".csv": "CSVWithNames",
+    ".tsv": "TSVWithNames",
+}
+_COMPRESSION = (".gz", ".zst", ".zstd", ".bz2", ".xz", ".lz4")
+
+
+def check_file(path: str | Path) -> tuple[Path, str]:
+    """The absolute path and ClickHouse format of a data file, or :class:`InputError` with a one-line reason.
+
+    Cheap checks only (existence, readability, emptiness, format), so a command can fail fast before
+    it opens ClickHouse.
+    """
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise InputError(f"{path}: no such file")
+    if not resolved.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        with resolved.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not head:
+        raise InputError(f"{path}: the file is empty")
+    return resolved.resolve(), file_format(resolved, head)
+
+
+def file_format(path: Path, head: bytes = b"") -> str:
+    """The ClickHouse input format of a data file, from its suffix (or its magic bytes for Parquet)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSION:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _FORMATS:
+        return _FORMATS[suffixes[-1]]
+    if head == b"PAR1":
+        return "Parquet"
+    raise InputError(f"{path}: unsupported format (expected .parquet, .csv or .tsv, optionally compressed)")

@@ -1,0 +1,178 @@
+"""``monitor estimate`` as users run it: a subprocess of the installed console script, real files, real chDB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+
+
+def run(*args: str | Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MONITOR, "estimate", *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _binary(rng: np.random.Generator, n: int, scale: float) -> pd.DataFrame:
+    x = rng.normal(0.0, scale, (n, 2))
+    p = 1.0 / (1.0 + np.exp(-(2.0 * x[:, 0] - 1.5 * x[:, 1])))
+    label = rng.random(n) < p
+    return pd.DataFrame({"x1": x[:, 0], "proba": p, "predicted": p >= 0.5, "label": label})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("estimate-cli")
+    rng = np.random.default_rng(11)
+    ref = _binary(rng, 20_000, 1.0)
+    cur = pd.concat([_binary(rng, 6000, 1.0), _binary(rng, 6000, 0.3)], ignore_index=True)
+    paths = {name: folder / name for name in ("ref.parquet", "cur.csv", "cur_nolabel.parquet", "same.parquet")}
+    ref.to_parquet(paths["ref.parquet"], index=False)
+    cur.to_csv(paths["cur.csv"], index=False)
+    cur.drop(columns=["label"]).to_parquet(paths["cur_nolabel.parquet"], index=False)
+    _binary(rng, 12_000, 1.0).to_parquet(paths["same.parquet"], index=False)
+    # multiclass with text classes
+    logits = rng.normal(0, 1.5, (16_000, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    classes = np.array(["cat", "dog", "bird"])
+    drawn = (rng.random((16_000, 1)) > np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
+    multi = pd.DataFrame({"p_cat": probs[:, 0], "p_dog": probs[:, 1], "p_bird": probs[:, 2], "y": classes[drawn]})
+    multi["pred"] = classes[np.argmax(probs, axis=1)]
+    multi.iloc[:10_000].to_parquet(folder / "mref.parquet", index=False)
+    multi.iloc[10_000:].to_parquet(folder / "mcur.parquet", index=False)
+    # regression
+    x = rng.normal(0, 1, 9000)
+    group = rng.choice(["a", "b"], 9000)
+    mean = 10 + 2 * x
+    reg = pd.DataFrame(
+        {"x": x, "group": group, "pred": mean, "price": mean + rng.normal(0, 1, 9000) * (0.5 + np.abs(x))}
+    )
+    reg.iloc[:6000].to_parquet(folder / "rref.parquet", index=False)
+    reg.iloc[6000:].to_parquet(folder / "rcur.parquet", index=False)
+    (folder / "empty.csv").write_text("")
+    paths |= {p.name: p for p in folder.iterdir()}
+    paths["frame"] = cur  # type: ignore[assignment]
+    return paths
+
+
+def test_binary_json_shape_realized_and_alerts(files: dict[str, Path]) -> None:
+    args = ["--reference", files["ref.parquet"], "--current", files["cur.csv"], "--target", "label"]
+    out = run(*args, "--score", "proba", "--prediction", "predicted", "--chunk-size", "3000", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["task"] == "binary"
+    assert result["metrics"] == ["roc_auc", "accuracy", "precision", "recall", "f1", "specificity"]
+    assert (result["reference_rows"], result["current_rows"]) == (20_000, 12_000)
+    chunks = result["chunks"]
+    assert [(c["index"], c["start_row"], c["end_row"], c["rows"]) for c in chunks] == [
+        (i, 3000 * i, 3000 * i + 2999, 3000) for i in range(4)
+    ]
+    frame: pd.DataFrame = files["frame"]  # type: ignore[assignment]
+    for chunk in chunks:
+        assert set(chunk) == {"index", "start_row", "end_row", "rows", "estimates", "realized"}
+        assert set(chunk["estimates"]) == set(result["metrics"])
+        for estimate in chunk["estimates"].values():
+            assert set(estimate) == {"value", "lower", "upper", "alert"}
+            assert estimate["lower"] <= estimate["value"] <= estimate["upper"]
+        part = frame.iloc[chunk["start_row"] : chunk["end_row"] + 1]
+        assert chunk["realized"]["roc_auc"] == pytest.approx(skm.roc_auc_score(part["label"], part["proba"]))
+        assert chunk["realized"]["f1"] == pytest.approx(skm.f1_score(part["label"], part["predicted"]))
+    accuracy = [c["estimates"]["accuracy"] for c in chunks]
+    assert [a["alert"] for a in accuracy] == [False, False, True, True]  # the shift starts at row 6000
+    assert accuracy[3]["value"] < accuracy[0]["value"] - 0.1
+
+    gated = run(*args, "--score", "proba", "--prediction", "predicted", "--chunk-size", "3000", "--fail-on-alert")
+    assert gated.returncode == 1
+    assert "ALERT" in gated.stdout and "accuracy" in gated.stdout
+
+
+def test_estimates_never_read_the_current_target(files: dict[str, Path]) -> None:
+    common = ["--reference", files["ref.parquet"], "--target", "label", "--score", "proba", "--chunks", "3"]
+    with_target = json.loads(run(*common, "--current", files["cur.csv"], "--format", "json").stdout)
+    without = json.loads(run(*common, "--current", files["cur_nolabel.parquet"], "--format", "json").stdout)
+    assert all("realized" not in c for c in without["chunks"])
+    assert [c["estimates"] for c in without["chunks"]] == [c["estimates"] for c in with_target["chunks"]]
+    assert [c["rows"] for c in without["chunks"]] == [4000, 4000, 4000]
+
+
+def test_no_shift_no_alert_exit_zero(files: dict[str, Path]) -> None:
+    out = run(
+        "--reference", files["ref.parquet"], "--current", files["same.parquet"], "--target", "label",
+        "--score", "proba", "--metric", "roc_auc", "--metric", "accuracy", "--chunks", "3", "--fail-on-alert",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 alert(s) over 3 chunks" in out.stdout
+
+
+def test_multiclass_text_classes(files: dict[str, Path]) -> None:
+    out = run(
+        "--reference", files["mref.parquet"], "--current", files["mcur.parquet"], "--target", "y",
+        "--score", "cat=p_cat", "--score", "dog=p_dog", "--score", "bird=p_bird", "--prediction", "pred",
+        "--metric", "f1", "--metric", "accuracy", "--chunks", "2", "--format", "json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["task"] == "multiclass"
+    assert result["metrics"] == ["accuracy", "f1_macro", "f1_weighted"]
+    cur = pd.read_parquet(files["mcur.parquet"])
+    for chunk in result["chunks"]:
+        part = cur.iloc[chunk["start_row"] : chunk["end_row"] + 1]
+        assert chunk["realized"]["f1_macro"] == pytest.approx(skm.f1_score(part["y"], part["pred"], average="macro"))
+        assert abs(chunk["estimates"]["accuracy"]["value"] - chunk["realized"]["accuracy"]) < 0.03
+
+
+def test_regression_task_inferred(files: dict[str, Path]) -> None:
+    out = run(
+        "--reference", files["rref.parquet"], "--current", files["rcur.parquet"], "--target", "price",
+        "--prediction", "pred", "--chunks", "2", "--format", "json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["task"] == "regression" and result["metrics"] == ["mae", "mse", "rmse", "mape"]
+    for chunk in result["chunks"]:
+        real, est = chunk["realized"]["mae"], chunk["estimates"]["mae"]["value"]
+        assert abs(est - real) / real < 0.1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--current", "missing.parquet", "--score", "proba"], "no such file"),
+        (["--current", "empty.csv", "--score", "proba"], "empty"),
+        (["--current", "cur.csv", "--score", "nope"], "no column 'nope'"),
+        (["--current", "cur.csv", "--score", "proba", "--chunks", "2", "--chunk-size", "5"], "not both"),
+        (["--current", "cur.csv", "--score", "proba", "--metric", "mae"], "not a binary metric"),
+        (["--current", "cur.csv", "--score", "proba", "--chunk-size", "99999"], "larger than"),
+        (["--current", "cur.csv", "--score", "a=proba", "--score", "proba"], "CLASS=COLUMN"),
+        (["--current", "cur.csv"], "give --score"),
+    ],
+)
+def test_bad_input_exit_2_with_one_line(files: dict[str, Path], args: list[str], message: str) -> None:
+    folder = files["ref.parquet"].parent
+    resolved = [str(folder / a) if a.endswith((".parquet", ".csv")) else a for a in args]
+    out = run("--reference", files["ref.parquet"], "--target", "label", *resolved)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("monitor: error: ") and message in lines[0], out.stderr
+
+
+def test_text_target_needs_a_named_class(files: dict[str, Path]) -> None:
+    out = run(
+        "--reference", files["mref.parquet"], "--current", files["mcur.parquet"], "--target", "y", "--score", "p_cat"
+    )
+    assert out.returncode == 2
+    assert "--score CLASS=COLUMN" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_help_lists_the_command() -> None:
+    out = subprocess.run([MONITOR, "estimate", "--help"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0
+    assert "confidence-based" in out.stdout and "--fail-on-alert" in out.stdout
