@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from detectors.references.profile import ColumnProfile, Kind
+from detectors.references.profile import ColumnSummary, Kind
 from detectors.references.store import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status, sample_status
 from detectors.segments import Census, Segment, segment_condition, segment_label
@@ -72,7 +72,7 @@ class RunContext:
     def prediction_event_expr(self) -> str:
         return "prediction_cat" if self.prediction_kind == "categorical" else "prediction_num"
 
-    def reference_profile(self, feature: str, reference: Reference | None = None) -> ColumnProfile | None:
+    def reference_profile(self, feature: str, reference: Reference | None = None) -> ColumnSummary | None:
         """The reference's profile of a feature, if the reference holds it with the same kind."""
         ref = reference or self.reference
         profile = ref.profile.columns.get(feature)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from detectors.context import RunContext, error_result
-from detectors.references.profile import ColumnProfile
+from detectors.references.profile import ColumnSummary
 from detectors.references.store import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment, segment_label
@@ -72,7 +72,7 @@ def _rows_for(
     examples = values[4]
     label = segment_label(segment)
     status = ctx.status_for(n)
-    profile: ColumnProfile | None = ctx.reference_profile(feature)
+    profile: ColumnSummary | None = ctx.reference_profile(feature)
     present = n - missing
     common: dict[str, Any] = {
         "segment": label,

@@ -22,15 +22,14 @@ missing; categorical ``toString(expr)`` (booleans become ``'true'``/``'false'``)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from itertools import pairwise
+from dataclasses import dataclass
 from typing import Any
 
 from detectors.drift.sample import CATEGORICAL, NUMERICAL, Kind, Sample
+from detectors.references.profile import ColumnSummary, spread_aggregates
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_float, sql_string
 
-DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 FEW_VALUES_PROBE = 6  # distinct values fetched per side; more than 5 in total means "many"
 FEW_REFERENCE_VALUES = 100  # a large column whose reference has at most this many values is counted by value
 BOOLEAN_SPELLINGS = {"true": "true", "false": "false", "True": "true", "False": "false", "TRUE": "true"}
@@ -83,41 +82,6 @@ def alias(index: int) -> str:
     return f"__drift_{index}"
 
 
-@dataclass(frozen=True)
-class SideStats:
-    """One column on one side: sizes, extent, and what the methods and the default choice need."""
-
-    kind: Kind
-    rows: int
-    missing: int
-    minimum: float | None = None
-    maximum: float | None = None
-    std: float | None = None  # reference only
-    deciles: tuple[float, ...] = ()  # reference only
-    below_edges: tuple[int, ...] = ()  # values below each reference bin edge (numerical)
-    distinct: int | None = None  # reference: distinct values, counted up to FEW_REFERENCE_VALUES + 1
-    categories: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        """Values that are not missing."""
-        return self.rows - self.missing
-
-    @property
-    def missing_share(self) -> float | None:
-        return self.missing / self.rows if self.rows else None
-
-    @property
-    def edges(self) -> tuple[float, ...]:
-        """The distinct deciles: the contract's bin edges for PSI, JS and Hellinger."""
-        return tuple(sorted(set(self.deciles)))
-
-    def bin_counts(self) -> tuple[int, ...]:
-        """Counts in (-inf, e1), [e1, e2), ..., [ek, +inf) from the counts below each edge."""
-        below = [0, *self.below_edges, self.n]
-        return tuple(b - a for a, b in pairwise(below))
-
-
 def count_rows(storage: Storage, sample: Sample) -> int:
     """Rows of a sample (reads no feature column)."""
     sql = f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}"
@@ -131,8 +95,8 @@ def profile_side(
     kinds: dict[str, Kind],
     reference: bool,
     rows: int | None = None,
-) -> tuple[int, dict[str, SideStats]]:
-    """Scan one side once: ``(rows, {column: SideStats})``; the reference also gets its std and deciles.
+) -> tuple[int, dict[str, ColumnSummary]]:
+    """Scan one side once: ``(rows, {column: ColumnSummary})``; the reference also gets its std and deciles.
 
     ``rows``: the side's row count when the caller knows it (no scan at all for categorical columns only).
     """
@@ -145,12 +109,7 @@ def profile_side(
             ok = f"isFinite({col})"
             parts = [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
             if reference:
-                levels = ", ".join(str(q) for q in DECILES)
-                parts += [
-                    f"stddevPopStableIf({col}, {ok})",
-                    f"quantilesExactInclusiveIf({levels})({col}, {ok})",
-                    f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})",
-                ]
+                parts += [*spread_aggregates(col, ok), f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})"]
         else:
             parts = []  # categories: one GROUP BY per column below (far cheaper than sumMap)
         aggregates += parts
@@ -165,7 +124,7 @@ def profile_side(
         row = (rows,)
     categorical = [n for n in names if kinds[n] == CATEGORICAL]
     counted = category_counts(storage, sample, categorical) if categorical else {}
-    result: dict[str, SideStats] = {}
+    result: dict[str, ColumnSummary] = {}
     position = 1
     for name, width in zip(names, layout, strict=True):
         values = row[position : position + width]
@@ -174,7 +133,9 @@ def profile_side(
             result[name] = _numeric_stats(rows, values, reference)
         else:
             missing, categories = counted[name]
-            result[name] = SideStats(kind=CATEGORICAL, rows=rows, missing=missing, categories=categories)
+            result[name] = ColumnSummary(
+                kind=CATEGORICAL, count=rows - missing, missing=missing, frequencies=categories
+            )
     return rows, result
 
 
@@ -211,18 +172,18 @@ def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> d
     return result
 
 
-def _numeric_stats(rows: int, values: Sequence[Any], reference: bool) -> SideStats:
+def _numeric_stats(rows: int, values: Sequence[Any], reference: bool) -> ColumnSummary:
     missing, lo, hi, *rest = values
     present = rows - int(missing) > 0
     std, quantiles, distinct = (rest[0], rest[1], int(rest[2])) if reference else (None, (), None)
     if present and std is not None and lo == hi:
         std = 0.0  # exactly constant, whatever the summation's rounding says
-    return SideStats(
+    return ColumnSummary(
         kind=NUMERICAL,
-        rows=rows,
+        count=rows - int(missing),
         missing=int(missing),
-        minimum=float(lo) if present else None,
-        maximum=float(hi) if present else None,
+        min=float(lo) if present else None,
+        max=float(hi) if present else None,
         std=float(std) if (present and std is not None) else None,
         deciles=tuple(float(q) for q in quantiles) if present else (),
         distinct=distinct,

@@ -31,7 +31,6 @@ from detectors.drift import calibration as calib
 from detectors.drift.bh import bh_adjust
 from detectors.drift.collect import (
     NumericComparison,
-    SideStats,
     compare_numeric_exact,
     count_below_edges,
     count_rows,
@@ -51,6 +50,7 @@ from detectors.drift.verdict import (
     DatasetDrift,
     DriftOptions,
 )
+from detectors.references.profile import ColumnSummary
 from detectors.report import sample_status
 from monitor.errors import InputError, StorageError
 from monitor.logs import get_logger
@@ -197,7 +197,7 @@ def _compare(
     say(f"profiling the current data ({n_ref_rows:,} reference rows)")
     n_cur_rows = count_rows(storage, current)
     # Large numerical columns: the current side is read once, by the histogram query (which counts its
-    # missing values too); until then their SideStats say "every row has a value".
+    # missing values too); until then their ColumnSummary say "every row has a value".
     deferred = [
         n
         for n in names
@@ -211,13 +211,13 @@ def _compare(
         if profiled
         else {}
     )
-    cur_stats |= {n: SideStats(kind=NUMERICAL, rows=n_cur_rows, missing=0) for n in deferred}
+    cur_stats |= {n: ColumnSummary(kind=NUMERICAL, count=n_cur_rows, missing=0) for n in deferred}
     kinds = _resolve_kinds(names, ref_stats, cur_stats)
     for name, kind in kinds.items():  # a side without any value takes the other side's kind
         if ref_stats[name].kind != kind:
-            ref_stats[name] = SideStats(kind=kind, rows=ref_stats[name].rows, missing=ref_stats[name].rows)
+            ref_stats[name] = ColumnSummary(kind=kind, count=0, missing=ref_stats[name].rows)
         if cur_stats[name].kind != kind:
-            cur_stats[name] = SideStats(kind=kind, rows=cur_stats[name].rows, missing=cur_stats[name].rows)
+            cur_stats[name] = ColumnSummary(kind=kind, count=0, missing=cur_stats[name].rows)
     say(f"comparing {len(names)} columns ({n_cur_rows:,} current rows)")
     small = [
         n
@@ -288,7 +288,7 @@ def _prefetch(module: str) -> None:
         threading.Thread(target=importlib.import_module, args=(module,), name=f"prefetch-{module}", daemon=True).start()
 
 
-def _resolve_kinds(names: list[str], ref: dict[str, SideStats], cur: dict[str, SideStats]) -> dict[str, Kind]:
+def _resolve_kinds(names: list[str], ref: dict[str, ColumnSummary], cur: dict[str, ColumnSummary]) -> dict[str, Kind]:
     kinds: dict[str, Kind] = {}
     conflicts: list[str] = []
     for name in names:
@@ -311,8 +311,8 @@ def _compare_column(
     current: Sample,
     name: str,
     kind: Kind,
-    ref: SideStats,
-    cur: SideStats,
+    ref: ColumnSummary,
+    cur: ColumnSummary,
     options: DriftOptions,
     exact: NumericComparison | None,
     levels: ReferenceLevels | None = None,
@@ -339,7 +339,9 @@ def _compare_column(
         else:
             comparison = compare_numeric_large(storage, reference, current, name, ref, levels)
             if comparison.missing_current is not None:  # the histogram counted the current side
-                cur = SideStats(kind=NUMERICAL, rows=cur.rows, missing=comparison.missing_current)
+                cur = ColumnSummary(
+                    kind=NUMERICAL, count=cur.rows - comparison.missing_current, missing=comparison.missing_current
+                )
                 base |= {"n_current": cur.n, "missing_current": cur.missing_share}
             if cur.n == 0:
                 return ColumnDrift(**base, status="insufficient_data", message="no value in the current data")
@@ -373,17 +375,17 @@ def _compare_column(
         n_distinct = len(comparison.value_counts) if comparison.value_counts is not None else 6
         approximate = not comparison.ks_exact
     else:
-        labels = sorted(set(ref.categories) | set(cur.categories))
+        labels = sorted(set(ref.frequencies) | set(cur.frequencies))
         bins = Distribution(
             tuple(labels),
-            np.asarray([ref.categories.get(c, 0) for c in labels], dtype=float),
-            np.asarray([cur.categories.get(c, 0) for c in labels], dtype=float),
+            np.asarray([ref.frequencies.get(c, 0) for c in labels], dtype=float),
+            np.asarray([cur.frequencies.get(c, 0) for c in labels], dtype=float),
         )
         summary = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=bins)
         n_distinct = len(labels)
         approximate = False
-        new = [c for c in labels if c not in ref.categories]
-        vanished = [c for c in labels if c not in cur.categories]
+        new = [c for c in labels if c not in ref.frequencies]
+        vanished = [c for c in labels if c not in cur.frequencies]
         limit = options.max_listed_categories
         extra = {"new_categories": tuple(new[:limit]), "vanished_categories": tuple(vanished[:limit])}
 

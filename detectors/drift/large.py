@@ -21,7 +21,6 @@ import pyarrow as pa
 from detectors.drift.collect import (
     FEW_REFERENCE_VALUES,
     NumericComparison,
-    SideStats,
     alias,
     settings_of,
     side_sql,
@@ -41,6 +40,7 @@ from detectors.drift.histogram import (
     part_sql,
 )
 from detectors.drift.sample import NUMERICAL, Kind, Sample
+from detectors.references.profile import ColumnSummary
 from monitor.storage import Storage
 
 REFERENCE, CURRENT = 0, 1  # the `side` of histogram rows
@@ -77,14 +77,14 @@ def numpy_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
-def grid_of(ref: SideStats) -> Grid:
+def grid_of(ref: ColumnSummary) -> Grid:
     """The histogram grid of a column: centred on the reference median, scaled by its std, its deciles."""
     center = ref.deciles[4] if ref.deciles else 0.0
     scale = 1.0 / ref.std if ref.std else 1.0
     return Grid(center, scale, np.asarray(ref.edges, dtype=float))
 
 
-def few_values(ref: SideStats) -> bool:
+def few_values(ref: ColumnSummary) -> bool:
     return ref.distinct is not None and ref.distinct <= FEW_REFERENCE_VALUES
 
 
@@ -118,7 +118,9 @@ def side_level(
     return (np.full(len(key), side, dtype=np.int64), key, part, count, total)
 
 
-def reference_levels(storage: Storage, reference: Sample, name: str, ref: SideStats, binned: bool) -> ReferenceLevels:
+def reference_levels(
+    storage: Storage, reference: Sample, name: str, ref: ColumnSummary, binned: bool
+) -> ReferenceLevels:
     """The reference's first level of a column: by value if it has few values, and binned if asked."""
     grid = grid_of(ref)
     levels = ReferenceLevels()
@@ -140,7 +142,7 @@ def compare_numeric_large(
     reference: Sample,
     current: Sample,
     name: str,
-    ref: SideStats,
+    ref: ColumnSummary,
     levels: ReferenceLevels | None = None,
 ) -> NumericComparison:
     """KS statistic (within 0.0015), Wasserstein distance, PSI/JS bin counts and sizes from fine histograms.

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
 
-from detectors.drift.collect import SideStats, profile_side
+from detectors.drift.collect import profile_side
 from detectors.drift.sample import NUMERICAL, Kind, Sample
+from detectors.references.profile import ColumnSummary
 from monitor.storage import Storage
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ def profile_in_parallel(
     reference: bool,
     workers: int,
     rows: int | None = None,
-) -> tuple[int, dict[str, SideStats]]:
+) -> tuple[int, dict[str, ColumnSummary]]:
     """:func:`profile_side`, its numerical columns split over ``workers`` queries run at once.
 
     The reference's exact deciles are the expensive part, and ClickHouse finishes each quantile state on

@@ -1,7 +1,7 @@
 """The reference side of a comparison, computed once and reused: what the engine needs from a reference.
 
 :func:`detectors.drift.engine.compare` needs from the reference only small summaries: per column its
-:class:`~detectors.drift.collect.SideStats` (rows, missing, min/max, std, deciles, distinct values, category
+:class:`~detectors.drift.collect.ColumnSummary` (rows, missing, min/max, std, deciles, distinct values, category
 counts) and, per numerical column, the first level of its fine histogram
 (:class:`~detectors.drift.large.ReferenceLevels`). All of them depend on the reference's rows alone, so a
 registered reference (whose rows never change: a new registration is a new ``load_id``) is summarised
@@ -17,16 +17,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 
 from detectors.drift.calibration import Calibration
-from detectors.drift.collect import SideStats
 from detectors.drift.large import REFERENCE, ReferenceLevels, numpy_column, reference_levels
 from detectors.drift.parallel import in_parallel, profile_in_parallel, single_threaded
 from detectors.drift.sample import NUMERICAL, ColumnSpec, Kind, Sample
 from detectors.drift.verdict import DriftOptions
+from detectors.references.profile import ColumnSummary
 from detectors.references.store import Reference
 from detectors.report import PREDICTION_COLUMN
 from monitor.logs import get_logger
@@ -37,7 +36,9 @@ log = get_logger(__name__)
 TABLE = "reference_sides"
 MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
 CALIBRATED_LEVEL = "calibrated:"  # level of a calibrated threshold: calibrated:<method>:<window rows>
-LAYOUT = 1  # bump when the histogram grid (detectors.drift.histogram.BITS, key or part encoding) changes
+# Bump when the histogram grid (detectors.drift.histogram.BITS, key or part encoding) or the stored
+# column summary changes: older rows are then ignored and computed again.
+LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ReferenceSide:
     """A reference's summary for the drift engine: its rows, each column's stats and first levels."""
 
     rows: int
-    stats: Mapping[str, SideStats]
+    stats: Mapping[str, ColumnSummary]
     levels: Mapping[str, ReferenceLevels] = field(default_factory=dict)
 
     def covers(self, sample: Sample, names: Sequence[str]) -> bool:
@@ -173,19 +174,12 @@ def _numeric_with_values(side: ReferenceSide, name: str) -> bool:
     return stats is not None and stats.kind == NUMERICAL and stats.n > 0
 
 
-def _stats_json(stats: SideStats) -> str:
-    data = asdict(stats)
-    data["deciles"] = list(stats.deciles)
-    data["below_edges"] = list(stats.below_edges)
-    return json.dumps(data)
+def _stats_json(stats: ColumnSummary) -> str:
+    return json.dumps(stats.to_json())
 
 
-def _stats_from(text: str) -> SideStats:
-    data: dict[str, Any] = json.loads(text)
-    data["deciles"] = tuple(data.get("deciles") or ())
-    data["below_edges"] = tuple(data.get("below_edges") or ())
-    data["categories"] = dict(data.get("categories") or {})
-    return SideStats(**data)
+def _stats_from(text: str) -> ColumnSummary:
+    return ColumnSummary.from_json(json.loads(text))
 
 
 def _store(storage: Storage, load_id: str, reference: Sample, side: ReferenceSide) -> None:
@@ -235,7 +229,7 @@ def _load(storage: Storage, load_id: str, reference: Sample) -> ReferenceSide:
         f"SELECT column, expr, level, stats, keys, parts, counts, sums FROM {storage.table(TABLE)} FINAL "
         f"WHERE load_id = {sql_string(load_id)} AND scope = {sql_string(reference.where_sql)} AND layout = {LAYOUT}"
     ).combine_chunks()
-    stats: dict[str, SideStats] = {}
+    stats: dict[str, ColumnSummary] = {}
     levels: dict[str, ReferenceLevels] = {}
     meta = zip(*(table.column(c).to_pylist() for c in ("column", "expr", "level", "stats")), strict=True)
     lists = [table.column(c).chunk(0) if table.num_rows else None for c in ("keys", "parts", "counts", "sums")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 from monitor.storage import Storage
@@ -21,24 +22,38 @@ MAX_CATEGORIES = 10_000
 
 
 @dataclass(frozen=True)
-class ColumnProfile:
-    """Summary of one reference column; missing values are NaN/NULL (numerical) or NULL (categorical)."""
+class ColumnSummary:
+    """The one summary of one column of one side: a registered reference's profile, and each side of a
+    drift comparison (the engine fills what its methods need). Missing values are NaN/NULL (numerical)
+    or NULL (categorical).
+
+    ``distinct`` is exact in a reference's profile; on a side of a comparison it is counted only up to
+    the few-values limit of the default method choice (or not at all: None). ``below_edges`` holds a
+    comparison side's counts below each reference bin edge; ``truncated`` says that ``frequencies`` keeps
+    only the most frequent :data:`MAX_CATEGORIES` categories.
+    """
 
     kind: Kind
-    count: int  # non-missing values
+    count: int  # values present
     missing: int
     min: float | None = None
     max: float | None = None
     mean: float | None = None
     std: float | None = None
     deciles: tuple[float, ...] = ()
-    distinct: int = 0
+    below_edges: tuple[int, ...] = ()
+    distinct: int | None = None
     frequencies: dict[str, int] = field(default_factory=dict)
-    truncated: bool = False  # more than MAX_CATEGORIES categories: `frequencies` holds the most frequent
+    truncated: bool = False
 
     @property
     def rows(self) -> int:
         return self.count + self.missing
+
+    @property
+    def n(self) -> int:
+        """Values that are not missing (the sample size of a statistic)."""
+        return self.count
 
     @property
     def missing_share(self) -> float | None:
@@ -46,18 +61,25 @@ class ColumnProfile:
 
     @property
     def edges(self) -> tuple[float, ...]:
-        """The distinct decile values: the contract's bin edges for PSI and JS."""
+        """The distinct decile values: the contract's bin edges for PSI, JS and Hellinger."""
         return tuple(sorted(set(self.deciles)))
+
+    def bin_counts(self) -> tuple[int, ...]:
+        """Counts in (-inf, e1), [e1, e2), ..., [ek, +inf) from the counts below each edge."""
+        below = [0, *self.below_edges, self.n]
+        return tuple(b - a for a, b in pairwise(below))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["deciles"] = list(self.deciles)
+        data["below_edges"] = list(self.below_edges)
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ColumnProfile:
+    def from_json(cls, data: dict[str, Any]) -> ColumnSummary:
         values = dict(data)
         values["deciles"] = tuple(values.get("deciles") or ())
+        values["below_edges"] = tuple(values.get("below_edges") or ())
         values["frequencies"] = dict(values.get("frequencies") or {})
         return cls(**values)
 
@@ -69,28 +91,35 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def spread_aggregates(value: str, present: str) -> list[str]:
+    """The population std and the 10%..90% quantiles (numpy's linear definition) of ``value`` where
+    ``present``: the one definition of a reference's spread and decile bin edges, used by profiles and by
+    the drift engine's reference side alike."""
+    levels = ", ".join(str(q) for q in DECILES)
+    return [f"stddevPopStableIf({value}, {present})", f"quantilesExactInclusiveIf({levels})({value}, {present})"]
+
+
 def profile_numerical(
     storage: Storage, from_sql: str, where_sql: str, exprs: dict[str, str]
-) -> dict[str, ColumnProfile]:
+) -> dict[str, ColumnSummary]:
     """Profile numerical expressions in one scan (NULL, NaN and ±inf are missing, as in the drift engine)."""
     if not exprs:
         return {}
-    levels = ", ".join(str(q) for q in DECILES)
     parts = []
     for expr in exprs.values():
         value = f"toFloat64({expr})"
         present = f"isFinite(ifNull({value}, nan))"
+        std, deciles = spread_aggregates(value, present)
         parts.append(
             f"countIf({present}), countIf(NOT ({present})), minIf({value}, {present}), maxIf({value}, {present}), "
-            f"avgIf({value}, {present}), stddevPopStableIf({value}, {present}), "
-            f"quantilesExactInclusiveIf({levels})({value}, {present}), uniqExactIf({value} + 0.0, {present})"
+            f"avgIf({value}, {present}), {std}, {deciles}, uniqExactIf({value} + 0.0, {present})"
         )
     row = storage.rows(f"SELECT {', '.join(parts)} FROM {from_sql} WHERE {where_sql}")[0]
-    result: dict[str, ColumnProfile] = {}
+    result: dict[str, ColumnSummary] = {}
     for index, name in enumerate(exprs):
         count, missing, lo, hi, mean, std, quantiles, distinct = row[index * 8 : index * 8 + 8]
         has_values = int(count) > 0
-        result[name] = ColumnProfile(
+        result[name] = ColumnSummary(
             kind="numerical",
             count=int(count),
             missing=int(missing),
@@ -104,7 +133,7 @@ def profile_numerical(
     return result
 
 
-def profile_categorical(storage: Storage, from_sql: str, where_sql: str, expr: str) -> ColumnProfile:
+def profile_categorical(storage: Storage, from_sql: str, where_sql: str, expr: str) -> ColumnSummary:
     """Category frequencies of one text expression (NULL is missing), most frequent first."""
     rows = storage.rows(
         f"SELECT v, count() AS n FROM (SELECT {expr} AS v FROM {from_sql} WHERE {where_sql}) "
@@ -124,7 +153,7 @@ def profile_categorical(storage: Storage, from_sql: str, where_sql: str, expr: s
         )[0]
     else:
         total, distinct = sum(frequencies.values()), len(frequencies)
-    return ColumnProfile(
+    return ColumnSummary(
         kind="categorical",
         count=int(total),
         missing=missing,
@@ -139,9 +168,9 @@ class ReferenceProfile:
     """Profiles of every feature, the prediction and the label, plus the reference's own performance."""
 
     rows: int
-    columns: dict[str, ColumnProfile]
-    prediction: ColumnProfile | None = None
-    label: ColumnProfile | None = None
+    columns: dict[str, ColumnSummary]
+    prediction: ColumnSummary | None = None
+    label: ColumnSummary | None = None
     performance: dict[str, Any] = field(default_factory=dict)  # {"settings": key, "metrics": {...}}
 
     def to_json(self) -> dict[str, Any]:
@@ -157,9 +186,9 @@ class ReferenceProfile:
     def from_json(cls, data: dict[str, Any]) -> ReferenceProfile:
         return cls(
             rows=int(data.get("rows", 0)),
-            columns={name: ColumnProfile.from_json(p) for name, p in (data.get("columns") or {}).items()},
-            prediction=ColumnProfile.from_json(data["prediction"]) if data.get("prediction") else None,
-            label=ColumnProfile.from_json(data["label"]) if data.get("label") else None,
+            columns={name: ColumnSummary.from_json(p) for name, p in (data.get("columns") or {}).items()},
+            prediction=ColumnSummary.from_json(data["prediction"]) if data.get("prediction") else None,
+            label=ColumnSummary.from_json(data["label"]) if data.get("label") else None,
             performance=dict(data.get("performance") or {}),
         )
 
@@ -181,13 +210,13 @@ def profile_rows(
     if label and label[0] == "numerical":
         extra["\0label"] = label[1]
     numeric_profiles = profile_numerical(storage, from_sql, where_sql, {**numerical, **extra})
-    profiles: dict[str, ColumnProfile] = {}
+    profiles: dict[str, ColumnSummary] = {}
     for name, (kind, expr) in columns.items():
         profiles[name] = (
             numeric_profiles[name] if kind == "numerical" else profile_categorical(storage, from_sql, where_sql, expr)
         )
 
-    def special(key: str, spec: tuple[Kind, str] | None) -> ColumnProfile | None:
+    def special(key: str, spec: tuple[Kind, str] | None) -> ColumnSummary | None:
         if spec is None:
             return None
         if spec[0] == "numerical":
