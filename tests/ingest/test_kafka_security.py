@@ -187,3 +187,51 @@ def test_wrong_password_or_untrusted_ca_fail_fast_with_exit_3(
     assert code_ca == 3, output_ca
     assert "CERTIFICATE_VERIFY_FAILED" in output_ca.strip().splitlines()[-1], output_ca
     assert max(seconds, seconds_ca) < 30  # the connect timeout (8 s) plus start-up, never a hang
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_the_sdk_logs_over_sasl_ssl_and_reports_a_wrong_password(secure_broker: BrokerSpec, tls: TlsFiles) -> None:
+    """A model server's PredictionLogger with SCRAM over TLS: events arrive (read back over SASL_SSL);
+    with a wrong password nothing is dropped silently, the error callback hears of every event."""
+    from kafka import KafkaConsumer
+
+    from monitor.sdk import PredictionLogger
+
+    k = secure_settings(secure_broker, tls, "SCRAM-SHA-512", SCRAM_USER, SCRAM_PASSWORD)
+    ensure_topics(k)
+    assert k.sasl_password is not None
+    secure = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": SCRAM_USER,
+        "ssl_cafile": str(tls.ca),
+    }
+    with PredictionLogger(
+        "fraud", k.bootstrap, predictions_topic=k.predictions_topic, sasl_plain_password=SCRAM_PASSWORD, **secure
+    ) as logger:
+        sent = {logger.log({"amount": float(i)}, prediction=0.5) for i in range(20)}
+        logger.flush(60)
+    consumer = KafkaConsumer(
+        k.predictions_topic, auto_offset_reset="earliest", consumer_timeout_ms=15_000, **kafka_client_kwargs(k)
+    )
+    try:
+        received = {orjson.loads(m.value)["event_id"] for m in consumer}
+    finally:
+        consumer.close()
+    assert received == sent
+
+    failures: list[BaseException] = []
+    wrong = PredictionLogger(
+        "fraud",
+        k.bootstrap,
+        predictions_topic=k.predictions_topic,
+        sasl_plain_password="not-the-password",
+        on_error=lambda exc, _record: failures.append(exc),
+        max_block_ms=10_000,
+        **secure,
+    )
+    for i in range(3):
+        wrong.log({"amount": float(i)}, prediction=0.5)
+    wrong.close()
+    assert len(failures) == 3, failures
