@@ -10,6 +10,7 @@ must share the :class:`Storage` returned by :func:`open_storage` rather than ope
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,7 @@ class Storage:
         try:
             return self.client.command(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse command failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse command failed: {_first_line(exc)}", _code(exc)) from exc
 
     def rows(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -78,7 +79,7 @@ class Storage:
         try:
             return list(self.client.query(sql, parameters=parameters, settings=settings).result_rows)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
 
     def dicts(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -87,7 +88,7 @@ class Storage:
         try:
             result = self.client.query(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -97,7 +98,7 @@ class Storage:
         try:
             return self.client.query_df(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
 
     def arrow(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -105,19 +106,19 @@ class Storage:
         try:
             return self.client.query_arrow(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
 
     def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
         try:
             self.client.insert_arrow(table, data, database=self.database, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
+            raise StorageError(f"insert into {table} failed: {_first_line(exc)}", _code(exc)) from exc
 
     def insert_rows(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
         try:
             self.client.insert(table, list(rows), column_names=list(column_names), database=self.database)
         except ClickHouseError as exc:
-            raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
+            raise StorageError(f"insert into {table} failed: {_first_line(exc)}", _code(exc)) from exc
 
     def ping(self) -> bool:
         try:
@@ -135,6 +136,19 @@ class Storage:
         on this process's engine) runs concurrently. Close it when done.
         """
         return Storage(_open_client(self.dsn)[0], self.database, self.dsn)
+
+
+def _code(exc: BaseException) -> int | None:
+    """ClickHouse's error code of a refused statement (None when the server was not reached)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int) and code > 0:
+        return code
+    # A server reached over HTTP reports it in the message's fixed prefix ("Code: 62. DB::Exception").
+    match = _CODE.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+_CODE = re.compile(r"\bCode: (\d+)\. DB::Exception")
 
 
 def _first_line(exc: BaseException, limit: int = 400) -> str:
@@ -174,7 +188,7 @@ def _open_client(dsn: str) -> tuple[Client, str]:
         client = clickhouse_connect.get_client(dsn=dsn, database="default", settings=SESSION_SETTINGS)
         return client, urlparse(dsn).path.strip("/")
     except Exception as exc:
-        raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {_first_line(exc)}") from exc
+        raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {_first_line(exc)}", _code(exc)) from exc
 
 
 def _redact(dsn: str) -> str:
