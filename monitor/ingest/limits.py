@@ -84,18 +84,6 @@ class Refusals:
     def __bool__(self) -> bool:
         return bool(self.models or self.features)
 
-    def reason(self, event: PredictionEvent) -> InvalidMessage | None:
-        """Why ``event`` is refused, or None if it is not."""
-        refused = self.models.get(event.model)
-        if refused is not None:
-            return refused
-        if self.features:
-            for name in event.features:
-                refused = self.features.get((event.model, name))
-                if refused is not None:
-                    return refused
-        return None
-
 
 class FeatureRegistry:
     """The models and (model, feature, kind) triples stored so far, and the fleet limits on them.
@@ -129,47 +117,106 @@ class FeatureRegistry:
             self._load()
             return (model, feature, kind) in self._kinds
 
-    def admit(self, models: Iterable[str], entries: Iterable[tuple[str, str, Kind]]) -> Refusals:
-        """Register what fits the limits; return what does not (deterministically: sorted order)."""
+    def _admit_model(self, model: str, features: dict[str, set[str]]) -> InvalidMessage | None:
+        """Register ``model`` in memory if it may be stored; the refusal otherwise."""
         limits = self._policy.limits
-        configured = self._policy.configured
+        if model in features:
+            return None
+        if limits.unconfigured_models == "dead_letter" and model not in self._policy.configured:
+            return InvalidMessage(
+                "unconfigured_model",
+                f"model {model!r} is not configured and ingest.unconfigured_models is dead_letter",
+            )
+        if len(features) >= limits.max_models:
+            return InvalidMessage(
+                "limit_models", f"model {model!r} would exceed ingest.max_models = {limits.max_models}"
+            )
+        features[model] = set()
+        return None
+
+    def _save(self, rows: list[tuple[str, str, str]]) -> None:
+        if not rows:
+            return
+        try:
+            self._storage.insert_rows("model_features", rows, ["model", "feature", "kind"])
+        except BaseException:
+            self._features, self._kinds = None, set()  # reload what was really stored
+            raise
+
+    def admit_batch(self, models: Iterable[str], entries: Iterable[tuple[str, str, Kind]]) -> Refusals:
+        """The fast path's admission: new models in sorted order; a model's new features all at once
+        or, if they do not all fit, none (its events are then admitted one by one by
+        :meth:`admit_events`, in the order they were read)."""
+        limits = self._policy.limits
         refusals = Refusals()
         with self._lock:
             features = self._load()
-            new_rows: list[tuple[str, str, str]] = []
+            rows: list[tuple[str, str, str]] = []
             for model in sorted(set(models)):
-                if model in features:
-                    continue
-                if limits.unconfigured_models == "dead_letter" and model not in configured:
-                    refusals.models[model] = InvalidMessage(
-                        "unconfigured_model",
-                        f"model {model!r} is not configured and ingest.unconfigured_models is dead_letter",
-                    )
-                elif len(features) >= limits.max_models:
-                    refusals.models[model] = InvalidMessage(
-                        "limit_models", f"model {model!r} would exceed ingest.max_models = {limits.max_models}"
-                    )
-                else:
-                    features[model] = set()
-                    new_rows.append((model, "", ""))
-            for model, feature, kind in sorted(set(entries)):
-                if model in refusals.models or (model, feature, kind) in self._kinds:
-                    continue
+                known = model in features
+                refused = self._admit_model(model, features)
+                if refused is not None:
+                    refusals.models[model] = refused
+                elif not known:
+                    rows.append((model, "", ""))
+            new: dict[str, set[tuple[str, str, Kind]]] = {}
+            for entry in entries:
+                if entry[0] not in refusals.models and entry not in self._kinds:
+                    new.setdefault(entry[0], set()).add(entry)
+            for model, model_entries in new.items():
                 names = features.setdefault(model, set())
-                if feature not in names and len(names) >= limits.max_features_per_model:
-                    refusals.features[(model, feature)] = InvalidMessage(
-                        "limit_model_features",
-                        f"feature {feature[:40]!r} would exceed ingest.max_features_per_model = "
-                        f"{limits.max_features_per_model} for model {model!r}",
+                added = {f for _, f, _ in model_entries} - names
+                if len(names) + len(added) > limits.max_features_per_model:
+                    for _, feature, _ in model_entries:
+                        if feature in added:
+                            refusals.features[(model, feature)] = InvalidMessage(
+                                "limit_model_features", "decided event by event"
+                            )
+                    continue
+                names |= added
+                self._kinds |= model_entries
+                rows.extend(sorted(model_entries))
+            self._save(rows)
+        return refusals
+
+    def admit_events(self, events: list[PredictionEvent]) -> list[InvalidMessage | None]:
+        """Admission event by event, in order: an event whose model or new features do not fit is
+        refused whole (nothing of it is registered)."""
+        limits = self._policy.limits
+        verdicts: list[InvalidMessage | None] = []
+        with self._lock:
+            features = self._load()
+            rows: list[tuple[str, str, str]] = []
+            for event in events:
+                model = event.model
+                known = model in features
+                refused = self._admit_model(model, features)
+                if refused is not None:
+                    verdicts.append(refused)
+                    continue
+                if not known:
+                    rows.append((model, "", ""))
+                names = features[model]
+                entries = {
+                    (model, key, "numerical" if type(value) is float else "categorical")
+                    for key, value in event.features.items()
+                    if value is not None
+                }
+                new_entries = entries - self._kinds
+                added = {f for _, f, _ in new_entries} - names
+                if len(names) + len(added) > limits.max_features_per_model:
+                    first = sorted(added)[0]
+                    verdicts.append(
+                        InvalidMessage(
+                            "limit_model_features",
+                            f"feature {first[:40]!r} would exceed ingest.max_features_per_model = "
+                            f"{limits.max_features_per_model} for model {model!r}",
+                        )
                     )
                     continue
-                names.add(feature)
-                self._kinds.add((model, feature, kind))
-                new_rows.append((model, feature, kind))
-            if new_rows:
-                try:
-                    self._storage.insert_rows("model_features", new_rows, ["model", "feature", "kind"])
-                except BaseException:
-                    self._features, self._kinds = None, set()  # reload what was really stored
-                    raise
-        return refusals
+                names |= added
+                self._kinds |= new_entries
+                rows.extend(sorted(new_entries))
+                verdicts.append(None)
+            self._save(rows)
+        return verdicts

@@ -21,7 +21,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 import pyarrow as pa
@@ -263,10 +263,7 @@ class BatchWriter:
         if batch.labels:
             outcome.letters.extend(self._store_labels(batch.labels, batch.label_sources))
         if outcome.letters:
-            self._insert(
-                "dead_letters",
-                dead_letters_table(outcome.letters, self._max_bytes, self._limits.dead_letter_prefix_bytes),
-            )
+            self._store_dead_letters(outcome.letters)
         self._typed.add_some()
         return outcome
 
@@ -322,7 +319,7 @@ class BatchWriter:
             fast.stage(work.raws, work.raw_sources, self._insert)
             survey = fast.survey()
             deferred = survey.deferred
-            refusals = self._registry.admit(survey.stored_per_model, survey.features)
+            refusals = self._registry.admit_batch(survey.stored_per_model, survey.features)
             if refusals:
                 refused = fast.refuse(list(refusals.models), list(refusals.features), self._insert)
                 deferred = sorted(set(deferred) | set(refused))
@@ -364,22 +361,39 @@ class BatchWriter:
                 )
         if not candidates:
             return [], []
-        entries: set[tuple[str, str, FeatureKind]] = set()
-        for event, _, _ in candidates:
-            entries |= _feature_entries(event)
-        refusals = self._registry.admit({e.model for e, _, _ in candidates}, entries)
+        verdicts = self._registry.admit_events([event for event, _, _ in candidates])
         events: list[PredictionEvent] = []
         sources: list[tuple[str, int, int]] = []
-        for event, source, raw in candidates:
-            refused = refusals.reason(event) if refusals else None
+        for (event, source, raw), refused in zip(candidates, verdicts, strict=True):
             if refused is not None:
                 body = raw if raw is not None else orjson.dumps(event.to_json())
                 letters.append(DeadLetter(*source, body, refused.reason, refused.kind, now_ms, event.model))
                 continue
             events.append(event)
             sources.append(source)
-        self._typed.want(e for e in entries if e[0] not in refusals.models)
+            self._typed.want(_feature_entries(event))
         return events, sources
+
+    def _store_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Insert dead letters; one ClickHouse refuses for its data is kept without its bytes."""
+        try:
+            self._insert(
+                "dead_letters", dead_letters_table(letters, self._max_bytes, self._limits.dead_letter_prefix_bytes)
+            )
+        except StorageError as exc:
+            if not is_data_error(exc):
+                raise
+            if len(letters) > 1:
+                half = len(letters) // 2
+                self._store_dead_letters(letters[:half])
+                self._store_dead_letters(letters[half:])
+                return
+            (letter,) = letters
+            if not letter.raw:
+                raise
+            digest = hashlib.sha256(letter.raw).hexdigest()
+            reason = f"{letter.reason} (raw bytes refused by ClickHouse, sha256 {digest}: {exc})"
+            self._store_dead_letters([replace(letter, raw=b"", reason=reason)])
 
     # ------------------------------------------------------------------ labels
 
