@@ -124,6 +124,14 @@ FAST_VALID = fast_valid()
 _MODEL = _unquoted("top['model']")
 
 
+_TS = (
+    "if(startsWith(top['timestamp'], '\"'), "
+    f"toDateTime64({_SECONDS}, 3, 'UTC') + toIntervalMillisecond("
+    "toUInt32(rightPad(substring(extract(top['timestamp'], '\\\\.([0-9]+)'), 1, 3), 3, '0'))), "
+    "fromUnixTimestamp64Milli(toInt64OrZero(top['timestamp']), 'UTC'))"
+)
+
+
 def staging_ddl(table: str, max_bytes: int, valid: str = FAST_VALID) -> str:
     """A Memory table whose MATERIALIZED columns parse each raw message exactly once, at insert."""
     return f"""CREATE TABLE IF NOT EXISTS {table} (
@@ -142,20 +150,16 @@ def staging_ddl(table: str, max_bytes: int, valid: str = FAST_VALID) -> str:
         seg_kv Array(Tuple(String, String)) MATERIALIZED
             if(mapContains(top, 'segment'), JSONExtractKeysAndValuesRaw(top['segment']), []),
         model String MATERIALIZED {_MODEL},
-        valid UInt8 MATERIALIZED {valid}
+        valid UInt8 MATERIALIZED {valid},
+        event_id String MATERIALIZED if(valid, {_unquoted("top['event_id']")}, ''),
+        ts DateTime64(3, 'UTC') MATERIALIZED if(valid, assumeNotNull({_TS}), toDateTime64(0, 3, 'UTC'))
     ) ENGINE = Memory"""
 
 
-_TS = (
-    "if(startsWith(top['timestamp'], '\"'), "
-    f"toDateTime64({_SECONDS}, 3, 'UTC') + toIntervalMillisecond("
-    "toUInt32(rightPad(substring(extract(top['timestamp'], '\\\\.([0-9]+)'), 1, 3), 3, '0'))), "
-    "fromUnixTimestamp64Milli(toInt64(top['timestamp']), 'UTC'))"
-)
 _BASE_COLUMNS = {
     "model": "model",
-    "event_id": _unquoted("top['event_id']"),
-    "ts": _TS,
+    "event_id": "event_id",
+    "ts": "ts",
     "model_version": "multiIf(startsWith(top['model_version'], '\"'), JSONExtractString(top['model_version']), "
     "match(top['model_version'], '^-?[0-9]'), toString(toInt64(top['model_version'])), '')",
     "prediction_num": "if(startsWith(top['prediction'], '\"'), nan, toFloat64(top['prediction']))",

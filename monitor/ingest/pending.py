@@ -1,7 +1,8 @@
 """The last step of storing events: drop re-sent events, then write ``events`` and ``event_keys``.
 
-Both paths (ClickHouse-parsed messages and events validated in Python) fill one per-writer Memory
-table; :meth:`PendingEvents.commit` then applies the duplicate rule in three fixed statements:
+Messages ClickHouse parsed are stored straight from the fast path's staging table; events
+validated in Python first go to a per-writer Memory table. :meth:`PendingEvents.store` applies the
+duplicate rule to either, in fixed statements:
 
 - an event is identified by (model, event_id), whatever its timestamp. ``event_keys`` (sorted by
   model, event_id) holds the first timestamp stored for each; an incoming copy whose key is there
@@ -13,7 +14,8 @@ table; :meth:`PendingEvents.commit` then applies the duplicate rule in three fix
   the redelivered copy (same timestamp) is written again and collapses.
 
 Keeping ``events`` sorted by time keeps a window one contiguous range for detectors; the cost moves
-to the insert, which reads the keys of the batch's events (see docs/ingestion.md, "Duplicates").
+to the insert, which scans the 8-byte ``key`` hash of ``event_keys`` once per batch and checks
+model and event_id only on the rows it finds (see docs/ingestion.md, "Duplicates").
 """
 
 from __future__ import annotations
@@ -126,39 +128,47 @@ class PendingEvents:
         if events:
             self._insert(self.table_name, events_table(events, sources, first_seq))
 
-    def commit(self) -> tuple[dict[str, int], int]:
-        """Store the pending rows that are not re-sent copies; returns stored rows per model and the
-        number of copies dropped."""
+    def store_pending(self) -> tuple[dict[str, int], int]:
+        """:meth:`store` the rows added with :meth:`add`."""
+        return self.store(self.table, {c: quote_identifier(c) for c in COLUMNS}, "1", "seq")
+
+    def store(self, source: str, columns: dict[str, str], where: str, seq: str) -> tuple[dict[str, int], int]:
+        """Store the rows of ``source`` that satisfy ``where`` and are not re-sent copies, with
+        ``columns`` (name -> expression over ``source``; model, event_id and ts among them) and
+        ``seq`` the expression that orders copies. Returns stored rows per model and the number of
+        copies dropped. Every statement has a fixed text."""
         keys = self._storage.table("event_keys")
-        p = self.table
+        model, event_id, ts = columns["model"], columns["event_id"], columns["ts"]
         dropped = self._storage.rows(
             f"""SELECT seq FROM (
-                    SELECT seq, model, event_id, ts,
+                    SELECT {seq} AS seq, {model} AS model, {event_id} AS event_id, {ts} AS ts,
                            row_number() OVER (PARTITION BY model, event_id ORDER BY seq) AS copy
-                    FROM {p}
+                    FROM {source} WHERE {where}
                 ) AS p
                 LEFT ANY JOIN (
                     SELECT model, event_id, min(ts) AS first_ts FROM {keys}
-                    WHERE (model, event_id) IN (SELECT model, event_id FROM {p}) GROUP BY model, event_id
+                    WHERE key IN (SELECT cityHash64({model}, {event_id}) FROM {source} WHERE {where})
+                      AND (model, event_id) IN (SELECT {model}, {event_id} FROM {source} WHERE {where})
+                    GROUP BY model, event_id
                 ) AS k USING (model, event_id)
                 WHERE copy > 1 OR (isNotNull(k.first_ts) AND k.first_ts != p.ts)""",
             settings={**ONE_THREAD, "join_use_nulls": 1},
         )
-        where = ""
         if dropped:
             self._storage.command(f"TRUNCATE TABLE {self._dropped}")
             self._insert(self._dropped_name, pa.table({"seq": pa.array([r[0] for r in dropped], pa.uint64())}))
-            where = f" WHERE seq NOT IN (SELECT seq FROM {self._dropped})"
-        names = ", ".join(quote_identifier(c) for c in COLUMNS)
+            where = f"({where}) AND {seq} NOT IN (SELECT seq FROM {self._dropped})"
+        names = ", ".join(quote_identifier(c) for c in columns)
         self._storage.command(
-            f"INSERT INTO {self._storage.table('events')} ({names}) SELECT {names} FROM {p}{where}",
+            f"INSERT INTO {self._storage.table('events')} ({names}) "
+            f"SELECT {', '.join(columns.values())} FROM {source} WHERE {where}",
             settings=ONE_THREAD,
         )
         self._storage.command(
-            f"INSERT INTO {keys} (model, event_id, ts) SELECT model, event_id, ts FROM {p}{where}",
+            f"INSERT INTO {keys} (model, event_id, ts) SELECT {model}, {event_id}, {ts} FROM {source} WHERE {where}",
             settings=ONE_THREAD,
         )
-        stored = self._storage.rows(f"SELECT model, count() FROM {p}{where} GROUP BY model")
+        stored = self._storage.rows(f"SELECT {model}, count() FROM {source} WHERE {where} GROUP BY 1")
         return {str(m): int(c) for m, c in stored}, len(dropped)
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from monitor import metrics
 from monitor.errors import StorageError
 from monitor.ingest.batch import Batch, DeadLetter
-from monitor.ingest.fastpath import ONE_THREAD, FastPredictionPath, fast_valid
+from monitor.ingest.fastpath import EVENT_COLUMNS, ONE_THREAD, FastPredictionPath, fast_valid
 from monitor.ingest.limits import FeatureRegistry, IngestPolicy, check_event
 from monitor.ingest.pending import PendingEvents
 from monitor.ingest.schema import TypedColumns
@@ -312,7 +312,6 @@ class BatchWriter:
         if self._pending is None:
             self._pending = PendingEvents(self._storage, self._insert)
         pending = self._pending
-        pending.clear()
         deferred: list[int] = []
         if work.raws:
             fast = self._fast_path()
@@ -320,14 +319,21 @@ class BatchWriter:
             survey = fast.survey()
             deferred = survey.deferred
             refusals = self._registry.admit_batch(survey.stored_per_model, survey.features)
+            where = "valid"
             if refusals:
                 refused = fast.refuse(list(refusals.models), list(refusals.features), self._insert)
                 deferred = sorted(set(deferred) | set(refused))
-            fast.copy_to(pending.table, {"seq": "toUInt64(idx)"}, exclude_refused=bool(refusals))
+                where = f"valid AND idx NOT IN (SELECT idx FROM {fast.marks})"
+            if survey.stored_per_model:
+                stored, dropped = pending.store(fast.table, EVENT_COLUMNS, where, "toUInt64(idx)")
+                outcome.add(_Outcome(stored, duplicates=dropped))
             self._typed.want(e for e in survey.features if e[0] not in refusals.models)
         events, sources = self._python_events(work, deferred, outcome.letters)
-        pending.add(events, sources, first_seq=len(work.raws))
-        outcome.stored, outcome.duplicates = pending.commit()
+        if events:
+            pending.clear()
+            pending.add(events, sources, first_seq=0)
+            stored, dropped = pending.store_pending()
+            outcome.add(_Outcome(stored, duplicates=dropped))
         return outcome
 
     def _fast_path(self) -> FastPredictionPath:

@@ -71,6 +71,7 @@ def test_a_short_ttl_removes_old_rows_per_model(storage: Storage) -> None:
     assert (count(storage, "events", "brief"), count(storage, "event_keys", "brief")) == (0, 0)
     assert (count(storage, "events", "kept"), count(storage, "event_keys", "kept")) == (5, 5)
     assert storage.rows(f"SELECT count() FROM {storage.table('dead_letters')}")[0][0] == 0
-    # New rows of the short-lived model are stored as usual (they expire a second after arriving).
+    # Back to the defaults: new rows of the model are stored and kept.
+    assert "events" in apply_retention(storage, RetentionSettings())
     write(storage, "brief", 3, "new")
     assert count(storage, "events", "brief") == 3

@@ -25,12 +25,15 @@ INSERT INTO {db}.model_features (model, feature, kind)
 SELECT DISTINCT model, '', '' FROM {db}.feature_columns;
 
 -- The first timestamp stored for each (model, event_id): an event re-sent with another timestamp is
--- recognised at insert and not stored again (see docs/ingestion.md, "Duplicates").
+-- recognised at insert and not stored again (see docs/ingestion.md, "Duplicates"). A batch finds its
+-- keys by `key` (8 bytes a row, scanned whole: random ids defeat the sparse index) and then checks
+-- model and event_id on the few rows found, so a hash collision cannot drop an event.
 CREATE TABLE IF NOT EXISTS {db}.event_keys (
     model LowCardinality(String),
     event_id String,
     ts DateTime64(3, 'UTC'),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    key UInt64 MATERIALIZED cityHash64(model, event_id)
 ) ENGINE = ReplacingMergeTree
 ORDER BY (model, event_id);
 
