@@ -370,9 +370,9 @@ class BatchWriter:
         verdicts = self._registry.admit_events([event for event, _, _ in candidates])
         events: list[PredictionEvent] = []
         sources: list[tuple[str, int, int]] = []
-        for (event, source, raw), refused in zip(candidates, verdicts, strict=True):
+        for (event, source, original), refused in zip(candidates, verdicts, strict=True):
             if refused is not None:
-                body = raw if raw is not None else orjson.dumps(event.to_json())
+                body = original if original is not None else orjson.dumps(event.to_json())
                 letters.append(DeadLetter(*source, body, refused.reason, refused.kind, now_ms, event.model))
                 continue
             events.append(event)
