@@ -213,6 +213,10 @@ class BatchWriter:
         self._pending: PendingEvents | None = None
         self.duplicates = 0  # re-sent events dropped (same model and event_id, another timestamp)
 
+    @property
+    def policy(self) -> IngestPolicy:
+        return self._policy
+
     def _insert_one_thread(self, table: str, data: pa.Table) -> None:
         # Measured: one thread is ~1.5x faster for consumer-sized batches and leaves the other core
         # to the poll loop.

@@ -242,3 +242,15 @@ def test_http_events_refused_for_their_data_become_dead_letters(storage: Storage
     batch = Batch(events=events, event_sources=[("http", -1, -1)] * 20, messages=20)
     BatchWriter(storage, retries=0, insert=PoisonInsert(storage)).write(batch)
     assert (sum(batch.stored_per_model.values()), batch.dead_letter_count) == (19, 1)
+
+
+def test_http_ingest_names_the_broken_limit(storage: Storage) -> None:
+    from monitor.ingest.http import ingest_messages
+
+    writer = BatchWriter(storage, policy=IngestPolicy(IngestSettings(max_features_per_event=3)))
+    wide = orjson.dumps(event(1) | {"features": {"a": 1, "b": 2, "c": 3, "d": 4}})
+    bad_name = orjson.dumps(event(2) | {"features": {"tab\there": 1}})
+    result = ingest_messages(writer, [orjson.dumps(event(3)), wide, bad_name])
+    assert result.accepted == 1
+    assert [(r.index, r.kind) for r in result.rejected] == [(1, "limit_features"), (2, "bad_feature_name")]
+    assert "ingest.max_features_per_event = 3" in result.rejected[0].reason
