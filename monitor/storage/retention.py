@@ -1,6 +1,8 @@
 """Retention: the TTL of every table that grows with the stream, from the ``retention:`` settings.
 
-Migration 0400 sets the defaults; :func:`apply_retention` replaces them with the configured values
+Every TTL counts from when a row was stored (``ingested_at``, ``received_at`` or ``stored_at``),
+never from a time the row describes, so backfills are not deleted on arrival. Migration 0400 sets
+the defaults; :func:`apply_retention` replaces them with the configured values
 when the service or the consumer starts. It reads each table's current TTL from
 ``system.tables`` and changes only those that differ, because ``MODIFY TTL`` recomputes the TTL
 of every existing part. Per-model retention (``retention.models``) applies to the tables keyed by
@@ -41,19 +43,21 @@ def ttl_expressions(retention: RetentionSettings) -> dict[str, str]:
     def fixed(column: str, value: timedelta) -> str:
         return f"toDateTime({column}) + toIntervalSecond({_seconds(value)})"
 
+    def stored(value: timedelta) -> str:
+        return f"stored_at + toIntervalSecond({_seconds(value)})"
+
     return {
         "events": events,
         "event_keys": events,
         "labels": events,
         "dead_letters": fixed("received_at", retention.dead_letters),
-        # Every version of a delivery shares created_at, so a delivery's rows expire together (a
-        # delivered row never disappears before the pending row it replaced).
-        "alert_outbox": fixed("created_at", retention.delivered_outbox),
-        "alerts": fixed("created_at", retention.alerts),
-        "alert_state": fixed("evaluated_at", retention.alerts),
-        "detector_results": fixed("window_end", retention.detector_results),
-        "detector_runs": fixed("window_end", retention.detector_results),
-        "schedule_runs": fixed("due_at", retention.detector_results),
+        # All rows of one delivery are stored within its short life, so they expire together.
+        "alert_outbox": stored(retention.delivered_outbox),
+        "alerts": stored(retention.alerts),
+        "alert_state": stored(retention.alerts),
+        "detector_results": stored(retention.detector_results),
+        "detector_runs": stored(retention.detector_results),
+        "schedule_runs": stored(retention.detector_results),
     }
 
 

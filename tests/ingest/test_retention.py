@@ -52,9 +52,15 @@ def test_every_growing_table_has_the_default_retention(storage: Storage) -> None
     ttls = current_ttls(storage)
     for table in GROWING:
         assert "toIntervalSecond" in ttls[table], table
+    # `stored_at` is MATERIALIZED: readers that SELECT * do not see a new column.
+    columns = storage.rows(f"SELECT * FROM {storage.table('detector_runs')} LIMIT 0")
+    assert columns == []
+    names = storage.client.query(f"SELECT * FROM {storage.table('detector_runs')} LIMIT 0").column_names
+    assert "stored_at" not in names
     assert ttls["events"] == "toDateTime(ingested_at) + toIntervalSecond(7776000)"  # 90 days
     assert ttls["dead_letters"] == "toDateTime(received_at) + toIntervalSecond(2592000)"  # 30 days
-    assert ttls["detector_results"] == "toDateTime(window_end) + toIntervalSecond(34560000)"  # 400 days
+    assert ttls["detector_results"] == "stored_at + toIntervalSecond(34560000)"  # 400 days
+    assert ttls["alert_outbox"] == "stored_at + toIntervalSecond(2592000)"  # 30 days
     assert apply_retention(storage, RetentionSettings()) == []  # the defaults are already in place
 
 
