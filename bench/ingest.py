@@ -4,7 +4,7 @@ In the same run it measures the raw kafka-python consume rate of the same topic 
 group, same fetch settings, no decoding, no insert), so the end-to-end figure has a ceiling to be
 compared with. Usage:
 
-    .venv/bin/python bench/ingest.py [--events 1000000] [--features 5] [--keep]
+    .venv/bin/python bench/ingest.py [--events 1000000] [--features 25] [--keep]
 
 It starts its own broker on a free port (data in a temporary folder) and prints one JSON line with
 the figures; BENCHMARKS.md records them.
@@ -116,7 +116,7 @@ def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--features", type=int, default=5, help="features per event (2 categorical)")
+    parser.add_argument("--features", type=int, default=25, help="features per event (2 categorical)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary broker and database")
     args = parser.parse_args()
 

@@ -25,7 +25,15 @@ class InputError(UserError):
 
 
 class StorageError(MonitorError):
-    """ClickHouse could not be reached or refused a statement after retries."""
+    """ClickHouse could not be reached or refused a statement after retries.
+
+    ``code`` is ClickHouse's numeric error code when the server answered (None when it could not be
+    reached): callers tell a statement refused for its data from an unreachable server by it.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class BrokerError(MonitorError):

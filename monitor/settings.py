@@ -151,6 +151,41 @@ class KafkaSettings(_Frozen):
         return self
 
 
+class IngestSettings(_Frozen):
+    """Limits that keep one producer from stopping or swamping ingestion (docs/ingestion.md)."""
+
+    max_features_per_event: int = Field(1000, ge=1, le=1000, description="more: the event is dead-lettered")
+    max_feature_name_length: int = Field(256, ge=1, le=256, description="characters; longer: dead-lettered")
+    max_features_per_model: int = Field(2000, ge=1, description="distinct feature names one model may use")
+    max_models: int = Field(1000, ge=1, description="distinct models stored; events of further models dead-lettered")
+    unconfigured_models: Literal["keep", "dead_letter"] = Field(
+        "keep", description="events of models absent from `models:`: stored (within the limits) or dead-lettered"
+    )
+    batch_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="flush a batch at this many message bytes")
+    dead_letter_prefix_bytes: int = Field(4096, ge=0, description="bytes kept of a message over the size limit")
+    typed_columns_per_model: int = Field(200, ge=0, description="features per model given a typed column")
+    max_typed_columns: int = Field(2000, ge=0, description="typed feature columns in `events` in all")
+    schema_seconds_per_batch: float = Field(2.0, gt=0, description="time a batch may spend adding typed columns")
+
+
+class RetentionSettings(_Frozen):
+    """How long rows are kept (ClickHouse TTL); ``models`` overrides ``events`` (and labels) per model."""
+
+    events: Duration = Field(default=timedelta(days=90))
+    dead_letters: Duration = Field(default=timedelta(days=30))
+    delivered_outbox: Duration = Field(default=timedelta(days=30))
+    detector_results: Duration = Field(default=timedelta(days=400))
+    alerts: Duration = Field(default=timedelta(days=400))
+    models: dict[str, Duration] = Field(default_factory=dict)
+
+    @field_validator("events", "dead_letters", "delivered_outbox", "detector_results", "alerts")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+
 class LocalBrokerSettings(_Frozen):
     """The Apache Kafka broker that ``monitor kafka start`` runs for the demo and the tests."""
 
@@ -475,6 +510,8 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     broker: LocalBrokerSettings = Field(default_factory=LocalBrokerSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     channels: dict[str, Channel] = Field(default_factory=dict)
     models: dict[str, ModelSettings] = Field(default_factory=dict)

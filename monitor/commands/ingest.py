@@ -82,13 +82,21 @@ def ingest(
 
 def _consume(settings: Settings, max_messages: int | None, idle_timeout: float | None) -> None:
     from monitor.ingest.consumer import IngestConsumer
+    from monitor.ingest.limits import IngestPolicy
     from monitor.storage import open_storage
+    from monitor.storage.retention import apply_retention
 
     storage = open_storage(settings.clickhouse)
+    apply_retention(storage, settings.retention)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    consumer = IngestConsumer(settings.kafka, storage, retries=settings.clickhouse.insert_retries)
+    consumer = IngestConsumer(
+        settings.kafka,
+        storage,
+        retries=settings.clickhouse.insert_retries,
+        policy=IngestPolicy.from_settings(settings),
+    )
     stats = consumer.run(stop=stop, max_messages=max_messages, idle_timeout=idle_timeout)
     typer.echo(
         f"ingested {stats.messages} messages in {stats.seconds:.1f} s ({stats.rate():,.0f}/s): "

@@ -43,6 +43,7 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     messages: int = 0
+    bytes: int = 0  # message bytes held (the consumer flushes at ingest.batch_max_bytes)
     started: float = field(default_factory=time.monotonic)
     # Filled in by the writer once stored (raw predictions are only counted after ClickHouse parsed them).
     stored_per_model: dict[str, int] = field(default_factory=dict)

@@ -27,6 +27,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from monitor import metrics
 from monitor.errors import BrokerError
 from monitor.ingest.batch import Batch, DeadLetter
+from monitor.ingest.limits import IngestPolicy
 from monitor.ingest.validation import InvalidMessage, decode_json_object, model_hint, validate_label
 from monitor.ingest.writer import BatchWriter
 from monitor.kafka_security import bootstrap_failures, kafka_client_kwargs
@@ -151,9 +152,11 @@ class IngestConsumer:
         writer: BatchWriter | None = None,
         retries: int = 8,
         progress: Callable[[IngestStats], None] | None = None,
+        policy: IngestPolicy | None = None,
     ) -> None:
         self._kafka = kafka
-        self._writer = writer or BatchWriter(storage, retries=retries, max_message_bytes=kafka.max_message_bytes)
+        self._policy = policy or IngestPolicy(max_message_bytes=kafka.max_message_bytes)
+        self._writer = writer or BatchWriter(storage, retries=retries, policy=self._policy)
         self._batch = Batch()
         # One batch is written in a background thread (ClickHouse works outside the GIL) while the
         # next one is polled; never more, so memory stays bounded when ClickHouse is slow.
@@ -225,8 +228,10 @@ class IngestConsumer:
                 else:
                     _recover_lost_assignment(self.consumer)
                 self._collect(block=False)
-                if len(self._batch) >= k.batch_max_messages or (
-                    self._batch and self._batch.age() >= k.batch_max_seconds
+                if (
+                    len(self._batch) >= k.batch_max_messages
+                    or self._batch.bytes >= self._policy.limits.batch_max_bytes
+                    or (self._batch and self._batch.age() >= k.batch_max_seconds)
                 ):
                     self._submit()
                 self._commit()
@@ -268,8 +273,10 @@ class IngestConsumer:
                 self._take_labels(topic, partition, messages)
             else:
                 for message in messages:
-                    raws.append(message.value if message.value is not None else b"")
+                    value = message.value if message.value is not None else b""
+                    raws.append(value)
                     raw_sources.append((topic, partition, message.offset))
+                    batch.bytes += len(value)
             batch.messages += len(messages)
             self._taken += len(messages)
             if messages:
@@ -280,6 +287,7 @@ class IngestConsumer:
         max_bytes = self._kafka.max_message_bytes
         for message in messages:
             raw = message.value if message.value is not None else b""
+            batch.bytes += len(raw)
             try:
                 batch.labels.append(validate_label(decode_json_object(raw, max_bytes), message.timestamp))
                 batch.label_sources.append((topic, partition, message.offset))

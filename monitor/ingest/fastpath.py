@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from monitor.ingest.validation import MAX_FEATURES, MAX_ID_LENGTH, MAX_KEY_LENGTH, MAX_MODEL_LENGTH
 from monitor.storage import Storage, quote_identifier
-from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind, feature_column
+from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind
 
 # A JSON number (as JSONExtractKeysAndValuesRaw re-prints it) that Python also reads as a number:
 # integers beyond 18 digits may overflow orjson's 64-bit integers, so those are left to Python.
@@ -74,46 +74,65 @@ ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
 
 _SECONDS = "parseDateTime64BestEffortOrNull(substring(top['timestamp'], 2, 19), 0, 'UTC')"
 
-FAST_VALID = " AND ".join(
-    [
-        "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
-        r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
-        _unique_keys("top_kv"),
-        _plain_text("top['event_id']", MAX_ID_LENGTH),
-        _plain_text("top['model']", MAX_MODEL_LENGTH),
-        "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
-        f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
-        f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
-        "startsWith(top['features'], '{')",
-        f"length(f_kv) <= {MAX_FEATURES}",
-        _unique_keys("f_kv"),
-        f"arrayAll(k -> lengthUTF8(k) BETWEEN 1 AND {MAX_KEY_LENGTH}, f_kv.1)",
-        f"arrayAll(v -> v IN ('true', 'false', 'null') OR {_string('v')} OR {_number('v')}, f_kv.2)",
-        "(" + _number("top['prediction']") + " OR " + _string("top['prediction']") + ")",
-        _optional(
-            "model_version",
-            f"(startsWith(top['model_version'], '\"') AND "
-            f"lengthUTF8(JSONExtractString(top['model_version'])) <= {MAX_MODEL_LENGTH}) "
-            "OR match(top['model_version'], '^-?[0-9]{1,18}$')",
-        ),
-        _optional(
-            "probabilities",
-            "startsWith(top['probabilities'], '{') AND "
-            f"arrayAll(v -> {_number('v')}, prob_kv.2) AND {_unique_keys('prob_kv')}",
-        ),
-        _optional(
-            "segment",
-            f"startsWith(top['segment'], '{{') AND arrayAll(v -> {_string('v')}, seg_kv.2) "
-            f"AND {_unique_keys('seg_kv')}",
-        ),
-    ]
-)
+
+def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_LENGTH) -> str:
+    """The condition under which ClickHouse vouches for a staged message (limits included).
+
+    Feature names are vouched for only without control characters (ASCII ones by ``[[:cntrl:]]``;
+    any byte 0xC2, which starts U+0080-U+00BF and so every C1 control, is left to Python).
+    """
+    return " AND ".join(
+        [
+            "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
+            r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
+            _unique_keys("top_kv"),
+            _plain_text("top['event_id']", MAX_ID_LENGTH),
+            _plain_text("top['model']", MAX_MODEL_LENGTH),
+            "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
+            f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
+            f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
+            "startsWith(top['features'], '{')",
+            f"length(f_kv) <= {max_features}",
+            _unique_keys("f_kv"),
+            f"arrayAll(k -> lengthUTF8(k) BETWEEN 1 AND {max_key_length}, f_kv.1)",
+            "arrayAll(k -> NOT match(k, '[[:cntrl:]]') AND position(k, unhex('C2')) = 0, f_kv.1)",
+            f"arrayAll(v -> v IN ('true', 'false', 'null') OR {_string('v')} OR {_number('v')}, f_kv.2)",
+            "(" + _number("top['prediction']") + " OR " + _string("top['prediction']") + ")",
+            _optional(
+                "model_version",
+                f"(startsWith(top['model_version'], '\"') AND "
+                f"lengthUTF8(JSONExtractString(top['model_version'])) <= {MAX_MODEL_LENGTH}) "
+                "OR match(top['model_version'], '^-?[0-9]{1,18}$')",
+            ),
+            _optional(
+                "probabilities",
+                "startsWith(top['probabilities'], '{') AND "
+                f"arrayAll(v -> {_number('v')}, prob_kv.2) AND {_unique_keys('prob_kv')}",
+            ),
+            _optional(
+                "segment",
+                f"startsWith(top['segment'], '{{') AND arrayAll(v -> {_string('v')}, seg_kv.2) "
+                f"AND {_unique_keys('seg_kv')}",
+            ),
+        ]
+    )
+
+
+FAST_VALID = fast_valid()
 
 
 _MODEL = _unquoted("top['model']")
 
 
-def staging_ddl(table: str, max_bytes: int) -> str:
+_TS = (
+    "if(startsWith(top['timestamp'], '\"'), "
+    f"toDateTime64({_SECONDS}, 3, 'UTC') + toIntervalMillisecond("
+    "toUInt32(rightPad(substring(extract(top['timestamp'], '\\\\.([0-9]+)'), 1, 3), 3, '0'))), "
+    "fromUnixTimestamp64Milli(toInt64OrZero(top['timestamp']), 'UTC'))"
+)
+
+
+def staging_ddl(table: str, max_bytes: int, valid: str = FAST_VALID) -> str:
     """A Memory table whose MATERIALIZED columns parse each raw message exactly once, at insert."""
     return f"""CREATE TABLE IF NOT EXISTS {table} (
         idx UInt32,
@@ -131,20 +150,16 @@ def staging_ddl(table: str, max_bytes: int) -> str:
         seg_kv Array(Tuple(String, String)) MATERIALIZED
             if(mapContains(top, 'segment'), JSONExtractKeysAndValuesRaw(top['segment']), []),
         model String MATERIALIZED {_MODEL},
-        valid UInt8 MATERIALIZED {FAST_VALID}
+        valid UInt8 MATERIALIZED {valid},
+        event_id String MATERIALIZED if(valid, {_unquoted("top['event_id']")}, ''),
+        ts DateTime64(3, 'UTC') MATERIALIZED if(valid, assumeNotNull({_TS}), toDateTime64(0, 3, 'UTC'))
     ) ENGINE = Memory"""
 
 
-_TS = (
-    "if(startsWith(top['timestamp'], '\"'), "
-    f"toDateTime64({_SECONDS}, 3, 'UTC') + toIntervalMillisecond("
-    "toUInt32(rightPad(substring(extract(top['timestamp'], '\\\\.([0-9]+)'), 1, 3), 3, '0'))), "
-    "fromUnixTimestamp64Milli(toInt64(top['timestamp']), 'UTC'))"
-)
 _BASE_COLUMNS = {
     "model": "model",
-    "event_id": _unquoted("top['event_id']"),
-    "ts": _TS,
+    "event_id": "event_id",
+    "ts": "ts",
     "model_version": "multiIf(startsWith(top['model_version'], '\"'), JSONExtractString(top['model_version']), "
     "match(top['model_version'], '^-?[0-9]'), toString(toInt64(top['model_version'])), '')",
     "prediction_num": "if(startsWith(top['prediction'], '\"'), nan, toFloat64(top['prediction']))",
@@ -158,20 +173,17 @@ _BASE_COLUMNS = {
 }
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _feature_expression(feature: str, kind: FeatureKind) -> str:
-    value = f"f[{_sql_string(feature)}]"
-    if kind == NUMERICAL:
-        return (
-            f"if({value} NOT IN ('', 'true', 'false', 'null') AND NOT startsWith({value}, '\"'), "
-            f"toFloat64({value}), nan)"
-        )
-    return (
-        f"multiIf(startsWith({value}, '\"'), JSONExtractString({value}), {value} IN ('true', 'false'), {value}, NULL)"
-    )
+# Feature values into the two maps of monitor.storage.events: numbers, and strings or booleans.
+_IS_NUMBER = "kv.2 NOT IN ('true', 'false', 'null') AND NOT startsWith(kv.2, '\"')"
+_IS_TEXT = "startsWith(kv.2, '\"') OR kv.2 IN ('true', 'false')"
+_MAP_COLUMNS = {
+    "fnum": f"mapFromArrays(arrayMap(kv -> kv.1, arrayFilter(kv -> {_IS_NUMBER}, f_kv)), "
+    f"arrayMap(kv -> toFloat64(kv.2), arrayFilter(kv -> {_IS_NUMBER}, f_kv)))",
+    "fcat": f"mapFromArrays(arrayMap(kv -> kv.1, arrayFilter(kv -> {_IS_TEXT}, f_kv)), "
+    f"arrayMap(kv -> if(startsWith(kv.2, '\"'), JSONExtractString(kv.2), kv.2), arrayFilter(kv -> {_IS_TEXT}, f_kv)))",
+}
+# The columns the fast path writes: the same whatever features or models a batch carries.
+EVENT_COLUMNS = {**_BASE_COLUMNS, **_MAP_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -185,14 +197,23 @@ class FastOutcome:
 
 
 class FastPredictionPath:
-    """Owns one staging table (unique per consumer process) and the statements that use it."""
+    """Owns one staging table (unique per consumer process) and the statements that use it.
 
-    def __init__(self, storage: Storage, max_bytes: int) -> None:
+    Every statement here has a fixed text: how many features, models or messages a batch holds
+    changes the data sent, never the SQL.
+    """
+
+    def __init__(self, storage: Storage, max_bytes: int, valid: str = FAST_VALID) -> None:
         self._storage = storage
         name = f"ingest_staging_{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.table_name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
         self.table = storage.table(self.table_name)
-        storage.command(staging_ddl(self.table, max_bytes))
+        self.refused_name = self.table_name + "_refused"
+        self.refused = storage.table(self.refused_name)
+        storage.command(staging_ddl(self.table, max_bytes, valid))
+        storage.command(f"CREATE TABLE IF NOT EXISTS {self.refused} (model String, feature String) ENGINE = Memory")
+        self.marks = storage.table(self.table_name + "_marks")
+        storage.command(f"CREATE TABLE IF NOT EXISTS {self.marks} (idx UInt32) ENGINE = Memory")
 
     def stage(
         self, raws: list[bytes], sources: list[tuple[str, int, int]], insert: Callable[[str, pa.Table], None]
@@ -229,19 +250,50 @@ class FastPredictionPath:
             features.update((model, f, CATEGORICAL if k == "categorical" else NUMERICAL) for f, k in pairs)
         return FastOutcome(stored, sorted(deferred), features)
 
-    def insert_events(self, features: set[tuple[str, str, FeatureKind]]) -> None:
-        """Write the vouched-for messages to ``events`` (their feature columns must exist)."""
-        columns = dict(_BASE_COLUMNS)
-        for _model, feature, kind in sorted(features):
-            columns.setdefault(feature_column(feature, kind), _feature_expression(feature, kind))
-        names = ", ".join(quote_identifier(c) for c in columns)
-        exprs = ", ".join(columns.values())
+    def refuse(
+        self, models: list[str], features: list[tuple[str, str]], insert: Callable[[str, pa.Table], None]
+    ) -> list[int]:
+        """Positions of vouched messages that use a refused model or feature (left to Python, which
+        dead-letters them with the reason); they are excluded from :meth:`copy_to`."""
+        self._storage.command(f"TRUNCATE TABLE {self.refused}")
+        pairs = [(m, "") for m in models] + features
+        insert(
+            self.refused_name,
+            pa.table(
+                {
+                    "model": pa.array([p[0] for p in pairs], pa.string()),
+                    "feature": pa.array([p[1] for p in pairs], pa.string()),
+                }
+            ),
+        )
+        self._storage.command(f"TRUNCATE TABLE {self.marks}")
         self._storage.command(
-            f"INSERT INTO {self._storage.table('events')} ({names}) "
-            f"SELECT {exprs} FROM (SELECT model, top, f_kv, prob_kv, seg_kv, source, partition, offset, "
-            f"CAST(f_kv, 'Map(String, String)') AS f FROM {self.table} WHERE valid)",
+            f"""INSERT INTO {self.marks} SELECT DISTINCT idx FROM (
+                    SELECT idx, model, arrayJoin(arrayPushFront(f_kv.1, '')) AS feature FROM {self.table} WHERE valid
+                ) WHERE (model, feature) IN (SELECT model, feature FROM {self.refused})""",
+            settings=ONE_THREAD,
+        )
+        rows = self._storage.rows(f"SELECT idx FROM {self.marks}")
+        return sorted(int(r[0]) for r in rows)
+
+    def copy_to(self, table: str, extra: dict[str, str] | None = None, exclude_refused: bool = False) -> None:
+        """Write the vouched-for messages to ``table`` (``events``, or the writer's pending table)."""
+        columns = {**EVENT_COLUMNS, **(extra or {})}
+        names = ", ".join(quote_identifier(c) for c in columns)
+        where = "valid"
+        if exclude_refused:
+            where += f" AND idx NOT IN (SELECT idx FROM {self.marks})"
+        self._storage.command(
+            f"INSERT INTO {table} ({names}) SELECT {', '.join(columns.values())} FROM {self.table} WHERE {where}",
             settings=ONE_THREAD,
         )
 
+    def insert_events(self, features: object = None) -> None:
+        """Write the vouched-for messages straight to ``events`` (no duplicate check; for tests and
+        tools; the consumer goes through :class:`monitor.ingest.pending.PendingEvents`)."""
+        self.copy_to(self._storage.table("events"))
+
     def close(self) -> None:
         self._storage.command(f"DROP TABLE IF EXISTS {self.table}")
+        self._storage.command(f"DROP TABLE IF EXISTS {self.refused}")
+        self._storage.command(f"DROP TABLE IF EXISTS {self.marks}")

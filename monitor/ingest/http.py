@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from monitor.ingest.batch import Batch, DeadLetter
+from monitor.ingest.limits import check_event
 from monitor.ingest.validation import InvalidMessage, parse_label, parse_prediction
 from monitor.ingest.writer import BatchWriter
 
@@ -51,7 +52,9 @@ def ingest_messages(
         offset = next(_sequence)
         try:
             if kind == "prediction":
-                batch.events.append(parse_prediction(raw, max_bytes))
+                event = parse_prediction(raw, max_bytes)
+                check_event(event, writer.policy.limits)
+                batch.events.append(event)
                 batch.event_sources.append((topic, -1, offset))
             else:
                 batch.labels.append(parse_label(raw, max_bytes, received_ms=now_ms))

@@ -1,110 +1,84 @@
 """Stores a :class:`~monitor.ingest.batch.Batch` in ClickHouse: columnar, idempotent, retried.
 
-Every table written here is a ReplacingMergeTree keyed so that writing the same message twice
-collapses to one row (``events``: model, ts, event_id; ``labels``: model, event_id;
-``dead_letters``: topic, partition, offset), and every query reads with ``FINAL``. That is what makes
-a retry after a half-finished insert, or a redelivery after a crash between insert and commit,
-harmless.
+Every table written here is keyed so that writing the same message twice collapses to one row
+(``events``: model, ts, event_id, with re-sent copies under another timestamp dropped at insert, see
+:mod:`monitor.ingest.pending`; ``labels``: model, event_id; ``dead_letters``: topic, partition,
+offset), and every query reads with ``FINAL``. That is what makes a retry after a half-finished
+insert, or a redelivery after a crash between insert and commit, harmless.
+
+No message can stop ingestion. A statement ClickHouse refuses *for its data* (an error code in
+:data:`DATA_ERROR_CODES`) is retried on halves of the batch until the offending messages are
+isolated; those become dead letters with ClickHouse's reason and the rest is stored. Any other
+failure (ClickHouse unreachable, out of memory, ...) is retried whole with backoff, and the offsets
+stay uncommitted until it succeeds.
 
 Rows are shipped as one Arrow table per ClickHouse table (measured: ~3x faster than row inserts).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
+import orjson
 import pyarrow as pa
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from monitor import metrics
 from monitor.errors import StorageError
 from monitor.ingest.batch import Batch, DeadLetter
-from monitor.ingest.fastpath import ONE_THREAD, FastPredictionPath
+from monitor.ingest.fastpath import EVENT_COLUMNS, ONE_THREAD, FastPredictionPath, fast_valid
+from monitor.ingest.limits import FeatureRegistry, IngestPolicy, check_event
+from monitor.ingest.pending import PendingEvents
+from monitor.ingest.schema import TypedColumns
 from monitor.ingest.validation import InvalidMessage, LabelEvent, PredictionEvent, model_hint, parse_prediction
 from monitor.logs import get_logger
 from monitor.storage import Storage
-from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, feature_column
+from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind
 
 log = get_logger(__name__)
 
 _TS = pa.timestamp("ms", tz="UTC")
-_MAP_FLOAT = pa.map_(pa.string(), pa.float64())
-_MAP_TEXT = pa.map_(pa.string(), pa.string())
-_KEYS = pa.list_(pa.string())
 NAN = math.nan
 
-
-def events_table(events: list[PredictionEvent], sources: list[tuple[str, int, int]]) -> tuple[pa.Table, set]:
-    """Arrow columns for ``events`` and the (model, feature, kind) triples they use.
-
-    One pass over the events: each feature value lands in its typed column at the event's row,
-    columns are created on first sight and pre-filled with the missing value.
-    """
-    n = len(events)
-    numeric: dict[str, list] = {}
-    text: dict[str, list] = {}
-    used: set[tuple[str, str, str]] = set()
-    column_of: dict[tuple[str, bool], str] = {}
-    prediction_num = [NAN] * n
-    prediction_cat: list[str | None] = [None] * n
-    probabilities: list = [None] * n
-    segments: list = [None] * n
-    any_probabilities = any_segments = False
-    for i, event in enumerate(events):
-        model = event.model
-        for key, value in event.features.items():
-            if value is None:
-                continue
-            is_text = type(value) is not float
-            col = column_of.get((key, is_text))
-            if col is None:
-                col = column_of[(key, is_text)] = feature_column(key, CATEGORICAL if is_text else NUMERICAL)
-            if is_text:
-                used.add((model, key, CATEGORICAL))
-                target = text.get(col)
-                if target is None:
-                    target = text[col] = [None] * n
-                target[i] = value if type(value) is str else ("true" if value else "false")
-            else:
-                used.add((model, key, NUMERICAL))
-                target = numeric.get(col)
-                if target is None:
-                    target = numeric[col] = [NAN] * n
-                target[i] = value
-        prediction = event.prediction
-        if type(prediction) is float:
-            prediction_num[i] = prediction
-        else:
-            prediction_cat[i] = prediction
-        if event.probabilities:
-            probabilities[i] = list(event.probabilities.items())
-            any_probabilities = True
-        if event.segment:
-            segments[i] = list(event.segment.items())
-            any_segments = True
-    columns: dict[str, pa.Array] = {
-        "model": pa.array([e.model for e in events], pa.string()),
-        "event_id": pa.array([e.event_id for e in events], pa.string()),
-        "ts": pa.array([e.ts_ms for e in events], pa.int64()).cast(_TS),
-        "model_version": pa.array([e.model_version for e in events], pa.string()),
-        "prediction_num": pa.array(prediction_num, pa.float64()),
-        "prediction_cat": pa.array(prediction_cat, pa.string()),
-        "feature_keys": pa.array([list(e.features) for e in events], _KEYS),
-        "source": pa.array([s[0] for s in sources], pa.string()),
-        "source_partition": pa.array([s[1] for s in sources], pa.int32()),
-        "source_offset": pa.array([s[2] for s in sources], pa.int64()),
+# ClickHouse error codes that mean "this statement's data is wrong", not "ClickHouse is unwell":
+# parsing and conversion failures, values out of range, oversized statements, structures too deep.
+DATA_ERROR_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        32,  # ATTEMPT_TO_READ_AFTER_EOF
+        33,  # CANNOT_READ_ALL_DATA
+        36,  # BAD_ARGUMENTS
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        43,  # ILLEGAL_TYPE_OF_ARGUMENT
+        53,  # TYPE_MISMATCH
+        62,  # SYNTAX_ERROR (also "Max query size exceeded")
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        128,  # TOO_LARGE_ARRAY_SIZE
+        131,  # TOO_LARGE_STRING_SIZE
+        167,  # TOO_DEEP_AST
+        168,  # TOO_BIG_AST
+        190,  # SIZES_OF_ARRAYS_DONT_MATCH
+        306,  # TOO_DEEP_RECURSION
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        407,  # DECIMAL_OVERFLOW
     }
-    if any_probabilities:
-        columns["probabilities"] = pa.array(probabilities, _MAP_FLOAT)
-    if any_segments:
-        columns["segment"] = pa.array(segments, _MAP_TEXT)
-    for name, values in numeric.items():
-        columns[name] = pa.array(values, pa.float64())
-    for name, values in text.items():
-        columns[name] = pa.array(values, pa.string())
-    return pa.table(columns), used
+)
+
+
+def is_data_error(exc: StorageError) -> bool:
+    """Whether ClickHouse refused the statement for its data (splitting the batch can help)."""
+    return exc.code in DATA_ERROR_CODES
 
 
 def labels_table(labels: list[LabelEvent], sources: list[tuple[str, int, int]]) -> pa.Table:
@@ -118,7 +92,7 @@ def labels_table(labels: list[LabelEvent], sources: list[tuple[str, int, int]]) 
             label_num[i] = 1.0 if value else 0.0
             label_cat[i] = "true" if value else "false"
         else:
-            label_cat[i] = value
+            label_cat[i] = str(value)  # text: numbers and booleans were handled above
     return pa.table(
         {
             "model": pa.array([x.model for x in labels], pa.string()),
@@ -133,14 +107,20 @@ def labels_table(labels: list[LabelEvent], sources: list[tuple[str, int, int]]) 
     )
 
 
-def dead_letters_table(letters: list[DeadLetter]) -> pa.Table:
+def dead_letters_table(letters: list[DeadLetter], max_bytes: int = 1_000_000, prefix_bytes: int = 4096) -> pa.Table:
+    """Rows of ``dead_letters``; a message over ``max_bytes`` keeps its first ``prefix_bytes`` and
+    the sha256 of the whole (``raw_size`` is always the size received)."""
+    raws = [d.raw if len(d.raw) <= max_bytes else d.raw[:prefix_bytes] for d in letters]
+    digests = [hashlib.sha256(d.raw).hexdigest() if len(d.raw) > max_bytes else "" for d in letters]
     return pa.table(
         {
             "received_at": pa.array([d.received_ms for d in letters], pa.int64()).cast(_TS),
             "topic": pa.array([d.topic for d in letters], pa.string()),
             "partition": pa.array([d.partition for d in letters], pa.int32()),
             "offset": pa.array([d.offset for d in letters], pa.int64()),
-            "raw": pa.array([d.raw for d in letters], pa.binary()),
+            "raw": pa.array(raws, pa.binary()),
+            "raw_size": pa.array([len(d.raw) for d in letters], pa.uint64()),
+            "raw_sha256": pa.array(digests, pa.string()),
             "reason": pa.array([d.reason for d in letters], pa.string()),
             "error_kind": pa.array([d.kind for d in letters], pa.string()),
             "model": pa.array([d.model for d in letters], pa.string()),
@@ -148,12 +128,62 @@ def dead_letters_table(letters: list[DeadLetter]) -> pa.Table:
     )
 
 
+@dataclass
+class _Predictions:
+    """A slice of a batch's predictions: raw messages (fast path) and events decoded in Python."""
+
+    raws: list[bytes] = field(default_factory=list)
+    raw_sources: list[tuple[str, int, int]] = field(default_factory=list)
+    events: list[PredictionEvent] = field(default_factory=list)
+    event_sources: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.raws) + len(self.events)
+
+    def halves(self) -> tuple[_Predictions, _Predictions]:
+        """Two non-empty parts (for two or more messages): raws and events apart, else a list halved."""
+        if self.raws and self.events:
+            return _Predictions(self.raws, self.raw_sources), _Predictions(
+                events=self.events, event_sources=self.event_sources
+            )
+        if self.raws:
+            h = len(self.raws) // 2
+            return _Predictions(self.raws[:h], self.raw_sources[:h]), _Predictions(self.raws[h:], self.raw_sources[h:])
+        h = len(self.events) // 2
+        return (
+            _Predictions(events=self.events[:h], event_sources=self.event_sources[:h]),
+            _Predictions(events=self.events[h:], event_sources=self.event_sources[h:]),
+        )
+
+
+@dataclass
+class _Outcome:
+    stored: dict[str, int] = field(default_factory=dict)
+    letters: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+
+    def add(self, other: _Outcome) -> None:
+        for model, count in other.stored.items():
+            self.stored[model] = self.stored.get(model, 0) + count
+        self.letters.extend(other.letters)
+        self.duplicates += other.duplicates
+
+
+def _feature_entries(event: PredictionEvent) -> set[tuple[str, str, FeatureKind]]:
+    return {
+        (event.model, key, NUMERICAL if type(value) is float else CATEGORICAL)
+        for key, value in event.features.items()
+        if value is not None
+    }
+
+
 class BatchWriter:
     """Writes batches; retries a failed write with exponential backoff and jitter, then gives up loudly.
 
     Raw prediction messages (``batch.raw_predictions``, from Kafka) take the ClickHouse fast path of
     :mod:`monitor.ingest.fastpath`; what it does not vouch for is validated here in Python, like the
-    already-decoded events, labels and dead letters of the batch.
+    already-decoded events, labels and dead letters of the batch. The limits of ``policy``
+    (:mod:`monitor.ingest.limits`) apply to both.
 
     ``insert`` is the storage boundary (``Storage.insert_arrow`` by default); tests replace it with a
     wrapper that fails for a while to prove nothing is committed early and nothing is lost.
@@ -165,15 +195,27 @@ class BatchWriter:
         retries: int = 8,
         max_backoff_s: float = 30.0,
         insert: Callable[[str, pa.Table], None] | None = None,
-        max_message_bytes: int = 1_000_000,
+        max_message_bytes: int | None = None,
+        policy: IngestPolicy | None = None,
     ) -> None:
+        if policy is None:
+            policy = IngestPolicy(max_message_bytes=max_message_bytes or 1_000_000)
         self._storage = storage
-        self._features = FeatureColumns(storage)
+        self._policy = policy
+        self._limits = policy.limits
+        self._registry = FeatureRegistry(storage, policy)
+        self._typed = TypedColumns(storage, policy)
         self._retries = retries
         self._max_backoff_s = max_backoff_s
         self._insert = insert or self._insert_one_thread
-        self._max_bytes = max_message_bytes
+        self._max_bytes = policy.max_message_bytes
         self._fast: FastPredictionPath | None = None
+        self._pending: PendingEvents | None = None
+        self.duplicates = 0  # re-sent events dropped (same model and event_id, another timestamp)
+
+    @property
+    def policy(self) -> IngestPolicy:
+        return self._policy
 
     def _insert_one_thread(self, table: str, data: pa.Table) -> None:
         # Measured: one thread is ~1.5x faster for consumer-sized batches and leaves the other core
@@ -194,69 +236,193 @@ class BatchWriter:
         )
         for attempt in retrying:
             with attempt:
-                stored, letters = self._write_once(batch)
+                outcome = self._write_once(batch)
         metrics.INSERT_BATCH_SECONDS.observe(time.monotonic() - started)
-        batch.stored_per_model = stored
-        batch.dead_letter_count = len(letters)
-        for model, count in stored.items():
+        batch.stored_per_model = outcome.stored
+        batch.dead_letter_count = len(outcome.letters)
+        self.duplicates += outcome.duplicates
+        for model, count in outcome.stored.items():
             metrics.EVENTS_INGESTED.labels(model=model).inc(count)
         for label in batch.labels:
             metrics.LABELS_INGESTED.labels(model=label.model).inc()
-        for letter in letters:
+        for letter in outcome.letters:
             metrics.DEAD_LETTERS.labels(topic=letter.topic, kind=letter.kind).inc()
 
     def close(self) -> None:
-        """Drop the fast path's staging table (it holds nothing between batches)."""
+        """Drop the per-writer Memory tables (they hold nothing between batches)."""
         if self._fast is not None:
             self._fast.close()
             self._fast = None
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
 
-    def _write_once(self, batch: Batch) -> tuple[dict[str, int], list[DeadLetter]]:
-        events, sources, letters = batch.events, batch.event_sources, batch.dead_letters
-        stored: dict[str, int] = {}
-        if batch.raw_predictions:
-            stored, deferred = self._fast_path(batch)
-            more_events, more_sources, more_letters = self._validate_deferred(batch, deferred)
-            events, sources, letters = events + more_events, sources + more_sources, letters + more_letters
-        if letters:
-            self._insert("dead_letters", dead_letters_table(letters))
-        if events:
-            table, used = events_table(events, sources)
-            self._features.ensure(used)
-            self._insert("events", table)
-            for event in events:
-                stored[event.model] = stored.get(event.model, 0) + 1
+    # ------------------------------------------------------------------ one attempt
+
+    def _write_once(self, batch: Batch) -> _Outcome:
+        outcome = _Outcome(letters=list(batch.dead_letters))
+        work = _Predictions(batch.raw_predictions, batch.raw_sources, batch.events, batch.event_sources)
+        if len(work):
+            outcome.add(self._store_predictions(work))
         if batch.labels:
-            self._insert("labels", labels_table(batch.labels, batch.label_sources))
-        return stored, letters
+            outcome.letters.extend(self._store_labels(batch.labels, batch.label_sources))
+        if outcome.letters:
+            self._store_dead_letters(outcome.letters)
+        self._typed.add_some()
+        return outcome
 
-    def _fast_path(self, batch: Batch) -> tuple[dict[str, int], list[int]]:
+    def _store_predictions(self, work: _Predictions) -> _Outcome:
+        """Store ``work``, splitting it while ClickHouse refuses it for its data."""
+        try:
+            return self._predictions_once(work)
+        except StorageError as exc:
+            if not is_data_error(exc):
+                raise
+            if len(work) == 1:
+                return self._refused_alone(work, exc)
+            log.warning("ClickHouse refused a batch for its data; splitting it", messages=len(work), error=str(exc))
+            outcome = _Outcome()
+            for half in work.halves():
+                if len(half):
+                    outcome.add(self._store_predictions(half))
+            return outcome
+
+    def _refused_alone(self, work: _Predictions, exc: StorageError) -> _Outcome:
+        """One message ClickHouse refused: try it through the Python path, else dead-letter it."""
+        now_ms = int(time.time() * 1000)
+        if work.raws:
+            raw, source = work.raws[0], work.raw_sources[0]
+            try:
+                event = parse_prediction(raw, self._max_bytes)
+            except InvalidMessage as invalid:
+                letter = DeadLetter(
+                    *source, raw, invalid.reason, invalid.kind, now_ms, model_hint(raw, self._max_bytes)
+                )
+                return _Outcome(letters=[letter])
+            try:
+                return self._predictions_once(_Predictions(events=[event], event_sources=[source]))
+            except StorageError as again:
+                if not is_data_error(again):
+                    raise
+                exc = again
+        else:
+            event, source = work.events[0], work.event_sources[0]
+            raw = orjson.dumps(event.to_json())
+        reason = f"ClickHouse refused the event: {exc}"
+        return _Outcome(letters=[DeadLetter(*source, raw, reason, "storage_refused", now_ms, event.model)])
+
+    def _predictions_once(self, work: _Predictions) -> _Outcome:
+        outcome = _Outcome()
+        if self._pending is None:
+            self._pending = PendingEvents(self._storage, self._insert)
+        pending = self._pending
+        deferred: list[int] = []
+        if work.raws:
+            fast = self._fast_path()
+            fast.stage(work.raws, work.raw_sources, self._insert)
+            survey = fast.survey()
+            deferred = survey.deferred
+            refusals = self._registry.admit_batch(survey.stored_per_model, survey.features)
+            where = "valid"
+            if refusals:
+                refused = fast.refuse(list(refusals.models), list(refusals.features), self._insert)
+                deferred = sorted(set(deferred) | set(refused))
+                where = f"valid AND idx NOT IN (SELECT idx FROM {fast.marks})"
+            if survey.stored_per_model:
+                stored, dropped = pending.store(fast.table, EVENT_COLUMNS, where, "toUInt64(idx)")
+                outcome.add(_Outcome(stored, duplicates=dropped))
+            self._typed.want(e for e in survey.features if e[0] not in refusals.models)
+        events, sources = self._python_events(work, deferred, outcome.letters)
+        if events:
+            pending.clear()
+            pending.add(events, sources, first_seq=0)
+            stored, dropped = pending.store_pending()
+            outcome.add(_Outcome(stored, duplicates=dropped))
+        return outcome
+
+    def _fast_path(self) -> FastPredictionPath:
         if self._fast is None:
-            self._fast = FastPredictionPath(self._storage, self._max_bytes)
-        fast = self._fast
-        fast.stage(batch.raw_predictions, batch.raw_sources, self._insert)
-        outcome = fast.survey()
-        if outcome.stored_per_model:
-            self._features.ensure(outcome.features)
-            fast.insert_events(outcome.features)
-        return dict(outcome.stored_per_model), outcome.deferred
+            valid = fast_valid(self._limits.max_features_per_event, self._limits.max_feature_name_length)
+            self._fast = FastPredictionPath(self._storage, self._max_bytes, valid)
+        return self._fast
 
-    def _validate_deferred(
-        self, batch: Batch, deferred: list[int]
-    ) -> tuple[list[PredictionEvent], list[tuple[str, int, int]], list[DeadLetter]]:
-        """The authoritative Python validator for what ClickHouse did not vouch for."""
-        events: list[PredictionEvent] = []
-        sources: list[tuple[str, int, int]] = []
-        letters: list[DeadLetter] = []
+    def _python_events(
+        self, work: _Predictions, deferred: list[int], letters: list[DeadLetter]
+    ) -> tuple[list[PredictionEvent], list[tuple[str, int, int]]]:
+        """The authoritative Python validator and the limits, for what ClickHouse did not vouch for
+        and for events decoded elsewhere (HTTP)."""
+        candidates: list[tuple[PredictionEvent, tuple[str, int, int], bytes | None]] = []
         now_ms = int(time.time() * 1000)
         for idx in deferred:
-            raw, source = batch.raw_predictions[idx], batch.raw_sources[idx]
+            raw, source = work.raws[idx], work.raw_sources[idx]
             try:
-                events.append(parse_prediction(raw, self._max_bytes))
-                sources.append(source)
+                event = parse_prediction(raw, self._max_bytes)
+                check_event(event, self._limits)
+                candidates.append((event, source, raw))
             except InvalidMessage as exc:
                 letters.append(DeadLetter(*source, raw, exc.reason, exc.kind, now_ms, model_hint(raw, self._max_bytes)))
-        return events, sources, letters
+        for event, source in zip(work.events, work.event_sources, strict=True):
+            try:
+                check_event(event, self._limits)
+                candidates.append((event, source, None))
+            except InvalidMessage as exc:
+                letters.append(
+                    DeadLetter(*source, orjson.dumps(event.to_json()), exc.reason, exc.kind, now_ms, event.model)
+                )
+        if not candidates:
+            return [], []
+        verdicts = self._registry.admit_events([event for event, _, _ in candidates])
+        events: list[PredictionEvent] = []
+        sources: list[tuple[str, int, int]] = []
+        for (event, source, original), refused in zip(candidates, verdicts, strict=True):
+            if refused is not None:
+                body = original if original is not None else orjson.dumps(event.to_json())
+                letters.append(DeadLetter(*source, body, refused.reason, refused.kind, now_ms, event.model))
+                continue
+            events.append(event)
+            sources.append(source)
+            self._typed.want(_feature_entries(event))
+        return events, sources
+
+    def _store_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Insert dead letters; one ClickHouse refuses for its data is kept without its bytes."""
+        try:
+            self._insert(
+                "dead_letters", dead_letters_table(letters, self._max_bytes, self._limits.dead_letter_prefix_bytes)
+            )
+        except StorageError as exc:
+            if not is_data_error(exc):
+                raise
+            if len(letters) > 1:
+                half = len(letters) // 2
+                self._store_dead_letters(letters[:half])
+                self._store_dead_letters(letters[half:])
+                return
+            (letter,) = letters
+            if not letter.raw:
+                raise
+            digest = hashlib.sha256(letter.raw).hexdigest()
+            reason = f"{letter.reason} (raw bytes refused by ClickHouse, sha256 {digest}: {exc})"
+            self._store_dead_letters([replace(letter, raw=b"", reason=reason)])
+
+    # ------------------------------------------------------------------ labels
+
+    def _store_labels(self, labels: list[LabelEvent], sources: list[tuple[str, int, int]]) -> list[DeadLetter]:
+        """Insert labels, splitting while ClickHouse refuses them for their data; returns dead letters."""
+        try:
+            self._insert("labels", labels_table(labels, sources))
+            return []
+        except StorageError as exc:
+            if not is_data_error(exc):
+                raise
+            if len(labels) == 1:
+                reason = f"ClickHouse refused the label: {exc}"
+                raw = orjson.dumps(labels[0].to_json())
+                return [
+                    DeadLetter(*sources[0], raw, reason, "storage_refused", int(time.time() * 1000), labels[0].model)
+                ]
+            half = len(labels) // 2
+            return self._store_labels(labels[:half], sources[:half]) + self._store_labels(labels[half:], sources[half:])
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:

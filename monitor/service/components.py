@@ -28,8 +28,16 @@ class ConsumerComponent:
 
     def __init__(self, settings: Settings, storage: Storage) -> None:
         from monitor.ingest.consumer import IngestConsumer
+        from monitor.ingest.limits import IngestPolicy
+        from monitor.storage.retention import apply_retention
 
-        self._consumer = IngestConsumer(settings.kafka, storage, retries=settings.clickhouse.insert_retries)
+        apply_retention(storage, settings.retention)
+        self._consumer = IngestConsumer(
+            settings.kafka,
+            storage,
+            retries=settings.clickhouse.insert_retries,
+            policy=IngestPolicy.from_settings(settings),
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consumer", daemon=True)
         self.error: BaseException | None = None

@@ -15,6 +15,7 @@ must share the :class:`Storage` returned by :func:`open_storage` rather than ope
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,7 @@ class Storage:
         try:
             return self.client.command(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse command failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse command failed: {_first_line(exc)}", _code(exc)) from exc
 
     def rows(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -119,7 +120,7 @@ class Storage:
         try:
             return [tuple(row) for row in self.client.query(sql, parameters=parameters, settings=settings).result_rows]
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
 
     def dicts(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -128,7 +129,7 @@ class Storage:
         try:
             result = self.client.query(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -138,7 +139,7 @@ class Storage:
         try:
             return self.client.query_df(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
 
     def arrow(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -146,13 +147,13 @@ class Storage:
         try:
             return self.client.query_arrow(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}") from exc
+            raise StorageError(f"ClickHouse query failed: {_first_line(exc)}", _code(exc)) from exc
 
     def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
         try:
             self.client.insert_arrow(table, data, database=self.database, settings=settings)
         except ClickHouseError as exc:
-            raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
+            raise StorageError(f"insert into {table} failed: {_first_line(exc)}", _code(exc)) from exc
 
     def insert_rows(
         self,
@@ -166,7 +167,7 @@ class Storage:
                 table, list(rows), column_names=list(column_names), database=self.database, settings=settings
             )
         except ClickHouseError as exc:
-            raise StorageError(f"insert into {table} failed: {_first_line(exc)}") from exc
+            raise StorageError(f"insert into {table} failed: {_first_line(exc)}", _code(exc)) from exc
 
     def ping(self) -> bool:
         try:
@@ -184,6 +185,19 @@ class Storage:
         on this process's engine) runs concurrently. Close it when done.
         """
         return Storage(_open_client(self.dsn, *self._tls)[0], self.database, self.dsn, *self._tls)
+
+
+def _code(exc: BaseException) -> int | None:
+    """ClickHouse's error code of a refused statement (None when the server was not reached)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int) and code > 0:
+        return code
+    # A server reached over HTTP reports it in the message's fixed prefix ("Code: 62. DB::Exception").
+    match = _CODE.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+_CODE = re.compile(r"\bCode: (\d+)\. DB::Exception")
 
 
 def _first_line(exc: BaseException, limit: int = 400) -> str:
@@ -222,4 +236,4 @@ def _open_client(dsn: str, ca_file: Path | str | None = None, verify: bool = Tru
         kwargs, url_db = server_client_kwargs(dsn, ca_file, verify)
         return clickhouse_connect.get_client(**kwargs), url_db
     except Exception as exc:
-        raise StorageError(f"cannot open ClickHouse at {redact_dsn(dsn)}: {_first_line(exc)}") from exc
+        raise StorageError(f"cannot open ClickHouse at {redact_dsn(dsn)}: {_first_line(exc)}", _code(exc)) from exc

@@ -1,11 +1,15 @@
 """The typed feature columns of ``events``: naming, discovery and creation.
 
-Each feature gets its own column per value kind so a detector reading one feature of one model reads
-one column (measured in BENCHMARKS.md against Map and JSON layouts). Numbers go to
-``n__<name>`` (Float64, NaN = missing); strings and booleans to ``c__<name>``
-(LowCardinality(Nullable(String)), NULL = missing). Column names are derived deterministically from
-the feature name, so every process agrees without coordination; ``feature_columns`` records which
-model uses which feature, because columns are shared by all models.
+Every feature value is stored in one of two maps (``fnum`` numbers, ``fcat`` strings and booleans),
+so the insert statement never depends on the features a batch carries. A feature a detector reads
+also gets a typed column so that reading it reads one column (measured in BENCHMARKS.md against Map
+and JSON layouts): ``n__<name>`` (Float64, NaN = missing) or ``c__<name>``
+(LowCardinality(Nullable(String)), NULL = missing), whose DEFAULT expression takes the value from the
+map. ClickHouse fills it at insert, and for rows stored before the column existed it computes it on
+read, so typed columns can be added at any time without stalling or back-filling anything. Column
+names are derived deterministically from the feature name, so every process agrees without
+coordination; ``feature_columns`` records which model uses which typed column (columns are shared by
+all models).
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ NUMERICAL: FeatureKind = "numerical"
 CATEGORICAL: FeatureKind = "categorical"
 
 _PREFIX: dict[str, str] = {NUMERICAL: "n__", CATEGORICAL: "c__"}
-_COLUMN_TYPE: dict[str, str] = {
-    NUMERICAL: "Float64 DEFAULT nan",
-    CATEGORICAL: "LowCardinality(Nullable(String))",
-}
+_COLUMN_TYPE: dict[str, str] = {NUMERICAL: "Float64", CATEGORICAL: "LowCardinality(Nullable(String))"}
+_MAP: dict[str, str] = {NUMERICAL: "fnum", CATEGORICAL: "fcat"}
+_MISSING: dict[str, str] = {NUMERICAL: "nan", CATEGORICAL: "NULL"}
 _SAFE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -41,6 +44,39 @@ def feature_column(feature: str, kind: FeatureKind) -> str:
     stem = re.sub(r"[^A-Za-z0-9_]", "_", feature)[:40]
     digest = hashlib.sha1(feature.encode("utf-8")).hexdigest()[:10]
     return f"{_PREFIX[kind]}{stem}__{digest}"
+
+
+def sql_string(text: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def column_definition(feature: str, kind: FeatureKind) -> str:
+    """The type and DEFAULT of ``feature``'s typed column: the value from the event's map."""
+    key = sql_string(feature)
+    source = _MAP[kind]
+    return f"{_COLUMN_TYPE[kind]} DEFAULT if(mapContains({source}, {key}), {source}[{key}], {_MISSING[kind]})"
+
+
+def retarget_typed_columns(storage: Storage) -> None:
+    """Migration step: point the DEFAULT of every existing typed column at the maps.
+
+    Metadata only (stored values are kept); afterwards rows inserted with the maps fill the column.
+    """
+    rows = storage.rows(f"SELECT DISTINCT feature, toString(kind), column FROM {storage.table('feature_columns')}")
+    existing = {
+        r[0]
+        for r in storage.rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'events'",
+            parameters={"db": storage.database},
+        )
+    }
+    for feature, kind, column in rows:
+        if column in existing:
+            storage.command(
+                f"ALTER TABLE {storage.table('events')} MODIFY COLUMN {quote_identifier(column)} "
+                f"{column_definition(feature, kind)}"
+            )
 
 
 def missing_condition(column: str, kind: FeatureKind) -> str:
@@ -77,6 +113,16 @@ class FeatureColumns:
             }
         return self._known
 
+    def has(self, entry: tuple[str, str, FeatureKind]) -> bool:
+        """Whether (model, feature, kind) already has its typed column and registry row."""
+        with self._lock:
+            return entry in self._load()
+
+    def column_exists(self, column: str) -> bool:
+        with self._lock:
+            self._load()
+            return column in self._columns
+
     def ensure(self, entries: Iterable[tuple[str, str, FeatureKind]]) -> None:
         """Make sure every (model, feature, kind) has its column and registry row."""
         with self._lock:
@@ -89,7 +135,7 @@ class FeatureColumns:
                 if column not in self._columns:
                     self._storage.command(
                         f"ALTER TABLE {self._storage.table('events')} ADD COLUMN IF NOT EXISTS "
-                        f"{quote_identifier(column)} {_COLUMN_TYPE[kind]}"
+                        f"{quote_identifier(column)} {column_definition(feature, kind)}"
                     )
                     self._columns.add(column)
             self._storage.insert_rows(

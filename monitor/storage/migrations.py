@@ -6,18 +6,25 @@ name. Statements are separated by lines that end in ``;``. Every statement is wr
 run twice (``IF NOT EXISTS``), so two processes migrating at once against a server do no harm.
 
 Number ranges keep concerns apart: 0001-0099 ingestion, 0100-0199 detectors, 0200-0299 alerting,
-0300-0399 the service.
+0300-0399 the service, 0400- steps that span every table (retention).
+
+A migration that cannot be written in SQL alone (it depends on the columns an existing database
+has) adds a Python step in ``_PYTHON_STEPS``, run after the migration's statements.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
 from monitor.settings import ClickHouseSettings
 from monitor.storage.client import Storage, connect, quote_identifier
+from monitor.storage.events import retarget_typed_columns
+
+_PYTHON_STEPS: dict[int, Callable[[Storage], None]] = {2: retarget_typed_columns}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -77,6 +84,9 @@ def apply_migrations(storage: Storage) -> list[Migration]:
             continue
         for statement in migration.statements(storage.database):
             storage.command(statement)
+        step = _PYTHON_STEPS.get(migration.version)
+        if step is not None:
+            step(storage)
         storage.insert_rows(
             "schema_migrations",
             [(migration.version, migration.name, migration.checksum)],

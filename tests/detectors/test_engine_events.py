@@ -33,7 +33,8 @@ def insert_events(storage: Storage, model: str, frame: pd.DataFrame, start: date
     for column, kind in kinds.items():
         values = frame[column]
         if kind == "numerical":
-            data[feature_column(column, "numerical")] = pa.array(values.astype(float).fillna(np.nan), pa.float64())
+            # NaN, not NULL: a NULL would be replaced by the column's DEFAULT, which reads the maps.
+            data[feature_column(column, "numerical")] = pa.array(values.astype(float).to_numpy(), pa.float64())
         else:
             text = [
                 None if v is None else (str(v).lower() if isinstance(v, bool | np.bool_) else str(v)) for v in values

@@ -3,6 +3,7 @@ commit-after-store and failing writes."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
@@ -82,8 +83,14 @@ def test_every_malformed_message_lands_in_dead_letters(kafka_bootstrap: str, sto
         f"SELECT topic, partition, offset, raw, reason, error_kind, received_at "
         f"FROM {storage.table('dead_letters')} FINAL",
     )
-    raw_rows = storage.rows(f"SELECT hex(raw), reason FROM {storage.table('dead_letters')} FINAL")
-    stored = {bytes.fromhex(h): reason for h, reason in raw_rows}
+    raw_rows = storage.rows(f"SELECT hex(raw), reason, raw_size, raw_sha256 FROM {storage.table('dead_letters')} FINAL")
+    stored = {bytes.fromhex(h): reason for h, reason, _, _ in raw_rows}
+    # A message over the size limit keeps a prefix and the sha256 of the whole, not the whole.
+    oversized = MALFORMED[-1][0]
+    (prefix, size, digest) = next((bytes.fromhex(h), n, d) for h, _, n, d in raw_rows if d)
+    assert oversized.startswith(prefix) and 0 < len(prefix) < len(oversized)
+    assert (size, digest) == (len(oversized), hashlib.sha256(oversized).hexdigest())
+    stored[oversized] = stored.pop(prefix)
     for raw, words in MALFORMED:
         assert raw in stored, f"missing dead letter for {raw[:30]!r}"
         assert words in stored[raw]

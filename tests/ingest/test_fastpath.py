@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 
 from monitor.ingest.batch import Batch
 from monitor.ingest.fastpath import FastPredictionPath
+from monitor.ingest.limits import check_event
 from monitor.ingest.validation import InvalidMessage, parse_prediction
 from monitor.ingest.writer import BatchWriter
+from monitor.settings import IngestSettings
 from monitor.storage import Storage
 from monitor.storage.events import FeatureColumns
 from tests.ingest.test_validation import VALID, valid_events
@@ -58,17 +60,21 @@ def messages(draw: st.DrawFn) -> bytes:
 
 
 def stored_events(storage: Storage) -> dict[tuple[str, str], dict]:
-    """Every stored event as {(model, event_id): row with its features read from their typed columns}."""
+    """Every stored event as {(model, event_id): row with its features read from the maps}; every
+    typed column that exists must agree with the map."""
     rows = storage.dicts(f"SELECT * FROM {storage.table('events')} FINAL")
     columns = FeatureColumns(storage)
     result = {}
     for row in rows:
-        features = {}
+        features = dict(row["fnum"]) | dict(row["fcat"])
         for feature, kinds in columns.for_model(row["model"]).items():
-            for column in kinds.values():
+            for kind, column in kinds.items():
                 value = row[column]
-                if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                    features[feature] = value
+                held = row["fnum" if kind == "numerical" else "fcat"].get(feature)
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    assert held is None, (feature, column)
+                else:
+                    assert value == held, (feature, column)
         result[(row["model"], row["event_id"])] = row | {"features": features}
     return result
 
@@ -113,6 +119,7 @@ def test_stored_rows_equal_the_python_validator(storage: Storage, raws: list[byt
     for offset, raw in enumerate(unique):
         try:
             event = parse_prediction(raw)
+            check_event(event, IngestSettings())  # the default limits apply too
         except InvalidMessage as exc:
             assert letters.get(offset) == exc.reason, f"message {raw!r} not dead-lettered with its reason"
             continue

@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from monitor.errors import StorageError
 from monitor.ingest.consumer import IngestConsumer
+from monitor.ingest.writer import BatchWriter
 from monitor.kafka_local import broker
 from monitor.kafka_local.broker import BrokerSpec
 from monitor.settings import KafkaSettings
@@ -135,3 +138,68 @@ def test_sigterm_stores_and_commits_then_exits_0(kafka_bootstrap: str, tmp_path:
     assert committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic)
     assert query_in_subprocess(dsn, "monitor", "SELECT count() FROM monitor.events FINAL")[0][0] == total
     assert f"ingested {total} messages" in log.read_text()
+
+
+class Outage:
+    """The storage boundary while ClickHouse is unreachable (no error code: infrastructure)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.down = threading.Event()
+        self.refused = 0
+
+    def __call__(self, table: str, data: pa.Table) -> None:
+        if self.down.is_set():
+            self.refused += 1
+            raise StorageError("simulated: Connection refused")
+        self.storage.insert_arrow(table, data)
+
+
+def test_clickhouse_outage_mid_stream_commits_nothing_until_stored(kafka_bootstrap: str, storage: Storage) -> None:
+    k = kafka_settings(kafka_bootstrap, batch_max_messages=100)
+    produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(500)])
+    outage = Outage(storage)
+    writer = BatchWriter(storage, retries=200, max_backoff_s=0.2, insert=outage)
+    consumer = IngestConsumer(k, storage, writer=writer)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            consumer.run(stop=stop)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    events = storage.table("events")
+
+    def stored() -> int:
+        return storage.rows(f"SELECT count() FROM {events} FINAL")[0][0]
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: stored() == 500, 60, "the first 500")
+        wait_for(
+            lambda: committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic),
+            30,
+            "the first commit",
+        )
+        outage.down.set()
+        before = committed(kafka_bootstrap, k.group_id)
+        produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(500, 1000)])
+        wait_for(lambda: outage.refused >= 3, 30, "writes refused during the outage")
+        time.sleep(2)
+        assert committed(kafka_bootstrap, k.group_id) == before  # nothing committed while down
+        assert stored() == 500
+        outage.down.clear()
+        wait_for(lambda: stored() == 1000, 60, "all 1000 after the outage")
+        wait_for(
+            lambda: committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic),
+            30,
+            "offsets committed after the outage",
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert storage.rows(f"SELECT count(), uniqExact(event_id) FROM {events} FINAL")[0] == (1000, 1000)

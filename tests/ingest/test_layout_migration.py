@@ -1,0 +1,67 @@
+"""An existing database (schema of migration 0001, typed columns filled directly) moves to the fleet
+layout: typed columns then follow the maps, event_keys is filled, an event stored under two
+timestamps keeps the first, and the retention TTLs are set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pyarrow as pa
+
+from monitor.ingest.batch import Batch
+from monitor.ingest.validation import parse_prediction
+from monitor.ingest.writer import BatchWriter
+from monitor.storage import Storage, quote_identifier
+from monitor.storage.migrations import apply_migrations, available_migrations
+from monitor.storage.retention import current_ttls
+from tests.ingest.kafka_helpers import event
+
+
+def old_database(storage: Storage) -> None:
+    """The database as the code before the fleet layout left it."""
+    storage.command(f"DROP DATABASE {quote_identifier(storage.database)}")
+    storage.command(f"CREATE DATABASE {quote_identifier(storage.database)}")
+    storage.command(
+        f"CREATE TABLE {storage.table('schema_migrations')} (version UInt32, name String, checksum String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    first = available_migrations()[0]
+    assert first.version == 1
+    for statement in first.statements(storage.database):
+        storage.command(statement)
+    storage.insert_rows("schema_migrations", [(1, first.name, first.checksum)], ["version", "name", "checksum"])
+    storage.command(f"ALTER TABLE {storage.table('events')} ADD COLUMN n__amount Float64 DEFAULT nan")
+    storage.insert_rows(
+        "feature_columns", [("fraud", "amount", "numerical", "n__amount")], ["model", "feature", "kind", "column"]
+    )
+    t0, t1 = datetime(2026, 11, 27, 10, tzinfo=UTC), datetime(2026, 11, 27, 11, tzinfo=UTC)
+    storage.insert_arrow(
+        "events",
+        pa.table(
+            {
+                "model": ["fraud"] * 3,
+                "event_id": ["a", "b", "a"],  # "a" stored twice, under two timestamps
+                "ts": pa.array([t0, t0, t1], pa.timestamp("ms", tz="UTC")),
+                "n__amount": [1.0, 2.0, 3.0],
+            }
+        ),
+    )
+
+
+def test_an_existing_database_moves_to_the_fleet_layout(storage: Storage) -> None:
+    old_database(storage)
+    applied = [m.version for m in apply_migrations(storage)]
+    assert applied[0] == 2 and 400 in applied
+    events = storage.table("events")
+    rows = storage.rows(f"SELECT event_id, ts, n__amount FROM {events} FINAL ORDER BY event_id")
+    assert rows == [("a", datetime(2026, 11, 27, 10), 1.0), ("b", datetime(2026, 11, 27, 10), 2.0)]
+    keys = storage.rows(f"SELECT event_id, ts FROM {storage.table('event_keys')} FINAL ORDER BY event_id")
+    assert keys == [("a", datetime(2026, 11, 27, 10)), ("b", datetime(2026, 11, 27, 10))]
+    assert "ingested_at" in current_ttls(storage)["events"]
+    # New events carry their features in the maps; the old typed column now follows them.
+    new = parse_prediction(orjson.dumps(event(7) | {"event_id": "c"}))
+    resent = parse_prediction(orjson.dumps(event(8) | {"event_id": "a"}))  # "a" under a third timestamp
+    BatchWriter(storage, retries=0).write(Batch(events=[new, resent], event_sources=[("t", 0, 0), ("t", 0, 1)]))
+    rows = storage.rows(f"SELECT event_id, n__amount, fnum['amount'] FROM {events} FINAL ORDER BY event_id")
+    assert rows == [("a", 1.0, 0.0), ("b", 2.0, 0.0), ("c", 7.0, 7.0)]
