@@ -174,12 +174,15 @@ def test_wrong_password_or_untrusted_ca_fail_fast_with_exit_3(
     wrong = secure_settings(secure_broker, tls, "SCRAM-SHA-512", SCRAM_USER, "not-the-password")
     stranger = make_tls(tmp_path / "other", "stranger")  # a CA that did not sign the broker's certificate
     untrusted = secure_settings(secure_broker, stranger, "SCRAM-SHA-512", SCRAM_USER, SCRAM_PASSWORD)
-    started = time.monotonic()
-    runs = [
-        start_ingest(child_env(k, f"chdb://{tmp_path / name}") | {"MONITOR_KAFKA__CONNECT_TIMEOUT": "8s"}, tmp_path)
-        for k, name in ((wrong, "wrong"), (untrusted, "untrusted"))
-    ]
-    (code, output, seconds), (code_ca, output_ca, seconds_ca) = (finish(p, started) for p in runs)
+    # One after the other: started together (each now opens and migrates its database first), the
+    # wrong password's client saw only "socket disconnected" on every attempt, not the broker's SASL
+    # error, in every run; one at a time it gets the SASL error. Not understood yet (see the issue).
+    outcomes = []
+    for k, name in ((wrong, "wrong"), (untrusted, "untrusted")):
+        started = time.monotonic()
+        env = child_env(k, f"chdb://{tmp_path / name}") | {"MONITOR_KAFKA__CONNECT_TIMEOUT": "8s"}
+        outcomes.append(finish(start_ingest(env, tmp_path), started))
+    (code, output, seconds), (code_ca, output_ca, seconds_ca) = outcomes
     assert code == 3, output
     last = output.strip().splitlines()[-1]
     assert last.startswith("monitor: error: cannot reach Kafka") and "Authentication failed" in last, last
