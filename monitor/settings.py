@@ -90,6 +90,11 @@ class ClickHouseSettings(_Frozen):
     insert_retries: int = Field(8, ge=0, description="attempts before an insert failure stops the consumer")
     ca_file: Path | None = Field(None, description="PEM file of the CA(s) that signed the server's certificate")
     verify: bool = Field(True, description="verify the server's TLS certificate and host name (https:// only)")
+    cluster: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="a ClickHouse cluster (remote_servers): tables are created ON CLUSTER with replicated engines",
+    )
 
     @field_validator("dsn")
     @classmethod

@@ -8,6 +8,12 @@ run twice (``IF NOT EXISTS``), so two processes migrating at once against a serv
 Number ranges keep concerns apart: 0001-0099 ingestion, 0100-0199 detectors, 0200-0299 alerting,
 0300-0399 the service, 0400- steps that span every table (retention).
 
+With ``clickhouse.cluster`` set (:func:`for_cluster`), every ``CREATE`` and ``DROP`` runs ``ON CLUSTER``
+and every MergeTree-family engine becomes its replicated form, with the replica path built from the
+server's ``{shard}`` and ``{replica}`` macros; ``ALTER`` and ``INSERT`` statements then replicate by
+themselves through ClickHouse Keeper. The SQL files stay single-node; the rewrite is the one place
+that knows about clusters (docs/deployment.md, "ClickHouse beyond one node").
+
 A migration that cannot be written in SQL alone (it depends on the columns an existing database
 has) adds a Python step in ``_PYTHON_STEPS``, run after the migration's statements.
 """
@@ -27,6 +33,28 @@ from monitor.storage.events import retarget_typed_columns
 _PYTHON_STEPS: dict[int, Callable[[Storage], None]] = {2: retarget_typed_columns}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_CREATE_OR_DROP = re.compile(
+    r"^\s*((?:CREATE\s+(?:TABLE|DATABASE|VIEW|MATERIALIZED\s+VIEW)\s+IF\s+NOT\s+EXISTS"
+    r"|DROP\s+(?:TABLE|VIEW|DATABASE)\s+IF\s+EXISTS)\s+[^\s(]+)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_ENGINE = re.compile(
+    r"ENGINE\s*=\s*(Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing)?MergeTree\b(?:\(([^()]*)\))?"
+)
+# Where a replicated table keeps its metadata in Keeper: one path per shard and table, one replica
+# name per server (both from the server's <macros>); {database} and {table} ClickHouse fills itself.
+REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+
+
+def for_cluster(statement: str, cluster: str) -> str:
+    """``statement`` as it must run on a cluster: ``CREATE``/``DROP`` ``ON CLUSTER``, replicated engines."""
+    text = _CREATE_OR_DROP.sub(lambda m: f"{m.group(1)} ON CLUSTER {quote_identifier(cluster)}", statement, count=1)
+
+    def replicated(match: re.Match[str]) -> str:
+        family, arguments = match.group(1) or "", (match.group(2) or "").strip()
+        return f"ENGINE = Replicated{family}MergeTree({REPLICA_PATH}{', ' + arguments if arguments else ''})"
+
+    return _ENGINE.sub(replicated, text)
 
 
 @dataclass(frozen=True)
@@ -39,10 +67,10 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
-    def statements(self, database: str) -> list[str]:
+    def statements(self, database: str, cluster: str | None = None) -> list[str]:
         text = self.sql.replace("{db}", quote_identifier(database))
-        parts = re.split(r";\s*(?:\n|$)", text)
-        return [p.strip() for p in parts if p.strip() and not _only_comments(p)]
+        parts = [p.strip() for p in re.split(r";\s*(?:\n|$)", text) if p.strip() and not _only_comments(p)]
+        return [for_cluster(p, cluster) for p in parts] if cluster else parts
 
 
 def _only_comments(sql: str) -> bool:
@@ -69,20 +97,35 @@ def applied_versions(storage: Storage) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def apply_migrations(storage: Storage) -> list[Migration]:
-    """Apply what is missing; return the migrations applied now."""
-    storage.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(storage.database)}")
-    storage.command(
-        f"""CREATE TABLE IF NOT EXISTS {storage.table("schema_migrations")} (
+def bootstrap_statements(database: str, cluster: str | None = None) -> list[str]:
+    """The database and the table that records applied migrations."""
+    statements = [
+        f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
+        f"""CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{quote_identifier("schema_migrations")} (
             version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
-        ) ENGINE = ReplacingMergeTree ORDER BY version"""
-    )
+        ) ENGINE = ReplacingMergeTree ORDER BY version""",
+    ]
+    return [for_cluster(s, cluster) for s in statements] if cluster else statements
+
+
+def render_all(database: str, cluster: str | None = None) -> list[str]:
+    """Every statement a fresh database gets, in order (``monitor`` renders them for review; tests check them)."""
+    statements = bootstrap_statements(database, cluster)
+    for migration in available_migrations():
+        statements += migration.statements(database, cluster)
+    return statements
+
+
+def apply_migrations(storage: Storage, cluster: str | None = None) -> list[Migration]:
+    """Apply what is missing; return the migrations applied now."""
+    for statement in bootstrap_statements(storage.database, cluster):
+        storage.command(statement)
     done = applied_versions(storage)
     applied = []
     for migration in available_migrations():
         if migration.version in done:
             continue
-        for statement in migration.statements(storage.database):
+        for statement in migration.statements(storage.database, cluster):
             storage.command(statement)
         step = _PYTHON_STEPS.get(migration.version)
         if step is not None:
@@ -100,5 +143,5 @@ def open_storage(settings: ClickHouseSettings, migrate: bool = True) -> Storage:
     """Connect and (by default) bring the schema up to date. The usual entry point."""
     storage = connect(settings)
     if migrate:
-        apply_migrations(storage)
+        apply_migrations(storage, settings.cluster)
     return storage

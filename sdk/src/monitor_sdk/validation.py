@@ -1,4 +1,4 @@
-"""Validation of prediction and label messages, exactly as CONTRACT.md states the rules.
+"""Validation of prediction and label messages, exactly as docs/ingestion.md states the rules.
 
 One function per message type takes the raw bytes from Kafka (or an HTTP body line) and returns a
 typed event, or raises :class:`InvalidMessage` whose ``reason`` names the field and the problem in one
