@@ -93,6 +93,25 @@ class _LastBootstrapFailure(logging.Handler):
         return self.reasons[-1] if self.reasons else None
 
 
+def failure_reason(settings: KafkaSettings, reasons: _LastBootstrapFailure) -> str | None:
+    """Why bootstrapping failed, in words that say what to fix.
+
+    With SASL, kafka-python does not always read the broker's authentication error before the broker
+    closes the connection (a race inside the client): every attempt then reports only "socket
+    disconnected". A broker that completes TLS and then closes every connection of a SASL client is, in
+    practice, refusing its credentials, so that case names the settings to check.
+    """
+    reason = reasons.reason
+    sasl = settings.security_protocol.startswith("SASL")
+    if sasl and reasons.reasons and all("socket disconnected" in r for r in reasons.reasons):
+        return (
+            f"every connection was closed by the broker during SASL {settings.sasl_mechanism} "
+            "authentication: the credentials were most likely refused (check kafka.sasl_username, "
+            f"sasl_password and sasl_mechanism); last error: {reason}"
+        )
+    return reason
+
+
 @contextlib.contextmanager
 def bootstrap_failures() -> Iterator[_LastBootstrapFailure]:
     """Within the block, ``.reason`` is why the last bootstrap attempt failed (connection refused, a TLS

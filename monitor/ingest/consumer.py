@@ -30,7 +30,7 @@ from monitor.ingest.batch import Batch, DeadLetter
 from monitor.ingest.limits import IngestPolicy
 from monitor.ingest.validation import InvalidMessage, decode_json_object, model_hint, validate_label
 from monitor.ingest.writer import BatchWriter
-from monitor.kafka_security import bootstrap_failures, kafka_client_kwargs
+from monitor.kafka_security import bootstrap_failures, failure_reason, kafka_client_kwargs
 from monitor.logs import get_logger
 from monitor.settings import KafkaSettings
 from monitor.storage import Storage
@@ -64,7 +64,8 @@ def ensure_topics(settings: KafkaSettings) -> None:
         with bootstrap_failures() as failures:
             admin = KafkaAdminClient(**kafka_client_kwargs(settings), client_id="monitor-admin")
     except (KafkaError, OSError) as exc:
-        reason = f"{failures.reason} (then gave up: {exc})" if failures.reason else str(exc)
+        known = failure_reason(settings, failures)
+        reason = f"{known} (then gave up: {exc})" if known else str(exc)
         raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {reason}") from exc
     try:
         existing = set(admin.list_topics())

@@ -69,8 +69,14 @@ def test_up_consumes_serves_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Pa
             return any(m["name"] == "upmodel" and m["events_24h"] == 200 for m in models)
 
         _wait_for(stored, 60, "200 events visible through the API")
+        counted = 'monitor_events_ingested_total{model="upmodel"} 200.0'
+
+        def metric_counted() -> bool:  # the counter moves after the insert returns, a moment after the rows show
+            return counted in httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
+
+        _wait_for(metric_counted, 30, "the ingest counter at 200")
         text = httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
-        assert 'monitor_events_ingested_total{model="upmodel"} 200.0' in text
+        assert counted in text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
