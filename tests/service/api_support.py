@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,3 +109,14 @@ def synthetic_rows(n: int, end: datetime | None = None, span: timedelta = timede
             }
         )
     return rows
+
+
+def stop_service(proc: subprocess.Popen[str], timeout: float = 90) -> str:
+    """SIGTERM a ``monitor up`` child, wait for its orderly stop (kill it past ``timeout``); its stderr."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+    return err

@@ -4,7 +4,6 @@ everything consumed stored and committed."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from monitor.ports import free_port
 from monitor.sdk import PredictionLogger
 from tests.conftest import query_in_subprocess
+from tests.service.api_support import stop_service
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -78,12 +78,7 @@ def test_up_consumes_serves_and_stops_cleanly(kafka_bootstrap: str, tmp_path: Pa
         text = httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
         assert counted in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_service(proc)
     assert proc.returncode == 0, err[-3000:]
     assert '"component": "consumer"' in err and '"event": "stopped"' in err
     rows = query_in_subprocess(

@@ -4,7 +4,6 @@ interface with access control on (the dashboard staying on loopback)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from monitor.ports import free_port
+from tests.service.api_support import stop_service
 
 pytestmark = pytest.mark.slow
 WRITE, READ = "up-write-token-123", "up-read-token-456"
@@ -151,12 +151,7 @@ def test_up_with_tokens_serves_every_interface_with_access_control(tmp_path: Pat
             with pytest.raises(httpx.ConnectError):
                 httpx.get(f"http://{outward}:{dashboard_port}/_stcore/health", timeout=10)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_service(proc)
     assert proc.returncode == 0, err[-3000:]
     assert WRITE not in err and READ not in err
 
@@ -180,11 +175,6 @@ def test_up_without_a_token_serves_loopback_as_before(tmp_path: Path, host: str)
         refused = httpx.post(f"{url}/api/v1/labels", json={}, timeout=10)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "writes_disabled"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_service(proc)
     assert proc.returncode == 0, err[-3000:]
     assert f"API:       {url}" in err
