@@ -76,46 +76,55 @@ _SECONDS = "parseDateTime64BestEffortOrNull(substring(top['timestamp'], 2, 19), 
 
 
 def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_LENGTH) -> str:
-    """The condition under which ClickHouse vouches for a staged message (limits included).
+    """The condition under which ClickHouse vouches for a staged message (limits included)."""
+    return " AND ".join(fast_conditions(max_features, max_key_length))
+
+
+def fast_conditions(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_LENGTH) -> list[str]:
+    """The parts of :func:`fast_valid`, each a condition on one staged message.
 
     Feature names are vouched for only without control characters (ASCII ones by ``[[:cntrl:]]``;
     any byte 0xC2, which starts U+0080-U+00BF and so every C1 control, is left to Python).
     """
-    return " AND ".join(
-        [
-            "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
-            r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
-            _unique_keys("top_kv"),
-            _plain_text("top['event_id']", MAX_ID_LENGTH),
-            _plain_text("top['model']", MAX_MODEL_LENGTH),
-            "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
-            f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
-            f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
-            "startsWith(top['features'], '{')",
-            f"length(f_kv) <= {max_features}",
-            _unique_keys("f_kv"),
-            f"arrayAll(k -> lengthUTF8(k) BETWEEN 1 AND {max_key_length}, f_kv.1)",
-            "arrayAll(k -> NOT match(k, '[[:cntrl:]]') AND position(k, unhex('C2')) = 0, f_kv.1)",
-            f"arrayAll(v -> v IN ('true', 'false', 'null') OR {_string('v')} OR {_number('v')}, f_kv.2)",
-            "(" + _number("top['prediction']") + " OR " + _string("top['prediction']") + ")",
-            _optional(
-                "model_version",
-                f"(startsWith(top['model_version'], '\"') AND "
-                f"lengthUTF8(JSONExtractString(top['model_version'])) <= {MAX_MODEL_LENGTH}) "
-                "OR match(top['model_version'], '^-?[0-9]{1,18}$')",
-            ),
-            _optional(
-                "probabilities",
-                "startsWith(top['probabilities'], '{') AND "
-                f"arrayAll(v -> {_number('v')}, prob_kv.2) AND {_unique_keys('prob_kv')}",
-            ),
-            _optional(
-                "segment",
-                f"startsWith(top['segment'], '{{') AND arrayAll(v -> {_string('v')}, seg_kv.2) "
-                f"AND {_unique_keys('seg_kv')}",
-            ),
-        ]
-    )
+    return [
+        "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
+        r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
+        _unique_keys("top_kv"),
+        _plain_text("top['event_id']", MAX_ID_LENGTH),
+        _plain_text("top['model']", MAX_MODEL_LENGTH),
+        "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
+        f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
+        f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
+        "startsWith(top['features'], '{')",
+        f"length(f_kv) <= {max_features}",
+        _unique_keys("f_kv"),
+        f"arrayAll(k -> lengthUTF8(k) BETWEEN 1 AND {max_key_length}, f_kv.1)",
+        # Valid JSON carries control characters only escaped (a backslash) or as DEL / C1 bytes:
+        # a message with none of those has none in its keys; only the rest is checked key by key.
+        "(position(raw, '\\\\') = 0 AND position(raw, unhex('7F')) = 0 AND position(raw, unhex('C2')) = 0 "
+        "OR arrayAll(k -> NOT match(k, '[[:cntrl:]]') AND position(k, unhex('C2')) = 0, f_kv.1))",
+        # Valid JSON: a value is a string, true, false, null, an object, an array or a number, and
+        # only a number starts with a digit or '-'; what Python reads differently is vouched out.
+        "arrayAll(v -> NOT (startsWith(v, '{') OR startsWith(v, '[')), f_kv.2)",
+        "arrayAll(v -> length(v) <= 19 OR startsWith(v, '\"') OR match(v, '[.eE]'), f_kv.2)",
+        "(" + _number("top['prediction']") + " OR " + _string("top['prediction']") + ")",
+        _optional(
+            "model_version",
+            f"(startsWith(top['model_version'], '\"') AND "
+            f"lengthUTF8(JSONExtractString(top['model_version'])) <= {MAX_MODEL_LENGTH}) "
+            "OR match(top['model_version'], '^-?[0-9]{1,18}$')",
+        ),
+        _optional(
+            "probabilities",
+            "startsWith(top['probabilities'], '{') AND "
+            f"arrayAll(v -> {_number('v')}, prob_kv.2) AND {_unique_keys('prob_kv')}",
+        ),
+        _optional(
+            "segment",
+            f"startsWith(top['segment'], '{{') AND arrayAll(v -> {_string('v')}, seg_kv.2) "
+            f"AND {_unique_keys('seg_kv')}",
+        ),
+    ]
 
 
 FAST_VALID = fast_valid()

@@ -37,6 +37,10 @@ _MAP_FLOAT = pa.map_(pa.string(), pa.float64())
 _MAP_TEXT = pa.map_(pa.string(), pa.string())
 _KEYS = pa.list_(pa.string())
 NAN = math.nan
+# Copies were dropped above; collapsing the block again at insert (ReplacingMergeTree's default)
+# would only re-sort it, and costs about as much as writing it (BENCHMARKS.md). FINAL and merges
+# still collapse whatever a redelivery writes twice.
+_NO_COLLAPSE_AT_INSERT = {**ONE_THREAD, "optimize_on_insert": 0}
 
 # Everything ``events`` receives from ingestion (typed feature columns follow from fnum/fcat).
 COLUMNS = [
@@ -162,7 +166,7 @@ class PendingEvents:
         self._storage.command(
             f"INSERT INTO {self._storage.table('events')} ({names}) "
             f"SELECT {', '.join(columns.values())} FROM {source} WHERE {where}",
-            settings=ONE_THREAD,
+            settings=_NO_COLLAPSE_AT_INSERT,
         )
         self._storage.command(
             f"INSERT INTO {keys} (model, event_id, ts) SELECT {model}, {event_id}, {ts} FROM {source} WHERE {where}",
