@@ -7,7 +7,8 @@ compared with. Usage:
     .venv/bin/python bench/ingest.py [--events 1000000] [--features 25] [--keep]
 
 It starts its own broker on a free port (data in a temporary folder) and prints one JSON line with
-the figures; BENCHMARKS.md records them.
+the figures; BENCHMARKS.md records them. The ingest consumer runs in a process of its own, so the
+peak RSS reported for it is the consumer's, as ``monitor ingest`` would have it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 
-from monitor.ingest.consumer import IngestConsumer, ensure_topics  # noqa: E402
+from monitor.ingest.consumer import FETCH_MAX_BYTES, MAX_PARTITION_FETCH_BYTES, IngestConsumer, ensure_topics  # noqa: E402
 from monitor.kafka_local import broker  # noqa: E402
 from monitor.kafka_local.broker import BrokerSpec  # noqa: E402
 from monitor.ports import free_port_pair  # noqa: E402
@@ -89,8 +90,8 @@ def raw_consume(settings: KafkaSettings, events: int) -> float:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.max_poll_records,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=FETCH_MAX_BYTES,
+        max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
     )
     count = 0
     started = None
@@ -105,18 +106,43 @@ def raw_consume(settings: KafkaSettings, events: int) -> float:
     return count / elapsed
 
 
-def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int) -> tuple[float, int]:
-    """Events per second from the first message received to the last batch stored and committed."""
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _end_to_end_child(
+    settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int, results: multiprocessing.SimpleQueue
+) -> None:
     storage = open_storage(clickhouse)
     stats = IngestConsumer(settings, storage).run(max_messages=events, idle_timeout=30)
     stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
-    return stats.messages / stats.active_seconds, stored
+    results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb()))
+
+
+def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int) -> tuple[float, int, float]:
+    """Events per second from the first message received to the last batch stored and committed,
+    events stored, and the consumer process's peak RSS in MiB.
+
+    The consumer runs in a process of its own (started fresh, like ``monitor ingest``), so its
+    peak RSS is its own, not this script's."""
+    context = multiprocessing.get_context("spawn")
+    results = context.SimpleQueue()
+    child = context.Process(target=_end_to_end_child, args=(settings, clickhouse, events, results))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"the ingest consumer process failed (exit {child.exitcode})")
+    rate, stored, peak = results.get()
+    return rate, stored, peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=25, help="features per event (2 categorical)")
+    parser.add_argument(
+        "--batch-messages", type=int, default=KafkaSettings().batch_max_messages, help="kafka.batch_max_messages"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary broker and database")
     args = parser.parse_args()
 
@@ -132,17 +158,17 @@ def main() -> None:
             labels_topic=f"bench-l-{tag}",
             group_id=f"bench-{tag}",
             partitions=3,
+            batch_max_messages=args.batch_messages,
         )
         ensure_topics(kafka)
         produce_s = produce(spec.bootstrap, kafka.predictions_topic, args.events, args.features)
         print(f"produced {args.events} events in {produce_s:.1f} s", file=sys.stderr)
         raw_rate = raw_consume(kafka, args.events)
         print(f"raw consume: {raw_rate:,.0f} msg/s", file=sys.stderr)
-        e2e_rate, stored = end_to_end(
+        e2e_rate, stored, consumer_peak_mb = end_to_end(
             kafka, ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"), args.events
         )
         print(f"end to end: {e2e_rate:,.0f} events/s, {stored} stored", file=sys.stderr)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             json.dumps(
                 {
@@ -152,7 +178,8 @@ def main() -> None:
                     "raw_consume_per_s": round(raw_rate),
                     "end_to_end_per_s": round(e2e_rate),
                     "ratio": round(e2e_rate / raw_rate, 3),
-                    "peak_rss_mb": round(peak_mb),
+                    "consumer_peak_rss_mib": round(consumer_peak_mb),
+                    "raw_consumer_peak_rss_mib": round(_peak_rss_mb()),
                     "cpus": os.cpu_count(),
                 }
             )

@@ -38,6 +38,10 @@ from monitor.storage import Storage
 log = get_logger(__name__)
 
 PROGRESS_EVERY_S = 10.0
+# What one fetch may bring: enough for a full batch in a few round trips, small enough that
+# kafka-python's buffers stay a small part of the consumer's memory (BENCHMARKS.md).
+FETCH_MAX_BYTES = 16 * 1024 * 1024
+MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -183,8 +187,8 @@ class IngestConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",  # a new group starts from the beginning: nothing skipped
                 max_poll_records=k.max_poll_records,
-                fetch_max_bytes=64 * 1024 * 1024,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_bytes=FETCH_MAX_BYTES,
+                max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
                 session_timeout_ms=k.session_timeout_ms,
                 heartbeat_interval_ms=max(1000, k.session_timeout_ms // 3),
                 metadata_max_age_ms=30_000,  # notice new partitions within half a minute

@@ -237,6 +237,7 @@ class BatchWriter:
         for attempt in retrying:
             with attempt:
                 outcome = self._write_once(batch)
+        self._storage.release_memory()
         metrics.INSERT_BATCH_SECONDS.observe(time.monotonic() - started)
         batch.stored_per_model = outcome.stored
         batch.dead_letter_count = len(outcome.letters)
@@ -332,6 +333,7 @@ class BatchWriter:
                 stored, dropped = pending.store(fast.table, EVENT_COLUMNS, where, "toUInt64(idx)")
                 outcome.add(_Outcome(stored, duplicates=dropped))
             self._typed.want(e for e in survey.features if e[0] not in refusals.models)
+            fast.release()
         events, sources = self._python_events(work, deferred, outcome.letters)
         if events:
             pending.clear()

@@ -169,6 +169,19 @@ class Storage:
         except ClickHouseError as exc:
             raise StorageError(f"insert into {table} failed: {_first_line(exc)}", _code(exc)) from exc
 
+    def release_memory(self) -> None:
+        """Give memory the embedded engine freed back to the system (no-op on a server).
+
+        chDB's allocator keeps freed pages for reuse; a consumer that allocates a batch's worth
+        and frees it would otherwise hold its peak for good (BENCHMARKS.md, ingestion memory).
+        """
+        if not self.embedded:
+            return
+        try:
+            self.client.command("SYSTEM JEMALLOC PURGE")
+        except ClickHouseError:  # an engine built without jemalloc: nothing to give back
+            pass
+
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())
