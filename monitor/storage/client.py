@@ -15,6 +15,8 @@ must share the :class:`Storage` returned by :func:`open_storage` rather than ope
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -177,10 +179,8 @@ class Storage:
         """
         if not self.embedded:
             return
-        try:
+        with contextlib.suppress(ClickHouseError):  # an engine built without jemalloc: nothing to give back
             self.client.command("SYSTEM JEMALLOC PURGE")
-        except ClickHouseError:  # an engine built without jemalloc: nothing to give back
-            pass
 
     def ping(self) -> bool:
         try:
