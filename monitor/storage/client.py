@@ -16,7 +16,6 @@ must share the :class:`Storage` returned by :func:`open_storage` rather than ope
 from __future__ import annotations
 
 import contextlib
-
 import re
 from collections.abc import Sequence
 from pathlib import Path
