@@ -72,6 +72,17 @@ def _unique_keys(kv: str) -> str:
 # The poll loop needs one core for kafka-python; ClickHouse parses on the other one.
 ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
 
+
+def one_thread(sql: str, **extra: int) -> str:
+    """``sql`` with :data:`ONE_THREAD` (and ``extra``) as its own SETTINGS clause.
+
+    Inline rather than per call: the embedded engine's client applies per-call settings with SET
+    statements before and after each call, several round trips per statement.
+    """
+    pairs = {**ONE_THREAD, **extra}
+    return f"{sql} SETTINGS " + ", ".join(f"{name} = {value}" for name, value in pairs.items())
+
+
 _SECONDS = "parseDateTime64BestEffortOrNull(substring(top['timestamp'], 2, 19), 0, 'UTC')"
 
 
@@ -252,12 +263,13 @@ class FastPredictionPath:
     def survey(self) -> FastOutcome:
         """One pass over the staged batch: what ClickHouse vouches for, per model, and what it does not."""
         rows = self._storage.rows(
-            f"""SELECT model, countIf(valid), groupArrayIf(idx, NOT valid),
+            one_thread(
+                f"""SELECT model, countIf(valid), groupArrayIf(idx, NOT valid),
                        groupUniqArrayArrayIf(arrayMap(kv -> (kv.1, if(startsWith(kv.2, '"')
                            OR kv.2 IN ('true', 'false'), 'categorical', 'numerical')),
                            arrayFilter(kv -> kv.2 != 'null', f_kv)), valid)
-                FROM {self.table} GROUP BY model""",
-            settings=ONE_THREAD,
+                FROM {self.table} GROUP BY model"""
+            )
         )
         stored: dict[str, int] = {}
         deferred: list[int] = []
@@ -287,10 +299,11 @@ class FastPredictionPath:
         )
         self._storage.command(f"TRUNCATE TABLE {self.marks}")
         self._storage.command(
-            f"""INSERT INTO {self.marks} SELECT DISTINCT idx FROM (
+            one_thread(
+                f"""INSERT INTO {self.marks} SELECT DISTINCT idx FROM (
                     SELECT idx, model, arrayJoin(arrayPushFront(f_kv.1, '')) AS feature FROM {self.table} WHERE valid
-                ) WHERE (model, feature) IN (SELECT model, feature FROM {self.refused})""",
-            settings=ONE_THREAD,
+                ) WHERE (model, feature) IN (SELECT model, feature FROM {self.refused})"""
+            )
         )
         rows = self._storage.rows(f"SELECT idx FROM {self.marks}")
         return sorted(int(r[0]) for r in rows)
@@ -303,8 +316,9 @@ class FastPredictionPath:
         if exclude_refused:
             where += f" AND idx NOT IN (SELECT idx FROM {self.marks})"
         self._storage.command(
-            f"INSERT INTO {table} ({names}) SELECT {', '.join(columns.values())} FROM {self.table} WHERE {where}",
-            settings=ONE_THREAD,
+            one_thread(
+                f"INSERT INTO {table} ({names}) SELECT {', '.join(columns.values())} FROM {self.table} WHERE {where}"
+            )
         )
 
     def insert_events(self, features: object = None) -> None:

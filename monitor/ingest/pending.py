@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from monitor.ingest.fastpath import ONE_THREAD
+from monitor.ingest.fastpath import one_thread
 from monitor.ingest.validation import PredictionEvent
 from monitor.storage import Storage, quote_identifier
 
@@ -37,10 +37,6 @@ _MAP_FLOAT = pa.map_(pa.string(), pa.float64())
 _MAP_TEXT = pa.map_(pa.string(), pa.string())
 _KEYS = pa.list_(pa.string())
 NAN = math.nan
-# Copies were dropped above; collapsing the block again at insert (ReplacingMergeTree's default)
-# would only re-sort it, and costs about as much as writing it (BENCHMARKS.md). FINAL and merges
-# still collapse whatever a redelivery writes twice.
-_NO_COLLAPSE_AT_INSERT = {**ONE_THREAD, "optimize_on_insert": 0}
 
 # Everything ``events`` receives from ingestion (typed feature columns follow from fnum/fcat).
 COLUMNS = [
@@ -144,7 +140,8 @@ class PendingEvents:
         keys = self._storage.table("event_keys")
         model, event_id, ts = columns["model"], columns["event_id"], columns["ts"]
         dropped = self._storage.rows(
-            f"""SELECT seq FROM (
+            one_thread(
+                f"""SELECT seq FROM (
                     SELECT {seq} AS seq, {model} AS model, {event_id} AS event_id, {ts} AS ts,
                            row_number() OVER (PARTITION BY model, event_id ORDER BY seq) AS copy
                     FROM {source} WHERE {where}
@@ -156,21 +153,28 @@ class PendingEvents:
                     GROUP BY model, event_id
                 ) AS k USING (model, event_id)
                 WHERE copy > 1 OR (isNotNull(k.first_ts) AND k.first_ts != p.ts)""",
-            settings={**ONE_THREAD, "join_use_nulls": 1},
+                join_use_nulls=1,
+            )
         )
         if dropped:
             self._storage.command(f"TRUNCATE TABLE {self._dropped}")
             self._insert(self._dropped_name, pa.table({"seq": pa.array([r[0] for r in dropped], pa.uint64())}))
             where = f"({where}) AND {seq} NOT IN (SELECT seq FROM {self._dropped})"
         names = ", ".join(quote_identifier(c) for c in columns)
+        # Copies were dropped above: collapsing the block again at insert (ReplacingMergeTree's
+        # default) would only re-sort it, at about the cost of writing it (BENCHMARKS.md); FINAL
+        # and merges still collapse whatever a redelivery writes twice.
         self._storage.command(
-            f"INSERT INTO {self._storage.table('events')} ({names}) "
-            f"SELECT {', '.join(columns.values())} FROM {source} WHERE {where}",
-            settings=_NO_COLLAPSE_AT_INSERT,
+            one_thread(
+                f"INSERT INTO {self._storage.table('events')} ({names}) "
+                f"SELECT {', '.join(columns.values())} FROM {source} WHERE {where}",
+                optimize_on_insert=0,
+            )
         )
         self._storage.command(
-            f"INSERT INTO {keys} (model, event_id, ts) SELECT {model}, {event_id}, {ts} FROM {source} WHERE {where}",
-            settings=ONE_THREAD,
+            one_thread(
+                f"INSERT INTO {keys} (model, event_id, ts) SELECT {model}, {event_id}, {ts} FROM {source} WHERE {where}"
+            )
         )
         stored = self._storage.rows(f"SELECT {model}, count() FROM {source} WHERE {where} GROUP BY 1")
         return {str(m): int(c) for m, c in stored}, len(dropped)
