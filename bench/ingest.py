@@ -114,14 +114,18 @@ def _end_to_end_child(
     settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int, results: multiprocessing.SimpleQueue
 ) -> None:
     storage = open_storage(clickhouse)
+    before = resource.getrusage(resource.RUSAGE_SELF)
     stats = IngestConsumer(settings, storage).run(max_messages=events, idle_timeout=30)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
-    results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb()))
+    results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb(), cpu_s / stats.messages * 1e6))
 
 
-def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int) -> tuple[float, int, float]:
+def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int) -> tuple[float, int, float, float]:
     """Events per second from the first message received to the last batch stored and committed,
-    events stored, and the consumer process's peak RSS in MiB.
+    events stored, the consumer process's peak RSS in MiB and its CPU microseconds per event
+    (both cores together, group join and idle wait included).
 
     The consumer runs in a process of its own (started fresh, like ``monitor ingest``), so its
     peak RSS is its own, not this script's."""
@@ -132,8 +136,8 @@ def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: 
     child.join()
     if child.exitcode != 0:
         raise SystemExit(f"the ingest consumer process failed (exit {child.exitcode})")
-    rate, stored, peak = results.get()
-    return rate, stored, peak
+    rate, stored, peak, cpu_us = results.get()
+    return rate, stored, peak, cpu_us
 
 
 def main() -> None:
@@ -165,7 +169,7 @@ def main() -> None:
         print(f"produced {args.events} events in {produce_s:.1f} s", file=sys.stderr)
         raw_rate = raw_consume(kafka, args.events)
         print(f"raw consume: {raw_rate:,.0f} msg/s", file=sys.stderr)
-        e2e_rate, stored, consumer_peak_mb = end_to_end(
+        e2e_rate, stored, consumer_peak_mb, consumer_cpu_us = end_to_end(
             kafka, ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"), args.events
         )
         print(f"end to end: {e2e_rate:,.0f} events/s, {stored} stored", file=sys.stderr)
@@ -179,6 +183,7 @@ def main() -> None:
                     "end_to_end_per_s": round(e2e_rate),
                     "ratio": round(e2e_rate / raw_rate, 3),
                     "consumer_peak_rss_mib": round(consumer_peak_mb),
+                    "consumer_cpu_us_per_event": round(consumer_cpu_us, 1),
                     "raw_consumer_peak_rss_mib": round(_peak_rss_mb()),
                     "cpus": os.cpu_count(),
                 }
