@@ -32,10 +32,11 @@ sys.path.insert(0, str(REPO))
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 
 from monitor.ingest.consumer import FETCH_MAX_BYTES, MAX_PARTITION_FETCH_BYTES, IngestConsumer, ensure_topics  # noqa: E402
+from monitor.ingest.limits import IngestPolicy  # noqa: E402
 from monitor.kafka_local import broker  # noqa: E402
 from monitor.kafka_local.broker import BrokerSpec  # noqa: E402
 from monitor.ports import free_port_pair  # noqa: E402
-from monitor.settings import ClickHouseSettings, KafkaSettings  # noqa: E402
+from monitor.settings import ClickHouseSettings, IngestSettings, KafkaSettings  # noqa: E402
 from monitor.storage import open_storage  # noqa: E402
 
 COUNTRIES = ["DE", "FR", "US", "BR", "IN", "JP", "GB", "ES"]
@@ -111,18 +112,25 @@ def _peak_rss_mb() -> float:
 
 
 def _end_to_end_child(
-    settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int, results: multiprocessing.SimpleQueue
+    settings: KafkaSettings,
+    clickhouse: ClickHouseSettings,
+    ingest: IngestSettings,
+    events: int,
+    results: multiprocessing.SimpleQueue,
 ) -> None:
     storage = open_storage(clickhouse)
     before = resource.getrusage(resource.RUSAGE_SELF)
-    stats = IngestConsumer(settings, storage).run(max_messages=events, idle_timeout=30)
+    policy = IngestPolicy(ingest, settings.max_message_bytes)
+    stats = IngestConsumer(settings, storage, policy=policy).run(max_messages=events, idle_timeout=30)
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
     results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb(), cpu_s / stats.messages * 1e6))
 
 
-def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: int) -> tuple[float, int, float, float]:
+def end_to_end(
+    settings: KafkaSettings, clickhouse: ClickHouseSettings, ingest: IngestSettings, events: int
+) -> tuple[float, int, float, float]:
     """Events per second from the first message received to the last batch stored and committed,
     events stored, the consumer process's peak RSS in MiB and its CPU microseconds per event
     (both cores together, group join and idle wait included).
@@ -131,7 +139,7 @@ def end_to_end(settings: KafkaSettings, clickhouse: ClickHouseSettings, events: 
     peak RSS is its own, not this script's."""
     context = multiprocessing.get_context("spawn")
     results = context.SimpleQueue()
-    child = context.Process(target=_end_to_end_child, args=(settings, clickhouse, events, results))
+    child = context.Process(target=_end_to_end_child, args=(settings, clickhouse, ingest, events, results))
     child.start()
     child.join()
     if child.exitcode != 0:
@@ -146,6 +154,9 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=25, help="features per event (2 categorical)")
     parser.add_argument(
         "--batch-messages", type=int, default=KafkaSettings().batch_max_messages, help="kafka.batch_max_messages"
+    )
+    parser.add_argument(
+        "--batch-bytes", type=int, default=IngestSettings().batch_max_bytes, help="ingest.batch_max_bytes"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary broker and database")
     args = parser.parse_args()
@@ -170,7 +181,10 @@ def main() -> None:
         raw_rate = raw_consume(kafka, args.events)
         print(f"raw consume: {raw_rate:,.0f} msg/s", file=sys.stderr)
         e2e_rate, stored, consumer_peak_mb, consumer_cpu_us = end_to_end(
-            kafka, ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"), args.events
+            kafka,
+            ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"),
+            IngestSettings(batch_max_bytes=args.batch_bytes),
+            args.events,
         )
         print(f"end to end: {e2e_rate:,.0f} events/s, {stored} stored", file=sys.stderr)
         print(
