@@ -153,6 +153,7 @@ class Booster:
 
     def predict(self, codes: Codes) -> FloatArray:
         """The prediction for each row of ``codes`` (features, rows)."""
+        codes = np.ascontiguousarray(codes)
         rows = codes.shape[1]
         out = np.full(rows, self.baseline)
         if not self.trees:
@@ -228,6 +229,7 @@ class _Grower:
             raise ValueError(f"max_leaf_nodes must be 2..{KEY_BITS + 1}")
         if min_samples_leaf < 1:
             raise ValueError("min_samples_leaf must be at least 1")
+        codes = np.ascontiguousarray(codes)  # a row of codes[:, rows] is strided: gathers from it are slow
         self.codes = codes
         self.features = codes.shape[0]
         self.flat = (codes + (np.arange(self.features, dtype=np.uint16) * WIDTH)[:, None]).astype(

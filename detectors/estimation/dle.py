@@ -139,7 +139,7 @@ def fit_loss_models(
     train, held = np.sort(order[:cut]), np.sort(order[cut:])  # sorted: rows are read in memory order
     binning = fit_binning(matrix[train], encoding.categorical_mask)
     codes = binning.codes(matrix)
-    train_codes, held_codes = codes[:, train], codes[:, held]
+    train_codes, held_codes = codes.take(train, axis=1), codes.take(held, axis=1)
     wanted = sorted({"mse" if n == "rmse" else n for n in names}, key=LOSSES.index)
     targets = [row_loss(name, truth, prediction) for name in wanted]
     fitted = fit_boosters(  # all losses in one pass: faster than one by one, same models
