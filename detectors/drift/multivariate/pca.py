@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from detectors.drift.multivariate.encoding import Encoder, fit_encoder
-from detectors.drift.multivariate.rows import Rows
+from detectors.drift.multivariate.rows import Groups, Rows
 
 VARIANCE = 0.65
 FOLDS = 5
@@ -52,6 +52,11 @@ class PcaFit:
     def value(self, rows: Rows) -> float:
         """The mean reconstruction error of ``rows``."""
         return float(self.errors(rows).mean()) if rows.count else float("nan")
+
+    def group_values(self, groups: Groups) -> list[float]:
+        """:meth:`value` of each group, the rows of all groups encoded and scored together."""
+        errors = self.errors(groups.rows)
+        return [float(errors[start:end].mean()) if end > start else float("nan") for start, end in groups.bounds]
 
     def threshold(self, window_rows: int) -> float:
         """Upper threshold of a window of ``window_rows`` rows: mean + 3 std of its mean error when nothing
