@@ -38,15 +38,25 @@ class Encoder:
         return [*self.numerical, *self.categorical]
 
     def transform(self, rows: Rows) -> np.ndarray:
-        """The standardised matrix (rows x columns, in :attr:`names` order) of ``rows``."""
-        matrix = np.empty((rows.count, len(self.numerical) + len(self.categorical)), dtype=np.float64)
+        """The standardised matrix (rows x columns, in :attr:`names` order) of ``rows``.
+
+        Built column by column in a (columns, rows) array, each column contiguous, and returned as its
+        transpose (a view): every operation below runs over contiguous memory.
+        """
+        columns = np.empty((len(self.numerical) + len(self.categorical), rows.count), dtype=np.float64)
         for index, (name, (mean, std)) in enumerate(self.numerical.items()):
-            values = rows.numerical[name]
-            matrix[:, index] = (np.where(np.isnan(values), mean, values) - mean) / std
+            column = columns[index]
+            column[:] = rows.numerical[name]
+            column[np.isnan(column)] = mean
+            column -= mean
+            column /= std
         offset = len(self.numerical)
         for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
-            matrix[:, offset + index] = (_frequencies(rows.distinct(name), shares) - mean) / std
-        return matrix
+            column = columns[offset + index]
+            column[:] = _frequencies(rows.distinct(name), shares)
+            column -= mean
+            column /= std
+        return columns.T
 
     def to_json(self) -> dict[str, Any]:
         return {

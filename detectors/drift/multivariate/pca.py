@@ -139,7 +139,10 @@ def _components(matrix: np.ndarray, variance: float, keep: int | None = None) ->
 
 
 def _errors(matrix: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
-    centered = matrix - center
-    rebuilt = (centered @ components.T) @ components
-    result: np.ndarray = np.sqrt(((centered - rebuilt) ** 2).sum(axis=1))
+    """Each row's distance to its projection on ``components`` (orthonormal rows), worked out on the
+    (columns, rows) transpose, where each column is contiguous."""
+    centered = np.subtract(matrix.T, center[:, None], order="C")  # (columns, rows)
+    centered -= components.T @ (components @ centered)
+    centered *= centered
+    result: np.ndarray = np.sqrt(centered.sum(axis=0))
     return result

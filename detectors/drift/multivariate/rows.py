@@ -167,23 +167,21 @@ def draw_groups(
         order = np.argsort(group, kind="stable")  # storage order within a group
         everything, group = everything.take(order), group[order]
     keys, starts, counts = np.unique(group, return_index=True, return_counts=True)
+    groups = list(zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True))
+    if all(count <= limit for _, _, count in groups):  # the usual case: every group read whole
+        bounds = [(start, start + count) for _, start, count in groups]
+        return Groups(everything, tuple(keys.tolist()), tuple(bounds), tuple(counts.tolist()))
     parts: list[Rows] = []
-    bounds: list[tuple[int, int]] = []
-    totals: list[int] = []
-    at = 0
-    for key, start, count in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
+    for key, start, count in groups:
         if count > limit:
             alone = replace(sample, where_sql=f"({sample.where_sql}) AND ({group_sql}) = {int(key)}")
-            part = draw(storage, alone, names, kinds, limit)
+            parts.append(draw(storage, alone, names, kinds, limit))
         else:
-            part = everything.take(np.arange(start, start + count))
-        parts.append(part)
-        bounds.append((at, at + part.count))
-        totals.append(part.total)
-        at += part.count
-    whole = all(start == b[0] for start, b in zip(starts.tolist(), bounds, strict=True)) and at == everything.count
-    rows = everything if whole or not parts else Rows.concat(parts)  # whole: no group was drawn again
-    return Groups(rows, tuple(keys.tolist()), tuple(bounds), tuple(totals))
+            parts.append(everything.take(np.arange(start, start + count)))
+    ends = np.cumsum([part.count for part in parts]).tolist()
+    bounds = [(end - part.count, end) for part, end in zip(parts, ends, strict=True)]
+    totals = tuple(part.total for part in parts)
+    return Groups(Rows.concat(parts), tuple(keys.tolist()), tuple(bounds), totals)
 
 
 def _objects(column: pa.ChunkedArray, hashes: pa.ChunkedArray) -> tuple[np.ndarray, Distinct]:
