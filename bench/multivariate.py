@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +118,10 @@ def run_nannyml(reference: Path, analysis: Path, chunk_size: int) -> dict:
 
 
 def timed(command: list[str]) -> tuple[dict, float, float]:
+    import resource  # here, not at the top: the measured children need neither
+    import subprocess
+    import time
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)

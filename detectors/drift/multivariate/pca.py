@@ -102,12 +102,16 @@ def _fit(reference: Rows, variance: float, folds: int, seed: int) -> PcaFit:
     errors = np.empty(reference.count)
     folds = max(2, min(folds, reference.count))
     assignment = np.random.default_rng(seed).permutation(reference.count) % folds
+    # each fold's covariance from the sums over all rows minus the fold's own: no copy of the other rows
+    total, scatter = matrix.sum(axis=0), matrix.T @ matrix
     for fold in range(folds):
-        held = assignment == fold
+        held = matrix[assignment == fold]
+        rows = reference.count - len(held)
+        mean = (total - held.sum(axis=0)) / rows
+        covariance = (scatter - held.T @ held - rows * np.outer(mean, mean)) / max(rows - 1, 1)
         # as many components as the full fit keeps: near the variance share, a fold could keep one more or
         # one fewer and its errors would measure something else
-        c, k = _components(matrix[~held], variance, keep=len(components))
-        errors[held] = _errors(matrix[held], c, k)
+        errors[assignment == fold] = _errors(held, mean, _leading(covariance, variance, keep=len(components)))
     return PcaFit(encoder, center, components, float(errors.mean()), float(errors.std(ddof=1)), reference.count)
 
 
@@ -127,6 +131,11 @@ def _components(matrix: np.ndarray, variance: float, keep: int | None = None) ->
     center = matrix.mean(axis=0)
     centered = matrix - center
     covariance = centered.T @ centered / max(len(matrix) - 1, 1)
+    return center, _leading(covariance, variance, keep)
+
+
+def _leading(covariance: np.ndarray, variance: float, keep: int | None = None) -> np.ndarray:
+    """The leading eigenvectors of ``covariance`` (as rows), as :func:`_components` chooses them."""
     values, vectors = np.linalg.eigh(covariance)
     order = np.argsort(values)[::-1]
     values, vectors = np.clip(values[order], 0.0, None), vectors[:, order]
@@ -135,7 +144,8 @@ def _components(matrix: np.ndarray, variance: float, keep: int | None = None) ->
         keep = 1
     if keep is None:
         keep = int(np.searchsorted(np.cumsum(values) / total, variance, side="right")) + 1
-    return center, vectors[:, : min(keep, len(values))].T
+    result: np.ndarray = vectors[:, : min(keep, len(values))].T
+    return result
 
 
 def _errors(matrix: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
