@@ -47,6 +47,10 @@ def _encode(array: NDArray[Any], dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
+def _joined(parts: Sequence[NDArray[Any]], empty: tuple[int, ...]) -> NDArray[Any]:
+    return np.concatenate(parts) if parts else np.zeros(empty, dtype=bool)
+
+
 def _decode(text: str, dtype: str) -> NDArray[Any]:
     return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()
 
@@ -174,11 +178,11 @@ class Booster:
             "baseline": self.baseline,
             "features": self.features,
             "internal": [int(t.feature.size) for t in trees],
-            "feature": _encode(np.concatenate([t.feature for t in trees] or [[]]), "<i2"),
-            "left": _encode(np.concatenate([t.left for t in trees] or [[]]), "<i2"),
-            "right": _encode(np.concatenate([t.right for t in trees] or [[]]), "<i2"),
-            "goes_left": _encode(np.packbits(np.concatenate([t.goes_left for t in trees] or [[]]), axis=-1), "u1"),
-            "value": _encode(np.concatenate([t.value for t in trees] or [[]]), "<f8"),
+            "feature": _encode(_joined([t.feature for t in trees], (0,)), "<i2"),
+            "left": _encode(_joined([t.left for t in trees], (0,)), "<i2"),
+            "right": _encode(_joined([t.right for t in trees], (0,)), "<i2"),
+            "goes_left": _encode(np.packbits(_joined([t.goes_left for t in trees], (0, WIDTH)), axis=-1), "u1"),
+            "value": _encode(_joined([t.value for t in trees], (0,)), "<f8"),
         }
 
     @classmethod
@@ -406,10 +410,12 @@ def fit_boosters(
     ``f`` is categorical. Fitting several targets at once is faster than one by one, with the same result.
     """
     grower = _Grower(codes, categorical, max_leaf_nodes, min_samples_leaf)
+    if not targets:
+        return []
     baselines = [float(np.mean(target)) for target in targets]
     # prediction minus target, one row per model
     grower.residuals = np.array([b - np.asarray(t, dtype=np.float64) for b, t in zip(baselines, targets, strict=True)])
-    roots = grower.histograms([(grower.all_rows, m) for m in range(len(targets))]) if len(targets) else []
+    roots = grower.histograms([(grower.all_rows, m) for m in range(len(targets))])
     fits = [_Fit(root.copy(), []) for root in roots]
     with np.errstate(invalid="ignore", divide="ignore"):  # a split leaving no row on a side scores -inf
         for _ in range(max_iter):
