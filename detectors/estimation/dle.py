@@ -43,14 +43,25 @@ class Encoding:
         parts = [np.asarray(columns[name], dtype=np.float64) for name in self.numerical]
         for name, levels in self.categorical:
             lookup = {level: float(i) for i, level in enumerate(levels)}
-            values = columns[name]
-            parts.append(np.array([lookup.get(str(v), np.nan) if v is not None else np.nan for v in values]))
+            present, distinct, inverse = _texts(columns[name])
+            codes = np.full(present.size, np.nan)
+            codes[present] = np.array([lookup.get(d, np.nan) for d in distinct], dtype=np.float64)[inverse]
+            parts.append(codes)
         parts.append(np.asarray(prediction, dtype=np.float64))
         return np.column_stack(parts)
 
     @property
     def categorical_mask(self) -> list[bool]:
         return [False] * len(self.numerical) + [True] * len(self.categorical) + [False]
+
+
+def _texts(values: NDArray[Any]) -> tuple[NDArray[np.bool_], list[str], NDArray[np.intp]]:
+    """Which values are present (not None), their distinct texts (``str`` of each) and each present
+    value's index into them: converted and sorted in C, not per row in Python."""
+    array = np.asarray(values, dtype=object)
+    present = np.asarray(array != None, dtype=bool)  # noqa: E711 (elementwise)
+    distinct, inverse = np.unique(array[present].astype(str), return_inverse=True)
+    return present, [str(d) for d in distinct.tolist()], inverse.reshape(-1)
 
 
 def fit_encoding(columns: Mapping[str, NDArray[Any]]) -> Encoding:
@@ -60,8 +71,8 @@ def fit_encoding(columns: Mapping[str, NDArray[Any]]) -> Encoding:
         if np.asarray(values).dtype.kind in "biuf":
             numerical.append(name)
             continue
-        text = np.array([str(v) for v in values if v is not None])
-        levels, counts = np.unique(text, return_counts=True)
+        _, distinct, inverse = _texts(values)
+        levels, counts = np.array(distinct, dtype=str), np.bincount(inverse, minlength=len(distinct))
         keep = levels[np.argsort(-counts, kind="stable")][:MAX_CATEGORIES]
         categorical.append((name, tuple(sorted(map(str, keep)))))
     return Encoding(tuple(numerical), tuple(categorical))
