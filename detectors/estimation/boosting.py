@@ -200,14 +200,40 @@ class Booster:
         return cls(float(data["baseline"]), int(data["features"]), tuple(trees))
 
 
-Split = tuple[float, int, NDArray[np.bool_]]  # gain, feature, goes_left
+@dataclass(frozen=True)
+class _Split:
+    """A node's best split: numerical codes up to ``last`` (and missing ones if ``missing_left``), or the
+    categorical codes ``categories``, go left."""
+
+    gain: float
+    feature: int
+    last: int = -1
+    missing_left: bool = False
+    categories: NDArray[np.intp] | None = None
+
+    def goes_left(self, codes: Codes) -> NDArray[np.bool_]:
+        """Which of ``codes`` go left; a numerical split compares (a table look-up would cast every code)."""
+        if self.categories is not None:
+            return self.table().take(codes)
+        go = codes <= self.last
+        return go | (codes == MISSING) if self.missing_left else go
+
+    def table(self) -> NDArray[np.bool_]:
+        """Over all codes: goes left or not."""
+        table = np.zeros(WIDTH, dtype=bool)
+        if self.categories is not None:
+            table[self.categories] = True
+        else:
+            table[: self.last + 1] = True
+            table[MISSING] = self.missing_left
+        return table
 
 
 @dataclass(eq=False)
 class _Node:
     rows: NDArray[np.intp]
     hist: FloatArray  # (2, features, WIDTH): residual sums and row counts per bin
-    split: Split | None = None
+    split: _Split | None = None
     children: tuple[_Node, _Node] | None = None
 
 
@@ -265,7 +291,7 @@ class _Grower:
         out[1] = np.bincount(index, minlength=count * size)
         return out.reshape(2, count, self.features, WIDTH).swapaxes(0, 1)
 
-    def best_splits(self, nodes: Sequence[_Node]) -> list[Split | None]:
+    def best_splits(self, nodes: Sequence[_Node]) -> list[_Split | None]:
         """Each node's best split (None when no split leaves ``min_samples_leaf`` rows on both sides).
 
         Candidates, as (sums, counts) of the left side per code position: each numerical feature with its
@@ -295,7 +321,7 @@ class _Grower:
         best = np.argmax(flat, axis=1)
         parent = (total * total / rows).ravel()
         gains = (flat[np.arange(len(nodes)), best] - parent).tolist()
-        splits: list[Split | None] = []
+        splits: list[_Split | None] = []
         numerical = self.numerical.size
         numerical_candidates = numerical * (2 if self.missing else 1)
         for i, gain in enumerate(gains):
@@ -303,24 +329,14 @@ class _Grower:
                 splits.append(None)
                 continue
             candidate, position = divmod(int(best[i]), WIDTH)
-            goes_left = np.zeros(WIDTH, dtype=bool)
             if candidate < numerical_candidates:
-                goes_left[: position + 1] = True
-                goes_left[MISSING] = candidate >= numerical
-                splits.append((gain, int(self.numerical[candidate % numerical]), goes_left))
+                feature = int(self.numerical[candidate % numerical])
+                splits.append(_Split(gain, feature, position, candidate >= numerical))
             else:
                 candidate -= numerical_candidates
-                goes_left[order[i, candidate, : position + 1]] = True
-                splits.append((gain, int(self.categorical[candidate]), goes_left))
+                categories = order[i, candidate, : position + 1]
+                splits.append(_Split(gain, int(self.categorical[candidate]), categories=categories))
         return splits
-
-    def _goes_left(self, feature: int, goes_left: NDArray[np.bool_], codes: Codes) -> NDArray[np.bool_]:
-        """``goes_left[codes]``; for a numerical split, comparisons (a table look-up casts every code)."""
-        if feature in self.categorical:
-            return goes_left.take(codes)
-        last = int(np.flatnonzero(goes_left[:MISSING])[-1])
-        go = codes <= last
-        return go | (codes == MISSING) if goes_left[MISSING] else go
 
     def grow(self, fits: Sequence[_Fit], learning_rate: float) -> None:
         """One more tree for each model: best-first splits, every model's next split in the same step."""
@@ -334,9 +350,10 @@ class _Grower:
                 candidates = [leaf for leaf in own if leaf.split is not None]
                 if len(own) >= self.max_leaf_nodes or not candidates:
                     continue
-                node = max(candidates, key=lambda leaf: leaf.split[0] if leaf.split else 0.0)
-                _, feature, goes_left = node.split  # type: ignore[misc]
-                go = self._goes_left(feature, goes_left, self.codes[feature].take(node.rows))
+                node = max(candidates, key=lambda leaf: leaf.split.gain if leaf.split else 0.0)
+                split = node.split
+                assert split is not None
+                go = split.goes_left(self.codes[split.feature].take(node.rows))
                 parts = node.rows.compress(go), node.rows.compress(~go)
                 chosen.append((m, node, parts, 0 if parts[0].size <= parts[1].size else 1))
             if not chosen:
@@ -385,8 +402,8 @@ def _tree(root: _Node, learning_rate: float) -> tuple[Tree, list[_Node]]:
     pairs = [node.children for node in internal if node.children is not None]
     hist = np.stack([leaf.hist[:, 0] for leaf in leaves]).sum(axis=2)  # (leaves, 2): residual sum, rows
     tree = Tree(
-        feature=np.array([split[1] for split in splits], dtype=np.int16),
-        goes_left=np.array([split[2] for split in splits], dtype=bool).reshape(len(internal), WIDTH),
+        feature=np.array([split.feature for split in splits], dtype=np.int16),
+        goes_left=np.array([split.table() for split in splits], dtype=bool).reshape(len(internal), WIDTH),
         left=np.array([refs[id(pair[0])] for pair in pairs], dtype=np.int16),
         right=np.array([refs[id(pair[1])] for pair in pairs], dtype=np.int16),
         value=-learning_rate * hist[:, 0] / hist[:, 1],  # the mean residual, from the histograms
