@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.estimation.boosting import Binning, Booster, fit_binning, fit_boosters
+from detectors.estimation.boosting import Binning, Booster, fit_binning
+from detectors.estimation.boosting_fit import fit_boosters
 from detectors.estimation.metrics import EPS, FloatArray
 
 MAX_CATEGORIES = 250

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from detectors.estimation.boosting import Binning, Booster, fit_binning, fit_booster, fit_boosters
+from detectors.estimation.boosting import Binning, Booster, fit_binning
+from detectors.estimation.boosting_fit import fit_booster, fit_boosters
 from detectors.estimation.estimator import STATE_VERSION, Fitted, RegressorInputs, fit
 
 SETTINGS = {"max_iter": 50, "learning_rate": 0.2, "max_leaf_nodes": 15, "min_samples_leaf": 100}
