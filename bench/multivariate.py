@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,10 +60,10 @@ def columns() -> tuple[list[str], list[str]]:
     return [f"f{i}" for i in range(N_NUM)], [f"c{j}" for j in range(N_CAT)]
 
 
-def run_ours(reference: Path, analysis: Path, chunk_size: int) -> dict:
+def run_ours(reference: Path, analysis: Path, chunk_size: int, per_chunk: bool = False) -> dict:
     sys.path.insert(0, str(REPO))
     from detectors.drift.multivariate import pca
-    from detectors.drift.multivariate.rows import draw
+    from detectors.drift.multivariate.rows import draw, draw_groups
     from detectors.drift.sample import Sample
     from monitor.storage import connect_dsn
 
@@ -75,16 +72,26 @@ def run_ours(reference: Path, analysis: Path, chunk_size: int) -> dict:
     names = list(kinds)
     with tempfile.TemporaryDirectory() as workdir:
         storage = connect_dsn(f"chdb://{workdir}/db", "bench")
-        ref = Sample.from_file(storage, reference, names).materialize(storage, "reference")
-        cur = Sample.from_file(storage, analysis).materialize(storage, "analysis")  # read once, as monitor drift does
-        (total,) = storage.rows(f"SELECT count() FROM {cur.from_sql}")[0]
-        fitted = pca.fit(draw(storage, ref, names, kinds, 50_000))  # type: ignore[arg-type]
         chunks = []
-        for index in range(int(total) // chunk_size):
-            window = Sample(cur.from_sql, {n: cur.columns[n] for n in names}, f"intDiv(row, {chunk_size}) = {index}")
-            rows = draw(storage, window, names, kinds, 50_000)  # type: ignore[arg-type]
-            value, threshold = fitted.value(rows), fitted.threshold(rows.count)
-            chunks.append({"value": value, "upper": threshold, "alert": bool(value > threshold)})
+        if per_chunk:  # as the service scores a window: the file read once into memory, a query per chunk
+            ref = Sample.from_file(storage, reference, names).materialize(storage, "reference")
+            cur = Sample.from_file(storage, analysis).materialize(storage, "analysis")
+            (total,) = storage.rows(f"SELECT count() FROM {cur.from_sql}")[0]
+            fitted = pca.fit(draw(storage, ref, names, kinds, 50_000))  # type: ignore[arg-type]
+            for index in range(int(total) // chunk_size):
+                where = f"intDiv(row, {chunk_size}) = {index}"
+                window = Sample(cur.from_sql, {n: cur.columns[n] for n in names}, where)
+                rows = draw(storage, window, names, kinds, 50_000)  # type: ignore[arg-type]
+                value, threshold = fitted.value(rows), fitted.threshold(rows.count)
+                chunks.append({"value": value, "upper": threshold, "alert": bool(value > threshold)})
+        else:  # every chunk's rows in one query over the file, split and scored together
+            ref = Sample.from_file(storage, reference, names)
+            cur = Sample.from_file(storage, analysis, ["row", *names])
+            fitted = pca.fit(draw(storage, ref, names, kinds, 50_000))  # type: ignore[arg-type]
+            groups = draw_groups(storage, cur, names, kinds, f"intDiv(row, {chunk_size})", 50_000)  # type: ignore[arg-type]
+            for (start, end), value in zip(groups.bounds, fitted.group_values(groups), strict=True):
+                threshold = fitted.threshold(end - start)
+                chunks.append({"value": value, "upper": threshold, "alert": bool(value > threshold)})
         storage.close()
     return {"chunks": chunks}
 
@@ -111,6 +118,10 @@ def run_nannyml(reference: Path, analysis: Path, chunk_size: int) -> dict:
 
 
 def timed(command: list[str]) -> tuple[dict, float, float]:
+    import resource  # here, not at the top: the measured children need neither
+    import subprocess
+    import time
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -131,10 +142,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--reference-rows", type=int, default=50_000)
     parser.add_argument("--chunk-size", type=int, default=5_000)
+    parser.add_argument("--per-chunk", action="store_true", help="ours: one query per chunk, as a scheduled window")
     args = parser.parse_args()
-    if args.side is not None:  # a measured child process
-        run = run_ours if args.side == "ours" else run_nannyml
-        print(json.dumps(run(Path(args.reference), Path(args.analysis), args.chunk_size)))
+    if args.side == "ours":  # a measured child process
+        print(json.dumps(run_ours(Path(args.reference), Path(args.analysis), args.chunk_size, args.per_chunk)))
+        return
+    if args.side == "nannyml":
+        print(json.dumps(run_nannyml(Path(args.reference), Path(args.analysis), args.chunk_size)))
         return
     sys.path.insert(0, str(REPO))
     from bench.nannyml_venv import ensure
@@ -143,7 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ref, ana = make_data(Path(folder), args.reference_rows, args.rows, args.chunk_size)
         tail = ["--reference", str(ref), "--analysis", str(ana), "--chunk-size", str(args.chunk_size)]
-        ours_cmd = [sys.executable, __file__, "ours", *tail]
+        ours_cmd = [sys.executable, __file__, "ours", *tail, *(["--per-chunk"] if args.per_chunk else [])]
         theirs_cmd = [str(nannyml_python), __file__, "nannyml", *tail]
         results: dict[str, list[tuple[float, float]]] = {"ours": [], "nannyml": []}
         verdicts: dict[str, list[bool]] = {}

@@ -32,7 +32,7 @@ from detectors.estimation.metrics import (
 from detectors.estimation.thresholds import Band, fit_bands
 
 BAND_SIGMAS = 3.0
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: loss models are our own boosters (1 held pickled scikit-learn models)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.settings import Settings, load_settings
+if TYPE_CHECKING:  # pydantic's import is a fifth of a second: only commands that read the settings pay it
+    from monitor.settings import Settings
 
 ConfigOption = Annotated[
     Path | None,
@@ -23,6 +24,8 @@ ConfigOption = Annotated[
 
 def settings_from(config: Path | None) -> Settings:
     """Load and validate the configuration once, at the edge."""
+    from monitor.settings import load_settings
+
     return load_settings(config)
 
 

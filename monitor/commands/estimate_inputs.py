@@ -116,7 +116,10 @@ class Labels:
 def _labels(column: pa.ChunkedArray) -> Labels:
     """Canonical class texts computed once per distinct value, not per row."""
     raw = _numpy(column)
-    if raw.dtype == object:
+    if raw.dtype == object and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        missing = raw == None  # noqa: E711 (elementwise): texts or None, compared and sorted in C, not per row
+        present = raw[~missing].astype(str)
+    elif raw.dtype == object:
         missing = np.array([v is None or (isinstance(v, float) and v != v) for v in raw], dtype=bool)
         present = np.array([str(v) if isinstance(v, str) else canonical(v) for v in raw[~missing]], dtype=object)
     else:

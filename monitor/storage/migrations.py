@@ -25,9 +25,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from monitor.settings import ClickHouseSettings
 from monitor.storage.client import Storage, connect, quote_identifier
+
+if TYPE_CHECKING:  # pydantic-settings is a fifth of a second to import: a file-only command never needs it
+    from monitor.settings import ClickHouseSettings
 from monitor.storage.events import retarget_typed_columns
 
 _PYTHON_STEPS: dict[int, Callable[[Storage], None]] = {2: retarget_typed_columns}

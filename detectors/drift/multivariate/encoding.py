@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from detectors.drift.multivariate.rows import Rows
+from detectors.drift.multivariate.rows import MISSING, Rows, distinct_values
 
 TOP_CATEGORIES = 50
-MISSING = "\x00missing"
 OTHER = "\x00other"
 
 
@@ -39,15 +38,25 @@ class Encoder:
         return [*self.numerical, *self.categorical]
 
     def transform(self, rows: Rows) -> np.ndarray:
-        """The standardised matrix (rows x columns, in :attr:`names` order) of ``rows``."""
-        matrix = np.empty((rows.count, len(self.numerical) + len(self.categorical)), dtype=np.float64)
+        """The standardised matrix (rows x columns, in :attr:`names` order) of ``rows``.
+
+        Built column by column in a (columns, rows) array, each column contiguous, and returned as its
+        transpose (a view): every operation below runs over contiguous memory.
+        """
+        columns = np.empty((len(self.numerical) + len(self.categorical), rows.count), dtype=np.float64)
         for index, (name, (mean, std)) in enumerate(self.numerical.items()):
-            values = rows.numerical[name]
-            matrix[:, index] = (np.where(np.isnan(values), mean, values) - mean) / std
+            column = columns[index]
+            column[:] = rows.numerical[name]
+            column[np.isnan(column)] = mean
+            column -= mean
+            column /= std
         offset = len(self.numerical)
         for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
-            matrix[:, offset + index] = (_frequencies(rows.categorical[name], shares) - mean) / std
-        return matrix
+            column = columns[offset + index]
+            column[:] = _frequencies(rows.distinct(name), shares)
+            column -= mean
+            column /= std
+        return columns.T
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,8 +80,8 @@ def fit_encoder(reference: Rows) -> Encoder:
         std = float(present.std()) if present.size else 0.0
         numerical[name] = (mean, std if std > 0 else 1.0)
     categorical: dict[str, tuple[dict[str, float], float, float]] = {}
-    for name, values in reference.categorical.items():
-        distinct, inverse = _distinct(values)
+    for name in reference.categorical:
+        distinct, inverse = reference.distinct(name)
         counts = Counter(dict(zip(distinct, np.bincount(inverse, minlength=len(distinct)).tolist(), strict=True)))
         total = max(sum(counts.values()), 1)
         top = dict(counts.most_common(TOP_CATEGORIES))
@@ -80,33 +89,23 @@ def fit_encoder(reference: Rows) -> Encoder:
         rest = total - sum(top.values())
         if rest:
             shares[OTHER] = rest / total
-        encoded = _frequencies(values, shares)
+        encoded = _frequencies((distinct, inverse), shares)
         std = float(encoded.std())
         categorical[name] = (shares, float(encoded.mean()), std if std > 0 else 1.0)
     return Encoder(numerical, categorical)
 
 
-def _frequencies(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
+def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float]) -> np.ndarray:
     """Each value's reference share: top categories their own, the rest "other" (if the reference had any
     beyond the top), unseen categories 0."""
     other = shares.get(OTHER, 0.0)
     known = {c: s for c, s in shares.items() if c != OTHER}
     # "other" applies to categories the reference had beyond its top ones; we cannot tell those from
     # unseen ones without keeping every category, so both read as the "other" share (0 if none).
-    distinct, inverse = _distinct(values)
+    distinct, inverse = codes
     table = np.array([known.get(c, other) for c in distinct], dtype=np.float64)
-    result: np.ndarray = table[inverse] if len(values) else np.zeros(0)
+    result: np.ndarray = table[inverse] if len(inverse) else np.zeros(0)
     return result
-
-
-def _distinct(values: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The distinct values (missing as :data:`MISSING`) and each row's index into them, without a Python
-    call per row (a window's rows are many, its categories few)."""
-    if not len(values):
-        return [], np.zeros(0, dtype=np.int64)
-    filled = np.where(values == None, MISSING, values).astype(str)  # noqa: E711 (elementwise)
-    distinct, inverse = np.unique(filled, return_inverse=True)
-    return [str(c) for c in distinct], inverse.reshape(-1)
 
 
 def category_codes(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
@@ -114,7 +113,7 @@ def category_codes(values: np.ndarray, shares: dict[str, float]) -> np.ndarray:
     else; missing is NaN (histogram gradient boosting treats it natively)."""
     order = {c: i for i, c in enumerate(c for c in shares if c not in (OTHER, MISSING))}
     rest = float(len(order))
-    distinct, inverse = _distinct(values)
+    distinct, inverse = distinct_values(values)
     table = np.array([np.nan if c == MISSING else order.get(c, rest) for c in distinct], dtype=np.float64)
     result: np.ndarray = table[inverse] if len(values) else np.zeros(0)
     return result

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from detectors.drift.multivariate.encoding import Encoder, fit_encoder
-from detectors.drift.multivariate.rows import Rows
+from detectors.drift.multivariate.rows import Groups, Rows
 
 VARIANCE = 0.65
 FOLDS = 5
@@ -52,6 +52,11 @@ class PcaFit:
     def value(self, rows: Rows) -> float:
         """The mean reconstruction error of ``rows``."""
         return float(self.errors(rows).mean()) if rows.count else float("nan")
+
+    def group_values(self, groups: Groups) -> list[float]:
+        """:meth:`value` of each group, the rows of all groups encoded and scored together."""
+        errors = self.errors(groups.rows)
+        return [float(errors[start:end].mean()) if end > start else float("nan") for start, end in groups.bounds]
 
     def threshold(self, window_rows: int) -> float:
         """Upper threshold of a window of ``window_rows`` rows: mean + 3 std of its mean error when nothing
@@ -97,12 +102,16 @@ def _fit(reference: Rows, variance: float, folds: int, seed: int) -> PcaFit:
     errors = np.empty(reference.count)
     folds = max(2, min(folds, reference.count))
     assignment = np.random.default_rng(seed).permutation(reference.count) % folds
+    # each fold's covariance from the sums over all rows minus the fold's own: no copy of the other rows
+    total, scatter = matrix.sum(axis=0), matrix.T @ matrix
     for fold in range(folds):
-        held = assignment == fold
+        held = matrix[assignment == fold]
+        rows = reference.count - len(held)
+        mean = (total - held.sum(axis=0)) / rows
+        covariance = (scatter - held.T @ held - rows * np.outer(mean, mean)) / max(rows - 1, 1)
         # as many components as the full fit keeps: near the variance share, a fold could keep one more or
         # one fewer and its errors would measure something else
-        c, k = _components(matrix[~held], variance, keep=len(components))
-        errors[held] = _errors(matrix[held], c, k)
+        errors[assignment == fold] = _errors(held, mean, _leading(covariance, variance, keep=len(components)))
     return PcaFit(encoder, center, components, float(errors.mean()), float(errors.std(ddof=1)), reference.count)
 
 
@@ -122,6 +131,11 @@ def _components(matrix: np.ndarray, variance: float, keep: int | None = None) ->
     center = matrix.mean(axis=0)
     centered = matrix - center
     covariance = centered.T @ centered / max(len(matrix) - 1, 1)
+    return center, _leading(covariance, variance, keep)
+
+
+def _leading(covariance: np.ndarray, variance: float, keep: int | None = None) -> np.ndarray:
+    """The leading eigenvectors of ``covariance`` (as rows), as :func:`_components` chooses them."""
     values, vectors = np.linalg.eigh(covariance)
     order = np.argsort(values)[::-1]
     values, vectors = np.clip(values[order], 0.0, None), vectors[:, order]
@@ -130,11 +144,15 @@ def _components(matrix: np.ndarray, variance: float, keep: int | None = None) ->
         keep = 1
     if keep is None:
         keep = int(np.searchsorted(np.cumsum(values) / total, variance, side="right")) + 1
-    return center, vectors[:, : min(keep, len(values))].T
+    result: np.ndarray = vectors[:, : min(keep, len(values))].T
+    return result
 
 
 def _errors(matrix: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
-    centered = matrix - center
-    rebuilt = (centered @ components.T) @ components
-    result: np.ndarray = np.sqrt(((centered - rebuilt) ** 2).sum(axis=1))
+    """Each row's distance to its projection on ``components`` (orthonormal rows), worked out on the
+    (columns, rows) transpose, where each column is contiguous."""
+    centered = np.subtract(matrix.T, center[:, None], order="C")  # (columns, rows)
+    centered -= components.T @ (components @ centered)
+    centered *= centered
+    result: np.ndarray = np.sqrt(centered.sum(axis=0))
     return result

@@ -8,8 +8,9 @@ storage order) and nothing random happens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,10 +18,12 @@ import pyarrow as pa
 from detectors.drift.collect import categorical_value, numeric_value
 from detectors.drift.large import numpy_column
 from detectors.drift.sample import NUMERICAL, Kind, Sample
-from monitor.storage import Storage, quote_identifier
+from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string
 
 ABSENT = "\x00absent"  # what the query returns for a missing category (Arrow nulls would cost a pandas import)
+MISSING = "\x00missing"  # a missing category among a column's distinct values
+Distinct = tuple[tuple[str, ...], np.ndarray]  # sorted distinct values (missing as MISSING), each row's index
 DEFAULT_ROWS = 50_000  # per side: bounds memory (50,000 x 100 columns of float64 is 40 MB)
 
 
@@ -32,10 +35,36 @@ class Rows:
     categorical: dict[str, np.ndarray]
     count: int
     total: int  # rows the side holds (``count`` of them were drawn)
+    codes: Mapping[str, Distinct] = field(default_factory=dict)  # categorical columns' codes, when the query gave them
+
+    def distinct(self, name: str) -> tuple[list[str], np.ndarray]:
+        """The distinct values of categorical column ``name`` (sorted; missing as :data:`MISSING`) and each
+        row's index into them: from the query's dictionary when known, else computed."""
+        if name in self.codes:
+            values, inverse = self.codes[name]
+            return list(values), inverse
+        return distinct_values(self.categorical[name])
 
     @property
     def names(self) -> list[str]:
         return [*self.numerical, *self.categorical]
+
+    @staticmethod
+    def concat(parts: Sequence[Rows]) -> Rows:
+        """The rows of ``parts`` one after the other (same columns in each)."""
+        first = parts[0]
+        codes = {  # kept where every part has the same distinct values
+            n: (values, np.concatenate([p.codes[n][1] for p in parts]))
+            for n, (values, _) in first.codes.items()
+            if all(n in p.codes and p.codes[n][0] == values for p in parts)
+        }
+        return Rows(
+            {n: np.concatenate([p.numerical[n] for p in parts]) for n in first.numerical},
+            {n: np.concatenate([p.categorical[n] for p in parts]) for n in first.categorical},
+            sum(p.count for p in parts),
+            sum(p.total for p in parts),
+            codes,
+        )
 
     def take(self, index: np.ndarray) -> Rows:
         """The rows at ``index`` (a subset, for cross-fitting and splits)."""
@@ -44,11 +73,17 @@ class Rows:
             {n: v[index] for n, v in self.categorical.items()},
             len(index),
             len(index),
+            {n: (values, inverse[index]) for n, (values, inverse) in self.codes.items()},
         )
 
 
-def draw(storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str, Kind], limit: int) -> Rows:
-    """At most ``limit`` rows of ``names`` from ``sample`` (uniformly drawn when it holds more)."""
+def _alias(index: int, part: str = "") -> str:
+    """The ``index``-th column's name in a query: unlike c0, c1, ... it cannot shadow a source column (in
+    ClickHouse an alias is visible in its whole SELECT, so ``toString(c0)`` read the alias ``c0``)."""
+    return f"__mv{part}_{index}"
+
+
+def _select(sample: Sample, names: Sequence[str], kinds: dict[str, Kind]) -> str:
     parts = []
     for index, name in enumerate(names):
         expr = sample.columns[name].expr
@@ -57,35 +92,127 @@ def draw(storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str
             if kinds[name] == NUMERICAL
             else f"ifNull(toNullable({categorical_value(expr)}), {sql_string(ABSENT)})"
         )
-        parts.append(f"{value} AS {quote_identifier(f'c{index}')}")
-    settings = dict(sample.settings) or None
-    select = f"SELECT {', '.join(parts)} FROM {sample.from_sql} WHERE {sample.where_sql}"
+        parts.append(f"{value} AS {_alias(index)}")
+        if kinds[name] != NUMERICAL:  # a category's hash: its code, found in numpy instead of per row in Python
+            parts.append(f"cityHash64({value}) AS {_alias(index, 'h')}")
+    return ", ".join(parts)
+
+
+def _columns(
+    table: pa.Table, names: Sequence[str], kinds: dict[str, Kind]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Distinct]]:
+    numerical: dict[str, np.ndarray] = {}
+    categorical: dict[str, np.ndarray] = {}
+    codes: dict[str, Distinct] = {}
+    for index, name in enumerate(names):
+        column = table.column(_alias(index))
+        if kinds[name] == NUMERICAL:
+            values = numpy_column(column).astype(np.float64)  # a copy: writable
+            values[~np.isfinite(values)] = np.nan
+            numerical[name] = values
+        else:
+            categorical[name], codes[name] = _objects(column, table.column(_alias(index, "h")))
+    return numerical, categorical, codes
+
+
+def _settings(sample: Sample) -> dict[str, Any] | None:
+    return dict(sample.settings) or None
+
+
+def draw(storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str, Kind], limit: int) -> Rows:
+    """At most ``limit`` rows of ``names`` from ``sample`` (uniformly drawn when it holds more)."""
+    settings = _settings(sample)
+    select = f"SELECT {_select(sample, names, kinds)} FROM {sample.from_sql} WHERE {sample.where_sql}"
     table = storage.arrow(f"{select} LIMIT {int(limit) + 1}", settings=settings)  # the usual case: all of them
     total = table.num_rows
     if total > limit:  # more than the limit: a uniform draw instead
         count_sql = f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}"
         total = int(storage.rows(count_sql, settings=settings)[0][0])
         table = storage.arrow(f"{select} ORDER BY rand64() LIMIT {int(limit)}", settings=settings)
-    numerical: dict[str, np.ndarray] = {}
-    categorical: dict[str, np.ndarray] = {}
-    for index, name in enumerate(names):
-        column = table.column(f"c{index}")
-        if kinds[name] == NUMERICAL:
-            values = numpy_column(column).astype(np.float64)  # a copy: writable
-            values[~np.isfinite(values)] = np.nan
-            numerical[name] = values
+    numerical, categorical, codes = _columns(table, names, kinds)
+    return Rows(numerical, categorical, table.num_rows, total, codes)
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Rows of several groups (windows, chunks): group ``i`` is ``keys[i]``, rows ``bounds[i]`` of ``rows``."""
+
+    rows: Rows
+    keys: tuple[int, ...]
+    bounds: tuple[tuple[int, int], ...]
+    totals: tuple[int, ...]  # rows each group holds (more than it drew when above the limit)
+
+    def group(self, index: int) -> Rows:
+        start, end = self.bounds[index]
+        return replace(self.rows.take(np.arange(start, end)), total=self.totals[index])
+
+
+def draw_groups(
+    storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str, Kind], group_sql: str, limit: int
+) -> Groups:
+    """:func:`draw` for each value of the integer expression ``group_sql`` (e.g. a chunk number), with one
+    query for all groups instead of one per group: every group's rows (at most ``limit + 1``) come back
+    together, in storage order, and are split here; a group holding more than ``limit`` rows is then
+    drawn alone, uniformly, as :func:`draw` does. Memory: up to ``limit + 1`` rows per group."""
+    settings = _settings(sample)
+    table = storage.arrow(
+        f"SELECT {_select(sample, names, kinds)}, toInt64({group_sql}) AS __mv_group "
+        f"FROM {sample.from_sql} WHERE {sample.where_sql} LIMIT {int(limit) + 1} BY __mv_group",
+        settings=settings,
+    )
+    group = numpy_column(table.column("__mv_group"))
+    numerical, categorical, codes = _columns(table, names, kinds)
+    everything = Rows(numerical, categorical, table.num_rows, table.num_rows, codes)
+    if group.size and np.any(group[1:] < group[:-1]):  # not already in group order (a file in row order is)
+        order = np.argsort(group, kind="stable")  # storage order within a group
+        everything, group = everything.take(order), group[order]
+    keys, starts, counts = np.unique(group, return_index=True, return_counts=True)
+    groups = list(zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True))
+    if all(count <= limit for _, _, count in groups):  # the usual case: every group read whole
+        bounds = [(start, start + count) for _, start, count in groups]
+        return Groups(everything, tuple(keys.tolist()), tuple(bounds), tuple(counts.tolist()))
+    parts: list[Rows] = []
+    for key, start, count in groups:
+        if count > limit:
+            alone = replace(sample, where_sql=f"({sample.where_sql}) AND ({group_sql}) = {int(key)}")
+            parts.append(draw(storage, alone, names, kinds, limit))
         else:
-            categorical[name] = _objects(column)
-    return Rows(numerical, categorical, table.num_rows, total)
+            parts.append(everything.take(np.arange(start, start + count)))
+    ends = np.cumsum([part.count for part in parts]).tolist()
+    bounds = [(end - part.count, end) for part, end in zip(parts, ends, strict=True)]
+    totals = tuple(part.total for part in parts)
+    return Groups(Rows.concat(parts), tuple(keys.tolist()), tuple(bounds), totals)
 
 
-def _objects(column: pa.ChunkedArray) -> np.ndarray:
-    """Strings (None where missing: the query sends :data:`ABSENT`) as an object array, through a
-    dictionary: one Python string per distinct value, not per row (and no pandas, which pyarrow's own
-    conversions import)."""
-    import pyarrow.compute as pc
+def _objects(column: pa.ChunkedArray, hashes: pa.ChunkedArray) -> tuple[np.ndarray, Distinct]:
+    """Strings (None where missing: the query sends :data:`ABSENT`) as an object array, and their codes.
 
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    lookup = np.asarray([None if v == ABSENT else v for v in encoded.dictionary.to_pylist()], dtype=object)
-    result: np.ndarray = lookup[numpy_column(encoded.indices)]
-    return result
+    Rows are told apart by the hash of their string (ClickHouse's ``cityHash64``, 64 bits: two of a
+    column's categories sharing one is vanishingly unlikely), so the only Python strings made are one per
+    distinct value, read from a row that holds it; no pandas (which pyarrow's own conversions import).
+    The distinct values are those that occur, sorted, as :func:`distinct_values` gives them.
+    """
+    keys = numpy_column(hashes)
+    if not keys.size:
+        return np.empty(0, dtype=object), ((), np.zeros(0, dtype=np.int64))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    words = [column[int(i)].as_py() for i in first]
+    words = [MISSING if w == ABSENT else str(w) for w in words]
+    order = np.argsort(np.array(words, dtype=object), kind="stable")  # the distinct values, sorted
+    present = tuple(words[i] for i in order)
+    position = np.empty(len(words), dtype=np.int64)
+    position[order] = np.arange(len(words))
+    codes = position[inverse.reshape(-1)]
+    lookup = np.asarray([None if w == MISSING else w for w in present], dtype=object)
+    objects: np.ndarray = lookup[codes]
+    return objects, (present, codes)
+
+
+def distinct_values(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values (missing as :data:`MISSING`) and each row's index into them, without a Python
+    call per row (a window's rows are many, its categories few)."""
+    if not len(values):
+        return [], np.zeros(0, dtype=np.int64)
+    filled = np.where(values == None, MISSING, values).astype(str)  # noqa: E711 (elementwise)
+    distinct, inverse = np.unique(filled, return_inverse=True)
+    return [str(c) for c in distinct], inverse.reshape(-1)

@@ -16,11 +16,14 @@ from monitor.storage.sqlfmt import sql_string
 
 TABLE = "multivariate_fits"
 PCA = "pca_reconstruction"
+# part of the key: 2 since rows are drawn with aliases that cannot shadow a column (a fit of version 1 may
+# have read a column named like an alias, c0, c1, ..., as another column), so older fits are made anew
+FIT_VERSION = 2
 
 
 def columns_key(sample: Sample) -> str:
-    """The compared columns as stored: name, kind and expression of each, in order."""
-    return json.dumps([[n, s.kind, s.expr] for n, s in sample.columns.items()])
+    """The compared columns as stored: name, kind and expression of each, in order (and the fit's version)."""
+    return json.dumps([[n, s.kind, s.expr] for n, s in sample.columns.items()] + [FIT_VERSION])
 
 
 def load(storage: Storage, load_id: str, sample: Sample) -> PcaFit | None:
