@@ -70,9 +70,10 @@ def messages(models: list[str], total: int, numerical: int, categorical: int, se
 
 
 def iter_messages(models: list[str], total: int, numerical: int, categorical: int, seed: int) -> Iterator[bytes]:
-    """Raw prediction messages spread over ``models`` in turn, made one at a time (as a topic yields them)."""
+    """Raw prediction messages spread over ``models`` in turn, made one at a time (as a topic yields them),
+    one millisecond apart from END - 3h: before the windows the detection runs read."""
     rng = random.Random(seed)
-    base = int(END.timestamp() * 1000) - 3_600_000
+    base = int(END.timestamp() * 1000) - 3 * 3_600_000
     for i in range(total):
         features: dict[str, object] = {f"f{j}": round(rng.gauss(0, 1), 4) for j in range(numerical)}
         features.update({f"c{j}": "abcde"[rng.randrange(5)] for j in range(categorical)})
@@ -103,16 +104,18 @@ def byte_bounded(raws: Iterable[bytes], max_messages: int, max_bytes: int) -> It
 
 
 def insert_cost(storage: Storage, settings: Settings, raws: Iterable[bytes]) -> tuple[float, int, int]:
-    """Seconds to store ``raws`` through the consumer's writer in consumer-sized batches, the batches, the
-    events (the time to make each message is included: it is small against the write)."""
+    """Seconds to store ``raws`` through the consumer's writer in consumer-sized batches (the writes only,
+    not making the messages), the batches and the events."""
     writer = BatchWriter(storage, retries=0, policy=IngestPolicy.from_settings(settings))
-    started = time.perf_counter()
+    seconds = 0.0
     at = batches = 0
     for chunk in byte_bounded(raws, settings.kafka.batch_max_messages, settings.ingest.batch_max_bytes):
-        writer.write(Batch(raw_predictions=chunk, raw_sources=[("bench", 0, at + i) for i in range(len(chunk))]))
+        batch = Batch(raw_predictions=chunk, raw_sources=[("bench", 0, at + i) for i in range(len(chunk))])
+        started = time.perf_counter()
+        writer.write(batch)
+        seconds += time.perf_counter() - started
         at += len(chunk)
         batches += 1
-    seconds = time.perf_counter() - started
     writer.close()
     return seconds, batches, at
 
@@ -249,7 +252,7 @@ def wide(root: Path, args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="1,10,100")
+    parser.add_argument("--models", default="1,10,100", help="fleet sizes ('' for the wide model only)")
     parser.add_argument("--window", type=int, default=100_000, help="events per model window")
     parser.add_argument("--reference", type=int, default=20_000, help="reference rows per model")
     parser.add_argument("--insert-events", type=int, default=100_000, help="events through the writer per size")
@@ -258,14 +261,14 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as folder:
         root = Path(folder)
-        for count in (int(c) for c in args.models.split(",")):
+        for count in (int(c) for c in args.models.split(",") if c):
             result = fleet(root, count, args)
             results.append(result)
             print(json.dumps(result), flush=True)
         if not args.no_wide:
             print(json.dumps(wide(root, args)), flush=True)
-    base = results[0]
     for result in results[1:]:
+        base = results[0]
         growth = {
             "insert_per_event": round(result["insert_us_per_event"] / base["insert_us_per_event"], 2),  # type: ignore[operator]
             "detection_total": round(result["detection_total_s"] / max(base["detection_total_s"], 0.01), 1),  # type: ignore[operator]
