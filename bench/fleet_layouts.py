@@ -96,8 +96,8 @@ class Fleet:
     def __init__(self, root: Path, name: str, models: list[str], features: dict[str, Kind]) -> None:
         folder = root / name
         folder.mkdir()
-        config = {"clickhouse": {"dsn": f"chdb://{root / 'db'}", "database": name}}
-        config["models"] = {m: {"features": features} for m in models}  # type: ignore[dict-item]
+        config: dict[str, object] = {"clickhouse": {"dsn": f"chdb://{root / 'db'}", "database": name}}
+        config["models"] = {m: {"features": features} for m in models}
         (folder / "monitor.yaml").write_text(json.dumps(config))
         self.settings = load_settings(folder / "monitor.yaml")
         self.storage: Storage = open_storage(self.settings.clickhouse)
