@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -51,3 +52,32 @@ def test_rerun_replaces_and_vanished_rows_go(storage: Storage) -> None:
     runs = read_runs(storage, "m")
     assert [(r["run_id"], r["n_results"]) for r in runs] == [("other", 1), ("two", 1)]
     assert runs[1]["reference_version"] == "1" and runs[1]["version"] == "3"
+
+
+def _mutations(storage: Storage) -> int:
+    """Mutations ever started on ``detector_results`` (done or not)."""
+    return int(
+        storage.rows(
+            "SELECT count() FROM system.mutations WHERE database = {db:String} AND table = 'detector_results'",
+            parameters={"db": storage.database},
+        )[0][0]
+    )
+
+
+def test_first_run_of_a_window_mutates_nothing(storage: Storage) -> None:
+    """A DELETE rewrites every part of the table, so its cost grows with the whole fleet's results: the
+    scheduled case (each window stored once, for many models) must not issue one; a rerun still does."""
+    row = [StatResult("feature_drift", "a", "psi", 0.5, threshold=0.1, drift=True)]
+    before = _mutations(storage)  # the migrations' own (MATERIALIZE TTL)
+    for hour in range(3):
+        window = Window(START + timedelta(hours=hour), START + timedelta(hours=hour + 1))
+        for model in ("m", "other"):
+            report = _report(row, window=window, run_id=f"{model}{hour}")
+            store_report(storage, dataclasses.replace(report, model=model), datetime.now(UTC), 0.1)
+    assert _mutations(storage) == before
+    assert count_rows(storage, "m", WINDOW, final=False) == 1
+
+    store_report(storage, _report(row, run_id="again"), datetime.now(UTC), 0.1)
+    assert _mutations(storage) == before + 1
+    assert count_rows(storage, "m", WINDOW, final=False) == 1  # the older run's row is gone
+    assert count_rows(storage, "other", WINDOW, final=False) == 1
