@@ -42,6 +42,22 @@ from monitor.storage import open_storage  # noqa: E402
 COUNTRIES = ["DE", "FR", "US", "BR", "IN", "JP", "GB", "ES"]
 
 
+def event_message(rng: random.Random, i: int, base_ms: int, features: int) -> bytes:
+    """The i-th benchmark event: ``features`` features (two of them categorical), compact JSON."""
+    feats: dict[str, object] = {f"x{j}": round(rng.gauss(0, 1), 4) for j in range(max(1, features - 2))}
+    feats["country"] = COUNTRIES[i % len(COUNTRIES)]
+    feats["is_new_user"] = i % 3 == 0
+    doc = {
+        "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+        "model": "bench",
+        "model_version": "1",
+        "timestamp": base_ms + i // 300,
+        "features": feats,
+        "prediction": round(rng.random(), 4),
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
 def _produce_slice(bootstrap: str, topic: str, start: int, stop: int, features: int) -> None:
     rng = random.Random(start)
     producer = KafkaProducer(
@@ -49,18 +65,7 @@ def _produce_slice(bootstrap: str, topic: str, start: int, stop: int, features: 
     )
     base_ms = int(time.time() * 1000) - 3_600_000
     for i in range(start, stop):
-        feats: dict[str, object] = {f"x{j}": round(rng.gauss(0, 1), 4) for j in range(max(1, features - 2))}
-        feats["country"] = COUNTRIES[i % len(COUNTRIES)]
-        feats["is_new_user"] = i % 3 == 0
-        doc = {
-            "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-            "model": "bench",
-            "model_version": "1",
-            "timestamp": base_ms + i // 300,
-            "features": feats,
-            "prediction": round(rng.random(), 4),
-        }
-        producer.send(topic, json.dumps(doc, separators=(",", ":")).encode())
+        producer.send(topic, event_message(rng, i, base_ms, features))
     producer.flush()
     producer.close()
 

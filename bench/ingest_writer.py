@@ -21,15 +21,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ingest import event_message
 from monitor.ingest.batch import Batch
 from monitor.ingest.writer import BatchWriter
 from monitor.settings import ClickHouseSettings
@@ -39,21 +37,7 @@ from monitor.storage import Storage, open_storage
 def messages(events: int, features: int, seed: int = 1) -> list[bytes]:
     rng = random.Random(seed)
     base_ms = int(time.time() * 1000) - 3_600_000
-    out = []
-    for i in range(events):
-        feats: dict[str, object] = {f"x{j}": round(rng.gauss(0, 1), 4) for j in range(max(1, features - 2))}
-        feats["country"] = "DE"
-        feats["is_new_user"] = i % 3 == 0
-        doc = {
-            "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-            "model": "bench",
-            "model_version": "1",
-            "timestamp": base_ms + i // 300,
-            "features": feats,
-            "prediction": round(rng.random(), 4),
-        }
-        out.append(orjson.dumps(doc))
-    return out
+    return [event_message(rng, i, base_ms, features) for i in range(events)]
 
 
 def _anon_mib() -> int:
