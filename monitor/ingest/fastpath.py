@@ -87,17 +87,12 @@ _SECONDS = "parseDateTime64BestEffortOrNull(substring(top['timestamp'], 2, 19), 
 
 
 def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_LENGTH) -> str:
-    """The condition under which ClickHouse vouches for a staged message (limits included)."""
-    return " AND ".join(fast_conditions(max_features, max_key_length))
-
-
-def fast_conditions(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_LENGTH) -> list[str]:
-    """The parts of :func:`fast_valid`, each a condition on one staged message.
+    """The condition under which ClickHouse vouches for a staged message (limits included).
 
     Feature names are vouched for only without control characters (ASCII ones by ``[[:cntrl:]]``;
     any byte 0xC2, which starts U+0080-U+00BF and so every C1 control, is left to Python).
     """
-    return [
+    conditions = [
         "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
         r"NOT match(raw, '\\\\u[dD][89a-fA-F]')",  # surrogate escapes: orjson's rules are subtle
         _unique_keys("top_kv"),
@@ -136,6 +131,7 @@ def fast_conditions(max_features: int = MAX_FEATURES, max_key_length: int = MAX_
             f"AND {_unique_keys('seg_kv')}",
         ),
     ]
+    return " AND ".join(conditions)
 
 
 FAST_VALID = fast_valid()
