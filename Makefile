@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 .PHONY: install demo test check lint bench clean system-deps helm lock
 
 install: system-deps $(STAMP) .cache/kafka/libs/.ready helm
+	@# Byte-compile our own modules as pip does an installed package's (an editable install is not),
+	@# so a command's first run, and every run where PYTHONDONTWRITEBYTECODE is set, skips compiling.
+	@$(PY) -m compileall -q monitor detectors alerts dashboards sdk/src > /dev/null
 
 # Re-run pip only when a dependency list or the pins change. The service's run-time dependencies are
 # installed at the versions the suite is tested with (constraints.txt, `make lock` regenerates it); the
