@@ -243,13 +243,13 @@ def compare_numeric_exact(
 ) -> dict[str, NumericComparison]:
     """Exact KS statistics and Wasserstein distances of several columns, in one query.
 
-    Both sides' values of every column are merged (``ARRAY JOIN`` over the columns) and gathered per
-    column into one sorted array, with each value's side sorted alongside; running counts of each side
-    before every position give both ECDFs at every distinct value (ties as scipy's
-    ``searchsorted(side='right')``: read at the first position of the next distinct value): the largest
-    gap is D, and Σ |F_r - F_c| x (value - previous value) is W1. Array functions over one sort, rather
-    than a ``GROUP BY`` value and window functions, because ClickHouse's window functions work row by row
-    and their sort cannot be shared: the arrays are several times faster on the same values (BENCHMARKS.md).
+    Both sides' values of every column are merged (``ARRAY JOIN`` over the columns) and sorted per
+    column; one window over them carries, at every value, how many values of each side come before it
+    and the previous value. At the first position of each distinct value those counts are both ECDFs at
+    the previous distinct value (ties as scipy's ``searchsorted(side='right')``): the largest gap is D,
+    and Σ |F_r - F_c| x (value - previous value) is W1. One window over the values themselves rather than
+    a ``GROUP BY`` value first: a continuous column has as many distinct values as values, so the
+    grouping only added a hash table as large as the data and a second sort (BENCHMARKS.md, "Fleet").
     ``sizes``: non-missing (reference, current) counts.
     """
     if not names:
@@ -264,44 +264,32 @@ def compare_numeric_exact(
             f"SELECT pair.1 AS k, pair.2 AS v, {flag} AS s FROM {side_sql(sample, names, kinds)} "
             f"ARRAY JOIN [{pairs}] AS pair WHERE isFinite(v)"
         )
-    # vs: the sorted values; ss: each one's side (1 = current); before_r/before_c: how many values of
-    # each side sort before each position; starts: the first position of each distinct value.
+    # br, bc: values of the reference and of the current side before this row; pv: the previous value
+    # (-inf on the first row); a row with v != pv is the first of its distinct value.
+    gap = f"abs(br / {n1}[k + 1] - bc / {n2}[k + 1])"
     sql = f"""
-SELECT k,
-    arrayMax(arrayMap((g, start) -> if(start, abs(g), 0), gaps, starts)),
-    arraySum(arrayMap((g, v, pv) -> abs(g) * (v - pv), gaps, vs, pvs)),
-    arraySum(starts),
-    arraySlice(arrayFilter((t, start) -> start, arrayZip(vs, before_r, before_c), starts), 1, {FEW_VALUES_PROBE}),
-    nr, nc
+SELECT k, maxIf({gap}, v != pv), sumIf({gap} * (v - pv), pv != -inf), countIf(v != pv),
+    groupArrayIf({FEW_VALUES_PROBE})((v, br, bc), v != pv), countIf(s = 0), countIf(s = 1)
 FROM (
-    SELECT k, vs, pvs, starts, before_r, before_c, nr, nc,
-        arrayMap((a, c) -> a / {n1}[k + 1] - c / {n2}[k + 1], before_r, before_c) AS gaps
-    FROM (
-        SELECT k, vs, nr, nc,
-            arrayPushFront(arrayPopBack(vs), vs[1]) AS pvs,
-            arrayMap((v, pv, i) -> i = 1 OR v != pv, vs, pvs, arrayEnumerate(vs)) AS starts,
-            arrayMap((a, x) -> a - (x = 0), arrayCumSum(arrayMap(x -> toUInt64(x = 0), ss)), ss) AS before_r,
-            arrayMap((c, x) -> c - x, arrayCumSum(ss), ss) AS before_c
-        FROM (
-            SELECT k, arraySort(groupArray(v)) AS vs, arraySort((x, y) -> y, groupArray(s), groupArray(v)) AS ss,
-                countIf(s = 0) AS nr, countIf(s = 1) AS nc
-            FROM ({sides[0]} UNION ALL {sides[1]}) GROUP BY k
-        )
-    )
-)"""
+    SELECT k, v, s, sum(s = 0) OVER w - (s = 0) AS br, sum(s = 1) OVER w - (s = 1) AS bc,
+        lagInFrame(v, 1, -inf) OVER w AS pv
+    FROM ({sides[0]} UNION ALL {sides[1]})
+    WINDOW w AS (PARTITION BY k ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+GROUP BY k"""
     result: dict[str, NumericComparison] = {}
     for k, d, w, distinct, starts, nr, nc in storage.rows(sql, settings=settings_of(reference, current)):
         result[names[int(k)]] = NumericComparison(
             ks_statistic=float(d),
             ks_exact=True,
             wasserstein=float(w),
-            value_counts=_counts_by_value(starts, (int(nr), int(nc))) if int(distinct) <= 5 else None,
+            value_counts=_counts_by_value(sorted(starts), (int(nr), int(nc))) if int(distinct) <= 5 else None,
         )
     return result
 
 
 def _counts_by_value(starts: Sequence[tuple[float, int, int]], totals: tuple[int, int]) -> dict[float, tuple[int, int]]:
-    """Each distinct value's (reference, current) count, from the running counts before each value's first
-    position (in sorted order) and each side's total."""
+    """Each distinct value's (reference, current) count, from how many values of each side sort before
+    it (``starts``: every distinct value, in order) and each side's total."""
     ends = [(int(r), int(c)) for _, r, c in starts[1:]] + [totals]
     return {float(v): (end[0] - int(r), end[1] - int(c)) for (v, r, c), end in zip(starts, ends, strict=True)}
