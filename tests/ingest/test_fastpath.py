@@ -179,3 +179,32 @@ def test_unusual_but_valid_forms_are_handed_to_python_and_stored(storage: Storag
     assert storage.rows(f"SELECT event_id, toUnixTimestamp64Milli(ts) FROM {storage.table('events')} FINAL") == [
         (event.event_id, event.ts_ms)
     ]
+
+
+_EVENT = b'"event_id":"a","model":"m","timestamp":1795773600000,"features":{"x":1.5},"prediction":1'
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{" + _EVENT + b"} trailing",
+        b"{" + _EVENT + b"}{" + _EVENT + b"}",
+        b"{" + _EVENT + b",}",
+        b"{" + _EVENT.replace(b"1.5", b"01") + b"}",
+        b"{" + _EVENT.replace(b"1.5", b"1.") + b"}",
+        b"{" + _EVENT.replace(b"1.5", b"NaN") + b"}",
+        b"{" + _EVENT.replace(b'"a"', b'"\\x"') + b"}",
+        b"{" + _EVENT.replace(b'"a"', b'"\\ud800"') + b"}",
+        b"{" + _EVENT.replace(b'"a"', b'"a\tb"') + b"}",
+        b"{" + _EVENT,
+    ],
+)
+def test_invalid_json_is_never_vouched_for(storage: Storage, raw: bytes) -> None:
+    """ClickHouse's parse alone (no separate isValidJSON) leaves every invalid document to Python,
+    which dead-letters it with its reason."""
+    fast = FastPredictionPath(storage, max_bytes=1_000_000)
+    fast.stage([raw], [("t", 0, 0)], storage.insert_arrow)
+    assert fast.survey().deferred == [0]
+    fast.close()
+    with pytest.raises(InvalidMessage):
+        parse_prediction(raw)
