@@ -29,11 +29,12 @@ class MemoryCalibrations:
     def __init__(self) -> None:
         self.kept: dict[tuple[str, str, str, int], Calibration] = {}
 
-    def get(self, column: str, expr: str, method: str, n_current: int) -> Calibration | None:
-        return self.kept.get((column, expr, method, n_current))
+    def get_many(self, keys: list[tuple[str, str, str, int]]) -> dict[tuple[str, str, str, int], Calibration]:
+        return {key: self.kept[key] for key in keys if key in self.kept}
 
-    def put(self, column: str, expr: str, calibration: Calibration) -> None:
-        self.kept[(column, expr, calibration.method, calibration.n_current)] = calibration
+    def put_many(self, found: list[tuple[str, str, Calibration]]) -> None:
+        for column, expr, calibration in found:
+            self.kept[(column, expr, calibration.method, calibration.n_current)] = calibration
 
 
 @pytest.fixture(scope="module")

@@ -66,12 +66,19 @@ class Calibration:
         return math.exp(self.mean + SIGMAS * self.std)
 
 
+CalibrationKey = tuple[str, str, str, int]  # column, its expression, method, window size (bucketed)
+
+
 class CalibrationCache(Protocol):
-    """Where calibrations of a registered reference are kept (the service: ``reference_sides``)."""
+    """Where calibrations of a registered reference are kept (the service: ``reference_sides``).
 
-    def get(self, column: str, expr: str, method: str, n_current: int) -> Calibration | None: ...
+    A run asks for all its columns at once and stores what it calibrated at once: one round trip
+    each, not one per column.
+    """
 
-    def put(self, column: str, expr: str, calibration: Calibration) -> None: ...
+    def get_many(self, keys: list[CalibrationKey]) -> dict[CalibrationKey, Calibration]: ...
+
+    def put_many(self, found: list[tuple[str, str, Calibration]]) -> None: ...
 
 
 def window_bucket(n: int) -> int:

@@ -113,6 +113,7 @@ def _calibrate(
     """Replace the thresholds of the distance-decided columns asked to be calibrated (see
     :mod:`detectors.drift.calibration`); ``auto`` keeps the default where the calibrated one is lower."""
     columns = dict(result.columns)
+    wanted: list[tuple[str, ColumnDrift, str, calib.CalibrationKey]] = []
     for name, col in result.columns.items():
         mode = options.calibrated(name)
         if mode == "fixed" or col.drift is None or col.method not in calib.CALIBRATED_METHODS:
@@ -120,27 +121,32 @@ def _calibrate(
         override = options.columns.get(name)
         if col.threshold_source == "configured" and not (override is not None and override.calibrated):
             continue  # a configured number wins over a global mode; only the column itself can override it
-        say(f"calibrating the threshold of {name} for {col.n_current:,} values")
-        expr = f"{col.kind}:{reference.columns[name].expr}"
         n_current = calib.window_bucket(col.n_current) if cache is not None else col.n_current
-        found = cache.get(name, expr, col.method, n_current) if cache is not None else None
+        wanted.append((name, col, mode, (name, f"{col.kind}:{reference.columns[name].expr}", col.method, n_current)))
+    kept = cache.get_many([key for *_, key in wanted]) if cache is not None and wanted else {}
+    fresh: list[tuple[str, str, calib.Calibration]] = []
+    for name, col, how, key in wanted:
+        say(f"calibrating the threshold of {name} for {col.n_current:,} values")
+        _, expr, method_name, n_current = key
+        found = kept.get(key)
         if found is None:
             try:
                 pool = calib.reference_pool(storage, reference, name)
                 found = calib.calibrate(
-                    pool, col.kind, col.method, col.n_reference, n_current, seed=calib.seed_of(name, n_current)
+                    pool, col.kind, method_name, col.n_reference, n_current, seed=calib.seed_of(name, n_current)
                 )
             except (StorageError, ValueError) as exc:
                 log.error("threshold calibration failed; keeping the fixed threshold", column=name, error=str(exc))
                 continue
-            if cache is not None:
-                cache.put(name, expr, found)
+            fresh.append((name, expr, found))
         threshold = found.threshold
-        if mode == "auto" and col.threshold is not None and threshold <= col.threshold:
+        if how == "auto" and col.threshold is not None and threshold <= col.threshold:
             continue
-        method = REGISTRY[col.method]
+        method = REGISTRY[method_name]
         drift = method.drifted(col.statistic, threshold) if col.statistic is not None else None
         columns[name] = replace(col, threshold=threshold, drift=drift, threshold_source="calibrated")
+    if cache is not None and fresh:
+        cache.put_many(fresh)
     return replace(result, columns=columns)
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from detectors.drift.calibration import Calibration
+from detectors.drift.calibration import Calibration, CalibrationKey
 from detectors.drift.large import REFERENCE, ReferenceLevels, numpy_column, reference_levels
 from detectors.drift.parallel import in_parallel, profile_in_parallel, single_threaded
 from detectors.drift.sample import NUMERICAL, ColumnSpec, Kind, Sample
@@ -103,24 +103,40 @@ class StoredCalibrations:
     def __init__(self, storage: Storage, load_id: str, reference: Sample) -> None:
         self._storage, self._load_id, self._scope = storage, load_id, reference.where_sql
 
-    def get(self, column: str, expr: str, method: str, n_current: int) -> Calibration | None:
+    def get_many(self, keys: list[CalibrationKey]) -> dict[CalibrationKey, Calibration]:
+        """The stored calibrations among ``keys``, read in one query (all of this sample's, few rows)."""
         rows = self._storage.rows(
-            f"SELECT stats FROM {self._storage.table(TABLE)} FINAL WHERE load_id = {sql_string(self._load_id)} "
-            f"AND scope = {sql_string(self._scope)} AND column = {sql_string(column)} AND expr = {sql_string(expr)} "
-            f"AND layout = {LAYOUT} AND level = {sql_string(f'{CALIBRATED_LEVEL}{method}:{n_current}')} LIMIT 1"
+            f"SELECT column, expr, level, stats FROM {self._storage.table(TABLE)} FINAL "
+            f"WHERE load_id = {sql_string(self._load_id)} AND scope = {sql_string(self._scope)} "
+            f"AND layout = {LAYOUT} AND startsWith(level, {sql_string(CALIBRATED_LEVEL)})"
         )
-        return Calibration(**json.loads(rows[0][0])) if rows else None
+        stored = {(column, expr, level): stats for column, expr, level, stats in rows}
+        found: dict[CalibrationKey, Calibration] = {}
+        for key in keys:
+            column, expr, method, n_current = key
+            stats = stored.get((column, expr, f"{CALIBRATED_LEVEL}{method}:{n_current}"))
+            if stats is not None:
+                found[key] = Calibration(**json.loads(stats))
+        return found
 
-    def put(self, column: str, expr: str, calibration: Calibration) -> None:
-        level = f"{CALIBRATED_LEVEL}{calibration.method}:{calibration.n_current}"
-        try:
-            self._storage.insert_rows(
-                TABLE,
-                [(self._load_id, self._scope, column, expr, LAYOUT, level, json.dumps(asdict(calibration)))],
-                ["load_id", "scope", "column", "expr", "layout", "level", "stats"],
+    def put_many(self, found: list[tuple[str, str, Calibration]]) -> None:
+        """Store calibrations (column, its expression, calibration) in one insert."""
+        rows = [
+            (
+                self._load_id,
+                self._scope,
+                column,
+                expr,
+                LAYOUT,
+                f"{CALIBRATED_LEVEL}{calibration.method}:{calibration.n_current}",
+                json.dumps(asdict(calibration)),
             )
+            for column, expr, calibration in found
+        ]
+        try:
+            self._storage.insert_rows(TABLE, rows, ["load_id", "scope", "column", "expr", "layout", "level", "stats"])
         except Exception as exc:  # best effort: the next run calibrates again
-            log.warning("could not store a calibrated threshold", column=column, error=str(exc))
+            log.warning("could not store calibrated thresholds", columns=len(rows), error=str(exc))
 
 
 def registered_sample(

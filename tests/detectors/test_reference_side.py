@@ -122,3 +122,27 @@ def test_parallel_columns_change_nothing(storage: Storage, tmp_path: Path) -> No
     one = compare(storage, reference, current, DriftOptions(workers=1)).to_contract()
     three = compare(storage, reference, current, DriftOptions(workers=3)).to_contract()
     assert_same(three, one)
+
+
+def test_stored_calibrations_round_trip_in_one_query_each(storage: Storage, tmp_path: Path) -> None:
+    """What a run calibrated is stored in one insert and read back in one query, by exact key: another
+    method, window size, expression or reference scope finds nothing."""
+    from detectors.drift.calibration import Calibration
+    from detectors.drift.reference_side import StoredCalibrations
+
+    reference = parquet_sample(storage, tmp_path, "r", pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]}))
+    other_scope = Sample(reference.from_sql, reference.columns, "x > 1")
+    kept = StoredCalibrations(storage, "load-calibrations", reference)
+    x = Calibration("wasserstein_norm", 2, 1024, -3.1, 0.2, 100)
+    c = Calibration("jensen_shannon", 2, 1024, -2.5, 0.3, 100)
+    kept.put_many([("x", "numerical:x", x), ("c", "categorical:c", c)])
+    keys = [
+        ("x", "numerical:x", "wasserstein_norm", 1024),
+        ("c", "categorical:c", "jensen_shannon", 1024),
+        ("x", "numerical:x", "psi", 1024),  # another method
+        ("x", "numerical:x", "wasserstein_norm", 2048),  # another window size
+        ("x", "numerical:y", "wasserstein_norm", 1024),  # the column now reads another expression
+    ]
+    assert kept.get_many(keys) == {keys[0]: x, keys[1]: c}
+    assert StoredCalibrations(storage, "load-calibrations", other_scope).get_many(keys) == {}
+    assert StoredCalibrations(storage, "another-load", reference).get_many(keys) == {}
