@@ -8,6 +8,10 @@ sampled from another connection every few milliseconds, the engine's tracked mem
 call and the process's anonymous RSS above its level between batches. Usage:
 
     .venv/bin/python bench/ingest_writer.py [--events 23000] [--features 25] [--batches 4]
+                                            [--contend none|thread|process]
+
+``--contend`` keeps a pure-Python loop spinning while the timed batches are written: in a thread of
+the same process (sharing the GIL, as the consumer's poll thread does) or in another process.
 
 The default batch is what the consumer's 16 MiB ``ingest.batch_max_bytes`` cuts from these messages.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import sys
 import tempfile
@@ -38,6 +43,12 @@ def messages(events: int, features: int, seed: int = 1) -> list[bytes]:
     rng = random.Random(seed)
     base_ms = int(time.time() * 1000) - 3_600_000
     return [event_message(rng, i, base_ms, features) for i in range(events)]
+
+
+def _spin(stop: threading.Event | None = None) -> None:
+    count = 0
+    while stop is None or not stop.is_set():
+        count += 1
 
 
 def _anon_mib() -> int:
@@ -93,6 +104,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=23_000)
     parser.add_argument("--features", type=int, default=25)
     parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--contend", choices=["none", "thread", "process"], default="none")
     args = parser.parse_args()
 
     raws = messages(args.events, args.features)
@@ -107,12 +119,21 @@ def main() -> None:
         return b
 
     writer.write(batch(0))  # typed columns created, caches warm
+    stop, rival = threading.Event(), None
+    if args.contend == "thread":
+        threading.Thread(target=_spin, args=(stop,), daemon=True).start()
+    elif args.contend == "process":
+        rival = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+        rival.start()
     totals = []
     for n in range(1, args.batches + 1):  # timed whole, without the probe
         pending = batch(n)
         started = time.perf_counter()
         writer.write(pending)
         totals.append(time.perf_counter() - started)
+    stop.set()
+    if rival is not None:
+        rival.terminate()
     probe = Probe(storage)
     for n in range(args.batches + 1, 2 * args.batches + 1):
         pending = batch(n)
@@ -128,6 +149,7 @@ def main() -> None:
         json.dumps(
             {
                 "events_per_batch": args.events,
+                "contend": args.contend,
                 "features_per_event": args.features,
                 "batch_seconds_best": round(best, 3),
                 "us_per_event": round(best / args.events * 1e6, 1),
