@@ -2,9 +2,9 @@
 GROUP BY value, then window functions.
 
 Both sides of ``--columns`` numerical columns (``--rows`` values each per side) are written to Parquet
-files and compared in one query by :func:`detectors.drift.collect.compare_numeric_exact` (one sorted
-array per column, running counts by array functions), and by the query it replaced (kept here, not in
-the code: ``GROUP BY`` column and value, then window functions over each column's sorted values).
+files and compared in one query by :func:`detectors.drift.collect.compare_numeric_exact` (one window
+over each column's sorted values), and by the query it replaced (kept here, not in the code: ``GROUP
+BY`` column and value first, then window functions over each column's distinct values).
 Both answers are checked against scipy's ``ks_2samp`` and ``wasserstein_distance``; the wall seconds
 of each query are the best of ``--runs``; each query runs in a process of its own, which reports how far
 its peak RSS rose above its level after opening the database (the query's memory).
@@ -30,26 +30,17 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.drift.collect import alias, compare_numeric_exact, side_sql
-from detectors.drift.sample import NUMERICAL, Sample
+from detectors.drift.collect import compare_numeric_exact, merged_values
+from detectors.drift.sample import Sample
 from monitor.storage import Storage, connect_dsn
-from monitor.storage.sqlfmt import sql_float
 
 
 def window_query(reference: Sample, current: Sample, names: list[str], sizes: dict[str, tuple[int, int]]) -> str:
     """The former query: one row per (column, distinct value), then running sums by window functions."""
-    kinds = dict.fromkeys(names, NUMERICAL)
-    pairs = ", ".join(f"({i}, {alias(i)})" for i in range(len(names)))
-    n1 = "[" + ", ".join(sql_float(float(sizes[n][0])) for n in names) + "]"
-    n2 = "[" + ", ".join(sql_float(float(sizes[n][1])) for n in names) + "]"
-    sides = [
-        f"SELECT pair.1 AS k, pair.2 AS v, {flag} AS s FROM {side_sql(sample, names, kinds)} "  # type: ignore[arg-type]
-        f"ARRAY JOIN [{pairs}] AS pair WHERE isFinite(v)"
-        for flag, sample in ((0, reference), (1, current))
-    ]
+    values, (n1, n2) = merged_values(reference, current, names, sizes)
     return f"""
 WITH d AS (
-    SELECT k, v, countIf(s = 0) AS cr, countIf(s = 1) AS cc FROM ({sides[0]} UNION ALL {sides[1]}) GROUP BY k, v
+    SELECT k, v, countIf(s = 0) AS cr, countIf(s = 1) AS cc FROM ({values}) GROUP BY k, v
 ), e AS (
     SELECT k, v, cr, cc,
         sum(cr) OVER w / {n1}[k + 1] - sum(cc) OVER w / {n2}[k + 1] AS g,

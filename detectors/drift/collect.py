@@ -234,6 +234,23 @@ class NumericComparison:
     missing_current: int | None = None
 
 
+def merged_values(
+    reference: Sample, current: Sample, names: Sequence[str], sizes: dict[str, tuple[int, int]]
+) -> tuple[str, tuple[str, str]]:
+    """Both sides' finite values of every column as rows (``k`` the column's position, ``v`` the value,
+    ``s`` 0 for the reference and 1 for the current side), and each side's sizes as SQL arrays indexed by
+    ``k + 1``."""
+    kinds: dict[str, Kind] = dict.fromkeys(names, NUMERICAL)
+    pairs = ", ".join(f"({i}, {alias(i)})" for i in range(len(names)))
+    sides = [
+        f"SELECT pair.1 AS k, pair.2 AS v, {flag} AS s FROM {side_sql(sample, names, kinds)} "
+        f"ARRAY JOIN [{pairs}] AS pair WHERE isFinite(v)"
+        for flag, sample in ((0, reference), (1, current))
+    ]
+    n1, n2 = ("[" + ", ".join(sql_float(float(sizes[n][side])) for n in names) + "]" for side in (0, 1))
+    return f"{sides[0]} UNION ALL {sides[1]}", (n1, n2)
+
+
 def compare_numeric_exact(
     storage: Storage,
     reference: Sample,
@@ -254,16 +271,7 @@ def compare_numeric_exact(
     """
     if not names:
         return {}
-    kinds: dict[str, Kind] = dict.fromkeys(names, NUMERICAL)
-    pairs = ", ".join(f"({i}, {alias(i)})" for i in range(len(names)))
-    n1 = "[" + ", ".join(sql_float(float(sizes[n][0])) for n in names) + "]"
-    n2 = "[" + ", ".join(sql_float(float(sizes[n][1])) for n in names) + "]"
-    sides = []
-    for flag, sample in ((0, reference), (1, current)):
-        sides.append(
-            f"SELECT pair.1 AS k, pair.2 AS v, {flag} AS s FROM {side_sql(sample, names, kinds)} "
-            f"ARRAY JOIN [{pairs}] AS pair WHERE isFinite(v)"
-        )
+    values, (n1, n2) = merged_values(reference, current, names, sizes)
     # br, bc: values of the reference and of the current side before this row; pv: the previous value
     # (-inf on the first row); a row with v != pv is the first of its distinct value.
     gap = f"abs(br / {n1}[k + 1] - bc / {n2}[k + 1])"
@@ -273,7 +281,7 @@ SELECT k, maxIf({gap}, v != pv), sumIf({gap} * (v - pv), pv != -inf), countIf(v 
 FROM (
     SELECT k, v, s, sum(s = 0) OVER w - (s = 0) AS br, sum(s = 1) OVER w - (s = 1) AS bc,
         lagInFrame(v, 1, -inf) OVER w AS pv
-    FROM ({sides[0]} UNION ALL {sides[1]})
+    FROM ({values})
     WINDOW w AS (PARTITION BY k ORDER BY v ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 GROUP BY k"""
