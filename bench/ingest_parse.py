@@ -3,9 +3,9 @@
 The staging insert of :mod:`monitor.ingest.fastpath` is most of the ingest writer's time
 (BENCHMARKS.md, "End to end, 25 features"). This puts ``--events`` benchmark messages (as
 bench/ingest.py makes them) in a Memory table and times one ``SELECT`` per step over them, each the
-best of ``--runs``, in microseconds per message; then the staging insert itself (the writer's first
-statement, one thread), with the validity test and with it replaced by a constant, best of
-``4 x --runs`` inserts:
+best of ``--runs``, in microseconds per message; then the staging itself as the writer does it
+(:meth:`FastPredictionPath.stage`: the Arrow column of messages, emptying the table, the insert on one
+thread), with the validity test and with it replaced by a constant, best of ``4 x --runs``:
 
     .venv/bin/python bench/ingest_parse.py [--events 37000] [--features 25] [--runs 3]
 """
@@ -24,7 +24,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ingest_writer import messages
-from monitor.ingest.fastpath import FAST_VALID, ONE_THREAD, staging_ddl
+from monitor.ingest.fastpath import FAST_VALID, ONE_THREAD, FastPredictionPath
 from monitor.storage import connect_dsn
 
 TOP = "JSONExtractKeysAndValuesRaw(raw)"
@@ -61,24 +61,19 @@ def main() -> None:
                 best = min(best, time.perf_counter() - started)
             figures[label] = round(best / args.events * 1e6, 2)
             print(f"{figures[label]:7.2f} µs/message  {label}", flush=True)
-        messages_table = pa.table(
-            {
-                "idx": pa.array(range(len(raws)), pa.uint32()),
-                "raw": pa.array(raws, pa.binary()),
-                "source": pa.array(["bench"] * len(raws)),
-                "partition": pa.array([0] * len(raws), pa.int32()),
-                "offset": pa.array(range(len(raws)), pa.int64()),
-            }
-        )
+        sources = [("bench", 0, i) for i in range(len(raws))]
+
+        def insert(table: str, data: pa.Table) -> None:  # as the writer inserts: one thread
+            storage.insert_arrow(table, data, settings=ONE_THREAD)
+
         for label, valid in (("staging insert", FAST_VALID), ("staging insert, validity test replaced by 1", "1")):
-            storage.command("DROP TABLE IF EXISTS staging")
-            storage.command(staging_ddl("staging", 1_000_000, valid))
+            fast = FastPredictionPath(storage, 1_000_000, valid)
             best = float("inf")
             for _ in range(4 * args.runs):
-                storage.command("TRUNCATE TABLE staging")
                 started = time.perf_counter()
-                storage.insert_arrow("staging", messages_table, settings=ONE_THREAD)
+                fast.stage(raws, sources, insert)
                 best = min(best, time.perf_counter() - started)
+            fast.close()
             figures[label] = round(best / args.events * 1e6, 2)
             print(f"{figures[label]:7.2f} µs/message  {label}", flush=True)
         storage.close()

@@ -92,11 +92,12 @@ def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_L
     Feature names are vouched for only without control characters (ASCII ones by ``[[:cntrl:]]``;
     any byte 0xC2, which starts U+0080-U+00BF and so every C1 control, is left to Python).
     """
+    no_backslash = "position(raw, '\\\\') = 0"
     conditions = [
         "notEmpty(top_kv)",  # size, UTF-8, valid JSON, an object (see top_kv)
         # surrogate escapes (orjson's rules are subtle); an escape needs a backslash, which most
-        # messages lack, and the scan for one is shared with the control-character test below
-        r"(position(raw, '\\') = 0 OR NOT match(raw, '\\\\u[dD][89a-fA-F]'))",
+        # messages lack (one scan for it, shared with the control-character test below)
+        rf"({no_backslash} OR NOT match(raw, '\\\\u[dD][89a-fA-F]'))",
         _unique_keys("top_kv"),
         _plain_text("top['event_id']", MAX_ID_LENGTH),
         _plain_text("top['model']", MAX_MODEL_LENGTH),
@@ -109,7 +110,7 @@ def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_L
         f"arrayAll(k -> lengthUTF8(k) BETWEEN 1 AND {max_key_length}, f_kv.1)",
         # Valid JSON carries control characters only escaped (a backslash) or as DEL / C1 bytes:
         # a message with none of those has none in its keys; only the rest is checked key by key.
-        "(position(raw, '\\\\') = 0 AND position(raw, unhex('7F')) = 0 AND position(raw, unhex('C2')) = 0 "
+        f"({no_backslash} AND position(raw, unhex('7F')) = 0 AND position(raw, unhex('C2')) = 0 "
         "OR arrayAll(k -> NOT match(k, '[[:cntrl:]]') AND position(k, unhex('C2')) = 0, f_kv.1))",
         # Valid JSON: a value is a string, true, false, null, an object, an array or a number, and
         # only a number starts with a digit or '-'; what Python reads differently is vouched out.
