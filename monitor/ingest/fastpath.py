@@ -69,6 +69,9 @@ def _unique_keys(kv: str) -> str:
     return f"length(arrayDistinct({kv}.1)) = length({kv})"
 
 
+# Rows ClickHouse parses at once when staging (see FastPredictionPath.stage).
+STAGE_ROWS = 8192
+
 # The poll loop needs one core for kafka-python; ClickHouse parses on the other one.
 ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
 
@@ -256,7 +259,9 @@ class FastPredictionPath:
                 "offset": pa.array([s[2] for s in sources], pa.int64()),
             }
         )
-        insert(self.table_name, data)
+        # One Arrow record batch is one block for the MATERIALIZED columns: parsing the batch in
+        # slices keeps the parse's intermediate arrays a slice's size, not the batch's.
+        insert(self.table_name, pa.Table.from_batches(data.to_batches(max_chunksize=STAGE_ROWS), schema=data.schema))
 
     def release(self) -> None:
         """Empty the staging table once its batch is stored: its memory is not held between batches."""

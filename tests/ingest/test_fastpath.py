@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.ingest.batch import Batch
-from monitor.ingest.fastpath import FastPredictionPath
+from monitor.ingest.fastpath import STAGE_ROWS, FastPredictionPath
 from monitor.ingest.limits import check_event
 from monitor.ingest.validation import InvalidMessage, parse_prediction
 from monitor.ingest.writer import BatchWriter
@@ -158,6 +158,24 @@ def test_the_fast_path_vouches_for_ordinary_events(storage: Storage) -> None:
     fast.insert_events(outcome.features)
     assert storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0] == len(raws)
     fast.close()
+
+
+def test_a_batch_parsed_in_slices_keeps_every_position_and_source(storage: Storage) -> None:
+    """Staging parses STAGE_ROWS messages at a time: a batch over several slices still reports the
+    positions of the messages it does not vouch for, and stores the rest with their own offsets."""
+    count = 2 * STAGE_ROWS + 7
+    invalid = {0, STAGE_ROWS - 1, STAGE_ROWS, 2 * STAGE_ROWS + 6}
+    raws = [b"not json" if i in invalid else orjson.dumps(VALID | {"event_id": f"id{i}"}) for i in range(count)]
+    fast = FastPredictionPath(storage, max_bytes=1_000_000)
+    fast.stage(raws, [("t", 3, 1000 + i) for i in range(count)], storage.insert_arrow)
+    outcome = fast.survey()
+    assert outcome.deferred == sorted(invalid)
+    assert outcome.stored_per_model == {"fraud": count - len(invalid)}
+    FeatureColumns(storage).ensure(outcome.features)
+    fast.insert_events(outcome.features)
+    fast.close()
+    rows = storage.rows(f"SELECT event_id, source_partition, source_offset FROM {storage.table('events')} FINAL")
+    assert sorted(rows) == sorted((f"id{i}", 3, 1000 + i) for i in range(count) if i not in invalid)
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,21 @@ def old_database(storage: Storage) -> None:
     )
 
 
+def create_query(storage: Storage, table: str) -> str:
+    return str(
+        storage.rows(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": storage.database, "t": table},
+        )[0][0]
+    )
+
+
+def test_a_new_database_writes_events_with_small_compression_buffers(storage: Storage) -> None:
+    """One buffer per column stream, 64 KiB instead of 1 MiB: an insert or merge of `events` holds a
+    few MiB of them instead of ~100 (migration 0003)."""
+    assert "max_compress_block_size = 65536" in create_query(storage, "events")
+
+
 def test_an_existing_database_moves_to_the_fleet_layout(storage: Storage) -> None:
     old_database(storage)
     applied = [m.version for m in apply_migrations(storage)]
@@ -59,6 +74,7 @@ def test_an_existing_database_moves_to_the_fleet_layout(storage: Storage) -> Non
     keys = storage.rows(f"SELECT event_id, ts FROM {storage.table('event_keys')} FINAL ORDER BY event_id")
     assert keys == [("a", datetime(2026, 11, 27, 10)), ("b", datetime(2026, 11, 27, 10))]
     assert "ingested_at" in current_ttls(storage)["events"]
+    assert "max_compress_block_size = 65536" in create_query(storage, "events")
     # New events carry their features in the maps; the old typed column now follows them.
     new = parse_prediction(orjson.dumps(event(7) | {"event_id": "c"}))
     resent = parse_prediction(orjson.dumps(event(8) | {"event_id": "a"}))  # "a" under a third timestamp
