@@ -4,11 +4,13 @@ In the same run it measures the raw kafka-python consume rate of the same topic 
 group, same fetch settings, no decoding, no insert), so the end-to-end figure has a ceiling to be
 compared with. Usage:
 
-    .venv/bin/python bench/ingest.py [--events 1000000] [--features 25] [--keep]
+    .venv/bin/python bench/ingest.py [--events 1000000] [--features 25] [--no-store] [--keep]
 
 It starts its own broker on a free port (data in a temporary folder) and prints one JSON line with
 the figures; BENCHMARKS.md records them. The ingest consumer runs in a process of its own, so the
-peak RSS reported for it is the consumer's, as ``monitor ingest`` would have it.
+peak RSS reported for it is the consumer's, as ``monitor ingest`` would have it. ``--no-store``
+replaces its writer by a no-op: what is left is the consumer's own share (polling, batching,
+committing, the embedded engine open but idle), the ceiling of the end-to-end figure.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 
+from monitor.ingest.batch import Batch  # noqa: E402
 from monitor.ingest.consumer import FETCH_MAX_BYTES, MAX_PARTITION_FETCH_BYTES, IngestConsumer, ensure_topics  # noqa: E402
 from monitor.ingest.limits import IngestPolicy  # noqa: E402
 from monitor.kafka_local import broker  # noqa: E402
@@ -116,17 +119,33 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class NoStore:
+    """Stands in for the BatchWriter with ``--no-store``: every batch counts as stored, nothing is written.
+
+    What is left is the consumer's own share (polling, batching, committing, the engine opened but
+    idle): the ceiling the end-to-end figure could reach with a free writer."""
+
+    def write(self, batch: Batch) -> None:
+        batch.stored_per_model = {"bench": len(batch.raw_predictions)}
+
+    def close(self) -> None:
+        pass
+
+
 def _end_to_end_child(
     settings: KafkaSettings,
     clickhouse: ClickHouseSettings,
     ingest: IngestSettings,
     events: int,
     results: multiprocessing.SimpleQueue,
+    store: bool = True,
 ) -> None:
     storage = open_storage(clickhouse)
     before = resource.getrusage(resource.RUSAGE_SELF)
     policy = IngestPolicy(ingest, settings.max_message_bytes)
-    stats = IngestConsumer(settings, storage, policy=policy).run(max_messages=events, idle_timeout=30)
+    writer = None if store else NoStore()
+    consumer = IngestConsumer(settings, storage, policy=policy, writer=writer)  # type: ignore[arg-type]
+    stats = consumer.run(max_messages=events, idle_timeout=30)
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
@@ -134,7 +153,7 @@ def _end_to_end_child(
 
 
 def end_to_end(
-    settings: KafkaSettings, clickhouse: ClickHouseSettings, ingest: IngestSettings, events: int
+    settings: KafkaSettings, clickhouse: ClickHouseSettings, ingest: IngestSettings, events: int, store: bool = True
 ) -> tuple[float, int, float, float]:
     """Events per second from the first message received to the last batch stored and committed,
     events stored, the consumer process's peak RSS in MiB and its CPU microseconds per event
@@ -144,7 +163,7 @@ def end_to_end(
     peak RSS is its own, not this script's."""
     context = multiprocessing.get_context("spawn")
     results = context.SimpleQueue()
-    child = context.Process(target=_end_to_end_child, args=(settings, clickhouse, ingest, events, results))
+    child = context.Process(target=_end_to_end_child, args=(settings, clickhouse, ingest, events, results, store))
     child.start()
     child.join()
     if child.exitcode != 0:
@@ -162,6 +181,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--batch-bytes", type=int, default=IngestSettings().batch_max_bytes, help="ingest.batch_max_bytes"
+    )
+    parser.add_argument(
+        "--no-store", action="store_true", help="the ingest consumer with its writer replaced by a no-op (its ceiling)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary broker and database")
     args = parser.parse_args()
@@ -190,6 +212,7 @@ def main() -> None:
             ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"),
             IngestSettings(batch_max_bytes=args.batch_bytes),
             args.events,
+            store=not args.no_store,
         )
         print(f"end to end: {e2e_rate:,.0f} events/s, {stored} stored", file=sys.stderr)
         print(
@@ -198,6 +221,7 @@ def main() -> None:
                     "events": args.events,
                     "features_per_event": args.features,
                     "stored": stored,
+                    "writer": "none" if args.no_store else "BatchWriter",
                     "raw_consume_per_s": round(raw_rate),
                     "end_to_end_per_s": round(e2e_rate),
                     "ratio": round(e2e_rate / raw_rate, 3),
