@@ -38,10 +38,11 @@ from monitor.storage import Storage
 log = get_logger(__name__)
 
 PROGRESS_EVERY_S = 10.0
-# What one fetch may bring: enough for a full batch in a few round trips, small enough that
-# kafka-python's buffers stay a small part of the consumer's memory (BENCHMARKS.md).
-FETCH_MAX_BYTES = 16 * 1024 * 1024
-MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
+# What one fetch may bring: a full batch takes a few round trips, and kafka-python's buffers (a
+# fetch in hand and the next one prefetched) stay a small part of the consumer's memory; larger
+# fetches were no faster end to end (BENCHMARKS.md). A record larger than these still arrives.
+FETCH_MAX_BYTES = 4 * 1024 * 1024
+MAX_PARTITION_FETCH_BYTES = 1024 * 1024
 
 
 @dataclass
