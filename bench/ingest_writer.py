@@ -7,13 +7,13 @@ again under a probe that reports the seconds of each ClickHouse call (best over 
 sampled from another connection every few milliseconds, the engine's tracked memory during each
 call and the process's anonymous RSS above its level between batches. Usage:
 
-    .venv/bin/python bench/ingest_writer.py [--events 23000] [--features 25] [--batches 4]
+    .venv/bin/python bench/ingest_writer.py [--events 17000] [--features 25] [--batches 4]
                                             [--contend none|thread|process]
 
 ``--contend`` keeps a pure-Python loop spinning while the timed batches are written: in a thread of
 the same process (sharing the GIL, as the consumer's poll thread does) or in another process.
 
-The default batch is what the consumer's 16 MiB ``ingest.batch_max_bytes`` cuts from these messages.
+The default batch is about what the consumer's 8 MiB ``ingest.batch_max_bytes`` cuts from these messages.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Probe:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=23_000)
+    parser.add_argument("--events", type=int, default=17_000)
     parser.add_argument("--features", type=int, default=25)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--contend", choices=["none", "thread", "process"], default="none")

@@ -166,7 +166,7 @@ class IngestSettings(_Frozen):
     unconfigured_models: Literal["keep", "dead_letter"] = Field(
         "keep", description="events of models absent from `models:`: stored (within the limits) or dead-lettered"
     )
-    batch_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="flush a batch at this many message bytes")
+    batch_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="flush a batch at this many message bytes")
     dead_letter_prefix_bytes: int = Field(4096, ge=0, description="bytes kept of a message over the size limit")
     typed_columns_per_model: int = Field(200, ge=0, description="features per model given a typed column")
     max_typed_columns: int = Field(2000, ge=0, description="typed feature columns in `events` in all")
