@@ -1,0 +1,136 @@
+"""What the insert into ``events`` holds in memory, by the table's compression buffers.
+
+Stages ``--events`` benchmark messages (as bench/ingest.py makes them) through the fast path, then
+writes them, as the ingest writer does, into copies of the ``events`` layout (the maps and one typed
+column per feature) that differ only in their MergeTree settings: ClickHouse's default 1 MiB
+compression buffers, the 64 KiB ones migration 0003 sets, and Compact parts. For each: the insert's
+time (best of 3) and the peak of the engine's tracked memory above its level before the insert
+(sampled every 3 ms from a second connection, background merges stopped meanwhile); then, after
+doubling and merging each table, its size on disk and the time of a quantiles query over every
+numerical column:
+
+    .venv/bin/python bench/events_insert_memory.py [--events 37000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ingest_writer import messages
+from monitor.ingest.fastpath import EVENT_COLUMNS, ONE_THREAD, FastPredictionPath, one_thread
+from monitor.storage import Storage, connect_dsn, quote_identifier
+
+VARIANTS = {
+    "1 MiB buffers (ClickHouse's default)": "",
+    "64 KiB buffers (migration 0003)": ", max_compress_block_size = 65536",
+    "Compact parts": ", min_bytes_for_wide_part = 1000000000",
+}
+NUMERICAL = [f"x{j}" for j in range(23)]  # bench/ingest.py's events: 23 numbers, then two categorical
+COLUMNS = (
+    "model LowCardinality(String), event_id String, ts DateTime64(3, 'UTC'), "
+    "model_version LowCardinality(String) DEFAULT '', prediction_num Float64 DEFAULT nan, "
+    "prediction_cat LowCardinality(Nullable(String)), probabilities Map(LowCardinality(String), Float64), "
+    "segment Map(LowCardinality(String), String), feature_keys Array(LowCardinality(String)), "
+    "source LowCardinality(String) DEFAULT '', source_partition Int32 DEFAULT -1, "
+    "source_offset Int64 DEFAULT -1, ingested_at DateTime64(3, 'UTC') DEFAULT now64(3), "
+    "fnum Map(LowCardinality(String), Float64), fcat Map(LowCardinality(String), String), "
+    + ", ".join(f"n__{f} Float64 DEFAULT if(mapContains(fnum, '{f}'), fnum['{f}'], nan)" for f in NUMERICAL)
+    + ", "
+    + ", ".join(
+        f"c__{f} LowCardinality(Nullable(String)) DEFAULT if(mapContains(fcat, '{f}'), fcat['{f}'], NULL)"
+        for f in ("country", "is_new_user")
+    )
+)
+
+
+class EngineMemory:
+    """The engine's tracked memory, sampled from another connection; ``peak_above`` a starting level."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._other = storage.clone()
+        self._peak = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def now(self) -> int:
+        return int(self._other.rows("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'")[0][0])
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self.now())
+            time.sleep(0.003)
+
+    def reset(self) -> int:
+        self._peak = 0
+        return self.now()
+
+    def peak(self) -> int:
+        time.sleep(0.01)
+        return self._peak
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=37_000)
+    args = parser.parse_args()
+    raws = messages(args.events, 25)
+    with tempfile.TemporaryDirectory() as folder:
+        storage = connect_dsn(f"chdb://{folder}/db", "default")
+        memory = EngineMemory(storage)
+        fast = FastPredictionPath(storage, 1_000_000)
+        fast.stage(raws, [("bench", 0, i) for i in range(len(raws))], storage.insert_arrow)
+        names = ", ".join(quote_identifier(c) for c in EVENT_COLUMNS)
+        select = f"SELECT {', '.join(EVENT_COLUMNS.values())} FROM {fast.table} WHERE valid"
+        inserts: dict[str, tuple[float, int]] = {}
+        for number, (label, extra) in enumerate(VARIANTS.items()):
+            table = f"events_{number}"
+            storage.command(
+                f"CREATE TABLE {table} ({COLUMNS}) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) "
+                f"ORDER BY (model, ts, event_id) SETTINGS index_granularity = 8192{extra}"
+            )
+            storage.command(f"SYSTEM STOP MERGES {table}")  # a background merge would count in the insert's peak
+            best, peak = float("inf"), 0
+            for _ in range(3):
+                storage.release_memory()
+                base = memory.reset()
+                started = time.perf_counter()
+                storage.command(one_thread(f"INSERT INTO {table} ({names}) {select}", optimize_on_insert=0))
+                best = min(best, time.perf_counter() - started)
+                peak = max(peak, memory.peak() - base)
+            inserts[label] = (best, peak)
+        for number, (label, (best, peak)) in enumerate(inserts.items()):
+            table = f"events_{number}"
+            storage.command(f"SYSTEM START MERGES {table}")
+            storage.command(f"INSERT INTO {table} SELECT * FROM {table}")
+            storage.command(f"OPTIMIZE TABLE {table} FINAL")
+            query = "SELECT " + ", ".join(f"quantiles(0.1, 0.5, 0.9)(n__{f})" for f in NUMERICAL) + f" FROM {table}"
+            read = float("inf")
+            for _ in range(5):
+                started = time.perf_counter()
+                storage.rows(query, settings=ONE_THREAD)
+                read = min(read, time.perf_counter() - started)
+            size = storage.rows(
+                f"SELECT sum(data_compressed_bytes) FROM system.parts WHERE table = '{table}' AND active"
+            )[0][0]
+            print(
+                f"{label:38s} insert {best / len(raws) * 1e6:5.2f} µs/event, engine +{peak / 2**20:4.0f} MiB; "
+                f"merged {int(size) / 1e6:5.1f} MB, quantiles of {len(NUMERICAL)} columns {read * 1000:4.0f} ms",
+                flush=True,
+            )
+        memory.stop()
+        fast.close()
+        storage.close()
+
+
+if __name__ == "__main__":
+    main()
