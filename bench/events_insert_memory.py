@@ -1,8 +1,8 @@
 """What the insert into ``events`` holds in memory, by the table's compression buffers.
 
 Stages ``--events`` benchmark messages (as bench/ingest.py makes them) through the fast path, then
-writes them, as the ingest writer does, into copies of the ``events`` layout (the maps and one typed
-column per feature) that differ only in their MergeTree settings: ClickHouse's default 1 MiB
+writes them, as the ingest writer does, into copies of the migrated ``events`` table (the maps and
+one typed column per feature) that differ only in their MergeTree settings: ClickHouse's default 1 MiB
 compression buffers, the 64 KiB ones migration 0003 sets, and Compact parts. For each: the insert's
 time (best of 3) and the peak of the engine's tracked memory above its level before the insert
 (sampled every 3 ms from a second connection, background merges stopped meanwhile); then, after
@@ -25,29 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ingest_writer import messages
 from monitor.ingest.fastpath import EVENT_COLUMNS, ONE_THREAD, FastPredictionPath, one_thread
-from monitor.storage import Storage, connect_dsn, quote_identifier
+from monitor.settings import ClickHouseSettings
+from monitor.storage import Storage, open_storage, quote_identifier
+from monitor.storage.events import NUMERICAL, FeatureColumns, feature_column
 
+# MergeTree settings of each copy of `events`; the copies start from the migrated table (64 KiB).
 VARIANTS = {
-    "1 MiB buffers (ClickHouse's default)": "",
-    "64 KiB buffers (migration 0003)": ", max_compress_block_size = 65536",
-    "Compact parts": ", min_bytes_for_wide_part = 1000000000",
+    "1 MiB buffers (ClickHouse's default)": "max_compress_block_size = 1048576",
+    "64 KiB buffers (migration 0003)": "max_compress_block_size = 65536",
+    "Compact parts": "max_compress_block_size = 1048576, min_bytes_for_wide_part = 1000000000",
 }
-NUMERICAL = [f"x{j}" for j in range(23)]  # bench/ingest.py's events: 23 numbers, then two categorical
-COLUMNS = (
-    "model LowCardinality(String), event_id String, ts DateTime64(3, 'UTC'), "
-    "model_version LowCardinality(String) DEFAULT '', prediction_num Float64 DEFAULT nan, "
-    "prediction_cat LowCardinality(Nullable(String)), probabilities Map(LowCardinality(String), Float64), "
-    "segment Map(LowCardinality(String), String), feature_keys Array(LowCardinality(String)), "
-    "source LowCardinality(String) DEFAULT '', source_partition Int32 DEFAULT -1, "
-    "source_offset Int64 DEFAULT -1, ingested_at DateTime64(3, 'UTC') DEFAULT now64(3), "
-    "fnum Map(LowCardinality(String), Float64), fcat Map(LowCardinality(String), String), "
-    + ", ".join(f"n__{f} Float64 DEFAULT if(mapContains(fnum, '{f}'), fnum['{f}'], nan)" for f in NUMERICAL)
-    + ", "
-    + ", ".join(
-        f"c__{f} LowCardinality(Nullable(String)) DEFAULT if(mapContains(fcat, '{f}'), fcat['{f}'], NULL)"
-        for f in ("country", "is_new_user")
-    )
-)
 
 
 class EngineMemory:
@@ -85,19 +72,25 @@ def main() -> None:
     args = parser.parse_args()
     raws = messages(args.events, 25)
     with tempfile.TemporaryDirectory() as folder:
-        storage = connect_dsn(f"chdb://{folder}/db", "default")
+        settings = ClickHouseSettings(dsn=f"chdb://{folder}/db", database="bench")
+        storage = open_storage(settings)  # the real layout: every migration applied
         memory = EngineMemory(storage)
         fast = FastPredictionPath(storage, 1_000_000)
         fast.stage(raws, [("bench", 0, i) for i in range(len(raws))], storage.insert_arrow)
+        features = fast.survey().features
+        FeatureColumns(storage).ensure(features)  # the typed columns the writer would add
+        numerical = sorted(feature_column(f, k) for _, f, k in features if k == NUMERICAL)
         names = ", ".join(quote_identifier(c) for c in EVENT_COLUMNS)
         select = f"SELECT {', '.join(EVENT_COLUMNS.values())} FROM {fast.table} WHERE valid"
         inserts: dict[str, tuple[float, int]] = {}
         for number, (label, extra) in enumerate(VARIANTS.items()):
-            table = f"events_{number}"
-            storage.command(
-                f"CREATE TABLE {table} ({COLUMNS}) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) "
-                f"ORDER BY (model, ts, event_id) SETTINGS index_granularity = 8192{extra}"
-            )
+            table = storage.table(f"events_{number}")
+            storage.command(f"CREATE TABLE {table} AS {storage.table('events')}")
+            storage.command(f"ALTER TABLE {table} MODIFY SETTING {extra}")
+            # A table made with CREATE ... AS may keep the settings it was created with in effect until
+            # it is attached again (measured: the 64 KiB copy then held 1 MiB buffers).
+            storage.command(f"DETACH TABLE {table}")
+            storage.command(f"ATTACH TABLE {table}")
             storage.command(f"SYSTEM STOP MERGES {table}")  # a background merge would count in the insert's peak
             best, peak = float("inf"), 0
             for _ in range(3):
@@ -109,22 +102,24 @@ def main() -> None:
                 peak = max(peak, memory.peak() - base)
             inserts[label] = (best, peak)
         for number, (label, (best, peak)) in enumerate(inserts.items()):
-            table = f"events_{number}"
+            table = storage.table(f"events_{number}")
             storage.command(f"SYSTEM START MERGES {table}")
             storage.command(f"INSERT INTO {table} SELECT * FROM {table}")
             storage.command(f"OPTIMIZE TABLE {table} FINAL")
-            query = "SELECT " + ", ".join(f"quantiles(0.1, 0.5, 0.9)(n__{f})" for f in NUMERICAL) + f" FROM {table}"
+            query = "SELECT " + ", ".join(f"quantiles(0.1, 0.5, 0.9)({c})" for c in numerical) + f" FROM {table}"
             read = float("inf")
             for _ in range(5):
                 started = time.perf_counter()
                 storage.rows(query, settings=ONE_THREAD)
                 read = min(read, time.perf_counter() - started)
             size = storage.rows(
-                f"SELECT sum(data_compressed_bytes) FROM system.parts WHERE table = '{table}' AND active"
+                "SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = {db:String} "
+                "AND table = {t:String} AND active",
+                parameters={"db": storage.database, "t": f"events_{number}"},
             )[0][0]
             print(
                 f"{label:38s} insert {best / len(raws) * 1e6:5.2f} µs/event, engine +{peak / 2**20:4.0f} MiB; "
-                f"merged {int(size) / 1e6:5.1f} MB, quantiles of {len(NUMERICAL)} columns {read * 1000:4.0f} ms",
+                f"merged {int(size) / 1e6:5.1f} MB, quantiles of {len(numerical)} columns {read * 1000:4.0f} ms",
                 flush=True,
             )
         memory.stop()

@@ -4,6 +4,8 @@ timestamps keeps the first, and the retention TTLs are set."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -13,6 +15,7 @@ from monitor.ingest.batch import Batch
 from monitor.ingest.validation import parse_prediction
 from monitor.ingest.writer import BatchWriter
 from monitor.storage import Storage, quote_identifier
+from monitor.storage.events import FeatureColumns
 from monitor.storage.migrations import apply_migrations, available_migrations
 from monitor.storage.retention import current_ttls
 from tests.ingest.kafka_helpers import event
@@ -58,10 +61,54 @@ def create_query(storage: Storage, table: str) -> str:
     )
 
 
+def insert_peak(storage: Storage, table: str, select: str) -> int:
+    """The engine's tracked memory above its starting level during ``INSERT INTO table select``,
+    sampled from a second connection every few milliseconds."""
+    other = storage.clone()
+    level = "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'"
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], int(other.rows(level)[0][0]))
+            time.sleep(0.002)
+
+    storage.release_memory()
+    start = int(other.rows(level)[0][0])
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        storage.command(f"INSERT INTO {table} {select}", settings={"optimize_on_insert": 0})
+        time.sleep(0.02)
+    finally:
+        done.set()
+        sampler.join()
+        other.close()
+    return peak[0] - start
+
+
 def test_a_new_database_writes_events_with_small_compression_buffers(storage: Storage) -> None:
-    """One buffer per column stream, 64 KiB instead of 1 MiB: an insert or merge of `events` holds a
-    few MiB of them instead of ~100 (migration 0003)."""
+    """Writing a part holds one buffer per column stream: 64 KiB each in `events` (migration 0003, in
+    effect at once), against 1 MiB in a copy left with ClickHouse's default."""
     assert "max_compress_block_size = 65536" in create_query(storage, "events")
+    FeatureColumns(storage).ensure(
+        [("m", f"x{j}", "numerical") for j in range(30)] + [("m", f"c{j}", "categorical") for j in range(5)]
+    )
+    events, default = storage.table("events"), storage.table("events_default_buffers")
+    storage.command(f"CREATE TABLE {default} AS {events}")
+    storage.command(f"ALTER TABLE {default} MODIFY SETTING max_compress_block_size = 1048576")
+    # A table made with CREATE ... AS may not apply a copied setting until it is attached again.
+    storage.command(f"DETACH TABLE {default}")
+    storage.command(f"ATTACH TABLE {default}")
+    numbers = ", ".join(f"'x{j}', rand({j}) / 1e9" for j in range(30))
+    texts = ", ".join(f"'c{j}', toString(number % 7)" for j in range(5))
+    select = (
+        "SELECT 'm' AS model, toString(number) AS event_id, now64(3) AS ts, "
+        f"map({numbers}) AS fnum, map({texts}) AS fcat FROM numbers(20000)"
+    )
+    small = insert_peak(storage, f"{events} (model, event_id, ts, fnum, fcat)", select)
+    large = insert_peak(storage, f"{default} (model, event_id, ts, fnum, fcat)", select)
+    assert small < large / 2, (small >> 20, large >> 20)
 
 
 def test_an_existing_database_moves_to_the_fleet_layout(storage: Storage) -> None:
