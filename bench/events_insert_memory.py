@@ -4,8 +4,9 @@ Stages ``--events`` benchmark messages (as bench/ingest.py makes them) through t
 writes them, as the ingest writer does, into copies of the migrated ``events`` table (the maps and
 one typed column per feature) that differ only in their MergeTree settings: ClickHouse's default 1 MiB
 compression buffers, the 64 KiB ones migration 0003 sets, and Compact parts. For each: the insert's
-time (best of 3) and the peak of the engine's tracked memory above its level before the insert
-(sampled every 3 ms from a second connection, background merges stopped meanwhile); then, after
+time (best of 3) and the peak of the engine's tracked memory during it (bench/ingest_writer.py's
+probe, sampling every 3 ms from a second connection; background merges stopped meanwhile; the staged
+batch is part of it); then, after
 doubling and merging each table, its size on disk and the time of a quantiles query over every
 numerical column:
 
@@ -17,16 +18,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest_writer import messages
+from bench.ingest_writer import Probe, messages
 from monitor.ingest.fastpath import EVENT_COLUMNS, ONE_THREAD, FastPredictionPath, one_thread
 from monitor.settings import ClickHouseSettings
-from monitor.storage import Storage, open_storage, quote_identifier
+from monitor.storage import open_storage, quote_identifier
 from monitor.storage.events import NUMERICAL, FeatureColumns, feature_column
 
 # MergeTree settings of each copy of `events`; the copies start from the migrated table (64 KiB).
@@ -37,35 +37,6 @@ VARIANTS = {
 }
 
 
-class EngineMemory:
-    """The engine's tracked memory, sampled from another connection; ``peak_above`` a starting level."""
-
-    def __init__(self, storage: Storage) -> None:
-        self._other = storage.clone()
-        self._peak = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    def now(self) -> int:
-        return int(self._other.rows("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'")[0][0])
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, self.now())
-            time.sleep(0.003)
-
-    def reset(self) -> int:
-        self._peak = 0
-        return self.now()
-
-    def peak(self) -> int:
-        time.sleep(0.01)
-        return self._peak
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=37_000)
@@ -74,7 +45,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = ClickHouseSettings(dsn=f"chdb://{folder}/db", database="bench")
         storage = open_storage(settings)  # the real layout: every migration applied
-        memory = EngineMemory(storage)
         fast = FastPredictionPath(storage, 1_000_000)
         fast.stage(raws, [("bench", 0, i) for i in range(len(raws))], storage.insert_arrow)
         features = fast.survey().features
@@ -82,6 +52,7 @@ def main() -> None:
         numerical = sorted(feature_column(f, k) for _, f, k in features if k == NUMERICAL)
         names = ", ".join(quote_identifier(c) for c in EVENT_COLUMNS)
         select = f"SELECT {', '.join(EVENT_COLUMNS.values())} FROM {fast.table} WHERE valid"
+        probe = Probe(storage)  # from here on, every call's time and engine memory peak are recorded
         inserts: dict[str, tuple[float, int]] = {}
         for number, (label, extra) in enumerate(VARIANTS.items()):
             table = storage.table(f"events_{number}")
@@ -92,15 +63,12 @@ def main() -> None:
             storage.command(f"DETACH TABLE {table}")
             storage.command(f"ATTACH TABLE {table}")
             storage.command(f"SYSTEM STOP MERGES {table}")  # a background merge would count in the insert's peak
-            best, peak = float("inf"), 0
+            insert = one_thread(f"INSERT INTO {table} ({names}) {select}", optimize_on_insert=0)
             for _ in range(3):
                 storage.release_memory()
-                base = memory.reset()
-                started = time.perf_counter()
-                storage.command(one_thread(f"INSERT INTO {table} ({names}) {select}", optimize_on_insert=0))
-                best = min(best, time.perf_counter() - started)
-                peak = max(peak, memory.peak() - base)
-            inserts[label] = (best, peak)
+                storage.command(insert)
+            key = "command: " + " ".join(insert.split())[:60]
+            inserts[label] = (probe.seconds[key], probe.engine_mib[key])
         for number, (label, (best, peak)) in enumerate(inserts.items()):
             table = storage.table(f"events_{number}")
             storage.command(f"SYSTEM START MERGES {table}")
@@ -118,11 +86,11 @@ def main() -> None:
                 parameters={"db": storage.database, "t": f"events_{number}"},
             )[0][0]
             print(
-                f"{label:38s} insert {best / len(raws) * 1e6:5.2f} µs/event, engine +{peak / 2**20:4.0f} MiB; "
+                f"{label:38s} insert {best / len(raws) * 1e6:5.2f} µs/event, engine peak {peak:4d} MiB; "
                 f"merged {int(size) / 1e6:5.1f} MB, quantiles of {len(numerical)} columns {read * 1000:4.0f} ms",
                 flush=True,
             )
-        memory.stop()
+        probe.close()
         fast.close()
         storage.close()
 
