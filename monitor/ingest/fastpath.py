@@ -162,6 +162,10 @@ def staging_ddl(table: str, max_bytes: int, valid: str = FAST_VALID) -> str:
     ``top_kv`` is empty unless the message is one valid JSON document: ClickHouse's JSON functions
     parse the whole of it and return their default for anything ``isValidJSON`` rejects (trailing
     content, lone surrogates, bad escapes), so a separate ``isValidJSON`` would only parse it twice.
+    ``event_id`` and ``ts`` are computed for every message, valid or not (their functions cannot fail
+    on any text, and every statement after this one reads only ``valid`` rows): a default that
+    referred to ``valid`` made ClickHouse analyse the validity expression again for each of them,
+    4 ms of every insert (BENCHMARKS.md).
     """
     return f"""CREATE TABLE IF NOT EXISTS {table} (
         idx UInt32,
@@ -182,8 +186,8 @@ def staging_ddl(table: str, max_bytes: int, valid: str = FAST_VALID) -> str:
             if(mapContains(top, 'segment'), JSONExtractKeysAndValuesRaw(top['segment']), []),
         model String MATERIALIZED {_MODEL},
         valid UInt8 MATERIALIZED {valid},
-        event_id String MATERIALIZED if(valid, {_unquoted("top['event_id']")}, ''),
-        ts DateTime64(3, 'UTC') MATERIALIZED if(valid, assumeNotNull({_TS}), toDateTime64(0, 3, 'UTC'))
+        event_id String MATERIALIZED {_unquoted("top['event_id']")},
+        ts DateTime64(3, 'UTC') MATERIALIZED ifNull({_TS}, toDateTime64(0, 3, 'UTC'))
     ) ENGINE = Memory"""
 
 
