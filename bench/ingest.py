@@ -11,6 +11,13 @@ the figures; BENCHMARKS.md records them. The ingest consumer runs in a process o
 peak RSS reported for it is the consumer's, as ``monitor ingest`` would have it. ``--no-store``
 replaces its writer by a no-op: what is left is the consumer's own share (polling, batching,
 committing, the embedded engine open but idle), the ceiling of the end-to-end figure.
+
+It also accounts for the CPU, per event, in the same run: the bare consumer's, the broker's while
+the ingest consumer reads, and the ingest consumer's split by thread (its poll loop, its writer
+thread, the engine's query threads and its background merges). ``cpu_budget_us_per_event`` is what
+two figures allow on this machine: all cores busy at 0.6 of the bare consumer's rate, minus the
+broker's share. A consumer that spends more CPU than that per event cannot reach the ratio here,
+whatever its threads overlap.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -122,6 +130,81 @@ def raw_consume(settings: KafkaSettings, events: int) -> float:
     return count / elapsed
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds of another process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ThreadCpu:
+    """Samples the CPU time of every thread of this process, so threads that end early still count.
+
+    Engine threads are told apart by the names ClickHouse gives them (``MergeMutate`` for background
+    merges); Python threads by their ``threading`` names.
+    """
+
+    def __init__(self, period_s: float = 0.5) -> None:
+        self._period_s = period_s
+        self._seen: dict[int, tuple[str, int]] = {}  # tid -> (category, clock ticks)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cpu-sampler", daemon=True)
+
+    def _category(self, tid: int, names: dict[int, str]) -> str:
+        if tid == os.getpid():
+            return "poll"
+        name = names.get(tid)
+        if name is not None:
+            return "writer" if name.startswith("ingest-writer") else "python_other"  # kafka-python's, this one
+        try:
+            comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+        except OSError:
+            return "engine_other"
+        return "engine_merges" if comm.startswith("MergeMutate") else "engine_queries"
+
+    def sample(self) -> None:
+        names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+        for task in Path("/proc/self/task").iterdir():
+            tid = int(task.name)
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # categorised at every sample: a Python thread can be seen before threading lists it
+            self._seen[tid] = (self._category(tid, names), int(fields[11]) + int(fields[12]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period_s):
+            self.sample()
+
+    def __enter__(self) -> ThreadCpu:
+        self.sample()
+        self._start = dict(self._seen)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds per category spent inside the ``with`` block."""
+        totals: dict[str, float] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid, (category, ticks) in self._seen.items():
+            before = self._start.get(tid, (category, 0))[1]
+            totals[category] = totals.get(category, 0.0) + (ticks - before) / tick
+        return totals
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -152,19 +235,21 @@ def _end_to_end_child(
     policy = IngestPolicy(ingest, settings.max_message_bytes)
     writer = None if store else NoStore()
     consumer = IngestConsumer(settings, storage, policy=policy, writer=writer)  # type: ignore[arg-type]
-    stats = consumer.run(max_messages=events, idle_timeout=30)
+    with ThreadCpu() as threads:
+        stats = consumer.run(max_messages=events, idle_timeout=30)
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    split = {name: round(seconds / stats.messages * 1e6, 1) for name, seconds in sorted(threads.seconds().items())}
     stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
-    results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb(), cpu_s / stats.messages * 1e6))
+    results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb(), cpu_s / stats.messages * 1e6, split))
 
 
 def end_to_end(
     settings: KafkaSettings, clickhouse: ClickHouseSettings, ingest: IngestSettings, events: int, store: bool = True
-) -> tuple[float, int, float, float]:
+) -> tuple[float, int, float, float, dict[str, float]]:
     """Events per second from the first message received to the last batch stored and committed,
-    events stored, the consumer process's peak RSS in MiB and its CPU microseconds per event
-    (both cores together, group join and idle wait included).
+    events stored, the consumer process's peak RSS in MiB, its CPU microseconds per event (both
+    cores together, group join and idle wait included) and the same split by thread (see ThreadCpu).
 
     The consumer runs in a process of its own (started fresh, like ``monitor ingest``), so its
     peak RSS is its own, not this script's."""
@@ -175,8 +260,8 @@ def end_to_end(
     child.join()
     if child.exitcode != 0:
         raise SystemExit(f"the ingest consumer process failed (exit {child.exitcode})")
-    rate, stored, peak, cpu_us = results.get()
-    return rate, stored, peak, cpu_us
+    rate, stored, peak, cpu_us, split = results.get()
+    return rate, stored, peak, cpu_us, split
 
 
 def main() -> None:
@@ -198,7 +283,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="monitor-bench-ingest-"))
     port = free_port_pair()
     spec = BrokerSpec(home=REPO / ".cache" / "kafka", version="4.1.1", port=port, heap="1g")
-    broker.start(spec, progress=lambda m: print(m, file=sys.stderr))
+    broker_pid = broker.start(spec, progress=lambda m: print(m, file=sys.stderr)).pid or 0
     try:
         tag = uuid.uuid4().hex[:6]
         kafka = KafkaSettings(
@@ -212,15 +297,20 @@ def main() -> None:
         ensure_topics(kafka)
         produce_s = produce(spec.bootstrap, kafka.predictions_topic, args.events, args.features)
         print(f"produced {args.events} events in {produce_s:.1f} s", file=sys.stderr)
+        raw_cpu_s = _cpu_s()
         raw_rate = raw_consume(kafka, args.events)
+        raw_cpu_us = (_cpu_s() - raw_cpu_s) / args.events * 1e6
         print(f"raw consume: {raw_rate:,.0f} msg/s", file=sys.stderr)
-        e2e_rate, stored, consumer_peak_mb, consumer_cpu_us = end_to_end(
+        broker_cpu_s = _process_cpu_s(broker_pid)
+        e2e_rate, stored, consumer_peak_mb, consumer_cpu_us, split = end_to_end(
             kafka,
             ClickHouseSettings(dsn=f"chdb://{work / 'db'}", database="bench"),
             IngestSettings(batch_max_bytes=args.batch_bytes),
             args.events,
             store=not args.no_store,
         )
+        broker_cpu_us = (_process_cpu_s(broker_pid) - broker_cpu_s) / args.events * 1e6
+        cpus = os.cpu_count() or 1
         print(f"end to end: {e2e_rate:,.0f} events/s, {stored} stored", file=sys.stderr)
         print(
             json.dumps(
@@ -234,8 +324,12 @@ def main() -> None:
                     "ratio": round(e2e_rate / raw_rate, 3),
                     "consumer_peak_rss_mib": round(consumer_peak_mb),
                     "consumer_cpu_us_per_event": round(consumer_cpu_us, 1),
+                    "consumer_cpu_us_per_event_by_thread": split,
+                    "raw_consumer_cpu_us_per_event": round(raw_cpu_us, 1),
+                    "broker_cpu_us_per_event": round(broker_cpu_us, 1),
+                    "cpu_budget_us_per_event": round(cpus * 1e6 / (0.6 * raw_rate) - broker_cpu_us, 1),
                     "raw_consumer_peak_rss_mib": round(_peak_rss_mb()),
-                    "cpus": os.cpu_count(),
+                    "cpus": cpus,
                 }
             )
         )
