@@ -52,16 +52,22 @@ def sql_string(text: str) -> str:
 
 
 def column_definition(feature: str, kind: FeatureKind) -> str:
-    """The type and DEFAULT of ``feature``'s typed column: the value from the event's map."""
+    """The type and DEFAULT of ``feature``'s typed column: the value from the event's map.
+
+    A map lookup scans the event's keys, and every typed column looks up its own key, so an insert
+    costs (typed columns) x (features per event) comparisons a row. ``arrayElementOrNull`` finds a
+    key and tells that it is missing in one scan, where ``mapContains`` and ``[]`` take two (migration
+    0004 moves existing columns to it; BENCHMARKS.md, "Typed columns: one scan of the map").
+    """
     key = sql_string(feature)
-    source = _MAP[kind]
-    return f"{_COLUMN_TYPE[kind]} DEFAULT if(mapContains({source}, {key}), {source}[{key}], {_MISSING[kind]})"
+    return f"{_COLUMN_TYPE[kind]} DEFAULT ifNull(arrayElementOrNull({_MAP[kind]}, {key}), {_MISSING[kind]})"
 
 
 def retarget_typed_columns(storage: Storage) -> None:
-    """Migration step: point the DEFAULT of every existing typed column at the maps.
+    """Migration step: give every existing typed column today's DEFAULT (:func:`column_definition`).
 
-    Metadata only (stored values are kept); afterwards rows inserted with the maps fill the column.
+    Metadata only (stored values are kept); afterwards rows inserted with the maps fill the column,
+    and rows stored before the column existed read through the same expression.
     """
     rows = storage.rows(f"SELECT DISTINCT feature, toString(kind), column FROM {storage.table('feature_columns')}")
     existing = {

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pydantic-settings is a fifth of a second to import: a file-
     from monitor.settings import ClickHouseSettings
 from monitor.storage.events import retarget_typed_columns
 
-_PYTHON_STEPS: dict[int, Callable[[Storage], None]] = {2: retarget_typed_columns}
+_PYTHON_STEPS: dict[int, Callable[[Storage], None]] = {2: retarget_typed_columns, 4: retarget_typed_columns}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _CREATE_OR_DROP = re.compile(

@@ -128,3 +128,52 @@ def test_an_existing_database_moves_to_the_fleet_layout(storage: Storage) -> Non
     BatchWriter(storage, retries=0).write(Batch(events=[new, resent], event_sources=[("t", 0, 0), ("t", 0, 1)]))
     rows = storage.rows(f"SELECT event_id, n__amount, fnum['amount'] FROM {events} FINAL ORDER BY event_id")
     assert rows == [("a", 1.0, 0.0), ("b", 2.0, 0.0), ("c", 7.0, 7.0)]
+
+
+def test_typed_columns_move_to_a_one_scan_lookup_with_their_values(storage: Storage) -> None:
+    """Migration 0004: typed columns made with the two-scan DEFAULT (mapContains and []) take the
+    one-scan one. Values read the same, present or missing, for rows stored before the column existed
+    (read through the DEFAULT), while it had the old one (stored) and after the migration."""
+    events = storage.table("events")
+    columns = "model, event_id, ts, fnum, fcat"
+
+    def insert(first: int, amount: float, city: str) -> None:
+        storage.command(
+            f"INSERT INTO {events} ({columns}) SELECT 'm', toString(number + {first}), now64(3), "
+            f"if(number = 0, map('amount', {amount}), map()), if(number = 0, map('city', '{city}'), map()) "
+            "FROM numbers(2)"
+        )
+
+    storage.command(f"DELETE FROM {storage.table('schema_migrations')} WHERE version = 4")
+    insert(0, 1.5, "Bern")
+    for column, kind, source, type_, missing in (
+        ("n__amount", "numerical", "fnum", "Float64", "nan"),
+        ("c__city", "categorical", "fcat", "LowCardinality(Nullable(String))", "NULL"),
+    ):
+        key = column[3:]
+        storage.command(
+            f"ALTER TABLE {events} ADD COLUMN {column} {type_} "
+            f"DEFAULT if(mapContains({source}, '{key}'), {source}['{key}'], {missing})"
+        )
+        storage.insert_rows("feature_columns", [("m", key, kind, column)], ["model", "feature", "kind", "column"])
+    insert(2, 2.5, "Oslo")
+    assert [m.version for m in apply_migrations(storage)] == [4]
+    defaults = dict(
+        storage.rows(
+            "SELECT name, default_expression FROM system.columns WHERE database = {db:String} AND table = 'events' "
+            "AND name IN ('n__amount', 'c__city')",
+            parameters={"db": storage.database},
+        )
+    )
+    assert len(defaults) == 2
+    assert all("arrayElementOrNull" in d and "mapContains" not in d for d in defaults.values()), defaults
+    insert(4, 4.0, "Lima")
+    rows = storage.rows(f"SELECT event_id, n__amount, c__city FROM {events} FINAL ORDER BY event_id")
+    assert [(e, None if a != a else a, c) for e, a, c in rows] == [
+        ("0", 1.5, "Bern"),
+        ("1", None, None),
+        ("2", 2.5, "Oslo"),
+        ("3", None, None),
+        ("4", 4.0, "Lima"),
+        ("5", None, None),
+    ]

@@ -1,0 +1,6 @@
+-- Typed columns find their feature in the event's map with one scan of its keys
+-- (ifNull(arrayElementOrNull(map, key), missing)) instead of two (if(mapContains(map, key), map[key],
+-- missing)): an insert looks up every typed column's key in every event, so the lookups grew with
+-- typed columns x features per event (BENCHMARKS.md, "Typed columns: one scan of the map"). Which
+-- typed columns a database has depends on the features it has seen, so the step is in Python
+-- (monitor/storage/events.py, retarget_typed_columns: a change of DEFAULT, metadata only).
