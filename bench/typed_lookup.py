@@ -5,9 +5,8 @@ the fast path, then writes them into the migrated ``events`` table with the writ
 of 3 (background merges stopped): first with no typed column, then with one typed column per feature
 whose DEFAULT finds the value in the map in one scan of its keys (``arrayElementOrNull``,
 :func:`monitor.storage.events.column_definition`), then in two (``mapContains`` and ``[]``, as before
-migration 0004).
-Every typed column looks up its own key in every event, so the lookups grow with typed columns x
-features per event:
+migration 0004). Every typed column looks up its own key in every event, so the lookups grow with
+typed columns x features per event:
 
     .venv/bin/python bench/typed_lookup.py [--features 500] [--events 2000]
 """

@@ -164,8 +164,8 @@ def staging_ddl(table: str, max_bytes: int, valid: str = FAST_VALID) -> str:
     content, lone surrogates, bad escapes), so a separate ``isValidJSON`` would only parse it twice.
     ``event_id`` and ``ts`` are computed for every message, valid or not (their functions cannot fail
     on any text, and every statement after this one reads only ``valid`` rows): a default that
-    referred to ``valid`` made ClickHouse analyse the validity expression again for each of them,
-    4 ms of every insert (BENCHMARKS.md).
+    referred to ``valid`` made ClickHouse analyse the validity expression again for each of them, a
+    fixed cost of every insert that small batches felt most (BENCHMARKS.md).
     """
     return f"""CREATE TABLE IF NOT EXISTS {table} (
         idx UInt32,
