@@ -134,4 +134,3 @@ def _fmt(value: float) -> str:
 def _bin_labels(edges: list[float]) -> list[str]:
     bounds = [-math.inf, *edges, math.inf]
     return [f"[{_fmt(bounds[i])}, {_fmt(bounds[i + 1])})" for i in range(len(bounds) - 1)]
-
