@@ -231,14 +231,13 @@ def _end_to_end_child(
     store: bool = True,
 ) -> None:
     storage = open_storage(clickhouse)
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = _cpu_s()
     policy = IngestPolicy(ingest, settings.max_message_bytes)
     writer = None if store else NoStore()
     consumer = IngestConsumer(settings, storage, policy=policy, writer=writer)  # type: ignore[arg-type]
     with ThreadCpu() as threads:
         stats = consumer.run(max_messages=events, idle_timeout=30)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu_s = _cpu_s() - cpu_before
     split = {name: round(seconds / stats.messages * 1e6, 1) for name, seconds in sorted(threads.seconds().items())}
     stored = storage.rows(f"SELECT count() FROM {storage.table('events')} FINAL")[0][0]
     results.put((stats.messages / stats.active_seconds, stored, _peak_rss_mb(), cpu_s / stats.messages * 1e6, split))
