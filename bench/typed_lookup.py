@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
@@ -23,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import event_message
+from bench.ingest_writer import messages
 from monitor.ingest.fastpath import EVENT_COLUMNS, FastPredictionPath, one_thread
 from monitor.settings import ClickHouseSettings
 from monitor.storage import Storage, open_storage, quote_identifier
-from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, FeatureKind, feature_column, sql_string
+from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureColumns, feature_column, sql_string
 
 TWO_SCANS = {
     NUMERICAL: "Float64 DEFAULT if(mapContains(fnum, {key}), fnum[{key}], nan)",
@@ -59,9 +58,7 @@ def main() -> None:
 
     storage = open_storage(ClickHouseSettings(dsn=f"chdb://{tempfile.mkdtemp(prefix='monitor-bench-lookup-')}/db"))
     storage.command(f"SYSTEM STOP MERGES {storage.table('events')}")
-    rng = random.Random(1)
-    base_ms = int(time.time() * 1000) - 3_600_000
-    raws = [event_message(rng, i, base_ms, args.features) for i in range(args.events)]
+    raws = messages(args.events, args.features)
     fast = FastPredictionPath(storage, 100_000_000)
     fast.stage(raws, [("bench", 0, i) for i in range(len(raws))], storage.insert_arrow)
 
@@ -70,8 +67,7 @@ def main() -> None:
         "events": args.events,
         "no typed column": insert_us(storage, fast.table, args.events),
     }
-    entries: list[tuple[str, str, FeatureKind]] = [("bench", f"x{j}", NUMERICAL) for j in range(args.features - 2)]
-    entries += [("bench", "country", CATEGORICAL), ("bench", "is_new_user", CATEGORICAL)]
+    entries = fast.survey().features  # one typed column per feature, as the writer would add them
     FeatureColumns(storage).ensure(entries)
     figures["one scan (arrayElementOrNull)"] = insert_us(storage, fast.table, args.events)
     for _, feature, kind in entries:  # the DEFAULT before migration 0004 (a change of metadata only)
