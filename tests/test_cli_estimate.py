@@ -164,6 +164,89 @@ def test_bad_input_exit_2_with_one_line(files: dict[str, Path], args: list[str],
     assert len(lines) == 1 and lines[0].startswith("monitor: error: ") and message in lines[0], out.stderr
 
 
+@pytest.fixture(scope="module")
+def odd_files(files: dict[str, Path]) -> dict[str, Path]:
+    """Current files that disagree with the reference in ways that would silently skew the numbers."""
+    folder = files["ref.parquet"].parent / "odd"
+    folder.mkdir()
+    cur: pd.DataFrame = files["frame"]  # type: ignore[assignment]
+    out = {name: folder / f"{name}.parquet" for name in ("yes_no", "margins", "text_target", "class_2")}
+    cur.assign(predicted=np.where(cur["predicted"], "yes", "no")).to_parquet(out["yes_no"], index=False)
+    cur.assign(proba=cur["proba"] * 4 - 2).to_parquet(out["margins"], index=False)
+    cur.assign(label=np.where(cur["label"], "fraud", "ok")).to_parquet(out["text_target"], index=False)
+    cur.assign(label=cur["label"].astype(int).where(cur.index != 5, 2)).to_parquet(out["class_2"], index=False)
+    reg = pd.read_parquet(files["rcur.parquet"])
+    out["x_text"] = folder / "x_text.csv"
+    reg.assign(x=reg["x"].astype(object).where(reg.index != 7, "n/a")).to_csv(out["x_text"], index=False)
+    out["group_codes"] = folder / "group_codes.parquet"
+    reg.assign(group=reg["group"].map({"a": 1, "b": 2})).to_parquet(out["group_codes"], index=False)
+    return out
+
+
+def _one_line_error(out: subprocess.CompletedProcess[str], message: str) -> None:
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("monitor: error: ") and message in lines[0], out.stderr
+
+
+def test_inputs_that_would_skew_the_numbers_are_refused(files: dict[str, Path], odd_files: dict[str, Path]) -> None:
+    binary = ["--reference", files["ref.parquet"], "--target", "label"]
+    # A binary prediction column with values that are not the target's classes (was: all negatives).
+    out = run(*binary, "--current", odd_files["yes_no"], "--score", "proba", "--prediction", "predicted")
+    _one_line_error(out, "holds 'no', not a class of the target (0, 1)")
+    out = run(*binary, "--current", files["cur.csv"], "--score", "proba", "--prediction", "proba")
+    _one_line_error(out, "not a class of the target")
+    # Margins where the reference has probabilities (was: clipped into confident probabilities).
+    _one_line_error(run(*binary, "--current", odd_files["margins"], "--score", "proba"), "outside [0, 1]")
+    # A named positive class the target does not have (was: "use --task multiclass").
+    _one_line_error(run(*binary, "--current", files["cur.csv"], "--score", "2=proba"), "class '2' is not in target")
+    # More chunks than rows, as --chunk-size larger than the data.
+    _one_line_error(run(*binary, "--current", files["cur.csv"], "--score", "proba", "--chunks", "12001"), "more than")
+    # A multiclass --score for a class the reference never shows (was: averaged in as a class).
+    multi = ["--reference", files["mref.parquet"], "--current", files["mcur.parquet"], "--target", "y"]
+    scores = ["--score", "cat=p_cat", "--score", "dog=p_dog", "--score", "bird=p_bird"]
+    _one_line_error(run(*multi, *scores, "--score", "fish=p_bird"), "class 'fish' is not in target 'y'")
+    # A regressor's feature that changed kind between the files (was: a traceback, or all categories unseen).
+    regression = ["--reference", files["rref.parquet"], "--target", "price", "--prediction", "pred"]
+    _one_line_error(run(*regression, "--current", odd_files["x_text"]), "feature 'x' holds string")
+    _one_line_error(run(*regression, "--current", odd_files["group_codes"]), "feature 'group' holds int64")
+
+
+def test_current_classes_the_reference_lacks_stay_out_of_realized(
+    files: dict[str, Path], odd_files: dict[str, Path]
+) -> None:
+    common = ["--reference", files["ref.parquet"], "--target", "label", "--score", "proba", "--chunks", "1"]
+    out = run(*common, "--current", odd_files["class_2"], "--prediction", "predicted", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "1 current rows with a class the reference lacks left out of realized metrics" in out.stderr
+    frame: pd.DataFrame = files["frame"]  # type: ignore[assignment]
+    kept = frame[frame.index != 5]
+    realized = json.loads(out.stdout)["chunks"][0]["realized"]
+    assert realized["accuracy"] == pytest.approx(skm.accuracy_score(kept["label"], kept["predicted"]), abs=1e-12)
+    assert realized["recall"] == pytest.approx(skm.recall_score(kept["label"], kept["predicted"]), abs=1e-12)
+    out = run(*common, "--current", odd_files["text_target"], "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "12000 current rows with a class the reference lacks" in out.stderr
+    assert set(json.loads(out.stdout)["chunks"][0]["realized"].values()) == {None}
+
+
+def test_short_last_chunk_is_judged_and_shown_with_its_own_band(files: dict[str, Path]) -> None:
+    args = ["--reference", files["ref.parquet"], "--current", files["cur.csv"], "--target", "label"]
+    out = run(*args, "--score", "proba", "--chunk-size", "5000", "--metric", "accuracy", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [c["rows"] for c in result["chunks"]] == [5000, 5000, 2000]
+    bands = [b["accuracy"] for b in result["chunk_thresholds"]]
+    assert bands[0] == bands[1] == result["thresholds"]["accuracy"]
+    assert bands[2]["lower"] < bands[0]["lower"] and bands[2]["upper"] > bands[0]["upper"]
+    for chunk, band in zip(result["chunks"], bands, strict=True):
+        value = chunk["estimates"]["accuracy"]["value"]
+        assert chunk["estimates"]["accuracy"]["alert"] == (not band["lower"] <= value <= band["upper"])
+    table = run(*args, "--score", "proba", "--chunk-size", "5000", "--metric", "accuracy").stdout
+    last = next(line for line in table.splitlines() if line.startswith("2 [10000-11999]"))
+    assert f"{bands[2]['lower']:.4f} - {bands[2]['upper']:.4f}" in last
+
+
 def test_text_target_needs_a_named_class(files: dict[str, Path]) -> None:
     out = run(
         "--reference", files["mref.parquet"], "--current", files["mcur.parquet"], "--target", "y", "--score", "p_cat"

@@ -104,11 +104,19 @@ def estimate(
         raise InputError(str(exc)) from exc
     if chunk_size is not None and chunk_size > data.current.rows:
         raise InputError(f"--chunk-size {chunk_size} is larger than {current}'s {data.current.rows} rows")
+    if chunks is not None and chunks > data.current.rows:
+        raise InputError(f"--chunks {chunks} is more than {current}'s {data.current.rows} rows")
     bounds = chunk_bounds(data.current.rows, chunk_size, chunks)
     largest = max(end - start for start, end in bounds)
     fitted = fit(data.task, data.reference, data.reference_labels, data.classes, names, largest)
     out_chunks: list[dict[str, Any]] = []
     per_chunk = estimate_chunks(fitted, data.current, bounds)
+    # The reference band each chunk was judged by: a short last chunk gets a wider one than the
+    # full-size ``thresholds``. Beside the chunks, so each chunk keeps the documented shape.
+    chunk_thresholds = [
+        {name: {"lower": _num(e.threshold_lower), "upper": _num(e.threshold_upper)} for name, e in estimates.items()}
+        for estimates in per_chunk
+    ]
     for index, ((start, end), estimates) in enumerate(zip(bounds, per_chunk, strict=True)):
         part = data.current.take(start, end)
         entry: dict[str, Any] = {
@@ -135,6 +143,7 @@ def estimate(
         "calibrated": bool(fitted.meta.get("calibrated", False)),
         "reference": {name: _num(fitted.reference.get(name)) for name in names},
         "thresholds": thresholds,
+        "chunk_thresholds": chunk_thresholds,
     }
     for note in data.notes:
         typer.echo(f"monitor estimate: {note}", err=True)
@@ -162,9 +171,9 @@ def render_table(result: dict[str, Any]) -> str:
     """One line per chunk and metric: estimate, band, reference thresholds, realized, verdict."""
     header = ("chunk", "rows", "metric", "estimate", "band", "thresholds", "realized", "alert")
     lines: list[tuple[str, ...]] = [header]
-    for chunk in result["chunks"]:
+    for chunk, bands in zip(result["chunks"], result["chunk_thresholds"], strict=True):
         for name, e in chunk["estimates"].items():
-            t = result["thresholds"][name]
+            t = bands[name]
             real = chunk.get("realized", {}).get(name)
             lines.append(
                 (

@@ -105,11 +105,11 @@ class Labels:
     def texts(self) -> NDArray[Any]:
         return np.array([*self.values, None], dtype=object)[self.index]
 
-    def codes(self, classes: tuple[str, ...], binary: bool) -> NDArray[np.int64]:
-        """Per row the class code (binary: 1 for the positive class ``classes[1]``, else 0); -1 when missing
-        or (multiclass) not one of ``classes``."""
+    def codes(self, classes: tuple[str, ...]) -> NDArray[np.int64]:
+        """Per row the index of its class in ``classes`` (binary: 0 negative, 1 positive); -1 when
+        missing or not one of ``classes``."""
         lookup = {c: i for i, c in enumerate(classes)}
-        mapping = [int(v == classes[1]) if binary else lookup.get(v, -1) for v in self.values]
+        mapping = [lookup.get(v, -1) for v in self.values]
         return np.array([*mapping, -1], dtype=np.int64)[self.index]
 
 
@@ -198,19 +198,28 @@ def _infer_task(request: Request, table: pa.Table, where: str) -> Task:
 
 def _classes(request: Request, task: Task, labels: Labels, where: str) -> tuple[str, ...]:
     seen = sorted(labels.values[i] for i in np.unique(labels.index) if i < len(labels.values))
+    listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
     if task == "multiclass":
         classes = tuple(str(label) for label, _ in request.scores)
         unknown = [v for v in seen if v not in classes]
         if unknown:
             raise InputError(f"{where}: target class {unknown[0]!r} has no --score CLASS=COLUMN")
+        # A class the reference never shows has no calibration and no reference band, and would be
+        # averaged into every macro metric as a class with no support.
+        absent = [c for c in classes if c not in seen]
+        if absent:
+            raise InputError(f"{where}: --score class {absent[0]!r} is not in target {request.target!r} ({listed})")
         return classes
-    positive = request.scores[0][0] or "1"
-    others = [v for v in seen if v != positive]
-    if request.scores[0][0] is None and not set(seen) <= {"0", "1"}:
+    named = request.scores[0][0]
+    positive = named or "1"
+    if named is None and not set(seen) <= {"0", "1"}:
         raise InputError(
             f"{where}: target {request.target!r} is not 0/1 or true/false; "
             "name the positive class: --score CLASS=COLUMN"
         )
+    if named is not None and named not in seen:
+        raise InputError(f"{where}: --score class {named!r} is not in target {request.target!r} ({listed})")
+    others = [v for v in seen if v != positive]
     if len(others) > 1:
         raise InputError(f"{where}: target {request.target!r} has {len(seen)} classes; use --task multiclass")
     return (others[0] if others else "0" if positive != "0" else "1", positive)
@@ -227,22 +236,67 @@ def _classifier(
     labels = _labels(table.column(request.prediction))
     if labels.missing.any():
         raise InputError(f"{where}: column {request.prediction!r} has missing predictions")
-    predicted = labels.codes(classes, task == "binary")
-    if task == "multiclass" and (predicted < 0).any():
+    predicted = labels.codes(classes)
+    if (predicted < 0).any():
         bad = labels.values[labels.index[int(np.flatnonzero(predicted < 0)[0])]]
-        raise InputError(f"{where}: predicted class {bad!r} has no --score CLASS=COLUMN")
+        if task == "multiclass":
+            raise InputError(f"{where}: predicted class {bad!r} has no --score CLASS=COLUMN")
+        raise InputError(
+            f"{where}: --prediction {request.prediction!r} holds {bad!r}, not a class of the target "
+            f"({classes[0]}, {classes[1]})"
+        )
     return ClassifierInputs(scores, predicted)
 
 
-def _regressor(table: pa.Table, output: str, features: list[str], where: str) -> RegressorInputs:
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _feature_kinds(ref: pa.Table, cur: pa.Table, features: list[str], current: str) -> dict[str, bool]:
+    """Per feature whether it is categorical (text or booleans), the same in both files.
+
+    The loss models learn a feature as numbers or as categories from the reference; a column that
+    changed kind in CURRENT (a number column now holding text, or categories now coded as numbers)
+    would be read as all missing or all unseen and move every estimate without a word. A column with
+    no values at all in CURRENT (Arrow's null type) is just missing.
+    """
+    kinds: dict[str, bool] = {}
+    for name in features:
+        ref_kind, cur_kind = ref.column(name).type, cur.column(name).type
+        if not pa.types.is_null(cur_kind) and _is_text(ref_kind) != _is_text(cur_kind):
+            raise InputError(f"{current}: feature {name!r} holds {cur_kind}, but {ref_kind} in the reference")
+        kinds[name] = _is_text(ref_kind)
+    return kinds
+
+
+def _regressor(
+    table: pa.Table, output: str, features: list[str], categorical: dict[str, bool], where: str
+) -> RegressorInputs:
     columns: dict[str, NDArray[Any]] = {}
     for name in features:
         column = table.column(name)
-        if pa.types.is_boolean(column.type) or pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        if categorical[name]:
             columns[name] = _labels(column).texts()
+        elif pa.types.is_null(column.type):
+            columns[name] = np.full(len(column), np.nan)
         else:
             columns[name] = _floats(table, name, where, required=False)
     return RegressorInputs(columns, _floats(table, output, where))
+
+
+def _check_score_range(reference: ClassifierInputs, current: ClassifierInputs, request: Request, where: str) -> None:
+    """Scores the reference gives as probabilities are used as they are; out of [0, 1] in CURRENT they
+    are not probabilities of the same model (another column, or a model that now emits margins)."""
+    for k, (_, column) in enumerate(request.scores):
+        ref_scores = reference.scores[:, -1 if len(request.scores) == 1 else k]
+        cur_scores = current.scores[:, -1 if len(request.scores) == 1 else k]
+        if ref_scores.size and ref_scores.min() >= 0.0 and ref_scores.max() <= 1.0 and cur_scores.size:
+            low, high = float(cur_scores.min()), float(cur_scores.max())
+            if low < 0.0 or high > 1.0:
+                raise InputError(
+                    f"{where}: score column {column!r} spans {low:g} to {high:g}, outside [0, 1] "
+                    "where the reference's are probabilities"
+                )
 
 
 def read_inputs(reference: Path, current: Path, request: Request) -> EstimationData:
@@ -262,8 +316,9 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
     notes: list[str] = []
     if task == "regression":
         output = request.prediction or request.scores[0][1]
-        ref_in: Inputs = _regressor(ref_table, output, features, str(reference))
-        cur_in: Inputs = _regressor(cur_table, output, features, str(current))
+        categorical = _feature_kinds(ref_table, cur_table, features, str(current))
+        ref_in: Inputs = _regressor(ref_table, output, features, categorical, str(reference))
+        cur_in: Inputs = _regressor(cur_table, output, features, categorical, str(current))
         ref_labels: NDArray[Any] = _floats(ref_table, request.target, str(reference), required=False)
         keep = np.isfinite(ref_labels)
         if not keep.any():
@@ -279,7 +334,8 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
     classes = _classes(request, task, ref_classes, str(reference))
     ref_in = _classifier(ref_table, request, task, classes, str(reference))
     cur_in = _classifier(cur_table, request, task, classes, str(current))
-    ref_codes = ref_classes.codes(classes, task == "binary")
+    _check_score_range(ref_in, cur_in, request, str(current))
+    ref_codes = ref_classes.codes(classes)
     keep = ref_codes >= 0
     if not keep.all():
         notes.append(f"{int((~keep).sum())} reference rows without a target left out")
@@ -289,7 +345,7 @@ def read_inputs(reference: Path, current: Path, request: Request) -> EstimationD
     cur_codes = None
     if with_target:
         cur_classes = _labels(cur_table.column(request.target))
-        cur_codes = cur_classes.codes(classes, task == "binary")
+        cur_codes = cur_classes.codes(classes)
         unknown = int((~cur_classes.missing & (cur_codes < 0)).sum())
         if unknown:
             notes.append(f"{unknown} current rows with a class the reference lacks left out of realized metrics")
