@@ -177,7 +177,7 @@ def odd_files(files: dict[str, Path]) -> dict[str, Path]:
     cur.assign(label=cur["label"].astype(int).where(cur.index != 5, 2)).to_parquet(out["class_2"], index=False)
     reg = pd.read_parquet(files["rcur.parquet"])
     out["x_text"] = folder / "x_text.csv"
-    reg.assign(x=reg["x"].astype(object).where(reg.index != 7, "n/a")).to_csv(out["x_text"], index=False)
+    reg.assign(x=reg["x"].astype(object).where(reg.index != 7, "oops")).to_csv(out["x_text"], index=False)
     out["group_codes"] = folder / "group_codes.parquet"
     reg.assign(group=reg["group"].map({"a": 1, "b": 2})).to_parquet(out["group_codes"], index=False)
     return out

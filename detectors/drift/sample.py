@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from detectors.file_format import _COMPRESSION, check_file
+from detectors.text_columns import classify, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import FeatureColumns, feature_column
@@ -92,29 +93,42 @@ class Sample:
         """A Parquet or CSV/TSV file read in place by ClickHouse's ``file()`` (embedded chDB, or a server's files).
 
         Kinds come from the data: numbers (not booleans) are numerical, strings and booleans categorical.
-        A column whose type is neither (dates, arrays, ...) is listed in ``skipped``. A column with no
-        value at all (its type unknown) is numerical if ClickHouse inferred a numeric type for it.
+        Parquet carries its types: a column that is neither (dates, arrays, ...) is listed in
+        ``skipped``. CSV and TSV columns are classified over every row as pandas reads them
+        (:mod:`detectors.text_columns`); a column with no value at all is numerical.
         Raises :class:`InputError` for a missing, unreadable, empty or unsupported file.
         """
         resolved, fmt = check_file(path)
         from_sql = f"file({sql_string(str(resolved))}, {sql_string(fmt)})"
+        specs: dict[str, ColumnSpec] = {}
+        skipped: dict[str, str] = {}
         try:
-            described = storage.rows(f"DESCRIBE TABLE {from_sql}")
-            (rows,) = storage.rows(f"SELECT count() FROM {from_sql}")[0]
+            if fmt == "Parquet":
+                described = storage.rows(f"DESCRIBE TABLE {from_sql}")
+                (rows,) = storage.rows(f"SELECT count() FROM {from_sql}")[0]
+            else:
+                rows, text_columns = classify(storage, from_sql)
         except StorageError as exc:
             if fmt != "Parquet" and _data_lines(resolved) == 0:
                 raise InputError(f"{path}: the file has no rows") from exc
             raise InputError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
         if int(rows) == 0:
             raise InputError(f"{path}: the file has no rows")
-        specs: dict[str, ColumnSpec] = {}
-        skipped: dict[str, str] = {}
-        for name, ch_type, *_ in described:
-            kind = kind_of_type(ch_type)
-            if kind is None:
-                skipped[name] = f"unsupported type {ch_type}"
-            else:
-                specs[name] = ColumnSpec(quote_identifier(name), kind)
+        if fmt == "Parquet":
+            for name, ch_type, *_ in described:
+                kind = kind_of_type(ch_type)
+                if kind is None:
+                    skipped[name] = f"unsupported type {ch_type}"
+                else:
+                    specs[name] = ColumnSpec(quote_identifier(name), kind)
+        else:
+            # Text files: classified over every row as pandas.read_csv does (detectors.text_columns).
+            from_sql = text_source(from_sql, text_columns)
+            for column in text_columns:
+                if column.kind is None:
+                    skipped[column.name] = "unsupported type: dates or times"
+                else:
+                    specs[column.name] = ColumnSpec(quote_identifier(column.name), column.kind)
         sample = cls(from_sql, specs, "1", str(path), skipped)
         if columns is not None:
             unknown = [c for c in columns if c not in specs and c not in skipped]
