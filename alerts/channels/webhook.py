@@ -26,9 +26,18 @@ from typing import Any
 
 import orjson
 
-from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env, url_secrets
+from alerts.channels import (
+    USER_AGENT,
+    InvalidSecret,
+    OutgoingRequest,
+    check_signing_secret,
+    env_secret,
+    expand_env,
+    url_secrets,
+)
 from alerts.model import AlertEvent
 from alerts.signing import SIGNATURE_HEADER, sign, standard_headers
+from monitor.errors import ConfigError
 from monitor.settings import Settings, WebhookChannel
 from monitor.templates import parse_template, render
 
@@ -109,6 +118,11 @@ class Webhook:
         self.template = (
             parse_template(config.template, f"channels.{name}.template") if config.template is not None else None
         )
+        if config.secret is not None:  # written in the file: as much configuration as the template
+            try:
+                check_signing_secret(config.secret.get_secret_value(), name, f"channels.{name}.secret")
+            except InvalidSecret as exc:
+                raise ConfigError(str(exc)) from None
 
     def body(self, event: AlertEvent) -> bytes:
         data = default_body(event) if self.template is None else render(self.template, template_variables(event))
@@ -141,8 +155,10 @@ class Webhook:
         return OutgoingRequest(url=url, body=body, headers=headers, secrets=tuple(secrets))
 
     def _secret(self) -> str | None:
+        """The signing secret, checked before anything is signed (InvalidSecret names its variable)."""
         if self.config.secret is not None:
             return self.config.secret.get_secret_value()
         if self.config.secret_env:
-            return env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+            secret = env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+            return check_signing_secret(secret, self.name, f"environment variable {self.config.secret_env}")
         return None

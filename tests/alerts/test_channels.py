@@ -11,7 +11,17 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from alerts.channels import MissingSecret, build_channel, build_channels, missing_secrets, redacted_channels
+from alerts.channels import (
+    InvalidSecret,
+    MissingSecret,
+    build_channel,
+    build_channels,
+    check_channels,
+    configured_secrets,
+    invalid_secrets,
+    missing_secrets,
+    redacted_channels,
+)
 from alerts.channels.pagerduty import dedup_key
 from alerts.model import AlertEvent, Finding, event_id_for
 from alerts.signing import sign, verify
@@ -159,6 +169,47 @@ def test_missing_secret_is_reported_by_variable_name_only(settings: Settings, mo
     with pytest.raises(MissingSecret, match="TEST_PD_KEY"):
         channel.request(event(), "k")
     assert missing_secrets(settings) == ["TEST_PD_KEY"]
+
+
+def test_an_invalid_whsec_secret_is_named_by_channel_and_variable_never_shown(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = "whsec_!!!not-base64!!!"
+    monkeypatch.setenv("TEST_RETRAIN_SECRET", bad)
+    channel = build_channel("retrain", settings.channels["retrain"], settings)
+    with pytest.raises(InvalidSecret, match=r"channel retrain \(environment variable TEST_RETRAIN_SECRET\)") as raised:
+        channel.request(event(), "k")
+    assert bad not in str(raised.value) and raised.value.__cause__ is None
+    # found at start-up too: an error per channel, the service still starts (the others work)
+    (problem,) = invalid_secrets(settings)
+    assert "retrain" in problem and "TEST_RETRAIN_SECRET" in problem and "!!!" not in problem
+    check_channels(settings)
+    monkeypatch.setenv("TEST_RETRAIN_SECRET", "whsec_" + "QUJD" * 8)
+    assert invalid_secrets(settings) == []
+    # written inline in the file, it is a configuration error like a template that does not parse
+    inline = make_settings(channels={"hook": {"type": "webhook", "url": "https://ci.example/h", "secret": bad}})
+    with pytest.raises(ConfigError, match=r"channel hook \(channels\.hook\.secret\)") as refused:
+        check_channels(inline)
+    assert bad not in str(refused.value)
+
+
+def test_configured_secrets_cover_every_secret_a_channel_holds(settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_GH_TOKEN", "ghp_tokenvalue123")
+    hook = make_settings(
+        channels={
+            "gh": {
+                "type": "webhook",
+                "url": "https://ci.example/hook?token=querytoken99",
+                "secret": "inline-signing",
+                "headers": {"Authorization": "Bearer ${env:TEST_GH_TOKEN}", "Accept": "application/json"},
+            }
+        }
+    ).channels["gh"]
+    assert {"querytoken99", "inline-signing", "ghp_tokenvalue123"} <= set(configured_secrets(hook))
+    assert "application/json" not in configured_secrets(hook)
+    assert {SLACK_URL, "XsecretXsecretX"} <= set(configured_secrets(settings.channels["team-slack"]))
+    assert PD_KEY in configured_secrets(settings.channels["oncall"])
+    assert "s3cr3t-signing-key" in configured_secrets(settings.channels["retrain"])
 
 
 def test_templates_substitute_values_and_keep_json_types() -> None:
