@@ -10,12 +10,16 @@ row is left the outcome is ``insufficient`` and the alert neither fires nor reso
 additionally need the whole report to be ``ok`` (a detector that could not compare has no verdict),
 while volume and freshness read their own rows, because a nearly empty window is exactly what a
 volume rule is about.
+
+Columns that triggered are listed strongest evidence first (:mod:`alerts.evidence`: how far past its
+threshold, in the row's own direction), never by raw value, which for a p-value is backwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from alerts.evidence import row_strength, strength, strongest_first
 from alerts.model import Finding, Observation
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, WindowReport
 from monitor.settings import AlertRule
@@ -51,6 +55,15 @@ def _breaches(rule: AlertRule, value: float) -> bool:
 
 def _bound(rule: AlertRule) -> float | None:
     return rule.above if rule.above is not None else rule.below
+
+
+def _rule_strength(rule: AlertRule, row: StatResult) -> float:
+    """How far ``row`` is past the rule's bound on its bad side (``above``: larger is worse, ``below``:
+    smaller is worse; both: the farther of the two); with no bound, its own threshold and direction."""
+    sides = [strength(row.value, rule.above, smaller=False)] if rule.above is not None else []
+    if rule.below is not None:
+        sides.append(strength(row.value, rule.below, smaller=True))
+    return max(sides) if sides else row_strength(row)
 
 
 def _bound_text(rule: AlertRule) -> str:
@@ -92,7 +105,7 @@ def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: 
         return Observation("insufficient", f"no {label} verdict in this window")
     share = rows[0]
     deciding = [r for r in report.select(detector=detector) if r.column != DATASET and r.drift is not None]
-    drifted = report.drifted_columns(detector)
+    drifted = strongest_first(report.drifted_columns(detector))
     assert share.value is not None
     threshold: float | None
     if rule.above is not None:
@@ -126,7 +139,11 @@ def _columns_drift(
     if not rows:
         wanted = ", ".join(columns) if columns else "any column"
         return Observation("insufficient", f"no {label} verdict for {wanted} in this window")
-    hits.sort(key=lambda r: -(r.value or 0.0))
+
+    def evidence(row: StatResult) -> float:  # strongest first, whether p-values or distances decide
+        return _rule_strength(rule, row) if rule.metric is not None else row_strength(row)
+
+    hits.sort(key=lambda r: -evidence(r))
     findings = tuple(_finding(report, r, threshold) for r in hits[:TOP_FINDINGS])
     if hits:
         top = ", ".join(
@@ -134,7 +151,7 @@ def _columns_drift(
         )
         more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
         return Observation("triggered", f"{label} in {top}{more}", hits[0].value, findings[0].threshold, findings)
-    worst = max(rows, key=lambda r: r.value or 0.0)
+    worst = max(rows, key=evidence)  # the closest to its threshold
     return Observation(
         "clear",
         f"no {label} in {len(rows)} checked column(s)",
