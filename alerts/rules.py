@@ -24,7 +24,12 @@ from alerts.model import Finding, Observation
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, WindowReport
 from monitor.settings import AlertRule
 
+# Columns named in a reason or a dataset-level finding's list.
 TOP_FINDINGS = 10
+# Findings carry every column that triggered, so a retraining webhook gets the whole list; the bound is
+# the default ingest.max_features_per_model, so only a model allowed more features can exceed it
+# (``Observation.findings_total`` keeps the real count, and channels say how many were left out).
+FINDINGS_MAX = 2000
 DATA_QUALITY_COLUMN_CHECKS = ("missing_share", "out_of_range_share", "new_categories", "absent_key_share")
 DATA_QUALITY_DATASET_CHECKS = ("unexpected_features", "absent_features")
 
@@ -116,8 +121,10 @@ def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: 
         f"{label}: {len(drifted)} of {len(deciding)} columns drifted "
         f"(share {_fmt(share.value)}, threshold {_fmt(threshold)})"
     )
-    findings = tuple(_finding(report, r) for r in drifted[:TOP_FINDINGS])
-    return Observation("triggered" if triggered else "clear", reason, share.value, threshold, findings)
+    findings = tuple(_finding(report, r) for r in drifted[:FINDINGS_MAX])
+    return Observation(
+        "triggered" if triggered else "clear", reason, share.value, threshold, findings, findings_total=len(drifted)
+    )
 
 
 def _columns_drift(
@@ -144,13 +151,14 @@ def _columns_drift(
         return _rule_strength(rule, row) if rule.metric is not None else row_strength(row)
 
     hits.sort(key=lambda r: -evidence(r))
-    findings = tuple(_finding(report, r, threshold) for r in hits[:TOP_FINDINGS])
+    findings = tuple(_finding(report, r, threshold) for r in hits[:FINDINGS_MAX])
     if hits:
         top = ", ".join(
             f"{f.name} ({f.statistic} {_fmt(f.value)}, threshold {_fmt(f.threshold)})" for f in findings[:3]
         )
         more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
-        return Observation("triggered", f"{label} in {top}{more}", hits[0].value, findings[0].threshold, findings)
+        reason = f"{label} in {top}{more}"
+        return Observation("triggered", reason, hits[0].value, findings[0].threshold, findings, len(hits))
     worst = max(rows, key=evidence)  # the closest to its threshold
     return Observation(
         "clear",
@@ -231,11 +239,11 @@ def _quality_check(rule: AlertRule, report: WindowReport) -> Observation:
         reason = f"{rule.when} {_fmt(worst.value)} > {bound:g}{listed}"
         findings: tuple[Finding, ...] = (_finding(report, worst, bound),)
     else:
-        findings = tuple(_finding(report, r, bound) for r in hits[:TOP_FINDINGS])
+        findings = tuple(_finding(report, r, bound) for r in hits[:FINDINGS_MAX])
         top = ", ".join(f"{f.name} {_fmt(f.value)}" for f in findings[:3])
         more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
         reason = f"{rule.when} above {bound:g} in {top}{more}"
-    return Observation("triggered", reason, worst.value, bound, findings)
+    return Observation("triggered", reason, worst.value, bound, findings, len(hits) if not dataset_level else None)
 
 
 def _single_statistic(rule: AlertRule, report: WindowReport, detector: str, statistic: str) -> Observation:

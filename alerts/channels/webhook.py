@@ -4,8 +4,14 @@ Default body (at most 10 top-level keys, so it also fits GitHub's ``client_paylo
 
     {"event": "alert.firing", "event_id": ..., "model": ..., "version": ..., "window": {"start", "end"},
      "reason": ..., "drifted_features": [{"name", "detector", "statistic", "value", "threshold", "stats"}],
-     "alert": {"id", "rule", "condition", "severity", "value", "threshold", "opened_at"},
+     "alert": {"id", "rule", "condition", "severity", "value", "threshold", "opened_at",
+               "drifted_total", "drifted_truncated"},
      "dashboard_url": ...}
+
+``drifted_features`` lists every column that triggered, strongest first, not a top few: a retraining
+pipeline needs them all. It is bounded by ``alerts.rules.FINDINGS_MAX`` (the default per-model
+feature limit); ``alert.drifted_total`` is the real count and ``alert.drifted_truncated`` says whether
+the list stopped short. The counts live in ``alert`` so the body keeps its 9 top-level keys.
 
 With ``template`` the body is the template rendered with the variables of :mod:`monitor.templates`,
 so the hook can call a pipeline trigger directly (GitHub ``repository_dispatch``, Airflow's DAG-run
@@ -71,6 +77,9 @@ def default_body(event: AlertEvent) -> dict[str, Any]:
             "value": event.value,
             "threshold": event.threshold,
             "opened_at": event.opened_at.isoformat().replace("+00:00", "Z") if event.opened_at else None,
+            # drifted_features lists every column that triggered, up to alerts.rules.FINDINGS_MAX
+            "drifted_total": event.total_findings,
+            "drifted_truncated": event.total_findings > len(event.findings),
         },
         "dashboard_url": event.dashboard_url,
     }

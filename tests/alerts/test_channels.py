@@ -163,6 +163,60 @@ def test_webhook_body_is_signed_and_carries_the_idempotency_key(settings: Settin
     assert sign(b"", "k") == "sha256=" + hmac.new(b"k", b"", hashlib.sha256).hexdigest()
 
 
+def many_findings(count: int, total: int | None = None) -> AlertEvent:
+    findings = tuple(
+        Finding(f"f{i:03d}", "feature_drift", "ks_p_value", 10.0 ** -(count - i), 0.05, {"psi": 0.3})
+        for i in range(count)
+    )
+    return event(findings=findings, findings_total=total)
+
+
+def test_the_webhook_carries_every_drifted_feature_with_a_count(settings: Settings) -> None:
+    channel = build_channel("retrain", settings.channels["retrain"], settings)
+    body = json.loads(channel.request(many_findings(94), "k").body)
+    jsonschema.validate(body, WEBHOOK_SCHEMA)
+    assert len(body) <= 10  # the counts live in "alert": still fits GitHub's client_payload limit
+    assert [f["name"] for f in body["drifted_features"]] == [f"f{i:03d}" for i in range(94)]
+    assert body["alert"]["drifted_total"] == 94 and body["alert"]["drifted_truncated"] is False
+    # the rules stopped short (more columns than alerts.rules.FINDINGS_MAX): the body says so
+    cut = json.loads(channel.request(many_findings(3, total=2500), "k").body)
+    assert len(cut["drifted_features"]) == 3 and cut["alert"]["drifted_total"] == 2500
+    assert cut["alert"]["drifted_truncated"] is True
+    # a template's ${drifted_features} is every name too
+    hook = make_settings(
+        channels={"t": {"type": "webhook", "url": "https://ci.example/t", "template": {"f": "${drifted_features}"}}}
+    )
+    templated = build_channel("t", hook.channels["t"], hook).request(many_findings(94), "k")
+    assert len(json.loads(templated.body)["f"]) == 94
+
+
+def test_slack_and_pagerduty_show_the_top_features_and_say_how_many_more(settings: Settings) -> None:
+    slack = json.loads(
+        build_channel("team-slack", settings.channels["team-slack"], settings).request(many_findings(94), "k").body
+    )
+    jsonschema.validate(slack, SLACK_SCHEMA)
+    section = next(
+        b["text"]["text"] for b in slack["blocks"] if "Top drifted features" in b.get("text", {}).get("text", "")
+    )
+    assert section.count("• `f") == 10 and section.endswith("…and 84 more")
+    pager = json.loads(
+        build_channel("oncall", settings.channels["oncall"], settings).request(many_findings(94), "k").body
+    )
+    jsonschema.validate(pager, PAGERDUTY_SCHEMA)
+    details = pager["payload"]["custom_details"]
+    assert len(details["features"]) == 10 and details["features_total"] == 94
+    assert details["summary_lines"][-1] == "…and 84 more" and len(details["summary_lines"]) == 11
+    # long names: fewer lines fit in a Slack section, and the count of the rest stays right
+    long = event(findings=tuple(Finding(f"{i}" + "n" * 500, "feature_drift", "psi", 1.0, 0.2) for i in range(10)))
+    body = json.loads(build_channel("team-slack", settings.channels["team-slack"], settings).request(long, "k").body)
+    jsonschema.validate(body, SLACK_SCHEMA)
+    section = next(
+        b["text"]["text"] for b in body["blocks"] if "Top drifted features" in b.get("text", {}).get("text", "")
+    )
+    shown = section.count("• `")
+    assert shown < 10 and section.endswith(f"…and {10 - shown} more")
+
+
 def test_missing_secret_is_reported_by_variable_name_only(settings: Settings, monkeypatch) -> None:
     monkeypatch.delenv("TEST_PD_KEY")
     channel = build_channel("oncall", settings.channels["oncall"], settings)
@@ -271,3 +325,8 @@ def test_redacted_view_holds_no_secret(settings: Settings, monkeypatch) -> None:
 def test_event_json_round_trips() -> None:
     original = event()
     assert AlertEvent.from_json(original.to_json()) == original
+    counted = many_findings(3, total=2500)
+    assert AlertEvent.from_json(counted.to_json()) == counted and counted.total_findings == 2500
+    stored_before = json.loads(original.to_json())
+    del stored_before["features_total"]  # an event stored before the count existed
+    assert AlertEvent.from_json(json.dumps(stored_before)).total_findings == 2

@@ -220,3 +220,19 @@ def test_a_distance_bound_lists_the_largest_value_first() -> None:
     rows.append(StatResult("feature_drift", DATASET, "drift_share", 0.0, 0.5, False))
     observation = evaluate_rule(rule(when="feature_drift", metric="psi", above=0.2), report_with("m", T0, rows))
     assert [f.name for f in observation.findings] == ["b", "c", "a"] and observation.value == 0.9
+
+
+def test_findings_carry_every_drifted_column_not_a_top_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retraining webhook gets the findings: all 94 drifted features, not the first 10 silently."""
+    names = tuple(f"f{i:03d}" for i in range(94))
+    report = drift_report("m", T0, {name: 0.2 + i / 100 for i, name in enumerate(names)}, features=names)
+    for when in ("dataset_drift", "feature_drift"):
+        observation = evaluate_rule(rule(when=when), report)
+        assert len(observation.findings) == 94 and observation.findings_total == 94, when
+        assert observation.findings[0].name == "f093" and observation.findings[-1].name == "f000"
+    assert "and 91 more" in evaluate_rule(rule(when="feature_drift"), report).reason
+    # bounded (a model allowed more features than the default limit): the count stays true
+    monkeypatch.setattr("alerts.rules.FINDINGS_MAX", 5)
+    bounded = evaluate_rule(rule(when="dataset_drift"), report)
+    assert [f.name for f in bounded.findings] == ["f093", "f092", "f091", "f090", "f089"]
+    assert bounded.findings_total == 94
