@@ -25,6 +25,7 @@ import random
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from alerts.channels import Channel, MissingSecret, build_channel, scrub
+from alerts.channels import Channel, InvalidSecret, MissingSecret, build_channel, configured_secrets, scrub
 from alerts.outbox import FINAL_STATUSES, Delivery, Outbox
 from monitor import metrics
 from monitor.errors import MonitorError, StorageError
@@ -252,6 +253,9 @@ class DeliveryWorker:
         except MonitorError as exc:  # a template that does not parse: no attempt can succeed
             self._fail(delivery, str(exc), "config")
             return 0
+        except Exception as exc:  # a bug in one channel must not stop the deliveries to the others
+            self._fail(delivery, self._build_error(delivery, exc), "build")
+            return 0
         if channel is None:
             self._fail(delivery, f"channel {delivery.channel!r} is no longer configured", "config")
             return 0
@@ -262,8 +266,11 @@ class DeliveryWorker:
             return 0
         try:
             request = channel.request(delivery.event(), delivery.idempotency_key)
-        except MissingSecret as exc:
+        except (MissingSecret, InvalidSecret) as exc:  # this channel's configuration: the others still go out
             self._fail(delivery, str(exc), "config")
+            return 0
+        except Exception as exc:  # a request that cannot be built fails alone; the pass goes on
+            self._fail(delivery, self._build_error(delivery, exc), "build")
             return 0
         lease = self.policy.request_timeout * 2 + timedelta(seconds=1)
         claimed = self.outbox.claim(delivery, self.owner, lease)
@@ -293,6 +300,21 @@ class DeliveryWorker:
         else:
             self._fail(claimed, f"HTTP {status}: {answer}", "http_4xx", status)
         return 1
+
+    def _build_error(self, delivery: Delivery, exc: Exception) -> str:
+        """An unexpected error building one delivery's request, as stored and logged (once, by ``_fail``).
+
+        The message is scrubbed of every secret the channel's configuration holds (the request, whose
+        ``secrets`` the other paths use, was never built); instead of a traceback, whose chained
+        messages nothing scrubs, it says where the error was raised.
+        """
+        config = self.settings.channels.get(delivery.channel)
+        text = f"cannot build the request: {type(exc).__name__}: {exc}"
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            last = frames[-1]
+            text += f" (at {'/'.join(last.filename.split(os.sep)[-2:])}:{last.lineno} in {last.name})"
+        return scrub(text, configured_secrets(config) if config is not None else ())
 
     def _delivered(self, delivery: Delivery, status: int, elapsed: float, note: str) -> None:
         now = self.clock()

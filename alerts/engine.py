@@ -233,6 +233,7 @@ class AlertEngine:
             value=observation.value,
             threshold=observation.threshold,
             findings=observation.findings,
+            findings_total=observation.findings_total,
             notify=tuple(rule.notify),
             dashboard_url=f"{public.rstrip('/')}/?model={quote(report.model)}" if public else None,
         )

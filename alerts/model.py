@@ -59,6 +59,7 @@ class Observation:
     value: float | None = None
     threshold: float | None = None
     findings: tuple[Finding, ...] = ()
+    findings_total: int | None = None  # columns that triggered, when ``findings`` had to stop short
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,18 @@ class AlertEvent:
     notify: tuple[str, ...] = ()
     dashboard_url: str | None = None
     actor: str = ""
+    findings_total: int | None = None
 
     @property
     def alert_id(self) -> str:
         """The stable identity of the alert this event belongs to."""
         return f"{self.model}/{self.rule}"
+
+    @property
+    def total_findings(self) -> int:
+        """How many columns triggered: ``findings`` lists them strongest first, up to a bound, so a
+        channel that shows fewer (or a receiver given all of them) can say how many there were."""
+        return max(self.findings_total or 0, len(self.findings))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +116,7 @@ class AlertEvent:
             "value": self.value,
             "threshold": self.threshold,
             "features": [f.as_dict() for f in self.findings],
+            "features_total": self.findings_total,  # None: as many as "features" lists
             "notify": list(self.notify),
             "dashboard_url": self.dashboard_url,
             "actor": self.actor,
@@ -139,6 +148,7 @@ class AlertEvent:
             notify=tuple(data.get("notify", [])),
             dashboard_url=data.get("dashboard_url"),
             actor=data.get("actor", ""),
+            findings_total=data.get("features_total"),  # absent in events stored before it existed
         )
 
 

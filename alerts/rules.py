@@ -10,17 +10,26 @@ row is left the outcome is ``insufficient`` and the alert neither fires nor reso
 additionally need the whole report to be ``ok`` (a detector that could not compare has no verdict),
 while volume and freshness read their own rows, because a nearly empty window is exactly what a
 volume rule is about.
+
+Columns that triggered are listed strongest evidence first (:mod:`alerts.evidence`: how far past its
+threshold, in the row's own direction), never by raw value, which for a p-value is backwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from alerts.evidence import row_strength, strength, strongest_first
 from alerts.model import Finding, Observation
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, WindowReport
 from monitor.settings import AlertRule
 
+# Columns named in a reason or a dataset-level finding's list.
 TOP_FINDINGS = 10
+# Findings carry every column that triggered, so a retraining webhook gets the whole list; the bound is
+# the default ingest.max_features_per_model, so only a model allowed more features can exceed it
+# (``Observation.findings_total`` keeps the real count, and channels say how many were left out).
+FINDINGS_MAX = 2000
 DATA_QUALITY_COLUMN_CHECKS = ("missing_share", "out_of_range_share", "new_categories", "absent_key_share")
 DATA_QUALITY_DATASET_CHECKS = ("unexpected_features", "absent_features")
 
@@ -51,6 +60,15 @@ def _breaches(rule: AlertRule, value: float) -> bool:
 
 def _bound(rule: AlertRule) -> float | None:
     return rule.above if rule.above is not None else rule.below
+
+
+def _rule_strength(rule: AlertRule, row: StatResult) -> float:
+    """How far ``row`` is past the rule's bound on its bad side (``above``: larger is worse, ``below``:
+    smaller is worse; both: the farther of the two); with no bound, its own threshold and direction."""
+    sides = [strength(row.value, rule.above, smaller=False)] if rule.above is not None else []
+    if rule.below is not None:
+        sides.append(strength(row.value, rule.below, smaller=True))
+    return max(sides) if sides else row_strength(row)
 
 
 def _bound_text(rule: AlertRule) -> str:
@@ -92,7 +110,7 @@ def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: 
         return Observation("insufficient", f"no {label} verdict in this window")
     share = rows[0]
     deciding = [r for r in report.select(detector=detector) if r.column != DATASET and r.drift is not None]
-    drifted = report.drifted_columns(detector)
+    drifted = strongest_first(report.drifted_columns(detector))
     assert share.value is not None
     threshold: float | None
     if rule.above is not None:
@@ -103,8 +121,10 @@ def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: 
         f"{label}: {len(drifted)} of {len(deciding)} columns drifted "
         f"(share {_fmt(share.value)}, threshold {_fmt(threshold)})"
     )
-    findings = tuple(_finding(report, r) for r in drifted[:TOP_FINDINGS])
-    return Observation("triggered" if triggered else "clear", reason, share.value, threshold, findings)
+    findings = tuple(_finding(report, r) for r in drifted[:FINDINGS_MAX])
+    return Observation(
+        "triggered" if triggered else "clear", reason, share.value, threshold, findings, findings_total=len(drifted)
+    )
 
 
 def _columns_drift(
@@ -126,15 +146,20 @@ def _columns_drift(
     if not rows:
         wanted = ", ".join(columns) if columns else "any column"
         return Observation("insufficient", f"no {label} verdict for {wanted} in this window")
-    hits.sort(key=lambda r: -(r.value or 0.0))
-    findings = tuple(_finding(report, r, threshold) for r in hits[:TOP_FINDINGS])
+
+    def evidence(row: StatResult) -> float:  # strongest first, whether p-values or distances decide
+        return _rule_strength(rule, row) if rule.metric is not None else row_strength(row)
+
+    hits.sort(key=lambda r: -evidence(r))
+    findings = tuple(_finding(report, r, threshold) for r in hits[:FINDINGS_MAX])
     if hits:
         top = ", ".join(
             f"{f.name} ({f.statistic} {_fmt(f.value)}, threshold {_fmt(f.threshold)})" for f in findings[:3]
         )
         more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
-        return Observation("triggered", f"{label} in {top}{more}", hits[0].value, findings[0].threshold, findings)
-    worst = max(rows, key=lambda r: r.value or 0.0)
+        reason = f"{label} in {top}{more}"
+        return Observation("triggered", reason, hits[0].value, findings[0].threshold, findings, len(hits))
+    worst = max(rows, key=evidence)  # the closest to its threshold
     return Observation(
         "clear",
         f"no {label} in {len(rows)} checked column(s)",
@@ -214,11 +239,11 @@ def _quality_check(rule: AlertRule, report: WindowReport) -> Observation:
         reason = f"{rule.when} {_fmt(worst.value)} > {bound:g}{listed}"
         findings: tuple[Finding, ...] = (_finding(report, worst, bound),)
     else:
-        findings = tuple(_finding(report, r, bound) for r in hits[:TOP_FINDINGS])
+        findings = tuple(_finding(report, r, bound) for r in hits[:FINDINGS_MAX])
         top = ", ".join(f"{f.name} {_fmt(f.value)}" for f in findings[:3])
         more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
         reason = f"{rule.when} above {bound:g} in {top}{more}"
-    return Observation("triggered", reason, worst.value, bound, findings)
+    return Observation("triggered", reason, worst.value, bound, findings, len(hits) if not dataset_level else None)
 
 
 def _single_statistic(rule: AlertRule, report: WindowReport, detector: str, statistic: str) -> Observation:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from alerts.model import AlertEvent
+from alerts.signing import standard_key
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import get_logger
 from monitor.settings import PagerDutyChannel, Settings, SlackChannel, WebhookChannel
@@ -29,6 +30,15 @@ _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 class MissingSecret(MonitorError):
     """A secret's environment variable is not set when a notification is about to be sent."""
+
+
+class InvalidSecret(MonitorError):
+    """A secret is set but cannot be used (a ``whsec_`` signing secret whose rest is not base64).
+
+    Like :class:`MissingSecret` it is a configuration problem of one channel: that channel's
+    deliveries fail with this message (which names the channel and the variable, never the value),
+    every other channel's are still sent.
+    """
 
 
 @dataclass(frozen=True)
@@ -115,11 +125,64 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
 
 def check_channels(settings: Settings) -> None:
-    """At start-up: build every channel (a template that does not parse raises ``ConfigError`` now) and
-    warn about each environment variable a channel needs that is not set."""
+    """At start-up: build every channel (a template that does not parse, or an inline signing secret
+    that is not valid, raises ``ConfigError`` now) and warn about each environment variable a channel
+    needs that is not set or holds an unusable secret.
+
+    A bad secret *in the environment* only warns: it is read again at send time (it may be rotated
+    without a restart), and refusing to start would silence every other channel too.
+    """
     build_channels(settings)
     for name in missing_secrets(settings):
         log.warning("a channel's environment variable is not set; its notifications will fail", variable=name)
+    for problem in invalid_secrets(settings):
+        log.error("a channel's secret is not usable; its notifications will fail", problem=problem)
+
+
+def check_signing_secret(secret: str, channel: str, origin: str) -> str:
+    """``secret`` if it can sign (see :func:`alerts.signing.standard_key`); else :class:`InvalidSecret`
+    naming the channel and where the secret comes from (``origin``), never the secret itself."""
+    try:
+        standard_key(secret)
+    except ValueError as exc:
+        # ``from None``: the chained decoding error is not needed to fix the configuration.
+        raise InvalidSecret(f"signing secret of channel {channel} ({origin}) is not valid: {exc}") from None
+    return secret
+
+
+def invalid_secrets(settings: Settings) -> list[str]:
+    """A message per webhook channel whose signing secret is set in the environment but unusable."""
+    problems: list[str] = []
+    for name, config in settings.channels.items():
+        if isinstance(config, WebhookChannel) and config.secret_env and os.environ.get(config.secret_env):
+            try:
+                check_signing_secret(os.environ[config.secret_env], name, f"environment variable {config.secret_env}")
+            except InvalidSecret as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def configured_secrets(config: SlackChannel | PagerDutyChannel | WebhookChannel) -> tuple[str, ...]:
+    """Every secret value a channel's configuration holds or points to right now (inline or set in the
+    environment): what to scrub from an error raised before a request, and its secrets, exist."""
+    values: list[str] = []
+    if isinstance(config, SlackChannel | WebhookChannel):
+        url = config.url.get_secret_value() if config.url else os.environ.get(config.url_env or "", "")
+        values.extend(url_secrets(url) if url else ())
+    if isinstance(config, PagerDutyChannel):
+        values.append(config.routing_key.get_secret_value() if config.routing_key else "")
+        values.append(os.environ.get(config.routing_key_env or "", ""))
+    if isinstance(config, WebhookChannel):
+        from alerts.channels.webhook import CREDENTIAL_HEADERS
+
+        values.append(config.secret.get_secret_value() if config.secret else "")
+        values.append(os.environ.get(config.secret_env or "", ""))
+        for key, value in config.headers.items():
+            text = value.get_secret_value()
+            values.extend(os.environ.get(m.group(1), "") for m in _ENV_REF.finditer(text))
+            if key.lower() in CREDENTIAL_HEADERS:
+                values.append(text)
+    return tuple(v for v in dict.fromkeys(values) if v)
 
 
 def missing_secrets(settings: Settings) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from alerts.channels import USER_AGENT, OutgoingRequest, env_secret
-from alerts.channels.slack import feature_lines
+from alerts.channels.slack import TOP_FEATURES, feature_lines
 from alerts.model import AlertEvent
 from monitor.settings import PagerDutyChannel, Settings
 
@@ -63,7 +63,9 @@ def event_body(event: AlertEvent, routing_key: str) -> dict[str, Any]:
             "reason": event.reason,
             "value": event.value,
             "threshold": event.threshold,
-            "features": [f.as_dict() for f in event.findings],
+            # the strongest few (an event is at most 512 KB), the count of all, "…and N more" in the lines
+            "features": [f.as_dict() for f in event.findings[:TOP_FEATURES]],
+            "features_total": event.total_findings,
             "summary_lines": feature_lines(event),
         },
     }

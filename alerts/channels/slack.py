@@ -18,6 +18,8 @@ from monitor.settings import Settings, SlackChannel
 HEADER_MAX = 150
 SECTION_MAX = 3000
 FIELD_MAX = 2000
+# A message names the strongest few columns and says how many more there are (the webhook gets all).
+TOP_FEATURES = 10
 _EMOJI = {"firing": ":rotating_light:", "repeat": ":repeat:", "resolved": ":white_check_mark:"}
 _TITLE = {"firing": "Firing", "repeat": "Still firing", "resolved": "Resolved"}
 
@@ -39,16 +41,25 @@ def _window(event: AlertEvent) -> str:
     return f"{event.window_start.strftime(fmt)} → {event.window_end.strftime(fmt)} UTC"
 
 
-def feature_lines(event: AlertEvent) -> list[str]:
+def feature_lines(event: AlertEvent, budget: int | None = None) -> list[str]:
+    """A line per finding, strongest first, at most :data:`TOP_FEATURES` (and, with ``budget``, as many
+    as fit in that many characters), then "…and N more" for the columns left out."""
     lines = []
-    for f in event.findings:
+    for f in event.findings[:TOP_FEATURES]:
         others = [f"{k} {_num(v)}" for k, v in f.stats.items() if k != f.statistic and v is not None][:4]
         extra = f" · {', '.join(others)}" if others else ""
         lines.append(
             f"• `{escape(f.name) or 'dataset'}` {escape(f.statistic)} *{_num(f.value)}* "
             f"(threshold {_num(f.threshold)}){escape(extra)}"
         )
-    return lines
+
+    def more(shown: int) -> list[str]:
+        rest = event.total_findings - shown
+        return [f"…and {rest} more"] if rest > 0 else []
+
+    while budget is not None and len(lines) > 1 and len("\n".join(lines + more(len(lines)))) > budget:
+        lines.pop()
+    return lines + more(len(lines))
 
 
 def _mrkdwn(text: str, limit: int = FIELD_MAX) -> dict[str, Any]:
@@ -78,10 +89,11 @@ def message(event: AlertEvent) -> dict[str, Any]:
             ],
         },
     ]
-    lines = feature_lines(event)
+    drift = "drift" in event.condition or event.condition == "skew"
+    title = "*Top drifted features*" if drift else "*Findings*"
+    lines = feature_lines(event, budget=SECTION_MAX - len(title) - 1)
     if lines and event.kind != "resolved":
-        drift = "drift" in event.condition or event.condition == "skew"
-        blocks.append(_section("\n".join(["*Top drifted features*" if drift else "*Findings*", *lines])))
+        blocks.append(_section("\n".join([title, *lines])))
     if event.kind == "resolved" and event.opened_at:
         since = event.opened_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         blocks.append(_section(f"Condition cleared; the alert had been open since {since}."))

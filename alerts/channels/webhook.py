@@ -4,8 +4,14 @@ Default body (at most 10 top-level keys, so it also fits GitHub's ``client_paylo
 
     {"event": "alert.firing", "event_id": ..., "model": ..., "version": ..., "window": {"start", "end"},
      "reason": ..., "drifted_features": [{"name", "detector", "statistic", "value", "threshold", "stats"}],
-     "alert": {"id", "rule", "condition", "severity", "value", "threshold", "opened_at"},
+     "alert": {"id", "rule", "condition", "severity", "value", "threshold", "opened_at",
+               "drifted_total", "drifted_truncated"},
      "dashboard_url": ...}
+
+``drifted_features`` lists every column that triggered, strongest first, not a top few: a retraining
+pipeline needs them all. It is bounded by ``alerts.rules.FINDINGS_MAX`` (the default per-model
+feature limit); ``alert.drifted_total`` is the real count and ``alert.drifted_truncated`` says whether
+the list stopped short. The counts live in ``alert`` so the body keeps its 9 top-level keys.
 
 With ``template`` the body is the template rendered with the variables of :mod:`monitor.templates`,
 so the hook can call a pipeline trigger directly (GitHub ``repository_dispatch``, Airflow's DAG-run
@@ -26,9 +32,18 @@ from typing import Any
 
 import orjson
 
-from alerts.channels import USER_AGENT, OutgoingRequest, env_secret, expand_env, url_secrets
+from alerts.channels import (
+    USER_AGENT,
+    InvalidSecret,
+    OutgoingRequest,
+    check_signing_secret,
+    env_secret,
+    expand_env,
+    url_secrets,
+)
 from alerts.model import AlertEvent
 from alerts.signing import SIGNATURE_HEADER, sign, standard_headers
+from monitor.errors import ConfigError
 from monitor.settings import Settings, WebhookChannel
 from monitor.templates import parse_template, render
 
@@ -62,6 +77,9 @@ def default_body(event: AlertEvent) -> dict[str, Any]:
             "value": event.value,
             "threshold": event.threshold,
             "opened_at": event.opened_at.isoformat().replace("+00:00", "Z") if event.opened_at else None,
+            # drifted_features lists every column that triggered, up to alerts.rules.FINDINGS_MAX
+            "drifted_total": event.total_findings,
+            "drifted_truncated": event.total_findings > len(event.findings),
         },
         "dashboard_url": event.dashboard_url,
     }
@@ -109,6 +127,11 @@ class Webhook:
         self.template = (
             parse_template(config.template, f"channels.{name}.template") if config.template is not None else None
         )
+        if config.secret is not None:  # written in the file: as much configuration as the template
+            try:
+                check_signing_secret(config.secret.get_secret_value(), name, f"channels.{name}.secret")
+            except InvalidSecret as exc:
+                raise ConfigError(str(exc)) from None
 
     def body(self, event: AlertEvent) -> bytes:
         data = default_body(event) if self.template is None else render(self.template, template_variables(event))
@@ -141,8 +164,10 @@ class Webhook:
         return OutgoingRequest(url=url, body=body, headers=headers, secrets=tuple(secrets))
 
     def _secret(self) -> str | None:
+        """The signing secret, checked before anything is signed (InvalidSecret names its variable)."""
         if self.config.secret is not None:
             return self.config.secret.get_secret_value()
         if self.config.secret_env:
-            return env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+            secret = env_secret(self.config.secret_env, f"signing secret of channel {self.name}")
+            return check_signing_secret(secret, self.name, f"environment variable {self.config.secret_env}")
         return None

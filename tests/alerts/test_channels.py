@@ -11,7 +11,17 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from alerts.channels import MissingSecret, build_channel, build_channels, missing_secrets, redacted_channels
+from alerts.channels import (
+    InvalidSecret,
+    MissingSecret,
+    build_channel,
+    build_channels,
+    check_channels,
+    configured_secrets,
+    invalid_secrets,
+    missing_secrets,
+    redacted_channels,
+)
 from alerts.channels.pagerduty import dedup_key
 from alerts.model import AlertEvent, Finding, event_id_for
 from alerts.signing import sign, verify
@@ -153,12 +163,107 @@ def test_webhook_body_is_signed_and_carries_the_idempotency_key(settings: Settin
     assert sign(b"", "k") == "sha256=" + hmac.new(b"k", b"", hashlib.sha256).hexdigest()
 
 
+def many_findings(count: int, total: int | None = None) -> AlertEvent:
+    findings = tuple(
+        Finding(f"f{i:03d}", "feature_drift", "ks_p_value", 10.0 ** -(count - i), 0.05, {"psi": 0.3})
+        for i in range(count)
+    )
+    return event(findings=findings, findings_total=total)
+
+
+def test_the_webhook_carries_every_drifted_feature_with_a_count(settings: Settings) -> None:
+    channel = build_channel("retrain", settings.channels["retrain"], settings)
+    body = json.loads(channel.request(many_findings(94), "k").body)
+    jsonschema.validate(body, WEBHOOK_SCHEMA)
+    assert len(body) <= 10  # the counts live in "alert": still fits GitHub's client_payload limit
+    assert [f["name"] for f in body["drifted_features"]] == [f"f{i:03d}" for i in range(94)]
+    assert body["alert"]["drifted_total"] == 94 and body["alert"]["drifted_truncated"] is False
+    # the rules stopped short (more columns than alerts.rules.FINDINGS_MAX): the body says so
+    cut = json.loads(channel.request(many_findings(3, total=2500), "k").body)
+    assert len(cut["drifted_features"]) == 3 and cut["alert"]["drifted_total"] == 2500
+    assert cut["alert"]["drifted_truncated"] is True
+    # a template's ${drifted_features} is every name too
+    hook = make_settings(
+        channels={"t": {"type": "webhook", "url": "https://ci.example/t", "template": {"f": "${drifted_features}"}}}
+    )
+    templated = build_channel("t", hook.channels["t"], hook).request(many_findings(94), "k")
+    assert len(json.loads(templated.body)["f"]) == 94
+
+
+def test_slack_and_pagerduty_show_the_top_features_and_say_how_many_more(settings: Settings) -> None:
+    slack = json.loads(
+        build_channel("team-slack", settings.channels["team-slack"], settings).request(many_findings(94), "k").body
+    )
+    jsonschema.validate(slack, SLACK_SCHEMA)
+    section = next(
+        b["text"]["text"] for b in slack["blocks"] if "Top drifted features" in b.get("text", {}).get("text", "")
+    )
+    assert section.count("• `f") == 10 and section.endswith("…and 84 more")
+    pager = json.loads(
+        build_channel("oncall", settings.channels["oncall"], settings).request(many_findings(94), "k").body
+    )
+    jsonschema.validate(pager, PAGERDUTY_SCHEMA)
+    details = pager["payload"]["custom_details"]
+    assert len(details["features"]) == 10 and details["features_total"] == 94
+    assert details["summary_lines"][-1] == "…and 84 more" and len(details["summary_lines"]) == 11
+    # long names: fewer lines fit in a Slack section, and the count of the rest stays right
+    long = event(findings=tuple(Finding(f"{i}" + "n" * 500, "feature_drift", "psi", 1.0, 0.2) for i in range(10)))
+    body = json.loads(build_channel("team-slack", settings.channels["team-slack"], settings).request(long, "k").body)
+    jsonschema.validate(body, SLACK_SCHEMA)
+    section = next(
+        b["text"]["text"] for b in body["blocks"] if "Top drifted features" in b.get("text", {}).get("text", "")
+    )
+    shown = section.count("• `")
+    assert shown < 10 and section.endswith(f"…and {10 - shown} more")
+
+
 def test_missing_secret_is_reported_by_variable_name_only(settings: Settings, monkeypatch) -> None:
     monkeypatch.delenv("TEST_PD_KEY")
     channel = build_channel("oncall", settings.channels["oncall"], settings)
     with pytest.raises(MissingSecret, match="TEST_PD_KEY"):
         channel.request(event(), "k")
     assert missing_secrets(settings) == ["TEST_PD_KEY"]
+
+
+def test_an_invalid_whsec_secret_is_named_by_channel_and_variable_never_shown(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = "whsec_!!!not-base64!!!"
+    monkeypatch.setenv("TEST_RETRAIN_SECRET", bad)
+    channel = build_channel("retrain", settings.channels["retrain"], settings)
+    with pytest.raises(InvalidSecret, match=r"channel retrain \(environment variable TEST_RETRAIN_SECRET\)") as raised:
+        channel.request(event(), "k")
+    assert bad not in str(raised.value) and raised.value.__cause__ is None
+    # found at start-up too: an error per channel, the service still starts (the others work)
+    (problem,) = invalid_secrets(settings)
+    assert "retrain" in problem and "TEST_RETRAIN_SECRET" in problem and "!!!" not in problem
+    check_channels(settings)
+    monkeypatch.setenv("TEST_RETRAIN_SECRET", "whsec_" + "QUJD" * 8)
+    assert invalid_secrets(settings) == []
+    # written inline in the file, it is a configuration error like a template that does not parse
+    inline = make_settings(channels={"hook": {"type": "webhook", "url": "https://ci.example/h", "secret": bad}})
+    with pytest.raises(ConfigError, match=r"channel hook \(channels\.hook\.secret\)") as refused:
+        check_channels(inline)
+    assert bad not in str(refused.value)
+
+
+def test_configured_secrets_cover_every_secret_a_channel_holds(settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_GH_TOKEN", "ghp_tokenvalue123")
+    hook = make_settings(
+        channels={
+            "gh": {
+                "type": "webhook",
+                "url": "https://ci.example/hook?token=querytoken99",
+                "secret": "inline-signing",
+                "headers": {"Authorization": "Bearer ${env:TEST_GH_TOKEN}", "Accept": "application/json"},
+            }
+        }
+    ).channels["gh"]
+    assert {"querytoken99", "inline-signing", "ghp_tokenvalue123"} <= set(configured_secrets(hook))
+    assert "application/json" not in configured_secrets(hook)
+    assert {SLACK_URL, "XsecretXsecretX"} <= set(configured_secrets(settings.channels["team-slack"]))
+    assert PD_KEY in configured_secrets(settings.channels["oncall"])
+    assert "s3cr3t-signing-key" in configured_secrets(settings.channels["retrain"])
 
 
 def test_templates_substitute_values_and_keep_json_types() -> None:
@@ -220,3 +325,8 @@ def test_redacted_view_holds_no_secret(settings: Settings, monkeypatch) -> None:
 def test_event_json_round_trips() -> None:
     original = event()
     assert AlertEvent.from_json(original.to_json()) == original
+    counted = many_findings(3, total=2500)
+    assert AlertEvent.from_json(counted.to_json()) == counted and counted.total_findings == 2500
+    stored_before = json.loads(original.to_json())
+    del stored_before["features_total"]  # an event stored before the count existed
+    assert AlertEvent.from_json(json.dumps(stored_before)).total_findings == 2

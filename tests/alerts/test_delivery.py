@@ -329,3 +329,68 @@ def test_no_secret_reaches_any_log_or_stored_error(
     for secret in ("SLACKPATHSECRET", "T0AAA/B0BBB", PD_KEY, SECRET, token):
         assert secret not in logs, secret
         assert secret not in stored, secret
+
+
+def test_an_invalid_signing_secret_fails_its_own_delivery_and_the_others_are_sent(
+    storage: Storage, receivers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``whsec_`` secret that is not base64 is that channel's configuration problem: it once aborted
+    the whole pass (ValueError out of the signing), so the healthy webhook and Slack got nothing."""
+    bad_secret = "whsec_!!!not-base64!!!"
+    monkeypatch.setenv("BAD_WHSEC", bad_secret)
+    bad = receivers(default=Reply(204, ""))
+    ok = receivers(webhook_validator(SECRET), default=Reply(204, ""))
+    slack = receivers(slack_validator)
+    channels = {
+        "a-badsecret": {"type": "webhook", "url": bad.url, "secret_env": "BAD_WHSEC"},
+        "b-ok": webhook(ok.url),
+        "c-slack": {"type": "slack", "url": slack.url},
+    }
+    settings = settings_for(channels, list(channels))
+    evaluation = AlertEngine(storage, settings).evaluate(drift_report("fraud", T0, DRIFT))
+    assert DeliveryWorker(storage, settings).run_once() == 2  # the pass does not stop at the bad one
+    result = wait_for_deliveries(storage, evaluation.event_ids, timeout=5)
+    assert (result.delivered, result.failed, result.pending) == (2, 1, 0)
+    assert bad.requests == []
+    assert [r.status for r in ok.requests] == [204] and [r.status for r in slack.requests] == [200]
+    (failure,) = result.failures
+    assert failure.startswith("a-badsecret: ") and "BAD_WHSEC" in failure and "base64" in failure
+    assert bad_secret not in failure and "!!!" not in failure
+
+
+def test_an_unexpected_error_building_one_request_fails_that_delivery_only(
+    storage: Storage, receivers: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Any exception while a request is built (a bug, a payload a channel cannot render) fails that
+    delivery, logged once and without the channel's secrets; the rest of the pass is still sent."""
+    from alerts.channels import slack as slack_module
+    from monitor.logs import configure_logging
+
+    hook = receivers(webhook_validator(SECRET), default=Reply(204, ""))
+    slack_url = f"{receivers(slack_validator).url}/T0AAA/B0BBB/SLACKPATHSECRET"
+
+    def broken(event: Any) -> dict[str, Any]:
+        raise RuntimeError(f"cannot render for {slack_url}")
+
+    monkeypatch.setattr(slack_module, "message", broken)
+    settings = settings_for(
+        {"a-slack": {"type": "slack", "url": slack_url}, "b-hook": webhook(hook.url)}, ["a-slack", "b-hook"]
+    )
+    evaluation = AlertEngine(storage, settings).evaluate(drift_report("fraud", T0, DRIFT))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("info", "json")
+    try:
+        worker = DeliveryWorker(storage, settings)
+        assert worker.run_once() == 1
+        assert worker.run_once() == 0  # failed, not retried: one log line for it
+    finally:
+        root.handlers, root.level = saved[0], saved[1]
+    result = wait_for_deliveries(storage, evaluation.event_ids, timeout=5)
+    assert (result.delivered, result.failed, result.pending) == (1, 1, 0)
+    assert [r.status for r in hook.requests] == [204]
+    (failure,) = result.failures
+    assert "RuntimeError: cannot render for ***" in failure and "in broken" in failure
+    logs = "".join(capfd.readouterr())
+    assert logs.count("notification failed") == 1 and "delivery worker iteration failed" not in logs
+    assert "SLACKPATHSECRET" not in logs and "SLACKPATHSECRET" not in failure

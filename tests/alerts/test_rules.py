@@ -166,3 +166,73 @@ def test_rule_identity_is_stable_and_unique_per_model() -> None:
     twice = [{"when": "dataset_drift"}, {"when": "dataset_drift", "severity": "critical"}]
     with pytest.raises(ConfigError, match="give one a name"):
         make_settings(models={"m": {"alerts": twice}})
+
+
+def p_value_rows(p_values: dict[str, float], threshold: float = 0.05) -> list[StatResult]:
+    """Deciding KS rows as the detectors write them: the p-value, its threshold, the method in details."""
+    rows = [
+        StatResult("feature_drift", name, "ks_p_value", p, threshold, p < threshold, details={"method": "ks"})
+        for name, p in p_values.items()
+    ]
+    drifted = sum(p < threshold for p in p_values.values())
+    return [*rows, StatResult("feature_drift", DATASET, "drift_share", drifted / len(rows), 0.5, drifted >= 1)]
+
+
+def test_p_value_findings_list_the_smallest_p_value_first() -> None:
+    """A p-value is stronger evidence the smaller it is: the strongest drift leads the findings, the
+    reason and the alert's value (largest-first once put the weakest p-value on top)."""
+    report = report_with("m", T0, p_value_rows({"f001": 0.04, "f088": 2.7e-273, "f050": 1e-5, "f007": 0.3}))
+    for when in ("feature_drift", "dataset_drift"):
+        observation = evaluate_rule(rule(when=when), report)
+        assert [f.name for f in observation.findings] == ["f088", "f050", "f001"], when
+    features = evaluate_rule(rule(when="feature_drift"), report)
+    assert features.value == 2.7e-273 and features.threshold == 0.05
+    assert features.reason.startswith("feature drift in f088 (ks_p_value 2.7e-273, threshold 0.05), f050")
+    # a chosen p-value statistic with an explicit bound: smallest first too
+    bounded = evaluate_rule(rule(when="feature_drift", metric="ks_p_value", below=0.05), report)
+    assert [f.name for f in bounded.findings] == ["f088", "f050", "f001"] and bounded.value == 2.7e-273
+    # nothing drifted: the clear value is the column closest to drifting (the smallest p-value)
+    quiet = evaluate_rule(rule(when="feature_drift"), report_with("m", T0, p_value_rows({"a": 0.9, "b": 0.2})))
+    assert quiet.outcome == "clear" and quiet.value == 0.2
+
+
+def test_findings_of_different_statistics_are_ordered_by_how_far_past_their_threshold() -> None:
+    rows = [
+        StatResult(
+            "feature_drift", "amount", "wasserstein_norm", 0.9, 0.1, True, details={"method": "wasserstein_norm"}
+        ),
+        StatResult("feature_drift", "country", "chi2_p_value", 1e-40, 0.05, True, details={"method": "chi2"}),
+        StatResult("feature_drift", "age", "psi", 0.25, 0.2, True, details={"method": "psi"}),
+        StatResult("feature_drift", "income", "ks_p_value", 0.049, 0.05, True, details={"method": "ks"}),
+        StatResult("feature_drift", "zip", "ks_p_value", 0.0, 0.05, True),  # underflow; method from the name
+        StatResult("feature_drift", DATASET, "drift_share", 1.0, 0.5, True),
+    ]
+    report = report_with("m", T0, rows)
+    expected = ["zip", "country", "amount", "age", "income"]  # inf, 30.7, 9, 1.25, 1.006 times the threshold
+    observation = evaluate_rule(rule(when="feature_drift"), report)
+    assert [f.name for f in observation.findings] == expected
+    assert observation.value == 0.0 and observation.threshold == 0.05
+    assert [f.name for f in evaluate_rule(rule(when="dataset_drift"), report).findings] == expected
+
+
+def test_a_distance_bound_lists_the_largest_value_first() -> None:
+    rows = [StatResult("feature_drift", n, "psi", v) for n, v in (("a", 0.3), ("b", 0.9), ("c", 0.5), ("d", 0.1))]
+    rows.append(StatResult("feature_drift", DATASET, "drift_share", 0.0, 0.5, False))
+    observation = evaluate_rule(rule(when="feature_drift", metric="psi", above=0.2), report_with("m", T0, rows))
+    assert [f.name for f in observation.findings] == ["b", "c", "a"] and observation.value == 0.9
+
+
+def test_findings_carry_every_drifted_column_not_a_top_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retraining webhook gets the findings: all 94 drifted features, not the first 10 silently."""
+    names = tuple(f"f{i:03d}" for i in range(94))
+    report = drift_report("m", T0, {name: 0.2 + i / 100 for i, name in enumerate(names)}, features=names)
+    for when in ("dataset_drift", "feature_drift"):
+        observation = evaluate_rule(rule(when=when), report)
+        assert len(observation.findings) == 94 and observation.findings_total == 94, when
+        assert observation.findings[0].name == "f093" and observation.findings[-1].name == "f000"
+    assert "and 91 more" in evaluate_rule(rule(when="feature_drift"), report).reason
+    # bounded (a model allowed more features than the default limit): the count stays true
+    monkeypatch.setattr("alerts.rules.FINDINGS_MAX", 5)
+    bounded = evaluate_rule(rule(when="dataset_drift"), report)
+    assert [f.name for f in bounded.findings] == ["f093", "f092", "f091", "f090", "f089"]
+    assert bounded.findings_total == 94
