@@ -11,7 +11,7 @@ additionally need the whole report to be ``ok`` (a detector that could not compa
 while volume and freshness read their own rows, because a nearly empty window is exactly what a
 volume rule is about.
 
-Columns that triggered are listed strongest evidence first (:mod:`alerts.evidence`: how far past its
+Columns that triggered are listed strongest evidence first (:mod:`detectors.evidence`: how far past its
 threshold, in the row's own direction), never by raw value, which for a p-value is backwards.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from alerts.evidence import row_strength, strength, strongest_first
 from alerts.model import Finding, Observation
+from detectors.evidence import row_strength, strength, strongest_first
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, WindowReport
 from monitor.settings import AlertRule
 

@@ -105,6 +105,6 @@ class WindowReport:
         return rows[0].drift if rows else None
 
     def drifted_columns(self, detector: str = "feature_drift") -> list[StatResult]:
-        """The deciding rows of columns that drifted, largest value first."""
-        rows = [r for r in self.select(detector=detector) if r.column != DATASET and r.drift]
-        return sorted(rows, key=lambda r: -(r.value or 0.0))
+        """The deciding rows of columns that drifted, in stored order (:func:`detectors.evidence.strongest_first`
+        orders them by strength: a raw value means opposite things for a p-value and a distance)."""
+        return [r for r in self.select(detector=detector) if r.column != DATASET and r.drift]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from detectors.evidence import strongest_first
 from detectors.report import StatResult, WindowReport
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import datetime_param, sql_datetime, sql_string
@@ -231,7 +232,7 @@ def report_document(report: WindowReport) -> dict[str, Any]:
         "n_current": report.n_current,
         "n_reference": report.n_reference,
         "dataset_drift": report.dataset_drift(),
-        "drifted_features": [r.column for r in report.drifted_columns()],
+        "drifted_features": [r.column for r in strongest_first(report.drifted_columns())],
         "results": rows_sequence(report.results),
     }
 
