@@ -15,12 +15,10 @@ from detectors.references.store import Reference
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult, Status, sample_status
 from detectors.segments import Census, Segment, segment_condition, segment_label
 from monitor.settings import ModelSettings, PredictionSettings
-from monitor.storage import Storage, quote_identifier
-from monitor.storage.events import feature_column
+from monitor.storage import Storage
+from monitor.storage.events import feature_expr
 from monitor.storage.sqlfmt import sql_string, window_condition
 from monitor.windows import Window
-
-MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, 'Nullable(String)')"}
 
 
 @dataclass(frozen=True)
@@ -59,10 +57,11 @@ class RunContext:
         )
 
     def event_expr(self, feature: str) -> str:
-        """The feature's typed column in ``events`` or, if never logged with that kind, a missing constant."""
-        kind = self.features[feature]
-        column = feature_column(feature, kind)
-        return quote_identifier(column) if column in self.events_columns else MISSING_EXPR[kind]
+        """The feature's typed column in ``events`` or, where it has none (not created yet, or beyond the
+        typed-column limits), the same values read from the event's map: a feature is never read as
+        missing because its column does not exist. Never logged with that kind, the map has no such key
+        and every value is missing, as it should be."""
+        return feature_expr(feature, self.features[feature], self.events_columns)
 
     @property
     def prediction_kind(self) -> Kind:

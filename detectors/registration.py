@@ -39,12 +39,13 @@ from detectors.references.store import (
 from monitor.errors import InputError, MonitorError
 from monitor.settings import PredictionSettings
 from monitor.storage import Storage, quote_identifier
-from monitor.storage.events import FeatureColumns, feature_column
+from monitor.storage.events import events_columns, feature_column, logged_features
 from monitor.storage.sqlfmt import sql_string, window_condition
 from monitor.windows import Window, to_utc
 
 Progress = Callable[[str], None]
 _COLUMN_TYPE = {"numerical": "Float64 DEFAULT nan", "categorical": "LowCardinality(Nullable(String))"}
+_MAPPED = {"numerical": "e.__map_num", "categorical": "e.__map_cat"}  # add_events: values of map-only features
 
 
 def _quiet(_: str) -> None:
@@ -199,6 +200,11 @@ def add_file(
         else sources.describe_with_arrow(path, fmt)
     )
     plan = sources.plan_load(path, columns, features, segment_keys, progress)
+    if mode == "file" and not sources.fits_one_statement(storage, path, fmt, plan):
+        progress(f"{path.name} has too many or too long column names for one statement: streaming it")
+        mode = "stream"
+        columns = sources.describe_with_arrow(path, fmt)
+        plan = sources.plan_load(path, columns, features, segment_keys, _quiet)
     progress(f"loading {path.name} into ClickHouse ({len(plan.features)} features, {mode} mode)")
     if mode == "file":
         insert = sources.insert_from_file(storage, path, fmt, columns, plan)
@@ -222,7 +228,7 @@ def add_events(
 ) -> Reference:
     """Register the model's logged events in ``[start, end)`` (with their labels) as a reference."""
     window = Window(to_utc(start), to_utc(end))
-    logged = FeatureColumns(storage).for_model(model)
+    logged = logged_features(storage, model)
     chosen: dict[str, Kind] = {}
     for feature, kinds in logged.items():
         if features and feature not in features:
@@ -230,13 +236,7 @@ def add_events(
         chosen[feature] = features[feature] if features else ("numerical" if "numerical" in kinds else "categorical")
     for feature, feature_kind in (features or {}).items():
         chosen.setdefault(feature, feature_kind)
-    events_columns = {
-        r[0]
-        for r in storage.rows(
-            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'events'",
-            parameters={"db": storage.database},
-        )
-    }
+    typed = events_columns(storage)
     base = f"model = {sql_string(model)} AND {window_condition(window)}"
     labelled = f"SELECT event_id FROM {storage.table('labels')} FINAL WHERE model = {sql_string(model)}"
     counts = storage.rows(
@@ -251,10 +251,20 @@ def add_events(
         prediction_kind = "categorical" if int(counts[1]) > 0 else "numerical"
     has_label = int(counts[2]) > 0
     exprs: dict[str, str] = {}
+    # Features without a typed column in events are read from the maps. Their keys go in as two array
+    # parameters, looked up once per row, so the statement names each feature by its (bounded) column
+    # name only, whatever the length of the feature names (ClickHouse's max_query_size).
+    map_keys: dict[str, list[str]] = {"numerical": [], "categorical": []}
     for feature, feature_kind in chosen.items():
         column = feature_column(feature, feature_kind)
-        missing = "nan" if feature_kind == "numerical" else "CAST(NULL, 'Nullable(String)')"
-        exprs[column] = f"e.{quote_identifier(column)}" if column in events_columns else missing
+        if feature_kind not in logged.get(feature, set()):
+            exprs[column] = "nan" if feature_kind == "numerical" else "CAST(NULL, 'Nullable(String)')"
+        elif column in typed:
+            exprs[column] = f"e.{quote_identifier(column)}"
+        else:
+            keys = map_keys[feature_kind]
+            keys.append(feature)
+            exprs[column] = f"{_MAPPED[feature_kind]}[{len(keys)}]"
     plan = LoadPlan(
         features=chosen,
         exprs=exprs,
@@ -268,14 +278,20 @@ def add_events(
         targets = ["load_id", "row_id", *exprs, "prediction_num", "prediction_cat", "probabilities", "segment"]
         values = [sql_string(load_id), "rowNumberInAllBlocks()", *exprs.values()]
         values += ["e.prediction_num", "e.prediction_cat", "e.probabilities", "e.segment"]
+        mapped = (
+            "arrayMap(k -> ifNull(arrayElementOrNull(fnum, k), nan), {numerical_keys:Array(String)}) AS __map_num, "
+            "arrayMap(k -> arrayElementOrNull(fcat, k), {categorical_keys:Array(String)}) AS __map_cat"
+        )
         if has_label:
             targets += ["label_num", "label_cat"]
             values += ["if(l.has_label = 1, l.label_num, nan)", "l.label_cat"]
         storage.command(
             f"INSERT INTO {storage.table(ROWS_TABLE)} ({', '.join(quote_identifier(t) for t in targets)}) "
-            f"SELECT {', '.join(values)} FROM (SELECT * FROM {storage.table('events')} FINAL WHERE {base}) AS e "
+            f"SELECT {', '.join(values)} "
+            f"FROM (SELECT *, {mapped} FROM {storage.table('events')} FINAL WHERE {base}) AS e "
             f"LEFT ANY JOIN (SELECT event_id, label_num, label_cat, toUInt8(1) AS has_label FROM {label_table} FINAL "
-            f"WHERE model = {sql_string(model)}) AS l ON e.event_id = l.event_id"
+            f"WHERE model = {sql_string(model)}) AS l ON e.event_id = l.event_id",
+            parameters={"numerical_keys": map_keys["numerical"], "categorical_keys": map_keys["categorical"]},
         )
         return int(
             storage.rows(f"SELECT count() FROM {storage.table(ROWS_TABLE)} WHERE load_id = {sql_string(load_id)}")[0][0]

@@ -34,6 +34,7 @@ from monitor.errors import UserError
 from monitor.logs import get_logger
 from monitor.settings import ModelSettings, PredictionSettings, Settings
 from monitor.storage import Storage
+from monitor.storage.events import events_columns
 from monitor.storage.sqlfmt import sql_string, window_condition
 from monitor.windows import resolve_window, to_utc, utc_now
 
@@ -178,13 +179,7 @@ def build_context(
     span = resolve_window(window_end, window, config.window, now_utc)
     reference = resolve_reference(storage, model, config, progress)
     training = training_reference(storage, model) or reference
-    events_columns = frozenset(
-        r[0]
-        for r in storage.rows(
-            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'events'",
-            parameters={"db": storage.database},
-        )
-    )
+    typed = events_columns(storage)
     where = f"model = {sql_string(model)} AND {window_condition(span)}"
     found = census(storage, f"{storage.table('events')} FINAL", where, list(config.segments))
     return RunContext(
@@ -196,7 +191,7 @@ def build_context(
         reference=reference,
         training=training,
         features=dict(config.features) or dict(reference.columns),
-        events_columns=events_columns,
+        events_columns=typed,
         now=now_utc,
         census=found,
     )

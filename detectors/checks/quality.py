@@ -25,6 +25,7 @@ from monitor.logs import get_logger
 from monitor.storage import quote_identifier
 from monitor.storage.events import feature_column
 from monitor.storage.sqlfmt import sql_float, sql_string_array
+from monitor.storage.statements import batches, sql_bytes
 
 log = get_logger(__name__)
 DETECTOR = "data_quality"
@@ -159,8 +160,13 @@ def data_quality(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     }
 
     def run(features: list[str]) -> list[StatResult]:
-        parts = [part for feature in features for part in _feature_parts(ctx, feature)]
-        row = ctx.storage.rows(f"SELECT {', '.join(parts)} FROM {ctx.events_from} WHERE {where}")[0]
+        # One scan, or one per batch of features where naming them all would take the statement past
+        # ClickHouse's max_query_size (wide models: features read from the maps by their names).
+        parts = {feature: ", ".join(_feature_parts(ctx, feature)) for feature in features}
+        row: list[Any] = []
+        for group in batches(features, lambda feature: sql_bytes(parts[feature])):
+            query = f"SELECT {', '.join(parts[f] for f in group)} FROM {ctx.events_from} WHERE {where}"
+            row += ctx.storage.rows(query)[0]
         out: list[StatResult] = []
         for index, feature in enumerate(features):
             values = tuple(row[index * 5 : index * 5 + 5])

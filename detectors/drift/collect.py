@@ -29,12 +29,14 @@ from detectors.drift.sample import CATEGORICAL, NUMERICAL, Kind, Sample
 from detectors.references.profile import ColumnSummary, spread_aggregates
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_float, sql_string
+from monitor.storage.statements import batches, sql_bytes
 
 FEW_VALUES_PROBE = 6  # distinct values fetched per side; more than 5 in total means "many"
 FEW_REFERENCE_VALUES = 100  # a large column whose reference has at most this many values is counted by value
 BOOLEAN_SPELLINGS = {"true": "true", "false": "false", "True": "true", "False": "false", "TRUE": "true"}
 BOOLEAN_SPELLINGS["FALSE"] = "false"
 GROUPING_BATCH = 32  # categorical columns counted per scan (ClickHouse's grouping() takes at most 64)
+NUMERIC_PART_BYTES = 400  # a numerical column's aggregates in a profile scan, besides its expression
 
 
 def numeric_value(expr: str) -> str:
@@ -100,37 +102,35 @@ def profile_side(
 
     ``rows``: the side's row count when the caller knows it (no scan at all for categorical columns only).
     """
-    aggregates = ["count()"]
-    layout: list[int] = []
-    numeric_index = {n: i for i, n in enumerate(n for n in names if kinds[n] == NUMERICAL)}
-    for name in names:
-        col = alias(numeric_index.get(name, 0))
-        if kinds[name] == NUMERICAL:
-            ok = f"isFinite({col})"
-            parts = [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
-            if reference:
-                parts += [*spread_aggregates(col, ok), f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})"]
-        else:
-            parts = []  # categories: one GROUP BY per column below (far cheaper than sumMap)
-        aggregates += parts
-        layout.append(len(parts))
     numeric = [n for n in names if kinds[n] == NUMERICAL]
+    values_of: dict[str, Sequence[Any]] = {}
     if numeric or rows is None:
-        row = storage.rows(
-            f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, numeric, kinds)}", settings=settings_of(sample)
-        )[0]
-        rows = int(row[0])
-    else:
-        row = (rows,)
+        # One scan for all numerical columns, or one per batch of them where naming them all would
+        # take a statement past ClickHouse's max_query_size (wide models, long names).
+        groups = batches(numeric, lambda n: sql_bytes(sample.columns[n].expr) + NUMERIC_PART_BYTES) or [[]]
+        for group in groups:
+            aggregates = ["count()"]
+            for index in range(len(group)):
+                col = alias(index)
+                ok = f"isFinite({col})"
+                aggregates += [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
+                if reference:
+                    aggregates += [*spread_aggregates(col, ok), f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})"]
+            row = storage.rows(
+                f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, group, kinds)}", settings=settings_of(sample)
+            )[0]
+            if group is groups[0]:
+                rows = int(row[0])
+            width = 6 if reference else 3
+            for index, name in enumerate(group):
+                values_of[name] = row[1 + index * width : 1 + (index + 1) * width]
+    assert rows is not None
     categorical = [n for n in names if kinds[n] == CATEGORICAL]
     counted = category_counts(storage, sample, categorical) if categorical else {}
     result: dict[str, ColumnSummary] = {}
-    position = 1
-    for name, width in zip(names, layout, strict=True):
-        values = row[position : position + width]
-        position += width
+    for name in names:
         if kinds[name] == NUMERICAL:
-            result[name] = _numeric_stats(rows, values, reference)
+            result[name] = _numeric_stats(rows, values_of[name], reference)
         else:
             missing, categories = counted[name]
             result[name] = ColumnSummary(
@@ -145,9 +145,9 @@ def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> d
     One ``GROUP BY`` per column would select the rows once per column; ``GROUPING SETS`` counts up to
     :data:`GROUPING_BATCH` columns in the same pass, and ``grouping()`` says which column a row is about.
     """
-    if len(names) > GROUPING_BATCH:
-        batches = [names[i : i + GROUPING_BATCH] for i in range(0, len(names), GROUPING_BATCH)]
-        return {k: v for batch in batches for k, v in category_counts(storage, sample, batch).items()}
+    groups = batches(names, lambda n: sql_bytes(sample.columns[n].expr) + 100, max_items=GROUPING_BATCH)
+    if len(groups) > 1:
+        return {k: v for group in groups for k, v in category_counts(storage, sample, group).items()}
     kinds: dict[str, Kind] = dict.fromkeys(names, CATEGORICAL)
     keys = [alias(i) for i in range(len(names))]
     if len(names) == 1:
@@ -195,17 +195,17 @@ def count_below_edges(
 ) -> dict[str, tuple[int, ...]]:
     """Values below each bin edge, for every numerical column with edges, in one scan."""
     names = [n for n, e in edges.items() if e]
-    if not names:
-        return {n: () for n in edges}
-    parts = [f"countIf({alias(i)} < {sql_float(e)})" for i, n in enumerate(names) for e in edges[n]]
-    row = storage.rows(
-        f"SELECT {', '.join(parts)} FROM {side_sql(sample, names, kinds)}", settings=settings_of(sample)
-    )[0]
     result: dict[str, tuple[int, ...]] = {n: () for n in edges}
-    position = 0
-    for name in names:
-        result[name] = tuple(int(x) for x in row[position : position + len(edges[name])])
-        position += len(edges[name])
+    # One scan, or one per batch of columns that keeps the statement under max_query_size.
+    for group in batches(names, lambda n: sql_bytes(sample.columns[n].expr) + 60 * (len(edges[n]) + 1)):
+        parts = [f"countIf({alias(i)} < {sql_float(e)})" for i, n in enumerate(group) for e in edges[n]]
+        row = storage.rows(
+            f"SELECT {', '.join(parts)} FROM {side_sql(sample, group, kinds)}", settings=settings_of(sample)
+        )[0]
+        position = 0
+        for name in group:
+            result[name] = tuple(int(x) for x in row[position : position + len(edges[name])])
+            position += len(edges[name])
     return result
 
 

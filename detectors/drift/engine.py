@@ -55,6 +55,7 @@ from detectors.report import sample_status
 from monitor.errors import InputError, StorageError
 from monitor.logs import get_logger
 from monitor.storage import Storage
+from monitor.storage.statements import batches, sql_bytes
 
 __all__ = ["ColumnDrift", "ColumnOptions", "DatasetDrift", "DriftOptions", "ReferenceSide", "compare"]
 
@@ -239,8 +240,11 @@ def _compare(
         for name, below in count_below_edges(storage, sample, edges, kinds_of).items():
             stats[name] = replace(stats[name], below_edges=below)
     exact: dict[str, NumericComparison] = {}
-    for start in range(0, len(small), EXACT_BATCH):
-        batch = small[start : start + EXACT_BATCH]
+
+    def exact_size(name: str) -> int:  # EXACT_BATCH columns a query, fewer where expressions are long
+        return sql_bytes(reference.columns[name].expr) + sql_bytes(current.columns[name].expr) + 200
+
+    for batch in batches(small, exact_size, max_items=EXACT_BATCH):
         try:
             exact |= compare_numeric_exact(
                 storage, reference, current, batch, {n: (ref_stats[n].n, cur_stats[n].n) for n in batch}

@@ -24,7 +24,7 @@ from detectors.file_format import _COMPRESSION, check_file
 from detectors.text_columns import classify, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
-from monitor.storage.events import FeatureColumns, feature_column
+from monitor.storage.events import events_columns, feature_expr, logged_features
 from monitor.storage.sqlfmt import sql_datetime, sql_string
 
 Kind = Literal["numerical", "categorical"]
@@ -153,7 +153,8 @@ class Sample:
         or None (every logged feature). A feature logged with both kinds and no configured kind is
         compared as numerical. Features never logged (with that kind) are listed in ``skipped``.
         """
-        logged = FeatureColumns(storage).for_model(model)
+        logged = logged_features(storage, model)
+        typed = events_columns(storage)
         wanted: Mapping[str, Kind | None]
         if features is None:
             wanted = dict.fromkeys(logged)
@@ -164,12 +165,12 @@ class Sample:
         specs: dict[str, ColumnSpec] = {}
         skipped: dict[str, str] = {}
         for name, configured in wanted.items():
-            kinds = logged.get(name, {})
+            kinds = logged.get(name, set())
             kind: Kind = configured or (CATEGORICAL if set(kinds) == {CATEGORICAL} else NUMERICAL)
             if kind not in kinds:
                 skipped[name] = f"never logged as {kind}" if kinds else "never logged by this model"
                 continue
-            specs[name] = ColumnSpec(quote_identifier(feature_column(name, kind)), kind)
+            specs[name] = ColumnSpec(feature_expr(name, kind, typed), kind)
         where = (
             f"model = {sql_string(model)} AND ts >= {sql_datetime(start)} AND ts < {sql_datetime(end)}"
             f" AND ({where_sql})"

@@ -15,6 +15,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from monitor.storage import Storage
+from monitor.storage.statements import batches, sql_bytes
 
 Kind = Literal["numerical", "categorical"]
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -102,7 +103,12 @@ def spread_aggregates(value: str, present: str) -> list[str]:
 def profile_numerical(
     storage: Storage, from_sql: str, where_sql: str, exprs: dict[str, str]
 ) -> dict[str, ColumnSummary]:
-    """Profile numerical expressions in one scan (NULL, NaN and ±inf are missing, as in the drift engine)."""
+    """Profile numerical expressions in one scan (NULL, NaN and ±inf are missing, as in the drift engine).
+
+    One scan per batch of expressions, in fact: every expression is named a dozen times, so a wide
+    reference (1000 features, long names) would make one statement larger than ClickHouse's
+    ``max_query_size``.
+    """
     if not exprs:
         return {}
     parts = []
@@ -114,7 +120,9 @@ def profile_numerical(
             f"countIf({present}), countIf(NOT ({present})), minIf({value}, {present}), maxIf({value}, {present}), "
             f"avgIf({value}, {present}), {std}, {deciles}, uniqExactIf({value} + 0.0, {present})"
         )
-    row = storage.rows(f"SELECT {', '.join(parts)} FROM {from_sql} WHERE {where_sql}")[0]
+    row: list[Any] = []
+    for group in batches(parts, sql_bytes):
+        row += storage.rows(f"SELECT {', '.join(group)} FROM {from_sql} WHERE {where_sql}")[0]
     result: dict[str, ColumnSummary] = {}
     for index, name in enumerate(exprs):
         count, missing, lo, hi, mean, std, quantiles, distinct = row[index * 8 : index * 8 + 8]

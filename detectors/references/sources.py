@@ -23,6 +23,7 @@ from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
 from monitor.storage.sqlfmt import sql_string
+from monitor.storage.statements import PARTS_BUDGET, batches, sql_bytes
 
 RESERVED = ("prediction", "label", "event_id", "timestamp", "model", "model_version")
 STREAM_BATCH_ROWS = 100_000
@@ -111,12 +112,14 @@ def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[Sou
         else:
             columns.append(SourceColumn(name, type_name, None))
     if text_columns:
-        parts = []
-        for name in text_columns:
-            value = f"toString({quote_identifier(name)})"
-            parts.append(f"countIf({value} IS NOT NULL AND lower({value}) NOT IN ('true', 'false'))")
-            parts.append(f"countIf({value} IS NOT NULL)")
-        counts = storage.rows(f"SELECT {', '.join(parts)} FROM {source}")[0]
+        counts: list[int] = []
+        for group in batches(text_columns, lambda name: 2 * sql_bytes(name) + 160):  # max_query_size
+            parts = []
+            for name in group:
+                value = f"toString({quote_identifier(name)})"
+                parts.append(f"countIf({value} IS NOT NULL AND lower({value}) NOT IN ('true', 'false'))")
+                parts.append(f"countIf({value} IS NOT NULL)")
+            counts += storage.rows(f"SELECT {', '.join(parts)} FROM {source}")[0]
         booleans = {n for i, n in enumerate(text_columns) if counts[2 * i] == 0 and counts[2 * i + 1] > 0}
         columns = [
             SourceColumn(c.name, c.type_name, c.kind, boolean_text=True) if c.name in booleans else c for c in columns
@@ -234,6 +237,27 @@ def _expr(column: SourceColumn, kind: Kind) -> str:
     return f"toString({quoted})" if column.boolean or column.numeric else f"CAST({quoted}, 'Nullable(String)')"
 
 
+def file_insert_sql(storage: Storage, path: Path, fmt: str, plan: LoadPlan, load_id: str) -> str:
+    """The one ``INSERT ... SELECT ... FROM file()`` that loads the whole file (every column at once)."""
+    targets = ["load_id", "row_id", *plan.exprs]
+    values = [sql_string(load_id), "rowNumberInAllBlocks()", *plan.exprs.values()]
+    return (
+        f"INSERT INTO {storage.table('reference_rows')} ({', '.join(quote_identifier(t) for t in targets)}) "
+        f"SELECT {', '.join(values)} FROM file({sql_string(str(path))}, {sql_string(fmt)})"
+    )
+
+
+def fits_one_statement(storage: Storage, path: Path, fmt: str, plan: LoadPlan) -> bool:
+    """Whether :func:`file_insert_sql` stays well under ClickHouse's ``max_query_size``.
+
+    It names every column of the file, by the file's own names (up to 256 characters, up to four bytes
+    each): a wide file cannot be loaded by one such statement, and the rows of one load cannot be split
+    by columns, so a file that does not fit is streamed instead (:func:`insert_streamed`, whose
+    statement names only the typed columns, of bounded length).
+    """
+    return sql_bytes(file_insert_sql(storage, path, fmt, plan, "0" * 32)) <= PARTS_BUDGET
+
+
 def insert_from_file(
     storage: Storage, path: Path, fmt: str, columns: list[SourceColumn], plan: LoadPlan
 ) -> Callable[[str], int]:
@@ -241,13 +265,8 @@ def insert_from_file(
     del columns
 
     def insert(load_id: str) -> int:
-        targets = ["load_id", "row_id", *plan.exprs]
-        values = [sql_string(load_id), "rowNumberInAllBlocks()", *plan.exprs.values()]
         try:
-            storage.command(
-                f"INSERT INTO {storage.table('reference_rows')} ({', '.join(quote_identifier(t) for t in targets)}) "
-                f"SELECT {', '.join(values)} FROM file({sql_string(str(path))}, {sql_string(fmt)})"
-            )
+            storage.command(file_insert_sql(storage, path, fmt, plan, load_id))
         except StorageError as exc:
             raise InputError(f"{path}: cannot load: {reason(exc)}") from exc
         return int(

@@ -168,6 +168,7 @@ class IngestConsumer:
         # next one is polled; never more, so memory stays bounded when ClickHouse is slow.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self._inflight: tuple[Batch, Future[None], float] | None = None
+        self._schema: Future[int] | None = None  # typed columns being added while idle
         self._taken = 0
         self.consumer: KafkaConsumer | None = None
         self._pending_commit: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -241,6 +242,8 @@ class IngestConsumer:
                 ):
                     self._submit()
                 self._commit()
+                if not records and not self._batch and self._inflight is None:
+                    self._add_typed_columns_while_idle()
                 if idle_timeout is not None and now - last_message >= idle_timeout:
                     log.info("idle timeout reached", idle_s=idle_timeout)
                     break
@@ -255,6 +258,20 @@ class IngestConsumer:
             self.stats.active_seconds = ended - first_message if first_message else 0.0
             self._close()
         return self.stats
+
+    def _add_typed_columns_while_idle(self) -> None:
+        """With nothing to store, let the writer thread add typed columns still queued, one time budget
+        at a time (each batch spends only one budget on them, so a burst of new features leaves some).
+
+        Off the insert path as after a batch: a batch arriving meanwhile waits at most one budget
+        (``ingest.schema_seconds_per_batch``). Readers do not depend on it: a feature without a typed
+        column is read from the maps.
+        """
+        if self._schema is not None and not self._schema.done():
+            return
+        self._schema = None
+        if self._writer.typed_columns_waiting:
+            self._schema = self._executor.submit(self._writer.add_typed_columns)
 
     def _close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -249,6 +249,19 @@ class BatchWriter:
         for letter in outcome.letters:
             metrics.DEAD_LETTERS.labels(topic=letter.topic, kind=letter.kind).inc()
 
+    @property
+    def typed_columns_waiting(self) -> int:
+        """Features queued for a typed column that has not been added yet."""
+        return self._typed.waiting
+
+    def add_typed_columns(self) -> int:
+        """Add queued typed columns for one time budget; for the writer thread while no batch is waiting.
+
+        After each batch only one budget is spent, so a burst of new features leaves some queued; a
+        consumer that then goes quiet would otherwise leave them queued until the next message.
+        """
+        return self._typed.add_some()
+
     def close(self) -> None:
         """Drop the per-writer Memory tables (they hold nothing between batches)."""
         if self._fast is not None:

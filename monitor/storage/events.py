@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Literal
 
 from monitor.storage.client import Storage, quote_identifier
@@ -59,8 +59,55 @@ def column_definition(feature: str, kind: FeatureKind) -> str:
     key and tells that it is missing in one scan, where ``mapContains`` and ``[]`` take two (migration
     0004 moves existing columns to it; BENCHMARKS.md, "Typed columns: one scan of the map").
     """
-    key = sql_string(feature)
-    return f"{_COLUMN_TYPE[kind]} DEFAULT ifNull(arrayElementOrNull({_MAP[kind]}, {key}), {_MISSING[kind]})"
+    return f"{_COLUMN_TYPE[kind]} DEFAULT {map_value(feature, kind)}"
+
+
+def map_value(feature: str, kind: FeatureKind) -> str:
+    """SQL reading ``feature`` from the event's map, NaN/NULL where missing: what its typed column holds.
+
+    The DEFAULT of the typed column, so reading the map gives the same values as reading the column;
+    readers use it for features that have no typed column (not created yet, or beyond the typed-column
+    limits), which are then never mistaken for missing.
+    """
+    return f"ifNull(arrayElementOrNull({_MAP[kind]}, {sql_string(feature)}), {_MISSING[kind]})"
+
+
+def feature_expr(feature: str, kind: FeatureKind, columns: Container[str]) -> str:
+    """SQL for ``feature``'s values in ``events``: its typed column if ``columns`` (the table's columns)
+    has it, otherwise the same values from the map (:func:`map_value`)."""
+    column = feature_column(feature, kind)
+    return quote_identifier(column) if column in columns else map_value(feature, kind)
+
+
+def events_columns(storage: Storage) -> frozenset[str]:
+    """The names of the columns ``events`` has now (typed columns are added while ingestion runs)."""
+    return frozenset(
+        r[0]
+        for r in storage.rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'events'",
+            parameters={"db": storage.database},
+        )
+    )
+
+
+def logged_features(storage: Storage, model: str) -> dict[str, set[FeatureKind]]:
+    """``{feature: kinds}`` of every feature the model has logged, with a typed column or not.
+
+    Read from ``model_features`` (every admitted feature), not ``feature_columns`` (only those that got a
+    typed column so far): a feature without a typed column is still logged, in the maps.
+    """
+    rows = storage.rows(
+        f"SELECT DISTINCT feature, kind FROM {storage.table('model_features')} "
+        "WHERE model = {model:String} AND feature != '' ORDER BY feature, kind",
+        parameters={"model": model},
+    )
+    result: dict[str, set[FeatureKind]] = {}
+    for feature, kind in rows:
+        if kind in _PREFIX:
+            result.setdefault(feature, set()).add(NUMERICAL if kind == NUMERICAL else CATEGORICAL)
+    for feature, kinds in FeatureColumns(storage).for_model(model).items():  # written by older versions
+        result.setdefault(feature, set()).update(kinds)
+    return result
 
 
 def retarget_typed_columns(storage: Storage) -> None:

@@ -27,10 +27,13 @@ def columns_key(sample: Sample) -> str:
 
 
 def load(storage: Storage, load_id: str, sample: Sample) -> PcaFit | None:
+    # The columns' key names every column: bound as a parameter, not inlined, so the statement stays
+    # small however many columns and however long their names (ClickHouse's max_query_size).
     rows = storage.rows(
         f"SELECT fit FROM {storage.table(TABLE)} FINAL WHERE load_id = {sql_string(load_id)} "
-        f"AND scope = {sql_string(sample.where_sql)} AND columns = {sql_string(columns_key(sample))} "
-        f"AND method = {sql_string(PCA)} LIMIT 1"
+        f"AND scope = {sql_string(sample.where_sql)} AND columns = {{columns:String}} "
+        f"AND method = {sql_string(PCA)} LIMIT 1",
+        parameters={"columns": columns_key(sample)},
     )
     return PcaFit.from_json(json.loads(rows[0][0])) if rows else None
 
