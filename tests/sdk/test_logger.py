@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import subprocess
@@ -82,6 +83,37 @@ def test_events_batches_and_labels_arrive_keyed_by_model_and_event(kafka_bootstr
     assert events["b3"][1]["features"] == {"amount": 3.0} and events["b3"][1]["prediction"] == 0.3
     [(label_key, label)] = read_topic(kafka_bootstrap, labels, 1)
     assert label_key == f"fraud:{one}".encode() and label["label"] == 1.0 and label["model"] == "fraud"
+
+
+class Plan(enum.StrEnum):
+    GOLD = "gold"
+
+
+class Tier(enum.IntEnum):
+    TOP = 3
+
+
+class Channel(str, enum.Enum):  # noqa: UP042 - the older spelling, whose str() is "Channel.WEB"
+    WEB = "web"
+
+
+def test_subclasses_of_str_int_and_float_are_logged_as_their_plain_values(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    countries = np.array(["DE", "FR"])
+    with PredictionLogger("subclass", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels) as logger:
+        logger.log(
+            {"country": countries[0], "plan": Plan.GOLD, "tier": Tier.TOP, "channel": Channel.WEB},
+            prediction=Plan.GOLD,
+            segment={"region": np.str_("eu"), "plan": Plan.GOLD, "channel": Channel.WEB},
+            probabilities={"gold": np.float64(0.25), "top": Tier.TOP},
+            event_id="sub-1",
+        )
+        logger.log_label("sub-1", label=Tier.TOP)
+    [(_, event)] = read_topic(kafka_bootstrap, predictions, 1)
+    assert event["features"] == {"country": "DE", "plan": "gold", "tier": 3.0, "channel": "web"}
+    assert event["segment"] == {"region": "eu", "plan": "gold", "channel": "web"} and event["prediction"] == "gold"
+    assert event["probabilities"] == {"gold": 0.25, "top": 3.0}
+    assert [label["label"] for _, label in read_topic(kafka_bootstrap, labels, 1)] == [3.0]
 
 
 def test_a_dataframe_is_logged_row_by_row(kafka_bootstrap: str) -> None:

@@ -37,10 +37,27 @@ class Record:
     notify: Callable[[BaseException | None], None] | None = field(default=None, repr=False)
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
-    """numpy / pandas scalars to plain Python, so validation sees JSON types."""
+    """numpy / pandas scalars and subclasses of str, int and float to plain Python.
+
+    The validator checks exact types (``type(x) is str``: the consumer's hot path), so a subclass
+    such as numpy's ``str_`` and ``float64``, a ``StrEnum`` or an ``IntEnum`` member becomes the
+    builtin value it holds. numpy's other scalars convert themselves through ``.item()``, so numpy
+    is never imported here.
+    """
+    if type(value) in _PLAIN_TYPES:
+        return value  # the common case, first
+    if isinstance(value, str):
+        return str.__str__(value)  # not str(): a (str, Enum) member's __str__ is "Class.NAME"
+    if isinstance(value, int):  # bool cannot be subclassed, so this is never a bool
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
     item = getattr(value, "item", None)
-    if item is not None and not isinstance(value, str | bytes):
+    if item is not None and not isinstance(value, bytes):
         try:
             return item()
         except (TypeError, ValueError):
