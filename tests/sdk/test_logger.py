@@ -116,6 +116,28 @@ def test_subclasses_of_str_int_and_float_are_logged_as_their_plain_values(kafka_
     assert [label["label"] for _, label in read_topic(kafka_bootstrap, labels, 1)] == [3.0]
 
 
+def test_pandas_missing_values_are_null_and_a_series_row_is_a_mapping(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    frame = pd.DataFrame({"amount": [1.5, np.nan], "country": ["DE", None], "n": pd.array([2, None], dtype="Int64")})
+    with PredictionLogger("pdna", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels) as logger:
+        logger.log({"na": pd.NA, "nat": pd.NaT, "nan": np.nan}, prediction=0.1, event_id="na", timestamp=pd.NaT)
+        logger.log(frame.iloc[0], 0.2, event_id="row-0")
+        logger.log_many([{"features": frame.iloc[1], "prediction": 0.3, "event_id": "row-1"}])
+        with pytest.raises(InvalidMessage, match=r"got DataFrame: log a DataFrame with log_dataframe\(\)"):
+            logger.log(frame, 0.4)
+        with pytest.raises(InvalidMessage, match=r"'features' must be a mapping or a pandas Series, got list"):
+            logger.log([1.0, 2.0], 0.4)  # type: ignore[arg-type]
+        with pytest.raises(InvalidMessage, match=r"field 'prediction' must be a number or string, got null"):
+            logger.log({"a": 1.0}, prediction=pd.NA)  # type: ignore[arg-type]
+    events = {value["event_id"]: value for _, value in read_topic(kafka_bootstrap, predictions, 3)}
+    assert sorted(events) == ["na", "row-0", "row-1"]
+    assert events["na"]["features"] == {"na": None, "nat": None, "nan": None}  # as in log_dataframe
+    assert events["row-0"]["features"] == {"amount": 1.5, "country": "DE", "n": 2.0}
+    assert events["row-1"]["features"] == {"amount": None, "country": None, "n": None}
+    stamp = datetime.fromisoformat(events["na"]["timestamp"])  # NaT: now, as a missing timestamp is
+    assert abs((datetime.now(tz=UTC) - stamp).total_seconds()) < 60
+
+
 def test_a_dataframe_is_logged_row_by_row(kafka_bootstrap: str) -> None:
     predictions, labels = topics(kafka_bootstrap)
     frame = pd.DataFrame(
