@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -244,6 +245,51 @@ def test_a_full_queue_reports_instead_of_growing() -> None:
     logger.flush(timeout=30)
     assert sorted(errors.ids) == sorted(ids)  # each record reported exactly once
     logger.close(timeout=5)
+
+
+def test_flush_waits_for_what_was_logged_before_it_while_another_thread_keeps_logging(kafka_bootstrap: str) -> None:
+    """A server that keeps logging never empties the queue: flush() waits for the records before the call."""
+    predictions, labels = topics(kafka_bootstrap)
+    errors = Errors()
+    stop = threading.Event()
+    logged = [0]  # by the other thread, so far
+    settled: list[tuple[str, BaseException | None]] = []
+
+    def keep_logging(logger: PredictionLogger) -> None:
+        while not stop.is_set():
+            logger.log({"a": 1.0}, prediction=0.5, event_id=f"during-{logged[0]}")
+            logged[0] += 1
+            time.sleep(0.0005)
+
+    # A second's linger and batches that never fill: the producer always holds some of the other thread's records.
+    with PredictionLogger(
+        "busy",
+        kafka_bootstrap,
+        predictions_topic=predictions,
+        labels_topic=labels,
+        on_error=errors,
+        linger_ms=1000,
+        batch_size=1_000_000,
+    ) as logger:
+        thread = threading.Thread(target=keep_logging, args=(logger,))
+        thread.start()
+        try:
+            time.sleep(0.2)
+            for i in range(50):  # with notify, as the asyncio form: told when each record settles
+                record = logger.prediction_record({"a": 2.0}, prediction=0.1, event_id=f"before-{i}")
+                logger.submit((replace(record, notify=lambda error, i=i: settled.append((f"before-{i}", error))),))
+            logged_at_flush = logged[0]
+            logger.flush(timeout=20)
+            settled_at_return, logged_at_return = sorted(settled), logged[0]
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join()
+    assert settled_at_return == sorted((f"before-{i}", None) for i in range(50))  # every one delivered
+    assert logged_at_return > logged_at_flush  # the other thread kept logging while flush() waited
+    assert errors.items == []
+    received = {value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 50 + logged[0])}
+    assert len(received) == 50 + logged[0]
 
 
 def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:

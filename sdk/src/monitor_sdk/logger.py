@@ -227,7 +227,11 @@ class PredictionLogger:
         return self._dispatcher.failed
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every record logged so far is delivered or reported; ``FlushTimeoutError`` after ``timeout``."""
+        """Block until every record logged before the call is delivered or reported.
+
+        Records logged meanwhile by other threads are not waited for, so a busy server's flush returns.
+        Raises ``FlushTimeoutError`` after ``timeout`` seconds.
+        """
         self._dispatcher.flush(timeout)
 
     def close(self, timeout: float | None = 30) -> None:
