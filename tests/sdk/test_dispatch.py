@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from monitor_sdk import FlushTimeoutError, Record
+from monitor_sdk import FlushTimeoutError, QueueFullError, Record
 from monitor_sdk.dispatch import Dispatcher, DoneCallback
 
 
@@ -65,4 +65,24 @@ def test_flush_waits_for_every_earlier_record_even_when_later_ones_settle_first(
     assert info.value.pending == 1
     transport.settle("d")
     dispatcher.flush(timeout=5)
+    dispatcher.close(timeout=5)
+
+
+def test_max_queue_bounds_the_records_the_transport_holds_too() -> None:
+    transport = HeldTransport()
+    full: list[str] = []
+
+    def on_error(error: BaseException, refused: Record) -> None:
+        full.append(refused.event_id if isinstance(error, QueueFullError) else repr(error))
+
+    dispatcher = Dispatcher(None, transport=transport, max_queue=3, on_error=on_error)
+    dispatcher.submit([record(f"r{i}") for i in range(3)])
+    transport.settle("r0")  # r1 and r2 are with the transport now, no longer in the queue
+    dispatcher.submit([record(f"r{i}") for i in range(3, 6)])
+    assert dispatcher.pending == 3 and full == ["r4", "r5"]
+    transport.settle("r1")
+    dispatcher.submit([record("r6")])
+    assert dispatcher.pending == 3 and full == ["r4", "r5"]
+    for event_id in ("r2", "r3", "r6"):
+        transport.settle(event_id)
     dispatcher.close(timeout=5)

@@ -292,6 +292,19 @@ def test_flush_waits_for_what_was_logged_before_it_while_another_thread_keeps_lo
     assert len(received) == 50 + logged[0]
 
 
+def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, max_queue=1000, bootstrap_timeout_ms=3000)
+    most = 0
+    for i in range(1500):
+        logger.log({"a": float(i)}, prediction=0.5)
+        most = max(most, logger.pending)
+    full = [error for error, _ in errors.items if isinstance(error, QueueFullError)]
+    assert most == 1000 and len(full) >= 500  # the batch the thread holds counts too
+    logger.close(timeout=0.5)
+    assert len(errors.items) == 1500  # every record reported once: 500 full, the rest failed or closed
+
+
 def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:
     errors = Errors()
     logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=2000)

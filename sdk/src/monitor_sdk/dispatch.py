@@ -154,12 +154,16 @@ class Dispatcher:
         return len(self._buffer) + len(self._inflight) + self._settling
 
     def submit(self, records: Sequence[Record]) -> None:
-        """Queue records without blocking; what does not fit is reported as :class:`QueueFullError`."""
+        """Queue records without blocking; what does not fit is reported as :class:`QueueFullError`.
+
+        ``max_queue`` bounds every record not yet settled, the ones the transport holds included, so
+        that a broker that is down costs at most ``max_queue`` records' memory.
+        """
         self._check_process()
         with self._cond:
             if self._closed:
                 raise LoggerClosedError("the logger is closed")
-            room = max(0, self._max_queue - len(self._buffer))
+            room = max(0, self._max_queue - self._unsettled())  # in flight counts: pending <= max_queue
             accepted = records if len(records) <= room else records[:room]
             first = self._accepted + 1
             self._accepted += len(accepted)

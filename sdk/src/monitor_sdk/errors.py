@@ -8,7 +8,7 @@ class LoggerError(Exception):
 
 
 class QueueFullError(LoggerError):
-    """The in-process queue held ``max_queue`` records already: the transport cannot keep up or is down."""
+    """``max_queue`` records were pending already (queued or with the transport): it cannot keep up or is down."""
 
 
 class LoggerClosedError(LoggerError):

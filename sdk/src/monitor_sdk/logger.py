@@ -218,7 +218,7 @@ class PredictionLogger:
 
     @property
     def pending(self) -> int:
-        """Records queued or in flight: neither delivered nor reported yet."""
+        """Records queued or in flight: neither delivered nor reported yet; never more than ``max_queue``."""
         return self._dispatcher.pending
 
     @property
