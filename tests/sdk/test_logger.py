@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -82,6 +84,59 @@ def test_events_batches_and_labels_arrive_keyed_by_model_and_event(kafka_bootstr
     assert events["b3"][1]["features"] == {"amount": 3.0} and events["b3"][1]["prediction"] == 0.3
     [(label_key, label)] = read_topic(kafka_bootstrap, labels, 1)
     assert label_key == f"fraud:{one}".encode() and label["label"] == 1.0 and label["model"] == "fraud"
+
+
+class Plan(enum.StrEnum):
+    GOLD = "gold"
+
+
+class Tier(enum.IntEnum):
+    TOP = 3
+
+
+class Channel(str, enum.Enum):  # noqa: UP042 - the older spelling, whose str() is "Channel.WEB"
+    WEB = "web"
+
+
+def test_subclasses_of_str_int_and_float_are_logged_as_their_plain_values(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    countries = np.array(["DE", "FR"])
+    with PredictionLogger("subclass", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels) as logger:
+        logger.log(
+            {"country": countries[0], "plan": Plan.GOLD, "tier": Tier.TOP, "channel": Channel.WEB},
+            prediction=Plan.GOLD,
+            segment={"region": np.str_("eu"), "plan": Plan.GOLD, "channel": Channel.WEB},
+            probabilities={"gold": np.float64(0.25), "top": Tier.TOP},
+            event_id="sub-1",
+        )
+        logger.log_label("sub-1", label=Tier.TOP)
+    [(_, event)] = read_topic(kafka_bootstrap, predictions, 1)
+    assert event["features"] == {"country": "DE", "plan": "gold", "tier": 3.0, "channel": "web"}
+    assert event["segment"] == {"region": "eu", "plan": "gold", "channel": "web"} and event["prediction"] == "gold"
+    assert event["probabilities"] == {"gold": 0.25, "top": 3.0}
+    assert [label["label"] for _, label in read_topic(kafka_bootstrap, labels, 1)] == [3.0]
+
+
+def test_pandas_missing_values_are_null_and_a_series_row_is_a_mapping(kafka_bootstrap: str) -> None:
+    predictions, labels = topics(kafka_bootstrap)
+    frame = pd.DataFrame({"amount": [1.5, np.nan], "country": ["DE", None], "n": pd.array([2, None], dtype="Int64")})
+    with PredictionLogger("pdna", kafka_bootstrap, predictions_topic=predictions, labels_topic=labels) as logger:
+        logger.log({"na": pd.NA, "nat": pd.NaT, "nan": np.nan}, prediction=0.1, event_id="na", timestamp=pd.NaT)
+        logger.log(frame.iloc[0], 0.2, event_id="row-0")
+        logger.log_many([{"features": frame.iloc[1], "prediction": 0.3, "event_id": "row-1"}])
+        with pytest.raises(InvalidMessage, match=r"got DataFrame: log a DataFrame with log_dataframe\(\)"):
+            logger.log(frame, 0.4)
+        with pytest.raises(InvalidMessage, match=r"'features' must be a mapping or a pandas Series, got list"):
+            logger.log([1.0, 2.0], 0.4)  # type: ignore[arg-type]
+        with pytest.raises(InvalidMessage, match=r"field 'prediction' must be a number or string, got null"):
+            logger.log({"a": 1.0}, prediction=pd.NA)  # type: ignore[arg-type]
+    events = {value["event_id"]: value for _, value in read_topic(kafka_bootstrap, predictions, 3)}
+    assert sorted(events) == ["na", "row-0", "row-1"]
+    assert events["na"]["features"] == {"na": None, "nat": None, "nan": None}  # as in log_dataframe
+    assert events["row-0"]["features"] == {"amount": 1.5, "country": "DE", "n": 2.0}
+    assert events["row-1"]["features"] == {"amount": None, "country": None, "n": None}
+    stamp = datetime.fromisoformat(events["na"]["timestamp"])  # NaT: now, as a missing timestamp is
+    assert abs((datetime.now(tz=UTC) - stamp).total_seconds()) < 60
 
 
 def test_a_dataframe_is_logged_row_by_row(kafka_bootstrap: str) -> None:
@@ -190,6 +245,64 @@ def test_a_full_queue_reports_instead_of_growing() -> None:
     logger.flush(timeout=30)
     assert sorted(errors.ids) == sorted(ids)  # each record reported exactly once
     logger.close(timeout=5)
+
+
+def test_flush_waits_for_what_was_logged_before_it_while_another_thread_keeps_logging(kafka_bootstrap: str) -> None:
+    """A server that keeps logging never empties the queue: flush() waits for the records before the call."""
+    predictions, labels = topics(kafka_bootstrap)
+    errors = Errors()
+    stop = threading.Event()
+    logged = [0]  # by the other thread, so far
+    settled: list[tuple[str, BaseException | None]] = []
+
+    def keep_logging(logger: PredictionLogger) -> None:
+        while not stop.is_set():
+            logger.log({"a": 1.0}, prediction=0.5, event_id=f"during-{logged[0]}")
+            logged[0] += 1
+            time.sleep(0.0005)
+
+    # A second's linger and batches that never fill: the producer always holds some of the other thread's records.
+    with PredictionLogger(
+        "busy",
+        kafka_bootstrap,
+        predictions_topic=predictions,
+        labels_topic=labels,
+        on_error=errors,
+        linger_ms=1000,
+        batch_size=1_000_000,
+    ) as logger:
+        thread = threading.Thread(target=keep_logging, args=(logger,))
+        thread.start()
+        try:
+            time.sleep(0.2)
+            for i in range(50):  # with notify, as the asyncio form: told when each record settles
+                record = logger.prediction_record({"a": 2.0}, prediction=0.1, event_id=f"before-{i}")
+                logger.submit((replace(record, notify=lambda error, i=i: settled.append((f"before-{i}", error))),))
+            logged_at_flush = logged[0]
+            logger.flush(timeout=20)
+            settled_at_return, logged_at_return = sorted(settled), logged[0]
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join()
+    assert settled_at_return == sorted((f"before-{i}", None) for i in range(50))  # every one delivered
+    assert logged_at_return > logged_at_flush  # the other thread kept logging while flush() waited
+    assert errors.items == []
+    received = {value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 50 + logged[0])}
+    assert len(received) == 50 + logged[0]
+
+
+def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, max_queue=1000, bootstrap_timeout_ms=3000)
+    most = 0
+    for i in range(1500):
+        logger.log({"a": float(i)}, prediction=0.5)
+        most = max(most, logger.pending)
+    full = [error for error, _ in errors.items if isinstance(error, QueueFullError)]
+    assert most == 1000 and len(full) >= 500  # the batch the thread holds counts too
+    logger.close(timeout=0.5)
+    assert len(errors.items) == 1500  # every record reported once: 500 full, the rest failed or closed
 
 
 def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import monitor.ingest.validation as service_validation
 import monitor.sdk
 import monitor_sdk
@@ -64,3 +66,14 @@ def test_without_orjson_every_message_is_decided_the_same_way() -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == expected
     assert expected[1].startswith("not_json") and expected[6].startswith("not_utf8")  # the cases that differ by default
+
+
+def test_a_subclass_of_a_json_type_is_named_by_its_own_type() -> None:
+    """The checks are exact (``type(x) is str``), so the reason names the subclass, not "string"."""
+
+    class Text(str):
+        pass
+
+    doc = {"event_id": "a", "model": "m", "timestamp": 1795773600000, "features": {"x": Text("DE")}, "prediction": 1}
+    with pytest.raises(InvalidMessage, match=r"'features\.x' must be a number, string, boolean or null, got Text$"):
+        sdk_validation.validate_prediction(doc)

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from monitor_sdk.logger import PredictionLogger
-from monitor_sdk.records import Timestamp, label_record
+from monitor_sdk.records import Features, Timestamp, label_record
 
 
 class AsyncPredictionLogger:
@@ -31,7 +31,7 @@ class AsyncPredictionLogger:
 
     async def log(
         self,
-        features: Mapping[str, Any],
+        features: Features,
         prediction: float | int | str,
         *,
         event_id: str | None = None,

@@ -26,7 +26,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from monitor_sdk.errors import FlushTimeoutError, ForkedLoggerError, LoggerClosedError, QueueFullError
@@ -69,6 +70,20 @@ def _close_all() -> None:
             dispatcher.close(AT_EXIT_TIMEOUT_S)
 
 
+@dataclass(slots=True, eq=False)
+class _Flush:
+    """One ``flush()`` call: it waits for the records numbered up to ``last``, ``left`` of them unsettled.
+
+    Records are numbered as they are accepted, and a record counts down every waiting flush whose
+    ``last`` it does not exceed when it settles. A flush that waited until the queue was empty
+    would never return while other threads keep logging; one that counted any ``left`` records
+    settling would return early when later records overtake earlier ones (another partition).
+    """
+
+    last: int
+    left: int
+
+
 class Dispatcher:
     """Queue, thread and bookkeeping shared by every transport."""
 
@@ -101,8 +116,11 @@ class Dispatcher:
     def _start(self, transport: Transport | None) -> None:
         self.pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._buffer: deque[Record] = deque()
-        self._inflight: dict[int, Record] = {}
+        self._buffer: deque[tuple[int, Record]] = deque()  # (sequence number, record), oldest first
+        self._inflight: dict[int, tuple[int, Record]] = {}  # id(record): (sequence number, record)
+        self._accepted = 0  # the sequence number of the newest accepted record
+        self._settling = 0  # records out of the queue and in-flight whose report or notify still runs
+        self._flushes: list[_Flush] = []
         self._closed = False
         self._closing = False
         self._stopping = False
@@ -130,38 +148,61 @@ class Dispatcher:
         """Records accepted but not yet delivered or reported."""
         self._check_process()
         with self._cond:
-            return len(self._buffer) + len(self._inflight)
+            return self._unsettled()
+
+    def _unsettled(self) -> int:
+        return len(self._buffer) + len(self._inflight) + self._settling
 
     def submit(self, records: Sequence[Record]) -> None:
-        """Queue records without blocking; what does not fit is reported as :class:`QueueFullError`."""
+        """Queue records without blocking; what does not fit is reported as :class:`QueueFullError`.
+
+        ``max_queue`` bounds every record not yet settled, the ones the transport holds included, so
+        that a broker that is down costs at most ``max_queue`` records' memory.
+        """
         self._check_process()
         with self._cond:
             if self._closed:
                 raise LoggerClosedError("the logger is closed")
-            room = max(0, self._max_queue - len(self._buffer))
+            room = max(0, self._max_queue - self._unsettled())  # in flight counts: pending <= max_queue
             accepted = records if len(records) <= room else records[:room]
-            self._buffer.extend(accepted)
+            first = self._accepted + 1
+            self._accepted += len(accepted)
+            self._buffer.extend(zip(range(first, self._accepted + 1), accepted, strict=True))
             self._cond.notify_all()
         for record in records[len(accepted) :]:
             error = QueueFullError(f"queue full ({self._max_queue} records): the transport is slow or unreachable")
             self._report(error, record)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every record accepted so far is delivered or reported."""
+        """Wait until every record accepted before the call is delivered or reported.
+
+        Records accepted meanwhile (other threads keep logging) are not waited for.
+        """
         self._check_process()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._buffer and self._wait(deadline):
+            waiter = _Flush(self._accepted, self._unsettled())
+            self._flushes.append(waiter)
+        try:
+            left = self._await_flush(waiter, deadline)
+        finally:
+            with self._cond:
+                self._flushes.remove(waiter)
+        if left:
+            raise FlushTimeoutError(left, timeout or 0.0)
+
+    def _await_flush(self, waiter: _Flush, deadline: float | None) -> int:
+        """Until the waiter's records left the queue, the transport's flush, then until they settled."""
+        with self._cond:
+            while self._buffer and self._buffer[0][0] <= waiter.last and self._wait(deadline):
                 pass
             transport = self._transport
         if transport is not None:
             transport.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
         with self._cond:
-            while (self._buffer or self._inflight) and self._wait(deadline):
+            while waiter.left and self._wait(deadline):
                 pass
-            left = len(self._buffer) + len(self._inflight)
-        if left:
-            raise FlushTimeoutError(left, timeout or 0.0)
+            return waiter.left
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush for up to ``timeout`` s, stop, and report whatever is still undelivered."""
@@ -178,9 +219,11 @@ class Dispatcher:
             self._closed = self._stopping = True
             leftover = list(self._buffer)
             self._buffer.clear()
+            self._settling += len(leftover)
             self._cond.notify_all()
-        for record in leftover:
+        for _, record in leftover:
             self._report(LoggerClosedError("closed before the record was sent"), record)
+        self._settle([seq for seq, _ in leftover])
         self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         if self._transport is not None:
             try:
@@ -190,8 +233,10 @@ class Dispatcher:
         with self._cond:
             stranded = list(self._inflight.values())
             self._inflight.clear()
-        for record in stranded:
+            self._settling += len(stranded)
+        for _, record in stranded:
             self._report(LoggerClosedError("closed before the transport confirmed delivery"), record)
+        self._settle([seq for seq, _ in stranded])
         _OPEN.discard(self)
 
     def _wait(self, deadline: float | None) -> bool:
@@ -216,9 +261,13 @@ class Dispatcher:
                 if self._linger_s and len(self._buffer) < self._max_batch:
                     self._cond.wait(self._linger_s)
                 batch = [self._buffer.popleft() for _ in range(min(self._max_batch, len(self._buffer)))]
-                for record in batch:
-                    self._inflight[id(record)] = record
-            self._hand_over(batch)
+                for numbered in batch:
+                    twin = self._inflight.get(id(numbered[1]))
+                    if twin is not None:  # the same Record queued twice: settled by its one report
+                        self._count_down((twin[0],))
+                    self._inflight[id(numbered[1])] = numbered
+                self._cond.notify_all()  # a flush waits for its records to leave the queue
+            self._hand_over([record for _, record in batch])
 
     def _hand_over(self, batch: list[Record]) -> None:
         try:
@@ -232,13 +281,33 @@ class Dispatcher:
 
     def _done(self, record: Record, error: BaseException | None) -> None:
         with self._cond:
-            if self._inflight.pop(id(record), None) is None:
+            numbered = self._inflight.pop(id(record), None)
+            if numbered is None:
                 return  # already reported by close()
+            self._settling += 1
+        try:
+            if error is not None:
+                self._report(error, record)
+            elif record.notify is not None:
+                record.notify(None)
+        finally:
+            self._settle((numbered[0],))
+
+    def _settle(self, seqs: Sequence[int]) -> None:
+        """Records whose report or notify returned: a flush waiting for them sees them settled only now."""
+        with self._cond:
+            self._settling -= len(seqs)
+            self._count_down(seqs)
             self._cond.notify_all()
-        if error is not None:
-            self._report(error, record)
-        elif record.notify is not None:
-            record.notify(None)
+
+    def _count_down(self, seqs: Iterable[int]) -> None:
+        """Count settled records down in the flushes that wait for them (called with the lock held)."""
+        if not self._flushes:
+            return
+        for seq in seqs:
+            for waiter in self._flushes:
+                if seq <= waiter.last:
+                    waiter.left -= 1
 
     def _report(self, error: BaseException, record: Record) -> None:
         with self._cond:

@@ -8,7 +8,7 @@ class LoggerError(Exception):
 
 
 class QueueFullError(LoggerError):
-    """The in-process queue held ``max_queue`` records already: the transport cannot keep up or is down."""
+    """``max_queue`` records were pending already (queued or with the transport): it cannot keep up or is down."""
 
 
 class LoggerClosedError(LoggerError):
@@ -16,7 +16,10 @@ class LoggerClosedError(LoggerError):
 
 
 class FlushTimeoutError(LoggerError, TimeoutError):
-    """``flush(timeout)`` returned with records still pending; they stay queued and may still arrive."""
+    """``flush(timeout)`` returned with records logged before it still pending (``pending`` counts them).
+
+    They stay queued and may still arrive.
+    """
 
     def __init__(self, pending: int, timeout: float) -> None:
         super().__init__(f"{pending} records still pending after {timeout:g} s")

@@ -22,6 +22,7 @@ from monitor_sdk.dispatch import Dispatcher, ErrorCallback, Transport
 from monitor_sdk.frames import dataframe_items
 from monitor_sdk.kafka_transport import DEFAULT_PRODUCER_CONFIG, KafkaTransport
 from monitor_sdk.records import (
+    Features,
     Record,
     Timestamp,
     check_batch_item,
@@ -111,7 +112,7 @@ class PredictionLogger:
 
     def log(
         self,
-        features: Mapping[str, Any],
+        features: Features,
         prediction: float | int | str,
         *,
         event_id: str | None = None,
@@ -122,7 +123,9 @@ class PredictionLogger:
     ) -> str:
         """Validate and queue one prediction; returns its event_id (generated if not given).
 
-        Raises ``InvalidMessage`` for an event the service would reject; never blocks on the network.
+        ``features`` is a mapping or a pandas Series (a DataFrame's row); NaN, NA and NaT in it are
+        missing values (null). Raises ``InvalidMessage`` for an event the service would reject; never
+        blocks on the network.
         """
         record = self.prediction_record(
             features,
@@ -165,7 +168,7 @@ class PredictionLogger:
         """Log one event per row of a pandas DataFrame (pandas is needed only here, imported lazily).
 
         ``feature_columns`` defaults to every column not named by another argument; missing values
-        (NaN, None, NA) become null features. ``probability_columns`` maps a class to its column.
+        (NaN, None, NA, NaT) become null features. ``probability_columns`` maps a class to its column.
         """
         items = dataframe_items(
             df,
@@ -184,7 +187,7 @@ class PredictionLogger:
 
     def prediction_record(
         self,
-        features: Mapping[str, Any],
+        features: Features,
         prediction: Any,
         *,
         event_id: str | None = None,
@@ -215,7 +218,7 @@ class PredictionLogger:
 
     @property
     def pending(self) -> int:
-        """Records queued or in flight: neither delivered nor reported yet."""
+        """Records queued or in flight: neither delivered nor reported yet; never more than ``max_queue``."""
         return self._dispatcher.pending
 
     @property
@@ -224,7 +227,11 @@ class PredictionLogger:
         return self._dispatcher.failed
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every record logged so far is delivered or reported; ``FlushTimeoutError`` after ``timeout``."""
+        """Block until every record logged before the call is delivered or reported.
+
+        Records logged meanwhile by other threads are not waited for, so a busy server's flush returns.
+        Raises ``FlushTimeoutError`` after ``timeout`` seconds.
+        """
         self._dispatcher.flush(timeout)
 
     def close(self, timeout: float | None = 30) -> None:

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from monitor_sdk import _json
 from monitor_sdk.validation import InvalidMessage, validate_label, validate_prediction
 
 RecordKind = Literal["prediction", "label"]
 Timestamp = datetime | int | float | str | None
+
+
+class Features(Protocol):
+    """What ``log()`` takes as features: a mapping, or any one-row object with ``items()``.
+
+    A pandas Series (``df.iloc[0]``, a DataFrame's row) is not a ``Mapping`` but has ``items()``;
+    it is accepted by that method, so pandas is not imported.
+    """
+
+    def items(self) -> Iterable[tuple[Any, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -37,10 +47,37 @@ class Record:
     notify: Callable[[BaseException | None], None] | None = field(default=None, repr=False)
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+_PANDAS_MISSING = frozenset({"NAType", "NaTType"})  # the types of pd.NA and pd.NaT
+
+
+def is_pandas_missing(value: Any) -> bool:
+    """pandas' NA or NaT, recognised by type name: pandas is not a dependency."""
+    kind = type(value)
+    return kind.__name__ in _PANDAS_MISSING and kind.__module__.startswith("pandas.")
+
+
 def plain(value: Any) -> Any:
-    """numpy / pandas scalars to plain Python, so validation sees JSON types."""
+    """numpy / pandas scalars and subclasses of str, int and float to plain Python.
+
+    pandas' missing values (NA, NaT) become None, JSON's null, as they do in ``log_dataframe``. The
+    validator checks exact types (``type(x) is str``: the consumer's hot path), so a subclass
+    such as numpy's ``str_`` and ``float64``, a ``StrEnum`` or an ``IntEnum`` member becomes the
+    builtin value it holds. numpy's other scalars convert themselves through ``.item()``, so numpy
+    is never imported here.
+    """
+    if type(value) in _PLAIN_TYPES:
+        return value  # the common case, first
+    if isinstance(value, str):
+        return str.__str__(value)  # not str(): a (str, Enum) member's __str__ is "Class.NAME"
+    if isinstance(value, int):  # bool cannot be subclassed, so this is never a bool
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if is_pandas_missing(value):
+        return None
     item = getattr(value, "item", None)
-    if item is not None and not isinstance(value, str | bytes):
+    if item is not None and not isinstance(value, bytes):
         try:
             return item()
         except (TypeError, ValueError):
@@ -49,8 +86,11 @@ def plain(value: Any) -> Any:
 
 
 def epoch_ms(value: Timestamp) -> int | float | str:
-    """Now, an aware datetime, epoch milliseconds or RFC 3339 text (the last two validated later)."""
-    if value is None:
+    """Now, an aware datetime, epoch milliseconds or RFC 3339 text (the last two validated later).
+
+    None or pandas' NaT means now, as a missing timestamp does in ``log_dataframe``.
+    """
+    if value is None or is_pandas_missing(value):
         return int(datetime.now(tz=UTC).timestamp() * 1000)
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -77,7 +117,7 @@ def _finite_number(value: Any, name: str) -> Any:
 def prediction_doc(
     model: str,
     model_version: str,
-    features: Mapping[str, Any],
+    features: Features,
     prediction: Any,
     *,
     event_id: str | None = None,
@@ -86,13 +126,11 @@ def prediction_doc(
     segment: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The event as the contract's JSON object, before validation."""
-    if not isinstance(features, Mapping):
-        raise InvalidMessage("wrong_type", f"field 'features' must be a mapping, got {type(features).__name__}")
     doc: dict[str, Any] = {
         "event_id": event_id or uuid.uuid4().hex,
         "model": model,
         "timestamp": epoch_ms(timestamp),
-        "features": {str(k): _feature(v) for k, v in features.items()},
+        "features": {str(k): _feature(v) for k, v in _feature_items(features)},
         "prediction": _finite_number(prediction, "prediction"),
     }
     if model_version:
@@ -102,6 +140,18 @@ def prediction_doc(
     if segment is not None:
         doc["segment"] = {str(k): plain(v) for k, v in segment.items()}
     return doc
+
+
+def _feature_items(features: Any) -> Iterable[tuple[Any, Any]]:
+    """A mapping's or a pandas Series' (name, value) pairs; anything else is rejected by name."""
+    items = getattr(features, "items", None)
+    ndim = getattr(features, "ndim", 1)  # a DataFrame has items() too, of whole columns
+    if callable(items) and ndim == 1:
+        return items()
+    hint = ": log a DataFrame with log_dataframe()" if ndim == 2 else ""
+    raise InvalidMessage(
+        "wrong_type", f"field 'features' must be a mapping or a pandas Series, got {type(features).__name__}{hint}"
+    )
 
 
 def _encode(doc: dict[str, Any]) -> bytes:

@@ -175,20 +175,24 @@ def validate_label(obj: Any, received_ms: int | None = None) -> LabelEvent:
 # ------------------------------------------------------------------------------ fields
 
 
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    """The JSON name of a rejected value's type, or its Python name when it is not exactly a JSON type.
+
+    Exact, as the checks are: a ``str`` subclass (numpy's ``str_``, a ``StrEnum``) fails ``type(x)
+    is str``, and "must be a string, got string" would contradict itself.
+    """
+    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def _required_text(obj: dict[str, Any], name: str, max_length: int) -> str:
