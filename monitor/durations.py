@@ -11,17 +11,33 @@ from pydantic import BeforeValidator, PlainSerializer
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
+MAX_DURATION = timedelta(days=3650)
+"""The longest duration anything accepts (windows, schedules, retention, timeouts): ten years.
+
+Longer ones are mistakes, and past a few thousand years they overflow Python's datetime arithmetic."""
+
+
+def _bounded(seconds: float, value: object) -> timedelta:
+    if not seconds > 0:  # NaN included
+        raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {value!r} is too long: at most {MAX_DURATION.days}d")
+    return timedelta(seconds=seconds)
+
 
 def parse_duration(value: object) -> timedelta:
-    """Parse ``1h``, ``30m``, ``1h30m``, ``45s``, ``2d``, ``1w``, a number of seconds, or a timedelta."""
+    """Parse ``1h``, ``30m``, ``1h30m``, ``45s``, ``2d``, ``1w``, a number of seconds, or a timedelta.
+
+    At most :data:`MAX_DURATION`; text and numbers must be positive.
+    """
     if isinstance(value, timedelta):
+        if value > MAX_DURATION:
+            raise ValueError(f"duration {format_duration(value)!r} is too long: at most {MAX_DURATION.days}d")
         return value
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f"duration must be positive, got {value}")
-        return timedelta(seconds=value)
+        return _bounded(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"invalid duration {value!r}: expected text like '5m', '1h' or '7d'")
     text = value.strip().lower().replace(" ", "")
@@ -35,9 +51,7 @@ def parse_duration(value: object) -> timedelta:
         pos = match.end()
     if pos != len(text):
         raise ValueError(f"invalid duration {value!r}: expected text like '90s', '5m', '1h', '1h30m' or '7d'")
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
-    return timedelta(seconds=seconds)
+    return _bounded(seconds, value)
 
 
 def format_duration(value: timedelta) -> str:

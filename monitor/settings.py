@@ -4,6 +4,9 @@ Everything downstream receives the frozen :class:`Settings` object (or the part 
 dicts. Precedence, lowest first: defaults, the YAML file, ``MONITOR_*`` variables with ``__`` for
 nesting (``MONITOR_MODELS__FRAUD__WINDOW=2h``), and the documented flat names
 ``MONITOR_CLICKHOUSE_DSN``, ``MONITOR_KAFKA_BOOTSTRAP``, ``MONITOR_API_TOKEN`` and ``MONITOR_API_READ_TOKEN``.
+A variable's keys match the file's whatever their case and with ``_`` for ``-``
+(``MONITOR_MODELS__FRAUD_EU__WINDOW`` is model ``fraud-eu``); a variable naming a model or channel the
+file does not have is an error, and an error caused by a variable names the variable, not the file.
 
 Secrets (webhook URLs, routing keys, signing secrets, the Kafka SASL password) are best referenced by
 the *name* of an environment variable (``*_env`` keys) so the file itself can be committed; they are
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import os
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -32,11 +37,19 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from monitor.dsn import check_dsn
 from monitor.durations import Duration
 from monitor.errors import ConfigError
-from monitor.secrets import redact_dsn
+from monitor.secrets import MASK, redact_dsn
+from monitor.windows import TIME_RANGE, in_time_range
 
 DEFAULT_CONFIG_FILE = "monitor.yaml"
 ENV_PREFIX = "MONITOR_"
@@ -98,11 +111,8 @@ class ClickHouseSettings(_Frozen):
 
     @field_validator("dsn")
     @classmethod
-    def _known_scheme(cls, value: SecretDsn) -> SecretDsn:
-        if not value.get_secret_value().startswith(
-            ("chdb://", "http://", "https://", "clickhouse://", "clickhouses://")
-        ):
-            raise ValueError("must start with chdb://, http:// or https:// (e.g. chdb://./.monitor/db)")
+    def _valid_dsn(cls, value: SecretDsn) -> SecretDsn:
+        check_dsn(value.get_secret_value())  # its messages never hold the password
         return value
 
 
@@ -246,10 +256,43 @@ class ApiSettings(_Frozen):
 # ---------------------------------------------------------------- channels
 
 
+def _masked_url(url: str) -> str:
+    """Scheme and host of ``url`` with everything after them masked (a Slack URL's path is its secret)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return MASK
+    if not parts.scheme:
+        return MASK
+    return f"{parts.scheme}://{host}/{MASK}"
+
+
+def check_http_url(url: str) -> None:
+    """``ValueError`` unless ``url`` is an http(s) URL with a host; the message shows no more than
+    :func:`_masked_url` of it, since the URLs of receivers often embed their credentials."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises for a port that is not a number
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {_masked_url(url.strip())}")
+
+
+def _secret_url(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        check_http_url(value.get_secret_value())
+    return value
+
+
 class SlackChannel(_Frozen):
     type: Literal["slack"]
     url: SecretStr | None = None
     url_env: str | None = None
+
+    _valid_url = field_validator("url")(_secret_url)
 
     @model_validator(mode="after")
     def _one_url(self) -> SlackChannel:
@@ -263,6 +306,12 @@ class PagerDutyChannel(_Frozen):
     routing_key: SecretStr | None = None
     routing_key_env: str | None = None
     url: str = "https://events.pagerduty.com/v2/enqueue"
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        check_http_url(value)
+        return value
 
     @model_validator(mode="after")
     def _one_key(self) -> PagerDutyChannel:
@@ -285,6 +334,8 @@ class WebhookChannel(_Frozen):
         description="extra headers (values are secrets: an Authorization value is); ${env:NAME} resolved at send time",
     )
     send_resolved: bool = Field(False, description="also POST when the alert clears (retraining hooks rarely want it)")
+
+    _valid_url = field_validator("url")(_secret_url)
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookChannel:
@@ -321,6 +372,13 @@ class ReferenceSettings(_Frozen):
     start: datetime | None = None
     end: datetime | None = None
     version: str | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not in_time_range(value):
+            raise ValueError(f"must be {TIME_RANGE}")
+        return value
 
     @model_validator(mode="after")
     def _file_or_range(self) -> ReferenceSettings:
@@ -553,34 +611,22 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, _FlatAliasSource(settings_cls), env_settings, _YamlSource(settings_cls))
+        # load_settings merges the file and the environment itself, so that it knows which variable set
+        # which key (errors name it) and can apply MONITOR_MODELS__FRAUD_EU__... to the model `fraud-eu`.
+        return (init_settings, _MergedSource(settings_cls))
 
 
-_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("monitor_yaml_data", default=None)
+_merged_data: ContextVar[dict[str, Any] | None] = ContextVar("monitor_merged_data", default=None)
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    """Feeds the already-parsed YAML document (lowest precedence)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return (_yaml_data.get() or {}).get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_data.get() or {})
-
-
-class _FlatAliasSource(PydanticBaseSettingsSource):
-    """``MONITOR_CLICKHOUSE_DSN`` and friends, merged into the nested keys they stand for."""
+class _MergedSource(PydanticBaseSettingsSource):
+    """Feeds the configuration :func:`load_settings` merged from the YAML file and the environment."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
+        return (_merged_data.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for env_name, (section, key) in FLAT_ENV_ALIASES.items():
-            if env_name in os.environ:
-                data.setdefault(section, {})[key] = os.environ[env_name]
-        return data
+        return dict(_merged_data.get() or {})
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -595,16 +641,24 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start})") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, e.g. a control character
+            where = f"{path}: position {exc.position}"
+            character = exc.character
+            problem = f"unacceptable character #x{ord(character):04x}" if isinstance(character, str) else exc.reason
+        raise ConfigError(f"{where}: invalid YAML: {' '.join(str(problem).split())}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -612,14 +666,220 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = []
+# ---------------------------------------------------------------- the environment
+
+# Collections whose keys are names chosen in the file: a variable may override an entry, never add one.
+_NAMED_ENTRIES: dict[tuple[str, ...], str] = {("models",): "model", ("channels",): "channel"}
+# Keys whose values must never be echoed in an error message.
+_SECRET_WORDS = ("token", "secret", "password", "dsn", "url", "key", "header", "credential")
+
+
+@dataclass(frozen=True)
+class _Override:
+    """One ``MONITOR_*`` variable: its name as set, and the key path it sets in the merged data."""
+
+    variable: str
+    path: tuple[str, ...]
+
+
+def _env_name(key: object) -> str:
+    """How a key is written in a variable name: any case, '-' as '_' (a variable name cannot hold '-')."""
+    return str(key).lower().replace("-", "_")
+
+
+def _dotted(path: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _resolve_path(variable: str, path: tuple[str, ...], data: dict[str, Any], source: str) -> tuple[str, ...]:
+    """``path`` (lower case, from a variable's name) with each key replaced by the key of ``data`` it means.
+
+    A key matches an existing one written in any case and with '_' for '-' (``FRAUD_EU`` is ``fraud-eu``);
+    two existing keys matching it is an error, and so is a path naming a model or channel the
+    configuration does not have (the environment overrides entries, it does not invent them: only
+    ``MONITOR_MODELS`` or ``MONITOR_CHANNELS`` holding the whole collection as JSON can).
+    """
+    resolved: list[str] = []
+    node: Any = data
+    for key in path:
+        candidates = [k for k in node if isinstance(k, str)] if isinstance(node, dict) else []
+        if tuple(resolved) == ("retention", "models"):
+            candidates += [m for m in data.get("models") or {} if isinstance(m, str) and m not in candidates]
+        matches = [k for k in candidates if _env_name(k) == key]
+        if len(matches) > 1:
+            raise ConfigError(
+                f"{variable}: {_dotted((*resolved, key))}: ambiguous: it matches "
+                f"{', '.join(repr(m) for m in sorted(matches))}; rename one of them so that they differ "
+                "other than in case and '-' versus '_'"
+            )
+        kind = _NAMED_ENTRIES.get(tuple(resolved))
+        if not matches and kind:
+            known = ", ".join(sorted(candidates)) or "none"
+            raise ConfigError(
+                f"{variable}: {_dotted((*resolved, key))}: no {kind} {key!r} in {source} to override "
+                f"({kind}s: {known}); variables override the {kind}s of the file, they do not add any"
+            )
+        match = matches[0] if matches else key
+        resolved.append(match)
+        node = node.get(match) if isinstance(node, dict) else None
+    return tuple(resolved)
+
+
+def _decode_variable(source: EnvSettingsSource, variable: str, value: str, path: tuple[str, ...]) -> Any:
+    """The value of one variable as pydantic-settings reads it (JSON for lists, mappings and models)."""
+    source.env_vars = {variable.lower(): value}
+    try:
+        exploded: Any = source()
+    except SettingsError as exc:  # a list, mapping or section is read as JSON
+        cause = exc.__cause__
+        reason = f"not valid JSON ({cause})" if isinstance(cause, ValueError) else "not valid JSON"
+        raise ConfigError(f"{variable}: {_dotted(path)}: {reason}") from exc
+    for key in path:
+        if not isinstance(exploded, dict) or key not in exploded:
+            return value
+        exploded = exploded[key]
+    return exploded
+
+
+def _environment(data: dict[str, Any], source: str) -> tuple[dict[str, Any], list[_Override]]:
+    """``data`` (the file) with every ``MONITOR_*`` variable applied, and which variable set which key.
+
+    Whole sections first, then nested keys, then the flat names (``MONITOR_CLICKHOUSE_DSN``), so a more
+    specific variable wins; as with pydantic-settings, ``__`` separates the keys and names are case-blind.
+    """
+    fields = set(Settings.model_fields)
+    found: list[tuple[int, int, str, str, tuple[str, ...]]] = []
+    for variable, value in os.environ.items():
+        upper = variable.upper()
+        if upper in FLAT_ENV_ALIASES:
+            found.append((1, 2, variable, value, FLAT_ENV_ALIASES[upper]))
+        elif upper.startswith(ENV_PREFIX):
+            path = tuple(variable[len(ENV_PREFIX) :].lower().split("__"))
+            if path[0] in fields and all(path):
+                found.append((0, len(path), variable, value, path))
+    if not found:
+        return data, []
+    decoder = EnvSettingsSource(Settings)
+    merged, overrides = data, []
+    for flat, _, variable, value, path in sorted(found):
+        decoded = value if flat else _decode_variable(decoder, variable, value, path)
+        resolved = _resolve_path(variable, path, merged, source)
+        nested: dict[str, Any] = {resolved[-1]: decoded}
+        for key in reversed(resolved[:-1]):
+            nested = {key: nested}
+        merged = _deep_merge(merged, nested)
+        overrides.append(_Override(variable, resolved))
+    return merged, overrides
+
+
+# ---------------------------------------------------------------- error messages
+
+# Error types of a union member the input is not even of the type of (a string given for a mapping):
+# another member that got further explains the problem better.
+_MISMATCH_TYPES = ("literal_error", "is_instance_of", "enum", "union_tag_invalid", "model_attributes_type")
+
+
+def _key_path(loc: tuple[int | str, ...], data: Any, missing: bool) -> tuple[tuple[str, ...], int | None]:
+    """The user's key path in pydantic's ``loc``: the parts naming keys (or list items) of the input.
+
+    The rest are pydantic's names for union members (a channel's ``type`` tag such as ``webhook``,
+    ``str``, ``function-after[...]``, ``[key]``): dropped. Also returns where the first of those was
+    (None if none), so errors of the members of one union can be told apart.
+    """
+    path: list[str] = []
+    node = data
+    union_at: int | None = None
+    for index, part in enumerate(loc):
+        if isinstance(node, dict):
+            key = next((k for k in node if k == part or str(k) == str(part)), _NO_KEY)
+            if key is not _NO_KEY:
+                path.append(str(key))
+                node = node[key]
+                continue
+        elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(str(part))
+            node = node[part]
+            continue
+        if missing and index == len(loc) - 1:
+            path.append(str(part))  # the required key that is not there
+            continue
+        if union_at is None:
+            union_at = len(path)
+    return tuple(path), union_at
+
+
+_NO_KEY = object()
+
+
+def _mismatch(error: Any) -> bool:
+    kind = str(error["type"])
+    return kind.endswith(("_type", "_parsing")) or kind in _MISMATCH_TYPES
+
+
+def _echo_safe(message: str, path: tuple[str, ...], given: Any) -> str:
+    """``message`` without the value it was given for a key that may hold a secret."""
+    if not any(word in part.lower() for part in path for word in _SECRET_WORDS):
+        return message
+    if isinstance(given, SecretStr):
+        given = given.get_secret_value()
+    if not isinstance(given, str | int | float) or len(str(given)) < 4 or str(given).endswith("://"):
+        return message  # too short to hide anything (and masking it would garble the message), or a bare scheme
+    for text in (repr(given), str(given)):
+        message = message.replace(text, MASK)
+    return message
+
+
+def _format_validation_error(
+    exc: ValidationError, data: dict[str, Any], source: str, overrides: list[_Override]
+) -> str:
+    """One line per problem: ``<file or variable>: <key path>: <reason>``.
+
+    Of the members of a union (a schedule is cron text or ``{every: ...}``), only the errors of the
+    member that got furthest are shown: "schedule.every: duration must be positive", not also "schedule:
+    Input should be a valid string".
+    """
+    problems = []
     for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"] if not str(part).endswith("]"))
-        # Discriminated unions add the tag name to the location; keep the user's key path only.
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {loc}: {message}" if loc else f"{source}: {message}")
-    return "\n".join(lines)
+        path, union_at = _key_path(error["loc"], data, error["type"] == "missing")
+        message = _echo_safe(error["msg"].removeprefix("Value error, "), path, error.get("input"))
+        problems.append((path, union_at, message, _mismatch(error)))
+    best: dict[tuple[str, ...], tuple[int, bool]] = {}
+    for path, union_at, _, mismatch in problems:
+        if union_at is not None:
+            score = (len(path) - union_at, not mismatch)
+            best[path[:union_at]] = max(best.get(path[:union_at], score), score)
+    lines: list[str] = []
+    merged_mismatches: dict[tuple[str, ...], list[str]] = {}
+    for path, union_at, message, mismatch in problems:
+        if union_at is not None:
+            top = best[path[:union_at]]
+            if (len(path) - union_at, not mismatch) != top:
+                continue
+            if top == (0, False):  # no member accepted the value's type: say what each expected
+                merged_mismatches.setdefault(path, []).append(message)
+                continue
+        lines.append(_problem_line(path, message, source, overrides))
+    for path, messages in merged_mismatches.items():
+        lines.append(_problem_line(path, "; or ".join(dict.fromkeys(messages)), source, overrides))
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _problem_line(path: tuple[str, ...], message: str, source: str, overrides: list[_Override]) -> str:
+    if path:
+        return f"{_origin(path, source, overrides)}: {_dotted(path)}: {message}"
+    head = message.split(": ", 1)[0] if ": " in message else ""
+    where = tuple(head.split(".")) if head and " " not in head else ()  # a check across sections names its key
+    return f"{_origin(where, source, overrides)}: {message}"
+
+
+def _origin(path: tuple[str, ...], source: str, overrides: list[_Override]) -> str:
+    """Who set the value at ``path``: the variable that set it or a section around it, else the file
+    (naming the variables that set keys inside it, if any)."""
+    setting = [o for o in overrides if o.path == path[: len(o.path)]]
+    if setting:
+        return max(setting, key=lambda o: len(o.path)).variable
+    inside = [o.variable for o in overrides if o.path[: len(path)] == path]
+    return f"{source} (with {', '.join(inside)})" if inside and path else source
 
 
 def resolve_config_path(config: Path | None) -> Path | None:
@@ -631,18 +891,23 @@ def resolve_config_path(config: Path | None) -> Path | None:
 
 
 def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Read, merge and validate the configuration; raise :class:`ConfigError` with file and key path."""
+    """Read, merge and validate the configuration; raise :class:`ConfigError` naming where each problem
+    comes from (the file, or the ``MONITOR_*`` variable), the key path and the reason.
+
+    ``overrides`` (tests) are merged into the file's content, below the environment.
+    """
     path = resolve_config_path(config)
     if config is not None and not config.is_file():
         raise ConfigError(f"{config}: configuration file not found")
     data = _read_yaml(path) if path else {}
     if overrides:
         data = _deep_merge(data, overrides)
-    token = _yaml_data.set(data)
+    source = str(path) if path else "environment"
+    data, from_env = _environment(data, str(path) if path else "the configuration")
+    token = _merged_data.set(data)
     try:
         return Settings()
     except ValidationError as exc:
-        source = str(path) if path else "environment"
-        raise ConfigError(_format_validation_error(source, exc)) from exc
+        raise ConfigError(_format_validation_error(exc, data, source, from_env)) from exc
     finally:
-        _yaml_data.reset(token)
+        _merged_data.reset(token)

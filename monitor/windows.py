@@ -17,6 +17,11 @@ from monitor.errors import InputError
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The times anything accepts from a user (CLI, API, configuration): ClickHouse's DateTime64 holds
+# 1900..2299; this is a narrower, sane range, far from where datetime arithmetic overflows.
+MIN_TIME = EPOCH
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+TIME_RANGE = "between 1970-01-01 and 2200-01-01"
 
 
 def as_utc(value: datetime) -> datetime:
@@ -86,18 +91,33 @@ def align_end(moment: datetime, step: timedelta) -> datetime:
     return EPOCH + timedelta(milliseconds=elapsed_ms - elapsed_ms % step_ms)
 
 
+def in_time_range(value: datetime) -> bool:
+    """Whether ``value`` (naive: UTC) lies in ``[MIN_TIME, MAX_TIME)``, the one rule for user-given times."""
+    try:
+        return MIN_TIME <= as_utc(value) < MAX_TIME
+    except OverflowError:  # an offset moving it past year 1 or 9999
+        return False
+
+
 EPOCH_NUMBER = re.compile(r"^\d+(\.\d+)?$")
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An RFC 3339 / ISO 8601 timestamp (``2026-11-27T10:00:00Z``; no zone = UTC) or epoch milliseconds."""
+    """An RFC 3339 / ISO 8601 timestamp (``2026-11-27T10:00:00Z``; no zone = UTC) or epoch milliseconds,
+    :data:`TIME_RANGE` (:class:`InputError` otherwise)."""
     value = text.strip()
+    out_of_range = InputError(f"timestamp {text!r} out of range: must be {TIME_RANGE}")
     if EPOCH_NUMBER.match(value):
-        return to_utc(EPOCH + timedelta(milliseconds=float(value)))
+        milliseconds = float(value)
+        if milliseconds >= (MAX_TIME - EPOCH).total_seconds() * 1000:
+            raise out_of_range
+        return to_utc(EPOCH + timedelta(milliseconds=milliseconds))
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
         raise InputError(
             f"invalid timestamp {text!r}: expected RFC 3339 like 2026-11-27T10:00:00Z or epoch milliseconds"
         ) from exc
+    if not in_time_range(parsed):
+        raise out_of_range
     return to_utc(parsed)

@@ -55,3 +55,23 @@ def test_a_usage_error_is_one_line_and_exit_2(
     assert code == 2 and out == ""
     assert err.startswith("monitor: error: ") and message in err
     assert err.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--end", "99999999999999999"), "--end: timestamp '99999999999999999' out of range: must be between 1970"),
+        (("--end", "0001-01-01T00:00:00Z"), "--end: timestamp '0001-01-01T00:00:00Z' out of range"),
+        (("--end", "9999-12-31T23:59:59-05:00"), "out of range: must be between 1970-01-01 and 2200-01-01"),
+        (("--window", "10000000d"), "--window: duration '10000000d' is too long: at most 3650d"),
+        (("--window", "9" * 400 + "s"), "is too long: at most 3650d"),
+    ],
+)
+def test_detect_refuses_out_of_range_times_and_windows_in_one_line(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    """Checked before the configuration is read, as bad input (exit 2), never an OverflowError (exit 3)."""
+    code, out, err = run(capsys, "detect", "--model", "fraud", *args)
+    assert code == 2 and out == ""
+    assert err.startswith("monitor: error: ") and message in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err

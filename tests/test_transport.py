@@ -15,7 +15,8 @@ import pytest
 import yaml
 from urllib3.exceptions import InsecureRequestWarning
 
-from monitor.errors import ConfigError, StorageError
+from monitor.dsn import CLIENT_OPTIONS
+from monitor.errors import ConfigError, InputError, StorageError
 from monitor.kafka_security import kafka_client_kwargs
 from monitor.settings import KafkaSettings, load_settings
 from monitor.storage import connect_dsn
@@ -45,6 +46,30 @@ def test_dsn_variants() -> None:
     assert (kwargs["secure"], kwargs["port"], kwargs["interface"]) == (False, 8123, "http")
     assert kwargs["password"] == "p@ss" and kwargs["compress"] == "lz4" and database == "db"
     assert "verify" not in kwargs
+
+
+def test_dsn_query_credentials_and_options_reach_the_client() -> None:
+    """``?user=...&password=...`` are credentials, not client arguments (which made HttpClient raise)."""
+    kwargs, database = server_client_kwargs("http://127.0.0.1:1/db?password=x&user=u&connect_timeout=3")
+    assert (kwargs["username"], kwargs["password"], kwargs["connect_timeout"], database) == ("u", "x", "3", "db")
+    assert "user" not in kwargs
+
+
+def test_dsn_options_are_client_arguments() -> None:
+    from inspect import signature
+
+    from clickhouse_connect.driver.httpclient import HttpClient
+
+    assert set(signature(HttpClient).parameters) >= CLIENT_OPTIONS
+
+
+@pytest.mark.parametrize(
+    "dsn", ["http://127.0.0.1:1/db?password=x&user=u&bogus=1", "http://user:pw@[::1:1/db", "http://u:pw@ch:99999/db"]
+)
+def test_a_malformed_dsn_is_bad_input_not_an_unreachable_server(dsn: str) -> None:
+    with pytest.raises(InputError) as info:
+        connect_dsn(dsn, "monitor")
+    assert "pw" not in str(info.value) and "password=x" not in str(info.value)
 
 
 def test_clickhouse_tls_settings_from_yaml_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,6 +30,7 @@ class SampledReport:
     html: str
     reference_rows: int
     current_rows: int
+    left_out: tuple[str, ...] = ()  # columns with no value on one side: Evidently cannot compare them
 
 
 def sample_rows(storage: Storage, sample: Sample, columns: Sequence[str], limit: int) -> pd.DataFrame:
@@ -51,7 +52,9 @@ def render(
 ) -> SampledReport:
     """The report as one self-contained HTML page headed by ``title`` and what was sampled.
 
-    Raises :class:`InputError` when there is no column to compare or the current side has no rows.
+    Columns without a single value on one side (a feature absent from the window) are left out, and the
+    page says which: Evidently refuses an empty column. Raises :class:`InputError` when there is no
+    column to compare or the current side has no rows.
     """
     if not columns:
         raise InputError("no column to compare in the report")
@@ -59,6 +62,11 @@ def render(
     cur = sample_rows(storage, current, columns, limit)
     if cur.empty:
         raise InputError(f"no rows in {current.description}")
+    left_out = tuple(c for c in columns if cur[c].isna().all() or ref[c].isna().all())
+    columns = [c for c in columns if c not in left_out]
+    if not columns:
+        raise InputError(f"no column to compare in the report: {', '.join(left_out)} hold no value on one side")
+    ref, cur = ref[columns], cur[columns]
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -72,11 +80,13 @@ def render(
         "<div style='font-family:sans-serif;padding:8px;background:#fff3cd'>"
         f"Sampled report, {html.escape(title)}: Evidently DataDriftPreset on uniform random samples of at most "
         f"{limit:,} rows per side ({len(ref):,} reference, {len(cur):,} current rows). "
-        "The monitor's own verdicts are computed on every row.</div>"
+        "The monitor's own verdicts are computed on every row."
+        + (f" Left out, without a value on one side: {html.escape(', '.join(left_out))}." if left_out else "")
+        + "</div>"
     )
     page = snapshot.get_html_str(as_iframe=False)
     page = page.replace("<body>", f"<body>{banner}", 1) if "<body>" in page else banner + page
-    return SampledReport(page, len(ref), len(cur))
+    return SampledReport(page, len(ref), len(cur), left_out)
 
 
 def write_report(
@@ -97,6 +107,7 @@ def write_report(
     say(
         f"report: Evidently DataDriftPreset on a random sample of at most {limit:,} rows per side "
         f"({report.reference_rows:,} reference, {report.current_rows:,} current rows); the verdicts above use every row"
+        + (f"; left out, without a value on one side: {', '.join(report.left_out)}" if report.left_out else "")
     )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

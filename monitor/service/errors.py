@@ -6,6 +6,7 @@ unreachable) is a 503 with the same shape. A 500 means a bug in this code, never
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.errors import BrokerError, StorageError, UserError
+
+log = logging.getLogger("monitor.service")
 
 
 class ApiError(Exception):
@@ -84,3 +87,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BrokerError)
     async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
         return _json(503, "kafka_unavailable", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        """Anything else is a bug: the standard body, without the exception's text (it may hold data or
+        internals); the traceback goes to the log."""
+        log.error("unhandled %s in %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        return _json(500, "internal_error", "internal error (the service's log has the details)")

@@ -10,9 +10,9 @@ from fastapi import Path, Query
 from monitor import windows
 from monitor.service.errors import ApiError
 
-# ClickHouse DateTime64 holds 1900..2299; the API accepts a narrower, sane range.
-MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+# The range every user-given time must lie in (monitor.windows: the CLI and the configuration share it).
+MIN_TIME = windows.MIN_TIME
+MAX_TIME = windows.MAX_TIME
 
 # Model names are free text in events; only control characters and '/' cannot be addressed in a path.
 ModelName = Annotated[
@@ -27,10 +27,9 @@ ResultsEnd = Annotated[
 
 
 def api_time(value: datetime, name: str) -> datetime:
-    value = windows.as_utc(value)
-    if not MIN_TIME <= value < MAX_TIME:
-        raise ApiError(422, "invalid_request", f"{name}: must be between 1970-01-01 and 2200-01-01")
-    return value
+    if not windows.in_time_range(value):
+        raise ApiError(422, "invalid_request", f"{name}: must be {windows.TIME_RANGE}")
+    return windows.as_utc(value)
 
 
 def resolve_window(

@@ -20,13 +20,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from monitor.errors import StorageError
+from monitor.dsn import EMBEDDED_SCHEME, parse_server_dsn
+from monitor.errors import InputError, StorageError
 from monitor.secrets import redact_dsn
 
 if TYPE_CHECKING:  # pandas and the settings models are slow to import: loaded only where they are used
@@ -35,9 +35,6 @@ if TYPE_CHECKING:  # pandas and the settings models are slow to import: loaded o
 
     from monitor.settings import ClickHouseSettings
 
-EMBEDDED_SCHEME = "chdb://"
-TLS_SCHEMES = ("https", "clickhouses")
-
 
 def server_client_kwargs(
     dsn: str, ca_file: Path | str | None = None, verify: bool = True
@@ -45,26 +42,26 @@ def server_client_kwargs(
     """The ``clickhouse_connect.get_client`` arguments for a server DSN, and the database its path names.
 
     A pure function, so what a DSN turns into is testable without a server. The client connects to
-    the ``default`` database (ours may not exist yet; migrations create it).
+    the ``default`` database (ours may not exist yet; migrations create it). ``ValueError`` (without the
+    password) for a DSN :func:`monitor.dsn.parse_server_dsn` refuses.
     """
-    parts = urlsplit(dsn)
-    secure = parts.scheme in TLS_SCHEMES
-    kwargs: dict[str, Any] = dict(parse_qsl(parts.query))  # clickhouse-connect's own DSN options
+    parsed = parse_server_dsn(dsn)
+    kwargs: dict[str, Any] = dict(parsed.options)  # clickhouse-connect's own client options
     kwargs.update(
-        interface="https" if secure else "http",
-        host=parts.hostname or "localhost",
-        port=parts.port or (8443 if secure else 8123),
-        username=unquote(parts.username) if parts.username else "default",
-        password=unquote(parts.password) if parts.password else "",
+        interface="https" if parsed.secure else "http",
+        host=parsed.host,
+        port=parsed.port,
+        username=parsed.username,
+        password=parsed.password,
         database="default",
-        secure=secure,
+        secure=parsed.secure,
         settings=SESSION_SETTINGS,
     )
-    if secure:
+    if parsed.secure:
         kwargs["verify"] = verify
         if ca_file is not None and verify:
             kwargs["ca_cert"] = str(ca_file)
-    return kwargs, unquote(parts.path).strip("/").split("/")[0]
+    return kwargs, parsed.database
 
 
 def embedded_path(dsn: str) -> Path | None:
@@ -239,13 +236,19 @@ SESSION_SETTINGS = {"input_format_try_infer_exponent_floats": 1, "input_format_t
 
 
 def _open_client(dsn: str, ca_file: Path | str | None = None, verify: bool = True) -> tuple[Client, str]:
-    """A client for the DSN, and the database a server DSN names in its path ('' if none)."""
+    """A client for the DSN, and the database a server DSN names in its path ('' if none).
+
+    :class:`InputError` for a malformed DSN (bad input, not an unreachable server)."""
+    path = embedded_path(dsn)
+    if path is None:
+        try:
+            kwargs, url_db = server_client_kwargs(dsn, ca_file, verify)
+        except ValueError as exc:
+            raise InputError(f"ClickHouse DSN {redact_dsn(dsn)}: {exc}") from exc
     try:
-        path = embedded_path(dsn)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             return clickhouse_connect.get_client(interface="chdb", path=str(path), settings=SESSION_SETTINGS), ""
-        kwargs, url_db = server_client_kwargs(dsn, ca_file, verify)
         return clickhouse_connect.get_client(**kwargs), url_db
     except Exception as exc:
         raise StorageError(f"cannot open ClickHouse at {redact_dsn(dsn)}: {_first_line(exc)}", _code(exc)) from exc

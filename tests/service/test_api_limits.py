@@ -158,6 +158,48 @@ def test_report_is_cached_by_window_and_reference_version(serve, storage: Storag
     assert "against reference 2:" in fresh.text and "240 current rows" in fresh.text
 
 
+def test_report_leaves_out_a_feature_missing_from_the_window(serve, storage: Storage, tmp_path: Path) -> None:
+    """A feature of the reference that no event of the window carries: Evidently raised "An empty column
+    ... was provided for drift calculation" and the API answered a plain-text 500."""
+    now = datetime.now(UTC)
+    earlier = [{**r, "event_id": f"old{i}"} for i, r in enumerate(synthetic_rows(20, end=now - timedelta(hours=5)))]
+    insert_events(storage, "m", earlier)  # is_new_user has a column, but no value in the window below
+    rows = synthetic_rows(200, end=now)
+    for row in rows:
+        row["features"].pop("is_new_user")
+    insert_events(storage, "m", rows)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(50, 10, 300),
+            "country": rng.choice(["DE", "FR", "US"], 300),
+            "is_new_user": rng.choice(["true", "false"], 300),
+        }
+    )
+    frame.to_parquet(tmp_path / "ref.parquet")
+    api = serve()
+    api.anonymous.post("/api/v1/models/m/references", json={"file": "ref.parquet"}, headers=api.auth())
+    window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(seconds=1)).isoformat()}
+    page = api.client.get("/api/v1/models/m/report", params=window)
+    assert page.status_code == 200, page.text
+    assert "Left out, without a value on one side: is_new_user." in page.text
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(serve) -> None:
+    api = serve()
+    assert api.app is not None
+
+    def broken() -> None:
+        raise RuntimeError("internal detail /srv/secret.db")
+
+    api.app.add_api_route("/api/v1/broken", broken)
+    response = api.client.get("/api/v1/broken")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret" not in response.text and "RuntimeError" not in response.text
+
+
 def test_cache_expires_evicts_and_builds_once() -> None:
     clock = [0.0]
     cache = ReportCache(size=2, ttl_seconds=10, clock=lambda: clock[0])
