@@ -1,7 +1,7 @@
 """A reference's profile: the summaries a detector run needs, computed once when the reference is added.
 
 Per numerical column: count, missing, min, max, mean, population std, the 10%..90% quantiles by
-numpy's default (linear) definition (ClickHouse ``quantilesExactInclusive`` is that definition), the
+numpy's default (linear) definition, computed as numpy computes it (:func:`numpy_quantiles`), the
 distinct bin edges derived from them, and the number of distinct values. Per categorical column: the
 frequency of every category (up to :data:`MAX_CATEGORIES`, most frequent first) and missing. The
 prediction and label columns are profiled the same way. Stored as JSON in ``references.profile``.
@@ -92,12 +92,34 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def numpy_quantiles(sorted_values: str, levels: tuple[float, ...]) -> str:
+    """``numpy.quantile(x, levels)`` (method "linear") of an ascending array, operation for operation.
+
+    ClickHouse's ``quantilesExactInclusive`` is the same definition but not the same arithmetic: its
+    interpolated edges can differ from numpy's in the last bit (0.10000000000000009 for 0.1), and a value
+    sitting exactly on an edge then lands in the other bin. numpy computes the virtual index
+    ``(n - 1)*q``, takes its floor and fraction ``g`` (the last value from index ``n - 1`` on), and
+    interpolates with ``a + (b - a)*g``, or ``b - (b - a)*(1 - g)`` from ``g >= 0.5`` on. Same IEEE
+    operations, same edges.
+    """
+    listed = ", ".join(repr(float(q)) for q in levels)
+    n = "length(s)"
+    virtual = f"({n} - 1) * q"
+    return (
+        f"arrayMap(s -> arrayMap(q -> if({n} = 0, nan, "
+        f"if(({virtual}) >= {n} - 1, s[{n}], if(({virtual}) < 0, s[1], "
+        f"arrayMap((a, b, g) -> if(g >= 0.5, b - (b - a) * (1 - g), a + (b - a) * g), "
+        f"[s[toUInt64(floor({virtual})) + 1]], [s[toUInt64(floor({virtual})) + 2]], "
+        f"[({virtual}) - floor({virtual})])[1]))), [{listed}]), [{sorted_values}])[1]"
+    )
+
+
 def spread_aggregates(value: str, present: str) -> list[str]:
-    """The population std and the 10%..90% quantiles (numpy's linear definition) of ``value`` where
-    ``present``: the one definition of a reference's spread and decile bin edges, used by profiles and by
-    the drift engine's reference side alike."""
-    levels = ", ".join(str(q) for q in DECILES)
-    return [f"stddevPopStableIf({value}, {present})", f"quantilesExactInclusiveIf({levels})({value}, {present})"]
+    """The population std and the 10%..90% quantiles (numpy's linear definition, to the bit) of
+    ``value`` where ``present``: the one definition of a reference's spread and decile bin edges, used by
+    profiles and by the drift engine's reference side alike."""
+    values = f"arraySort(groupArrayIf(toFloat64({value}), {present}))"
+    return [f"stddevPopStableIf({value}, {present})", numpy_quantiles(values, DECILES)]
 
 
 def profile_numerical(
