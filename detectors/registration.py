@@ -200,7 +200,7 @@ def add_file(
         else sources.describe_with_arrow(path, fmt)
     )
     plan = sources.plan_load(path, columns, features, segment_keys, progress)
-    if mode == "file" and not sources.fits_one_statement(storage, path, fmt, plan):
+    if mode == "file" and not sources.fits_one_statement(storage, path, fmt, plan, columns):
         progress(f"{path.name} has too many or too long column names for one statement: streaming it")
         mode = "stream"
         columns = sources.describe_with_arrow(path, fmt)

@@ -69,6 +69,7 @@ class TextColumn:
     name: str
     kind: TextKind | None  # None: dates or times
     value: str  # over the column's field, quoted by name
+    boolean: bool = False  # only True/False: the value is 'true' or 'false'
 
 
 def _settings_clause() -> str:
@@ -112,7 +113,9 @@ def _column(name: str, present: int, not_number: int, not_integer: int, not_bool
     if present == 0:
         return TextColumn(name, "numerical", "CAST(NULL AS Nullable(Float64))")
     if not_boolean == 0:
-        return TextColumn(name, "categorical", f"if({missing}, NULL, if({x} IN {_in(_TRUE)}, 'true', 'false'))")
+        return TextColumn(
+            name, "categorical", f"if({missing}, NULL, if({x} IN {_in(_TRUE)}, 'true', 'false'))", boolean=True
+        )
     if not_integer == 0:
         return TextColumn(name, "numerical", f"if({missing}, NULL, toInt64OrNull(trimBoth({x})))")
     if not_number == 0:

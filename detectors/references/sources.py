@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.references.profile import Kind
+from detectors.text_columns import TextColumn, classify, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
@@ -52,6 +53,7 @@ class SourceColumn:
     kind: Kind | None
     boolean: bool = False  # a real boolean type
     boolean_text: bool = False  # text holding only true/false (CSV written by pandas: True/False)
+    text_value: str | None = None  # CSV/TSV: its value over the raw field (detectors.text_columns)
 
     @property
     def numeric(self) -> bool:
@@ -92,8 +94,18 @@ def _strip(type_name: str) -> str:
 
 
 def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[SourceColumn]:
-    """Column kinds as ClickHouse infers them from the file (what ``INSERT ... FROM file()`` will read)."""
+    """Column kinds as ClickHouse reads the file (what ``INSERT ... FROM file()`` will read).
+
+    Parquet carries its types. CSV and TSV columns are classified over every row as pandas reads
+    them (:mod:`detectors.text_columns`), as ``monitor drift`` reads the same file.
+    """
     source = f"file({sql_string(str(path))}, {sql_string(fmt)})"
+    if fmt != "Parquet":
+        try:
+            _, classified = classify(storage, source)
+        except StorageError as exc:
+            raise InputError(f"{path}: cannot read as {fmt}: {reason(exc)}") from exc
+        return [_from_text(c) for c in classified]
     try:
         described = storage.rows(f"DESCRIBE TABLE {source}")
     except StorageError as exc:
@@ -125,6 +137,22 @@ def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[Sou
             SourceColumn(c.name, c.type_name, c.kind, boolean_text=True) if c.name in booleans else c for c in columns
         ]
     return columns
+
+
+def _from_text(column: TextColumn) -> SourceColumn:
+    if column.kind is None:
+        return SourceColumn(column.name, "dates or times", None, text_value=column.value)
+    type_name = "Float64" if column.kind == "numerical" else "String"
+    return SourceColumn(column.name, type_name, column.kind, boolean_text=column.boolean, text_value=column.value)
+
+
+def file_source(path: Path, fmt: str, columns: list[SourceColumn]) -> str:
+    """What ``INSERT ... SELECT`` reads: the file, or for CSV/TSV its columns as classified."""
+    source = f"file({sql_string(str(path))}, {sql_string(fmt)})"
+    if fmt == "Parquet":
+        return source
+    text = [TextColumn(c.name, c.kind, c.text_value or quote_identifier(c.name), c.boolean_text) for c in columns]
+    return text_source(source, text)
 
 
 def _arrow_kind(data_type: pa.DataType) -> tuple[Kind | None, bool]:
@@ -237,17 +265,19 @@ def _expr(column: SourceColumn, kind: Kind) -> str:
     return f"toString({quoted})" if column.boolean or column.numeric else f"CAST({quoted}, 'Nullable(String)')"
 
 
-def file_insert_sql(storage: Storage, path: Path, fmt: str, plan: LoadPlan, load_id: str) -> str:
+def file_insert_sql(
+    storage: Storage, path: Path, fmt: str, plan: LoadPlan, load_id: str, columns: list[SourceColumn]
+) -> str:
     """The one ``INSERT ... SELECT ... FROM file()`` that loads the whole file (every column at once)."""
     targets = ["load_id", "row_id", *plan.exprs]
     values = [sql_string(load_id), "rowNumberInAllBlocks()", *plan.exprs.values()]
     return (
         f"INSERT INTO {storage.table('reference_rows')} ({', '.join(quote_identifier(t) for t in targets)}) "
-        f"SELECT {', '.join(values)} FROM file({sql_string(str(path))}, {sql_string(fmt)})"
+        f"SELECT {', '.join(values)} FROM {file_source(path, fmt, columns)}"
     )
 
 
-def fits_one_statement(storage: Storage, path: Path, fmt: str, plan: LoadPlan) -> bool:
+def fits_one_statement(storage: Storage, path: Path, fmt: str, plan: LoadPlan, columns: list[SourceColumn]) -> bool:
     """Whether :func:`file_insert_sql` stays well under ClickHouse's ``max_query_size``.
 
     It names every column of the file, by the file's own names (up to 256 characters, up to four bytes
@@ -255,18 +285,17 @@ def fits_one_statement(storage: Storage, path: Path, fmt: str, plan: LoadPlan) -
     by columns, so a file that does not fit is streamed instead (:func:`insert_streamed`, whose
     statement names only the typed columns, of bounded length).
     """
-    return sql_bytes(file_insert_sql(storage, path, fmt, plan, "0" * 32)) <= PARTS_BUDGET
+    return sql_bytes(file_insert_sql(storage, path, fmt, plan, "0" * 32, columns)) <= PARTS_BUDGET
 
 
 def insert_from_file(
     storage: Storage, path: Path, fmt: str, columns: list[SourceColumn], plan: LoadPlan
 ) -> Callable[[str], int]:
     """An ``insert(load_id) -> rows`` that has ClickHouse read the file itself."""
-    del columns
 
     def insert(load_id: str) -> int:
         try:
-            storage.command(file_insert_sql(storage, path, fmt, plan, load_id))
+            storage.command(file_insert_sql(storage, path, fmt, plan, load_id, columns))
         except StorageError as exc:
             raise InputError(f"{path}: cannot load: {reason(exc)}") from exc
         return int(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,11 +61,14 @@ def _check_profile(reference, data: pd.DataFrame) -> None:
     assert profile.label.kind == "numerical"
 
 
-@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "quoted.csv"])
 @pytest.mark.parametrize("mode", ["file", "stream"])
 def test_profile_matches_numpy(storage: Storage, tmp_path: Path, frame: pd.DataFrame, suffix: str, mode: str) -> None:
     path = tmp_path / f"ref.{suffix}"
-    frame.to_parquet(path) if suffix == "parquet" else frame.to_csv(path, index=False)
+    if suffix == "parquet":
+        frame.to_parquet(path)
+    else:  # quoted: every field in quotes, numbers and missing values ("") too, as pandas' QUOTE_ALL writes
+        frame.to_csv(path, index=False, quoting=csv.QUOTE_ALL if suffix == "quoted.csv" else csv.QUOTE_MINIMAL)
     messages: list[str] = []
     reference = add_file(storage, "fraud", path, mode=mode, progress=messages.append)
     assert reference.rows == len(frame)
