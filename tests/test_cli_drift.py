@@ -263,3 +263,17 @@ def test_bin_edges_are_numpys_to_the_bit(tmp_path: Path) -> None:
         want = expected_numeric(ref_values, cur_values)
         assert got["psi"] == pytest.approx(want.psi, rel=1e-9), name
         assert got["js"] == pytest.approx(want.js, rel=1e-9), name
+
+
+def test_huge_magnitudes_keep_their_spread(tmp_path: Path) -> None:
+    """Values near 1e300: their squares overflow, the normalised Wasserstein distance must not."""
+    rng = np.random.default_rng(4)
+    ref_values, cur_values = rng.normal(0, 1, 3000) * 1e300, rng.normal(0.1, 1, 3000) * 1e300
+    pd.DataFrame({"x": ref_values}).to_parquet(tmp_path / "ref.parquet")
+    pd.DataFrame({"x": cur_values}).to_parquet(tmp_path / "cur.parquet")
+    proc = run("--reference", tmp_path / "ref.parquet", "--current", tmp_path / "cur.parquet", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    want = expected_numeric(ref_values / 1e300, cur_values / 1e300)  # scale-free
+    assert json.loads(proc.stdout)["columns"]["x"]["stats"]["wasserstein_norm"] == pytest.approx(
+        want.wasserstein_norm, rel=1e-6
+    )

@@ -119,7 +119,13 @@ def spread_aggregates(value: str, present: str) -> list[str]:
     ``value`` where ``present``: the one definition of a reference's spread and decile bin edges, used by
     profiles and by the drift engine's reference side alike."""
     values = f"arraySort(groupArrayIf(toFloat64({value}), {present}))"
-    return [f"stddevPopStableIf({value}, {present})", numpy_quantiles(values, DECILES)]
+    # Squares overflow past 1e154: such values get the std of the values scaled by 2^-520, scaled back
+    # (exact powers of two: no rounding); smaller ones keep the plain std, scaling would underflow theirs.
+    std = (
+        f"ifNotFinite(stddevPopStableIf({value}, {present}), "
+        f"stddevPopStableIf(toFloat64({value}) * exp2(-520), {present}) * exp2(520))"
+    )
+    return [std, numpy_quantiles(values, DECILES)]
 
 
 def profile_numerical(
