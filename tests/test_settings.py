@@ -87,6 +87,8 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (("type: pagerduty, routing_key_env: PD_ROUTING_KEY", "type: pager"), "channels.oncall"),
         (("min_samples: 500", "min_samples: 500\n    colour: blue"), "models.fraud.colour: Extra inputs"),
         (("window: 1h", "window: [1h"), "invalid YAML"),
+        (("\n  fraud:\n", '\n  "fraud/eu":\n'), "'fraud/eu' is not a model name: it must not contain '/'"),
+        (("\n  fraud:\n", '\n  "fr\\x00aud":\n'), "it contains the control character U+0000"),
     ],
 )
 def test_errors_name_file_key_and_reason(config: Path, change: tuple[str, str], expected: str) -> None:
