@@ -50,6 +50,7 @@ from monitor.durations import Duration
 from monitor.errors import ConfigError
 from monitor.secrets import MASK, redact_dsn
 from monitor.windows import TIME_RANGE, in_time_range
+from monitor_sdk.validation import model_name_problem
 
 DEFAULT_CONFIG_FILE = "monitor.yaml"
 ENV_PREFIX = "MONITOR_"
@@ -183,6 +184,15 @@ class IngestSettings(_Frozen):
     schema_seconds_per_batch: float = Field(2.0, gt=0, description="time a batch may spend adding typed columns")
 
 
+def _model_names(models: dict[str, Any]) -> dict[str, Any]:
+    """Keys that events could carry as ``model`` (the rule of docs/ingestion.md, shared with the validator)."""
+    for name in models:
+        problem = model_name_problem(name)
+        if problem is not None:
+            raise ValueError(f"{name!r} is not a model name: it {problem}")
+    return models
+
+
 class RetentionSettings(_Frozen):
     """How long rows are kept (ClickHouse TTL); ``models`` overrides ``events`` (and labels) per model."""
 
@@ -192,6 +202,8 @@ class RetentionSettings(_Frozen):
     detector_results: Duration = Field(default=timedelta(days=400))
     alerts: Duration = Field(default=timedelta(days=400))
     models: dict[str, Duration] = Field(default_factory=dict)
+
+    _valid_models = field_validator("models")(_model_names)
 
     @field_validator("events", "dead_letters", "delivered_outbox", "detector_results", "alerts")
     @classmethod
@@ -582,6 +594,8 @@ class Settings(BaseSettings):
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+
+    _valid_models = field_validator("models")(_model_names)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

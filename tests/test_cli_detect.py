@@ -137,7 +137,7 @@ def test_whole_processes(own_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-c", WRITE_EVENTS, str(own_path / "monitor.yaml")],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)},
         check=True,
         capture_output=True,
         timeout=180,
@@ -156,7 +156,7 @@ def test_detect_while_another_process_holds_the_path(own_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_PATH, str(own_path / "monitor.yaml")],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)},
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -39,7 +39,11 @@ except ConnectionError:
 
 @pytest.mark.parametrize("fmt", ["console", "json"])
 def test_tracebacks_without_locals(fmt: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "400"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p),
+        "COLUMNS": "400",
+    }
     result = subprocess.run(
         [sys.executable, "-c", PROGRAM, fmt], env=env, capture_output=True, text=True, timeout=60, check=True
     )

@@ -92,6 +92,8 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (("secret_env: RETRAIN_SECRET", "secret: [a, b]"), "channels.retrain.secret: Input should be a valid string"),
         (('start: "2026-11-01T00:00:00Z"', "start: 0001-01-01T00:00:00Z"), "models.churn.reference.start: must be"),
         (('dsn: "chdb://./.monitor/db"', 'dsn: "http://u:pw@[::1:1/db"'), "clickhouse.dsn: malformed URL"),
+        (("\n  fraud:\n", '\n  "fraud/eu":\n'), "'fraud/eu' is not a model name: it must not contain '/'"),
+        (("\n  fraud:\n", '\n  "fr\\x00aud":\n'), "it contains the control character U+0000"),
     ],
 )
 def test_errors_name_file_key_and_reason(config: Path, change: tuple[str, str], expected: str) -> None:

@@ -30,17 +30,27 @@ from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind
 # A JSON number (as JSONExtractKeysAndValuesRaw re-prints it) that Python also reads as a number:
 # integers beyond 18 digits may overflow orjson's 64-bit integers, so those are left to Python.
 _NUMBER = "(match({v}, '^-?[0-9]') AND (match({v}, '[.eE]') OR length({v}) <= 19))"
-_STRING = "startsWith({v}, '\"')"
+# ClickHouse re-prints an integer beyond 64 bits (>= 2^64 or < -2^63) as a JSON *string* of its
+# digits, and a large float that it re-prints as such an integer (1e20) becomes one when a nested
+# object is parsed again (features, segment): those quoted digits are numbers for Python (a float,
+# or infinity and a dead letter), so a quoted run of digits is left to Python. The shortest such
+# text, quotes included, is 22 characters ("18446744073709551616", "-9223372036854775809").
+_NOT_BIG_INTEGER = "(length({v}) < 22 OR NOT match({v}, '^\"-?[0-9]+\"$'))"
+_STRING = "(startsWith({v}, '\"') AND " + _NOT_BIG_INTEGER + ")"
 # An identifier vouched for is a JSON string without escapes, so its text is the raw value without
 # its quotes (no JSON decoding needed). Python's str.strip() never removes a printable ASCII
 # character, so one of them proves it is not blank; bytes >= characters keeps the length bound safe.
+# Without escapes, the only control characters it can hold are DEL and C1 (bytes 0x7F, 0xC2 0x80-0x9F):
+# any 0x7F or 0xC2 byte is left to Python, as is '/' in a model name (``forbidden``).
 _PLAIN_TEXT = (
     "(startsWith({v}, '\"') AND position({v}, '\\\\') = 0 AND length({v}) BETWEEN 3 AND {n} + 2 "
-    "AND match(substring({v}, 2, length({v}) - 2), '[!-~]'))"
+    "AND match(substring({v}, 2, length({v}) - 2), '[!-~]') AND position({v}, unhex('7F')) = 0 "
+    "AND position({v}, unhex('C2')) = 0{forbidden} AND " + _NOT_BIG_INTEGER + ")"
 )
 _RFC3339_Z = r"'^\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z\"$'"
 _MIN_EPOCH_MS = 100_000_000_000  # below: "looks like epoch seconds", Python's call
 _MAX_EPOCH_MS = 10_413_791_999_999  # 2299-12-31T23:59:59.999Z
+_MIN_YEAR, _MAX_YEAR = 1900, 2299  # the same range as RFC 3339 text (Python: "outside the years 1900-2299")
 
 
 def _number(v: str) -> str:
@@ -51,8 +61,10 @@ def _string(v: str) -> str:
     return _STRING.format(v=v)
 
 
-def _plain_text(v: str, n: int) -> str:
-    return _PLAIN_TEXT.format(v=v, n=n)
+def _plain_text(v: str, n: int, slash: bool = True) -> str:
+    """A non-blank identifier of at most ``n`` characters without control characters (nor '/' unless
+    ``slash``), as the Python validator requires of event_id and model."""
+    return _PLAIN_TEXT.format(v=v, n=n, forbidden="" if slash else f" AND position({v}, '/') = 0")
 
 
 def _unquoted(v: str) -> str:
@@ -103,9 +115,12 @@ def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_L
         rf"({no_backslash} OR NOT match(raw, '\\\\u[dD][89a-fA-F]'))",
         _unique_keys("top_kv"),
         _plain_text("top['event_id']", MAX_ID_LENGTH),
-        _plain_text("top['model']", MAX_MODEL_LENGTH),
+        _plain_text("top['model']", MAX_MODEL_LENGTH, slash=False),
+        # RFC 3339 text within the years the validator takes (1900-2299: a prefix comparison; the
+        # pattern has made the year four digits), whose date and time exist
         "((match(top['timestamp'], '^[0-9]{12,14}$') AND toInt64OrZero(top['timestamp']) "
         f"BETWEEN {_MIN_EPOCH_MS} AND {_MAX_EPOCH_MS}) OR (match(top['timestamp'], {_RFC3339_Z}) "
+        f"AND substring(top['timestamp'], 2, 4) BETWEEN '{_MIN_YEAR}' AND '{_MAX_YEAR}' "
         f"AND formatDateTime({_SECONDS}, '%Y-%m-%dT%H:%i:%S') = substring(top['timestamp'], 2, 19)))",
         "startsWith(top['features'], '{')",
         f"length(f_kv) <= {max_features}",
@@ -118,7 +133,7 @@ def fast_valid(max_features: int = MAX_FEATURES, max_key_length: int = MAX_KEY_L
         # Valid JSON: a value is a string, true, false, null, an object, an array or a number, and
         # only a number starts with a digit or '-'; what Python reads differently is vouched out.
         "arrayAll(v -> NOT (startsWith(v, '{') OR startsWith(v, '[')), f_kv.2)",
-        "arrayAll(v -> length(v) <= 19 OR startsWith(v, '\"') OR match(v, '[.eE]'), f_kv.2)",
+        f"arrayAll(v -> length(v) <= 19 OR {_string('v')} OR match(v, '[.eE]'), f_kv.2)",
         "(" + _number("top['prediction']") + " OR " + _string("top['prediction']") + ")",
         _optional(
             "model_version",

@@ -137,6 +137,59 @@ def test_names_with_control_characters_quotes_and_backticks(kafka_bootstrap: str
         assert storage.rows(sql, {"n": name}) == [(1.5,)]
 
 
+def test_numbers_years_and_names_the_validator_reads_otherwise_than_clickhouse(
+    kafka_bootstrap: str, storage: Storage
+) -> None:
+    """Each of these was stored by the fast path with other values than the validator gives them (or
+    none): big integers as text, years and a negative epoch it refuses, models the API cannot address."""
+    base = b'"timestamp":1795773600000,"features":{"x":1.5},"prediction":1'
+
+    def raw(event_id: str, body: bytes = base, model: bytes = b'"big"') -> bytes:
+        return b'{"event_id":"%s","model":%s,%s}' % (event_id.encode(), model, body)
+
+    big = b"18446744073709551616"
+    stored = [  # numbers beyond 64 bits are numbers: the nearest float
+        raw("f-big", base.replace(b"1.5", big)),
+        raw("f-neg", base.replace(b"1.5", b"-9223372036854775809")),
+        raw("f-1e20", base.replace(b"1.5", b"1e20")),
+        raw("p-big", base.replace(b'"prediction":1', b'"prediction":' + big)),
+    ]
+    refused = {
+        raw("p-inf", base.replace(b'"prediction":1', b'"prediction":1' + b"0" * 400)): "not_json",
+        raw("ts-9999", base.replace(b"1795773600000", b'"9999-12-31T23:59:59Z"')): "bad_timestamp",
+        raw("ts-0001", base.replace(b"1795773600000", b'"0001-01-01T00:00:00Z"')): "bad_timestamp",
+        raw("ts-1899", base.replace(b"1795773600000", b'"1899-12-31T23:59:59Z"')): "bad_timestamp",
+        raw("ts-2300", base.replace(b"1795773600000", b'"2300-01-01T00:00:00Z"')): "bad_timestamp",
+        raw("ts-neg", base.replace(b"1795773600000", b"-5")): "bad_timestamp",
+        raw("m-nul", model=b'"fr\\u0000aud"'): "bad_value",
+        raw("m-nl", model=b'"a\\nb"'): "bad_value",
+        raw("m-del", model=b'"x\x7fy"'): "bad_value",
+        raw("m-c1", model=b'"c1\xc2\x85"'): "bad_value",
+        raw("m-slash", model=b'"a/b"'): "bad_value",
+        raw("id\\u0000nul"): "bad_value",
+    }
+    _, kinds = run_scenario(kafka_bootstrap, storage, [*stored, *refused])
+    assert kinds == {"not_json": 1, "bad_timestamp": 5, "bad_value": 6}
+    rows = storage.dicts(
+        f"SELECT event_id, fnum, fcat, prediction_num, prediction_cat FROM {storage.table('events')} FINAL "
+        "WHERE model = 'big'"
+    )
+    got = {r["event_id"]: r for r in rows}
+    assert set(got) == {"f-big", "f-neg", "f-1e20", "p-big"}
+    assert got["f-big"]["fnum"] == {"x": 2.0**64} and got["f-neg"]["fnum"] == {"x": -(2.0**63)}
+    assert got["f-1e20"]["fnum"] == {"x": 1e20}
+    assert all(r["fcat"] == {} for r in rows)
+    assert (got["p-big"]["prediction_num"], got["p-big"]["prediction_cat"]) == (2.0**64, None)
+    models = {r[0] for r in storage.rows(f"SELECT DISTINCT model FROM {storage.table('events')} FINAL")}
+    assert models == {"big", "fraud"}  # every stored model can be addressed as /api/v1/models/{model}
+    reasons = {r[0] for r in storage.rows(f"SELECT reason FROM {storage.table('dead_letters')} FINAL")}
+    assert "field 'model' must not contain '/'" in reasons
+    assert "field 'model' contains the control character U+0000" in reasons
+    assert "field 'event_id' contains the control character U+0000" in reasons
+    hints = {r[0] for r in storage.rows(f"SELECT model FROM {storage.table('dead_letters')} FINAL")}
+    assert hints == {"big", ""}  # a refused name is not kept as the dead letter's model (a metric label)
+
+
 def test_deep_nesting(kafka_bootstrap: str, storage: Storage) -> None:
     deep_features = (
         b'{"event_id":"deep-1","model":"m","timestamp":1795773600000,"features":{"a":'

@@ -90,7 +90,7 @@ def child_env(k: KafkaSettings, dsn: str, password_variable: str | None = None) 
     assert k.sasl_password is not None and k.ssl_cafile is not None
     env = {key: value for key, value in os.environ.items() if not key.startswith("MONITOR_")}
     env |= {
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p),
         "MONITOR_CLICKHOUSE_DSN": dsn,
         "MONITOR_KAFKA__BOOTSTRAP": k.bootstrap,
         "MONITOR_KAFKA__PREDICTIONS_TOPIC": k.predictions_topic,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
@@ -13,8 +14,12 @@ from hypothesis import strategies as st
 from monitor.ingest.validation import (
     InvalidMessage,
     format_timestamp,
+    model_hint,
+    model_name_problem,
     parse_label,
     parse_prediction,
+    validate_label,
+    validate_prediction,
 )
 
 VALID = {
@@ -109,6 +114,27 @@ def test_rfc3339_forms(text: str, expected: datetime) -> None:
             "not_json",
             "infinity",
         ),
+        (
+            b'{"event_id":"1","model":"m","timestamp":1795773600000,"features":{},"prediction":1' + b"0" * 400 + b"}",
+            "not_json",
+            "infinity",
+        ),
+        (encode(VALID | {"timestamp": "9999-12-31T23:59:59Z"}), "bad_timestamp", "1900-2299"),
+        (encode(VALID | {"timestamp": "0001-01-01T00:00:00Z"}), "bad_timestamp", "1900-2299"),
+        (encode(VALID | {"timestamp": "1899-12-31T23:59:59.999Z"}), "bad_timestamp", "1900-2299"),
+        (encode(VALID | {"timestamp": "2300-01-01T00:00:00Z"}), "bad_timestamp", "1900-2299"),
+        (encode(VALID | {"timestamp": -5}), "bad_timestamp", "negative epoch"),
+        (encode(VALID | {"timestamp": -2_000_000_000_000}), "bad_timestamp", "negative epoch"),
+        (encode(VALID | {"timestamp": 0}), "bad_timestamp", "looks like epoch seconds"),
+        (encode(VALID | {"timestamp": 99_999_999_999}), "bad_timestamp", "looks like epoch seconds"),
+        (encode(VALID | {"model": "fr\x00aud"}), "bad_value", "'model' contains the control character U+0000"),
+        (encode(VALID | {"model": "a\nb"}), "bad_value", "'model' contains the control character U+000A"),
+        (encode(VALID | {"model": "x\x7fy"}), "bad_value", "'model' contains the control character U+007F"),
+        (encode(VALID | {"model": "c1\x85"}), "bad_value", "'model' contains the control character U+0085"),
+        (encode(VALID | {"model": "a/b"}), "bad_value", "'model' must not contain '/'"),
+        (encode(VALID | {"event_id": "a\x00b"}), "bad_value", "'event_id' contains the control character U+0000"),
+        (encode(VALID | {"event_id": "a\tb"}), "bad_value", "'event_id' contains the control character U+0009"),
+        (encode(VALID | {"event_id": "\x9fz"}), "bad_value", "'event_id' contains the control character U+009F"),
     ],
 )
 def test_malformed_messages_are_named(raw: bytes, kind: str, words: str) -> None:
@@ -116,6 +142,73 @@ def test_malformed_messages_are_named(raw: bytes, kind: str, words: str) -> None
     assert error.kind == kind
     assert words in error.reason
     assert "\n" not in error.reason
+
+
+@pytest.mark.parametrize("text", ["1900-01-01T00:00:00Z", "2299-12-31T23:59:59.999Z", "1969-12-31T23:59:59Z"])
+def test_rfc3339_text_at_the_ends_of_the_range(text: str) -> None:
+    assert parse_prediction(encode(VALID | {"timestamp": text})).ts_ms == round(
+        datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+    )
+
+
+@pytest.mark.parametrize("number", [2**63, 2**64 - 1, 2**64, -(2**63) - 1, 10**30, -(10**30)])
+def test_integers_beyond_64_bits_are_numbers(number: int) -> None:
+    """JSON numbers are doubles: an integer orjson cannot hold in 64 bits is the nearest float, never text."""
+    raw = (
+        b'{"event_id":"1","model":"m","timestamp":1795773600000,"features":{"amount":%d},"prediction":%d,'
+        b'"probabilities":{"a":%d}}' % (number, number, number)
+    )
+    event = parse_prediction(raw)
+    assert event.features == {"amount": float(number)} and type(event.features["amount"]) is float
+    assert event.prediction == float(number) and type(event.prediction) is float
+    assert event.probabilities == {"a": float(number)}
+
+
+def test_integers_too_large_for_a_double_from_python_objects_are_refused() -> None:
+    """The SDK validates Python objects, whose integers have no bound: one beyond a double is refused
+    like the JSON number it would be (never an OverflowError)."""
+    doc = VALID | {"timestamp": 1795773600000}
+    for bad, name in [
+        (doc | {"features": {"x": 10**400}}, "'features.x'"),
+        (doc | {"prediction": -(10**400)}, "'prediction'"),
+        (doc | {"probabilities": {"a": 10**400}}, "'probabilities.a'"),
+    ]:
+        with pytest.raises(InvalidMessage, match=name) as info:
+            validate_prediction(bad)
+        assert info.value.kind == "bad_value"
+    with pytest.raises(InvalidMessage, match="'label' must be a finite number"):
+        validate_label({"event_id": "e", "model": "m", "label": 10**400})
+
+
+@pytest.mark.parametrize("name", ["fraud", "fraud.v2", "Zoë ünïcödé", 'it\'s "quoted"', "a b", "a\\b", "x" * 128])
+def test_model_names_the_rule_allows(name: str) -> None:
+    assert model_name_problem(name) is None
+    assert parse_prediction(encode(VALID | {"model": name})).model == name
+    assert parse_label(encode({"event_id": "e", "model": name, "label": 1})).model == name
+
+
+@pytest.mark.parametrize("name", ["", "  ", "a/b", "/", "fr\x00aud", "a\nb", "x\x7fy", "c1\x80", "x" * 129])
+def test_model_names_the_rule_refuses_for_events_labels_and_hints(name: str) -> None:
+    assert model_name_problem(name) is not None
+    assert rejected(encode(VALID | {"model": name})).kind == "bad_value"
+    with pytest.raises(InvalidMessage, match="'model'"):
+        parse_label(encode({"event_id": "e", "model": name, "label": 1}))
+    # A dead letter's model hint (a metric label) never carries the refused name.
+    hint = model_hint(encode(VALID | {"model": name}), 1_000_000)
+    assert "/" not in hint and not any(unicodedata.category(c) == "Cc" for c in hint)
+    assert model_hint(encode(VALID | {"model": "fr\x00aud"}), 1_000_000) == ""
+
+
+def test_event_ids_refuse_control_characters_in_labels_too() -> None:
+    with pytest.raises(InvalidMessage, match="'event_id' contains the control character U\\+0000"):
+        parse_label(encode({"event_id": "e\x00", "model": "m", "label": 1}))
+    assert parse_prediction(encode(VALID | {"event_id": "a/b c"})).event_id == "a/b c"  # '/' is fine in an id
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=10), st.characters(categories=["Cc"]) | st.just("/"), st.text(max_size=10))
+def test_every_control_character_or_slash_in_a_model_name_is_refused(before: str, bad: str, after: str) -> None:
+    assert rejected(encode(VALID | {"model": f"x{before}{bad}{after}"})).kind == "bad_value"
 
 
 def test_oversized_message() -> None:
@@ -139,6 +232,11 @@ def test_labels() -> None:
 # ---------------------------------------------------------------------------- properties
 
 texts = st.text(min_size=1, max_size=30).filter(lambda s: s.strip() != "")
+# Identifiers hold no control character (Unicode's Cc: U+0000-U+001F, U+007F-U+009F), models no '/'.
+event_ids = st.text(st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=30).filter(
+    lambda s: s.strip() != ""
+)
+model_names = event_ids.filter(lambda s: "/" not in s)
 feature_values = st.one_of(
     st.none(),
     st.booleans(),
@@ -160,8 +258,8 @@ def valid_events(draw: st.DrawFn) -> dict:
     else:
         stamp = round(moment.timestamp() * 1000)
     doc = {
-        "event_id": draw(texts),
-        "model": draw(texts),
+        "event_id": draw(event_ids),
+        "model": draw(model_names),
         "timestamp": stamp,
         "features": draw(st.dictionaries(texts, feature_values, max_size=8)),
         "prediction": draw(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10))),

@@ -425,8 +425,16 @@ def test_timestamps_are_validated_before_anything_is_queued(kafka_bootstrap: str
         with pytest.raises(InvalidMessage, match=r"'probabilities\.yes' must be a finite"):
             logger.log({"a": 1.0}, prediction=1.0, probabilities={"yes": float("nan")})
         assert logger.pending == 0
+        with pytest.raises(InvalidMessage, match="negative epoch"):
+            logger.log({"a": 1.0}, prediction=1.0, timestamp=-5)
+        with PredictionLogger("a/b", kafka_bootstrap) as bad, pytest.raises(InvalidMessage, match="contain '/'"):
+            bad.log({"a": 1.0}, prediction=1.0)
+        assert logger.pending == 0
         stamp = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
         assert logger.log({"a": 1.0}, prediction=1.0, timestamp=stamp, event_id="ok") == "ok"
+        # An instant before 1973 (epoch milliseconds below 10^11, refused as probable seconds) goes as text.
+        early = datetime(1969, 7, 20, 20, 17, tzinfo=UTC)
+        assert logger.log({"a": 1.0}, prediction=1.0, timestamp=early, event_id="early") == "early"
 
 
 def test_a_process_that_exits_without_close_still_delivers_or_reports(kafka_bootstrap: str) -> None:

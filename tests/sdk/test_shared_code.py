@@ -29,6 +29,14 @@ RAW = [
     b"[1, 2]",
     b'"text"',
     b'{"event_id":"a","model":"m","label":1}',
+    # numbers beyond 64 bits (floats for orjson) or beyond a double (refused by orjson)
+    b'{"event_id":"a","model":"m","timestamp":1795773600000,"features":{"x":18446744073709551616},'
+    b'"prediction":-9223372036854775809,"label":100000000000000000000000}',
+    b'{"event_id":"a","model":"m","timestamp":1795773600000,"features":{"x":1e400},"prediction":1,"label":1}',
+    b'{"event_id":"a","model":"m","timestamp":1795773600000,"features":{},"prediction":1' + b"0" * 400 + b"}",
+    b'{"event_id":"a","model":"m","label":' + b"9" * 5000 + b"}",
+    b'{"event_id":"a","model":"m","timestamp":1795773600000,"features":{},"prediction":18446744073709551615}',
+    b'{"event_id":"a","model":"a/b","timestamp":-5,"features":{},"prediction":1,"label":1}',
 ]
 
 
@@ -66,6 +74,7 @@ def test_without_orjson_every_message_is_decided_the_same_way() -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == expected
     assert expected[1].startswith("not_json") and expected[6].startswith("not_utf8")  # the cases that differ by default
+    assert expected[-3].startswith("not_json") and expected[-4].startswith("not_json")  # infinity, as orjson
 
 
 def test_a_subclass_of_a_json_type_is_named_by_its_own_type() -> None:

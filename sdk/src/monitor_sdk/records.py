@@ -95,7 +95,10 @@ def epoch_ms(value: Timestamp) -> int | float | str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InvalidMessage("bad_timestamp", "timestamp must be timezone-aware (e.g. datetime.now(tz=UTC))")
-        return int(value.timestamp() * 1000)
+        ms = int(value.timestamp() * 1000)
+        # Epoch milliseconds below 10^11 (before 1973-03-03) are refused as probable epoch seconds:
+        # an earlier instant goes as RFC 3339 text.
+        return ms if ms >= 100_000_000_000 else value.astimezone(UTC).isoformat(timespec="milliseconds")
     return plain(value)  # type: ignore[no-any-return]
 
 

@@ -30,6 +30,12 @@ _MAX_MS = 10_413_791_999_999
 # Below this an epoch value is almost surely seconds, not milliseconds (1973-03-03).
 _SECONDS_SUSPECT_MS = 100_000_000_000
 
+# Characters an identifier cannot hold: control characters (C0, DEL and C1: U+0000-U+001F,
+# U+007F-U+009F), which no URL path, Prometheus label or log line carries safely; a model name
+# cannot hold '/' either, which separates the API's path segments (GET /api/v1/models/{model}).
+_EVENT_ID_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f]")
+_MODEL_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f/]")
+
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
@@ -139,8 +145,8 @@ def validate_prediction(obj: Any) -> PredictionEvent:
     """Validate a parsed prediction object (a dict from JSON) against the contract's rules."""
     if type(obj) is not dict:
         raise InvalidMessage("not_object", f"message must be a JSON object, got {_json_type(obj)}")
-    event_id = _required_text(obj, "event_id", MAX_ID_LENGTH)
-    model = _required_text(obj, "model", MAX_MODEL_LENGTH)
+    event_id = _required_text(obj, "event_id", MAX_ID_LENGTH, _EVENT_ID_FORBIDDEN)
+    model = _required_text(obj, "model", MAX_MODEL_LENGTH, _MODEL_FORBIDDEN)
     ts_ms = _timestamp(obj, "timestamp", required=True)
     features = _features(obj)
     prediction = _prediction(obj)
@@ -154,14 +160,14 @@ def validate_label(obj: Any, received_ms: int | None = None) -> LabelEvent:
     """Validate a parsed label object; a missing timestamp means "when it was received"."""
     if type(obj) is not dict:
         raise InvalidMessage("not_object", f"message must be a JSON object, got {_json_type(obj)}")
-    event_id = _required_text(obj, "event_id", MAX_ID_LENGTH)
-    model = _required_text(obj, "model", MAX_MODEL_LENGTH)
+    event_id = _required_text(obj, "event_id", MAX_ID_LENGTH, _EVENT_ID_FORBIDDEN)
+    model = _required_text(obj, "model", MAX_MODEL_LENGTH, _MODEL_FORBIDDEN)
     if "label" not in obj:
         raise InvalidMessage("missing_field", "missing required field 'label'")
     label = obj["label"]
     kind = type(label)
     if kind is int or kind is float:
-        label = _finite(float(label), "label")
+        label = _finite(_float(label, "label"), "label")
     elif kind is not str and kind is not bool:
         raise InvalidMessage(
             "wrong_type", f"field 'label' must be a number, string or boolean, got {_json_type(label)}"
@@ -195,7 +201,25 @@ def _json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _required_text(obj: dict[str, Any], name: str, max_length: int) -> str:
+def model_name_problem(name: str) -> str | None:
+    """What makes ``name`` no model name (e.g. "must not contain '/'"), or None: the one rule for
+    events, labels, the configuration and the API's paths (non-blank, at most MAX_MODEL_LENGTH
+    characters, no control character U+0000-U+001F or U+007F-U+009F, no '/')."""
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > MAX_MODEL_LENGTH:
+        return f"is longer than {MAX_MODEL_LENGTH} characters"
+    bad = _MODEL_FORBIDDEN.search(name)
+    return None if bad is None else _forbidden(bad.group())
+
+
+def _forbidden(found: str) -> str:
+    if found == "/":
+        return "must not contain '/'"
+    return f"contains the control character U+{ord(found):04X}"
+
+
+def _required_text(obj: dict[str, Any], name: str, max_length: int, forbidden: re.Pattern[str]) -> str:
     if name not in obj:
         raise InvalidMessage("missing_field", f"missing required field {name!r}")
     value = obj[name]
@@ -205,7 +229,19 @@ def _required_text(obj: dict[str, Any], name: str, max_length: int) -> str:
         raise InvalidMessage("bad_value", f"field {name!r} must not be empty")
     if len(value) > max_length:
         raise InvalidMessage("bad_value", f"field {name!r} is longer than {max_length} characters")
+    bad = forbidden.search(value)
+    if bad is not None:
+        raise InvalidMessage("bad_value", f"field {name!r} {_forbidden(bad.group())}")
     return value
+
+
+def _float(value: float, name: str) -> float:
+    """A JSON number as float; an integer too large for a double is refused (orjson, which decodes
+    every message, refuses it as "number is infinity"; Python objects from the SDK can still hold one)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidMessage("bad_value", f"field {name!r} must be a finite number") from None
 
 
 def _finite(value: float, name: str) -> float:
@@ -227,7 +263,13 @@ def _timestamp(obj: dict[str, Any], name: str, required: bool) -> int | None:
         if not math.isfinite(value):
             raise InvalidMessage("bad_timestamp", f"field {name!r} must be a finite number of epoch milliseconds")
         ts_ms = round(value)
-        if 0 <= ts_ms < _SECONDS_SUSPECT_MS:
+        if ts_ms < 0:
+            raise InvalidMessage(
+                "bad_timestamp",
+                f"field {name!r} = {value} is a negative epoch; epoch milliseconds must be at least 10^11 "
+                "(1973-03-03): send RFC 3339 text for earlier times",
+            )
+        if ts_ms < _SECONDS_SUSPECT_MS:
             raise InvalidMessage(
                 "bad_timestamp",
                 f"field {name!r} = {value} looks like epoch seconds; send epoch milliseconds or RFC 3339 text",
@@ -308,7 +350,7 @@ def _features(obj: dict[str, Any]) -> dict[str, FeatureValue]:
         if kind is float:
             continue  # orjson never yields NaN or infinity
         if kind is int:
-            features[key] = float(value)
+            features[key] = _float(value, f"features.{key}")
         elif kind is not str and kind is not bool and value is not None:
             raise InvalidMessage(
                 "wrong_type",
@@ -325,7 +367,7 @@ def _prediction(obj: dict[str, Any]) -> float | str:
     if kind is float:
         return value
     if kind is int:
-        return float(value)
+        return _float(value, "prediction")
     if kind is str:
         return value
     raise InvalidMessage("wrong_type", f"field 'prediction' must be a number or string, got {_json_type(value)}")
@@ -354,7 +396,7 @@ def _probabilities(value: Any) -> dict[str, float] | None:
         kind = type(prob)
         if kind is not float and kind is not int:
             raise InvalidMessage("wrong_type", f"field 'probabilities.{key}' must be a number, got {_json_type(prob)}")
-        result[key] = float(prob)
+        result[key] = _float(prob, f"probabilities.{key}")
     return result
 
 
@@ -376,4 +418,8 @@ def model_hint(raw: bytes, max_bytes: int) -> str:
     except InvalidMessage:
         return ""
     model = obj.get("model")
-    return model[:MAX_MODEL_LENGTH] if isinstance(model, str) else ""
+    if not isinstance(model, str):
+        return ""
+    model = model[:MAX_MODEL_LENGTH]
+    # A name the rule refuses is not kept as a hint either (dead_letters.model feeds metric labels).
+    return "" if _MODEL_FORBIDDEN.search(model) else model
