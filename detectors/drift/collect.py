@@ -36,7 +36,6 @@ FEW_REFERENCE_VALUES = 100  # a large column whose reference has at most this ma
 BOOLEAN_SPELLINGS = {"true": "true", "false": "false", "True": "true", "False": "false", "TRUE": "true"}
 BOOLEAN_SPELLINGS["FALSE"] = "false"
 GROUPING_BATCH = 32  # categorical columns counted per scan (ClickHouse's grouping() takes at most 64)
-NUMERIC_PART_BYTES = 400  # a numerical column's aggregates in a profile scan, besides its expression
 
 
 def numeric_value(expr: str) -> str:
@@ -107,15 +106,13 @@ def profile_side(
     if numeric or rows is None:
         # One scan for all numerical columns, or one per batch of them where naming them all would
         # take a statement past ClickHouse's max_query_size (wide models, long names).
-        groups = batches(numeric, lambda n: sql_bytes(sample.columns[n].expr) + NUMERIC_PART_BYTES) or [[]]
+        # A column's aggregates, besides its expression (the longest alias a batch can have).
+        part_bytes = sql_bytes(", ".join(_numeric_aggregates(alias(len(numeric)), reference)))
+        groups = batches(numeric, lambda n: sql_bytes(sample.columns[n].expr) + part_bytes) or [[]]
         for group in groups:
             aggregates = ["count()"]
             for index in range(len(group)):
-                col = alias(index)
-                ok = f"isFinite({col})"
-                aggregates += [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
-                if reference:
-                    aggregates += [*spread_aggregates(col, ok), f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})"]
+                aggregates += _numeric_aggregates(alias(index), reference)
             row = storage.rows(
                 f"SELECT {', '.join(aggregates)} FROM {side_sql(sample, group, kinds)}", settings=settings_of(sample)
             )[0]
@@ -137,6 +134,15 @@ def profile_side(
                 kind=CATEGORICAL, count=rows - missing, missing=missing, frequencies=categories
             )
     return rows, result
+
+
+def _numeric_aggregates(col: str, reference: bool) -> list[str]:
+    """Missing, min and max of a numerical column; the reference's also its spread, deciles and distinct values."""
+    ok = f"isFinite({col})"
+    aggregates = [f"countIf(NOT {ok})", f"minIf({col}, {ok})", f"maxIf({col}, {ok})"]
+    if reference:
+        aggregates += [*spread_aggregates(col, ok), f"uniqUpToIf({FEW_REFERENCE_VALUES})({col}, {ok})"]
+    return aggregates
 
 
 def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> dict[str, tuple[int, dict[str, int]]]:
