@@ -4,11 +4,22 @@ The column-by-column engine only ever moves summaries out of ClickHouse; the mul
 rows, so at most ``limit`` of them per side are drawn uniformly (``ORDER BY rand64() LIMIT``) and only
 the compared columns come back. When a side has no more rows than the limit, every row is read (in
 storage order) and nothing random happens.
+
+A statement naming every column of a wide model (1000 features with long names) would pass ClickHouse's
+``max_query_size``; the columns are then read in batches (:func:`monitor.storage.statements.batches`), one
+statement each, and every statement must return the same rows in the same order. There is no row id
+common to every source (a file, a window of ``events``, a stored reference), so rows are ordered by
+the hash of the whole source row (:data:`ROW_KEY`): equal keys are equal rows, whose columns are equal
+too, so the order is the same whatever columns a statement selects. A draw then keeps the rows of
+least ``sipHash64(key, seed)`` for a seed chosen per draw (uniform, like ``rand64()``, but the same in
+each statement). Each statement also returns the key, and batches whose keys differ (rows written
+between two statements) are read again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,13 +29,19 @@ import pyarrow as pa
 from detectors.drift.collect import categorical_value, numeric_value
 from detectors.drift.large import numpy_column
 from detectors.drift.sample import NUMERICAL, Kind, Sample
+from monitor.errors import StorageError
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string
+from monitor.storage.statements import batches, sql_bytes
 
 ABSENT = "\x00absent"  # what the query returns for a missing category (Arrow nulls would cost a pandas import)
 MISSING = "\x00missing"  # a missing category among a column's distinct values
 Distinct = tuple[tuple[str, ...], np.ndarray]  # sorted distinct values (missing as MISSING), each row's index
 DEFAULT_ROWS = 50_000  # per side: bounds memory (50,000 x 100 columns of float64 is 40 MB)
+ROW_KEY = "cityHash64(tuple(*))"  # a source row's key (``tuple``: a NULL anywhere would make the hash NULL)
+KEY = "__mv_key"
+ALIAS_SLACK = 32  # bytes an alias may grow by in a batch (``__mv_0`` vs ``__mv_999``) plus the separator
+Columns = tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Distinct]]
 
 
 @dataclass(frozen=True)
@@ -119,14 +136,82 @@ def _settings(sample: Sample) -> dict[str, Any] | None:
     return dict(sample.settings) or None
 
 
+def column_batches(sample: Sample, names: Sequence[str], kinds: dict[str, Kind]) -> list[list[str]]:
+    """``names`` in batches whose selected SQL fits one statement (one batch for all but wide models)."""
+    return batches(list(names), lambda name: sql_bytes(_select(sample, [name], kinds)) + ALIAS_SLACK)
+
+
+def _read(
+    storage: Storage,
+    sample: Sample,
+    groups: Sequence[Sequence[str]],
+    kinds: dict[str, Kind],
+    statement: Callable[[str], str],
+) -> tuple[Columns, pa.Table]:
+    """The columns of ``groups`` (batches of names), one ``statement(select list)`` per batch, and the
+    first batch's table (for the extra columns a statement adds). With several batches, every statement
+    must order its rows by :data:`KEY` (:data:`ROW_KEY`, added to the select list here); their keys are
+    compared, and the batches read once more if the rows changed in between."""
+    for _ in range(2):
+        read = _read_once(storage, sample, groups, kinds, statement)
+        if read is not None:
+            return read
+    where = sample.description or sample.from_sql[:200]
+    raise StorageError(f"the rows of {where} changed while their columns were read in batches")
+
+
+def _read_once(
+    storage: Storage,
+    sample: Sample,
+    groups: Sequence[Sequence[str]],
+    kinds: dict[str, Kind],
+    statement: Callable[[str], str],
+) -> tuple[Columns, pa.Table] | None:
+    settings = _settings(sample)
+    numerical: dict[str, np.ndarray] = {}
+    categorical: dict[str, np.ndarray] = {}
+    codes: dict[str, Distinct] = {}
+    tables: list[pa.Table] = []
+    keys: np.ndarray | None = None
+    for batch in groups:
+        select = _select(sample, batch, kinds)
+        if len(groups) > 1:
+            select = f"{ROW_KEY} AS {KEY}, {select}"
+        table = storage.arrow(statement(select), settings=settings)
+        if len(groups) > 1:
+            batch_keys = numpy_column(table.column(KEY))
+            if keys is not None and not np.array_equal(keys, batch_keys):
+                return None  # not the same rows in the same order
+            keys = batch_keys
+        tables.append(table)
+        more = _columns(table, batch, kinds)
+        numerical.update(more[0])
+        categorical.update(more[1])
+        codes.update(more[2])
+    return (numerical, categorical, codes), tables[0]
+
+
 def draw(storage: Storage, sample: Sample, names: Sequence[str], kinds: dict[str, Kind], limit: int) -> Rows:
     """At most ``limit`` rows of ``names`` from ``sample`` (uniformly drawn when it holds more)."""
     settings = _settings(sample)
-    select = f"SELECT {_select(sample, names, kinds)} FROM {sample.from_sql} WHERE {sample.where_sql}"
+    groups = column_batches(sample, names, kinds)
+    source = f"FROM {sample.from_sql} WHERE {sample.where_sql}"
+    count_sql = f"SELECT count() {source}"
+    if len(groups) > 1:  # a wide model: several statements, each ordered by the row key
+        total = int(storage.rows(count_sql, settings=settings)[0][0])
+        if total > limit:
+            seed = secrets.randbits(63)
+            tail = f"ORDER BY sipHash64({KEY}, {seed}), {KEY} LIMIT {int(limit)}"
+        else:
+            tail = f"ORDER BY {KEY} LIMIT {total}"
+        (numerical, categorical, codes), table = _read(
+            storage, sample, groups, kinds, lambda select: f"SELECT {select} {source} {tail}"
+        )
+        return Rows(numerical, categorical, table.num_rows, total, codes)
+    select = f"SELECT {_select(sample, names, kinds)} {source}"
     table = storage.arrow(f"{select} LIMIT {int(limit) + 1}", settings=settings)  # the usual case: all of them
     total = table.num_rows
     if total > limit:  # more than the limit: a uniform draw instead
-        count_sql = f"SELECT count() FROM {sample.from_sql} WHERE {sample.where_sql}"
         total = int(storage.rows(count_sql, settings=settings)[0][0])
         table = storage.arrow(f"{select} ORDER BY rand64() LIMIT {int(limit)}", settings=settings)
     numerical, categorical, codes = _columns(table, names, kinds)
@@ -154,14 +239,19 @@ def draw_groups(
     query for all groups instead of one per group: every group's rows (at most ``limit + 1``) come back
     together, in storage order, and are split here; a group holding more than ``limit`` rows is then
     drawn alone, uniformly, as :func:`draw` does. Memory: up to ``limit + 1`` rows per group."""
-    settings = _settings(sample)
-    table = storage.arrow(
-        f"SELECT {_select(sample, names, kinds)}, toInt64({group_sql}) AS __mv_group "
-        f"FROM {sample.from_sql} WHERE {sample.where_sql} LIMIT {int(limit) + 1} BY __mv_group",
-        settings=settings,
+    groups_of_names = column_batches(sample, names, kinds)
+    order = f"ORDER BY __mv_group, {KEY} " if len(groups_of_names) > 1 else ""  # wide: the same rows each time
+    (numerical, categorical, codes), table = _read(
+        storage,
+        sample,
+        groups_of_names,
+        kinds,
+        lambda select: (
+            f"SELECT {select}, toInt64({group_sql}) AS __mv_group FROM {sample.from_sql} "
+            f"WHERE {sample.where_sql} {order}LIMIT {int(limit) + 1} BY __mv_group"
+        ),
     )
     group = numpy_column(table.column("__mv_group"))
-    numerical, categorical, codes = _columns(table, names, kinds)
     everything = Rows(numerical, categorical, table.num_rows, table.num_rows, codes)
     if group.size and np.any(group[1:] < group[:-1]):  # not already in group order (a file in row order is)
         order = np.argsort(group, kind="stable")  # storage order within a group
