@@ -240,7 +240,7 @@ def draw_groups(
     together, in storage order, and are split here; a group holding more than ``limit`` rows is then
     drawn alone, uniformly, as :func:`draw` does. Memory: up to ``limit + 1`` rows per group."""
     groups_of_names = column_batches(sample, names, kinds)
-    order = f"ORDER BY __mv_group, {KEY} " if len(groups_of_names) > 1 else ""  # wide: the same rows each time
+    sort = f"ORDER BY __mv_group, {KEY} " if len(groups_of_names) > 1 else ""  # wide: the same rows each time
     (numerical, categorical, codes), table = _read(
         storage,
         sample,
@@ -248,7 +248,7 @@ def draw_groups(
         kinds,
         lambda select: (
             f"SELECT {select}, toInt64({group_sql}) AS __mv_group FROM {sample.from_sql} "
-            f"WHERE {sample.where_sql} {order}LIMIT {int(limit) + 1} BY __mv_group"
+            f"WHERE {sample.where_sql} {sort}LIMIT {int(limit) + 1} BY __mv_group"
         ),
     )
     group = numpy_column(table.column("__mv_group"))
