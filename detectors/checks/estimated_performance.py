@@ -12,6 +12,11 @@ side (lower for scores, upper for losses) and in ``details`` the confidence band
 
 Segments are not estimated; a model without labelled reference rows (or a ``class`` model without
 probabilities) gets no rows.
+
+A regressor's inputs name every feature; for a wide model (1000 features with long names) one statement
+would pass ClickHouse's ``max_query_size``, so the features are then read in batches of columns, one
+statement each, ordered by a unique row key (the reference's ``row_id``, a window's ``(ts, event_id)``)
+and checked to return the same rows (:func:`_wide_columns`).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from detectors.estimation_state import fitted_state
 from detectors.references.store import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment
+from monitor.errors import StorageError
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string
+from monitor.storage.statements import batches, sql_bytes
 
 DETECTOR = "estimated_performance"
 LOSSES = frozenset(REGRESSION_METRICS)
@@ -95,6 +102,33 @@ def _column(storage: Storage, sql: str) -> dict[str, NDArray[Any]]:
     return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False)) for name in table.column_names}
 
 
+def _wide_columns(
+    storage: Storage, parts: list[str], fixed: list[str], source: str, key: str, ordered: bool = True
+) -> dict[str, NDArray[Any]]:
+    """``SELECT parts + fixed FROM source``: one statement (ordered by ``key`` if ``ordered``), or, when
+    ``parts`` are too long for one, one per batch of them (``fixed`` read with the first), each ordered by
+    the unique row ``key`` and checked to return the same rows (read again, once, if rows were written in
+    between)."""
+    groups = batches(parts, lambda part: sql_bytes(part) + 2)
+    if len(groups) <= 1:
+        order = f" ORDER BY {key}" if ordered else ""
+        return _column(storage, f"SELECT {', '.join([*parts, *fixed])} FROM {source}{order}")
+    for _ in range(2):
+        data: dict[str, NDArray[Any]] = {}
+        keys: NDArray[Any] | None = None
+        for index, group in enumerate(groups):
+            selected = [*group, *(fixed if index == 0 else []), f"cityHash64({key}) AS __row_key"]
+            part = _column(storage, f"SELECT {', '.join(selected)} FROM {source} ORDER BY {key}")
+            batch_keys = part.pop("__row_key")
+            if keys is not None and not np.array_equal(keys, batch_keys):
+                break  # not the same rows: read them all again
+            keys = batch_keys
+            data.update(part)
+        else:
+            return data
+    raise StorageError(f"rows of {source[:200]} changed while their columns were read in batches")
+
+
 def _floats(values: NDArray[Any]) -> NDArray[np.float64]:
     if values.dtype == object:
         return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
@@ -127,10 +161,12 @@ def _reference_data(ctx: RunContext, task: Task) -> tuple[Inputs, NDArray[Any]]:
         return _classifier(ctx, _floats(data["score"])), data["y"].astype(np.int64)
     names = _features(ctx)
     parts = [f"{ref.column_expr(f)} AS f{i}" for i, f in enumerate(names)]
-    data = _column(
+    data = _wide_columns(
         storage,
-        f"SELECT {', '.join([*parts, 'prediction_num AS p', 'label_num AS y'])} FROM {rows} "
-        "AND isFinite(label_num) AND isFinite(prediction_num) ORDER BY row_id",
+        parts,
+        ["prediction_num AS p", "label_num AS y"],
+        f"{rows} AND isFinite(label_num) AND isFinite(prediction_num)",
+        "row_id",
     )
     return _regressor(ctx, names, data), _floats(data["y"])
 
@@ -152,8 +188,8 @@ def _window_data(ctx: RunContext, task: Task) -> Inputs:
         return _classifier(ctx, _floats(data["score"]))
     names = _features(ctx)
     parts = [f"{ctx.event_expr(f)} AS f{i}" for i, f in enumerate(names)]
-    data = _column(
-        ctx.storage, f"SELECT {', '.join([*parts, 'prediction_num AS p'])} FROM {ctx.events_from} WHERE {where}"
+    data = _wide_columns(
+        ctx.storage, parts, ["prediction_num AS p"], f"{ctx.events_from} WHERE {where}", "ts, event_id", ordered=False
     )
     return _regressor(ctx, names, data)
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from detectors.checks.estimated_performance import _reference_data, _window_data
+from detectors.estimation.estimator import RegressorInputs
 from detectors.registration import add_events, add_file
-from detectors.runner import run_detection
+from detectors.runner import build_context, run_detection
 from monitor.ingest.batch import Batch
 from monitor.ingest.limits import IngestPolicy
 from monitor.ingest.validation import PredictionEvent
@@ -84,26 +86,42 @@ def test_features_without_typed_columns_are_read_from_the_maps(storage: Storage,
 
 def test_wide_model_with_long_names_registers_and_is_compared(storage: Storage, tmp_path: Path) -> None:
     # 240 features of 256 characters, three bytes each in UTF-8: every statement that named all of them
-    # (the file's insert, the profile, the window's scans through the maps) would pass max_query_size.
+    # (the file's insert, the profile, the window's scans through the maps, the multivariate samples and
+    # the regression estimator's inputs, fetched as Arrow) would pass max_query_size.
     names = [f"{i:03d}" + "名" * 253 for i in range(240)]
     reference = _frame(names, 60, seed=3)
+    reference["label"] = reference["prediction"] + np.arange(60)  # which row a label came from
     reference.to_csv(tmp_path / "ref.csv", index=False)
-    _write_maps_only(storage, "wide", _frame(names, 60, seed=4))
-    settings = settings_for(storage, tmp_path, {"wide": {"min_samples": 20}})
+    window = _frame(names, 60, seed=4)
+    _write_maps_only(storage, "wide", window)
+    model = {
+        "min_samples": 20,
+        "prediction": {"type": "regression"},
+        "drift": {"multivariate": ["pca_reconstruction"], "multivariate_rows": 40},  # the reference: a draw
+    }
+    settings = settings_for(storage, tmp_path, {"wide": model})
     said: list[str] = []
     statements: list[int] = []
-    original = storage.client.query
+    originals = {name: getattr(storage.client, name) for name in ("query", "query_arrow")}
 
-    def measured(sql, *args, **kwargs):  # every query's size, as ClickHouse counts it
-        statements.append(len(str(sql).encode()))
-        return original(sql, *args, **kwargs)
+    def measured(original):
+        def call(sql, *args, **kwargs):  # every query's size, as ClickHouse counts it
+            statements.append(len(str(sql).encode()))
+            return original(sql, *args, **kwargs)
 
-    storage.client.query = measured  # type: ignore[method-assign]
+        return call
+
+    for name, original in originals.items():
+        setattr(storage.client, name, measured(original))
     try:
         registered = add_file(storage, "wide", tmp_path / "ref.csv", progress=said.append)
         report = run_detection(storage, settings, "wide", window_end=T0, now=T0)
+        ctx = build_context(storage, settings, "wide", window_end=T0, now=T0)
+        ref_inputs, labels = _reference_data(ctx, "regression")
+        window_inputs = _window_data(ctx, "regression")
     finally:
-        storage.client.query = original  # type: ignore[method-assign]
+        for name, original in originals.items():
+            setattr(storage.client, name, original)
 
     assert registered.rows == 60 and len(registered.columns) == 240
     assert any("streaming it" in line for line in said)
@@ -114,3 +132,16 @@ def test_wide_model_with_long_names_registers_and_is_compared(storage: Storage, 
     assert _by_statistic(report, "data_quality", "missing_share") == dict.fromkeys(names, 0.0)
     drift = [r for r in report.results if r.detector == "feature_drift" and r.column in set(names)]
     assert {r.column for r in drift if r.status == "ok" and r.drift is not None} == set(names)
+    (multivariate,) = [r for r in report.results if r.detector == "multivariate_drift"]
+    assert multivariate.status == "ok" and multivariate.value is not None
+    assert {r.statistic for r in report.results if r.detector == "estimated_performance"} >= {"mae", "rmse"}
+
+    # The estimator's inputs, read in batches of columns, are whole rows: the reference's in file order
+    # (by row_id), the window's in time order.
+    assert isinstance(ref_inputs, RegressorInputs) and isinstance(window_inputs, RegressorInputs)
+    np.testing.assert_allclose(labels, reference["label"])
+    for inputs, frame in ((ref_inputs, reference), (window_inputs, window)):
+        np.testing.assert_allclose(inputs.prediction, frame["prediction"])
+        for name in names[:-1]:
+            np.testing.assert_allclose(inputs.columns[name], frame[name], err_msg=name)
+        assert list(inputs.columns[names[-1]]) == list(frame[names[-1]])
