@@ -288,8 +288,8 @@ def _check_score_range(reference: ClassifierInputs, current: ClassifierInputs, r
     """Scores the reference gives as probabilities are used as they are; out of [0, 1] in CURRENT they
     are not probabilities of the same model (another column, or a model that now emits margins)."""
     for k, (_, column) in enumerate(request.scores):
-        ref_scores = reference.scores[:, -1 if len(request.scores) == 1 else k]
-        cur_scores = current.scores[:, -1 if len(request.scores) == 1 else k]
+        index = -1 if len(request.scores) == 1 else k  # binary: the positive class's column is the last
+        ref_scores, cur_scores = reference.scores[:, index], current.scores[:, index]
         if ref_scores.size and ref_scores.min() >= 0.0 and ref_scores.max() <= 1.0 and cur_scores.size:
             low, high = float(cur_scores.min()), float(cur_scores.max())
             if low < 0.0 or high > 1.0:
