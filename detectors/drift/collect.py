@@ -3,8 +3,9 @@
 Every query runs inside ClickHouse and returns a few numbers per column:
 
 - :func:`profile_side`: one scan of one side for all its numerical columns: rows, missing, min/max,
-  and for the reference its std and deciles (numpy's linear definition = ClickHouse
-  ``quantilesExactInclusive``); one ``GROUP BY`` per categorical column for its category counts.
+  and for the reference its std and deciles (numpy's linear definition, with numpy's arithmetic:
+  :func:`detectors.references.profile.numpy_quantiles`); one ``GROUP BY`` per categorical column for
+  its category counts.
 - small numerical columns (both sides up to ``exact_limit`` values): :func:`count_below_edges` (PSI/JS
   bin counts, one scan per side) and :func:`compare_numeric_exact` (exact KS and Wasserstein by sorting,
   all columns in one query).
