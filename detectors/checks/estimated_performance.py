@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from detectors.checks.performance import _text, positive_text, settings_key
@@ -34,10 +35,9 @@ from detectors.estimation_state import fitted_state
 from detectors.references.store import ROWS_TABLE
 from detectors.report import DATASET, StatResult
 from detectors.segments import Segment
-from monitor.errors import StorageError
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string
-from monitor.storage.statements import batches, sql_bytes
+from monitor.storage.statements import batches, read_aligned, sql_bytes
 
 DETECTOR = "estimated_performance"
 LOSSES = frozenset(REGRESSION_METRICS)
@@ -98,7 +98,10 @@ def _features(ctx: RunContext) -> list[str]:
 
 
 def _column(storage: Storage, sql: str) -> dict[str, NDArray[Any]]:
-    table = storage.arrow(sql)
+    return _arrays(storage.arrow(sql))
+
+
+def _arrays(table: pa.Table) -> dict[str, NDArray[Any]]:
     return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False)) for name in table.column_names}
 
 
@@ -113,20 +116,15 @@ def _wide_columns(
     if len(groups) <= 1:
         order = f" ORDER BY {key}" if ordered else ""
         return _column(storage, f"SELECT {', '.join([*parts, *fixed])} FROM {source}{order}")
-    for _ in range(2):
-        data: dict[str, NDArray[Any]] = {}
-        keys: NDArray[Any] | None = None
-        for index, group in enumerate(groups):
-            selected = [*group, *(fixed if index == 0 else []), f"cityHash64({key}) AS __row_key"]
-            part = _column(storage, f"SELECT {', '.join(selected)} FROM {source} ORDER BY {key}")
-            batch_keys = part.pop("__row_key")
-            if keys is not None and not np.array_equal(keys, batch_keys):
-                break  # not the same rows: read them all again
-            keys = batch_keys
-            data.update(part)
-        else:
-            return data
-    raise StorageError(f"rows of {source[:200]} changed while their columns were read in batches")
+    statements = [
+        f"SELECT {', '.join([*group, *(fixed if index == 0 else []), f'cityHash64({key}) AS __row_key'])} "
+        f"FROM {source} ORDER BY {key}"
+        for index, group in enumerate(groups)
+    ]
+    data: dict[str, NDArray[Any]] = {}
+    for table in read_aligned(storage, statements, "__row_key"):
+        data.update(_arrays(table))
+    return data
 
 
 def _floats(values: NDArray[Any]) -> NDArray[np.float64]:

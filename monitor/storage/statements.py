@@ -11,7 +11,14 @@ well below the default limit so that the fixed text around the parts always fits
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from monitor.errors import StorageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from monitor.storage.client import Storage
 
 T = TypeVar("T")
 
@@ -46,3 +53,25 @@ def batches(
     if current:
         result.append(current)
     return result
+
+
+def read_aligned(
+    storage: Storage, statements: Sequence[str], key: str, settings: dict[str, Any] | None = None
+) -> list[pa.Table]:
+    """The tables of ``statements`` that read the same rows in the same order, one batch of columns each.
+
+    A wide model's columns are read in several statements (:func:`batches`); each must return the
+    row key ``key`` (a column, unique per row, that every statement orders by). The keys are compared
+    across statements, and everything read once more when rows were written in between; a second
+    mismatch is a :class:`~monitor.errors.StorageError`. The key column is dropped from the tables.
+    """
+    for _ in range(2):
+        tables: list[pa.Table] = []
+        for sql in statements:
+            table = storage.arrow(sql, settings=settings)
+            if tables and not table.column(key).equals(tables[0].column(key)):
+                break  # not the same rows in the same order: read them all again
+            tables.append(table)
+        else:
+            return [table.drop_columns([key]) for table in tables]
+    raise StorageError("the rows changed while their columns were read in batches")

@@ -14,8 +14,9 @@ import pytest
 
 from detectors.drift.multivariate.rows import Rows, column_batches, draw, draw_groups
 from detectors.drift.sample import Sample
+from monitor.errors import StorageError
 from monitor.storage import Storage
-from monitor.storage.statements import MAX_QUERY_SIZE
+from monitor.storage.statements import MAX_QUERY_SIZE, read_aligned
 
 ROWS = 90
 NAMES = [f"{j:03d}" + "名" * 253 for j in range(1000)]
@@ -103,3 +104,15 @@ def test_wide_groups_are_read_in_batches_of_aligned_rows(sample: Sample, storage
         rows = _rows_of(groups.group(index))
         assert sorted(rows) == list(range(key, ROWS, 3))
     assert statements and max(statements) < MAX_QUERY_SIZE // 2
+
+
+def test_batches_of_columns_must_read_the_same_rows(storage: Storage) -> None:
+    """Columns read in several statements are joined by position only after their row keys agree."""
+    rows = "(SELECT number AS k, number * 10 AS a, number * 100 AS b FROM numbers(50))"
+    same = [f"SELECT k, a FROM {rows} ORDER BY k", f"SELECT k, b FROM {rows} ORDER BY k"]
+    first, second = read_aligned(storage, same, "k")
+    assert first.column_names == ["a"] and second.column_names == ["b"]
+    assert [b // 10 for b in second.column("b").to_pylist()] == first.column("a").to_pylist()
+    other_order = [same[0], f"SELECT k, b FROM {rows} ORDER BY k DESC"]
+    with pytest.raises(StorageError, match="changed while their columns were read"):
+        read_aligned(storage, other_order, "k")

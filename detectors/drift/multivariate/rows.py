@@ -29,10 +29,9 @@ import pyarrow as pa
 from detectors.drift.collect import categorical_value, numeric_value
 from detectors.drift.large import numpy_column
 from detectors.drift.sample import NUMERICAL, Kind, Sample
-from monitor.errors import StorageError
 from monitor.storage import Storage
 from monitor.storage.sqlfmt import sql_string
-from monitor.storage.statements import batches, sql_bytes
+from monitor.storage.statements import batches, read_aligned, sql_bytes
 
 ABSENT = "\x00absent"  # what the query returns for a missing category (Arrow nulls would cost a pandas import)
 MISSING = "\x00missing"  # a missing category among a column's distinct values
@@ -150,40 +149,18 @@ def _read(
 ) -> tuple[Columns, pa.Table]:
     """The columns of ``groups`` (batches of names), one ``statement(select list)`` per batch, and the
     first batch's table (for the extra columns a statement adds). With several batches, every statement
-    must order its rows by :data:`KEY` (:data:`ROW_KEY`, added to the select list here); their keys are
-    compared, and the batches read once more if the rows changed in between."""
-    for _ in range(2):
-        read = _read_once(storage, sample, groups, kinds, statement)
-        if read is not None:
-            return read
-    where = sample.description or sample.from_sql[:200]
-    raise StorageError(f"the rows of {where} changed while their columns were read in batches")
-
-
-def _read_once(
-    storage: Storage,
-    sample: Sample,
-    groups: Sequence[Sequence[str]],
-    kinds: dict[str, Kind],
-    statement: Callable[[str], str],
-) -> tuple[Columns, pa.Table] | None:
-    settings = _settings(sample)
+    must order its rows by :data:`KEY` (:data:`ROW_KEY`, added to the select list here), and
+    :func:`~monitor.storage.statements.read_aligned` proves they read the same rows."""
+    selects = [_select(sample, batch, kinds) for batch in groups]
+    if len(groups) > 1:
+        statements = [statement(f"{ROW_KEY} AS {KEY}, {select}") for select in selects]
+        tables = read_aligned(storage, statements, KEY, _settings(sample))
+    else:
+        tables = [storage.arrow(statement(selects[0]), settings=_settings(sample))]
     numerical: dict[str, np.ndarray] = {}
     categorical: dict[str, np.ndarray] = {}
     codes: dict[str, Distinct] = {}
-    tables: list[pa.Table] = []
-    keys: np.ndarray | None = None
-    for batch in groups:
-        select = _select(sample, batch, kinds)
-        if len(groups) > 1:
-            select = f"{ROW_KEY} AS {KEY}, {select}"
-        table = storage.arrow(statement(select), settings=settings)
-        if len(groups) > 1:
-            batch_keys = numpy_column(table.column(KEY))
-            if keys is not None and not np.array_equal(keys, batch_keys):
-                return None  # not the same rows in the same order
-            keys = batch_keys
-        tables.append(table)
+    for table, batch in zip(tables, groups, strict=True):
         more = _columns(table, batch, kinds)
         numerical.update(more[0])
         categorical.update(more[1])
