@@ -27,6 +27,9 @@ from monitor.storage import Storage
 from monitor.storage.events import events_columns, feature_column
 from monitor.storage.statements import MAX_QUERY_SIZE
 from tests.detectors.event_rows import T0, settings_for, spread
+from tests.detectors.statement_sizes import statements
+
+__all__ = ["statements"]  # the fixture, imported
 
 MAPS_ONLY = IngestPolicy(IngestSettings(typed_columns_per_model=0))
 
@@ -84,7 +87,9 @@ def test_features_without_typed_columns_are_read_from_the_maps(storage: Storage,
     assert window.profile.columns["amount"].mean is not None and window.profile.columns["amount"].mean > 2
 
 
-def test_wide_model_with_long_names_registers_and_is_compared(storage: Storage, tmp_path: Path) -> None:
+def test_wide_model_with_long_names_registers_and_is_compared(
+    storage: Storage, tmp_path: Path, statements: list[int]
+) -> None:
     # 240 features of 256 characters, three bytes each in UTF-8: every statement that named all of them
     # (the file's insert, the profile, the window's scans through the maps, the multivariate samples and
     # the regression estimator's inputs, fetched as Arrow) would pass max_query_size.
@@ -101,27 +106,11 @@ def test_wide_model_with_long_names_registers_and_is_compared(storage: Storage, 
     }
     settings = settings_for(storage, tmp_path, {"wide": model})
     said: list[str] = []
-    statements: list[int] = []
-    originals = {name: getattr(storage.client, name) for name in ("query", "query_arrow")}
-
-    def measured(original):
-        def call(sql, *args, **kwargs):  # every query's size, as ClickHouse counts it
-            statements.append(len(str(sql).encode()))
-            return original(sql, *args, **kwargs)
-
-        return call
-
-    for name, original in originals.items():
-        setattr(storage.client, name, measured(original))
-    try:
-        registered = add_file(storage, "wide", tmp_path / "ref.csv", progress=said.append)
-        report = run_detection(storage, settings, "wide", window_end=T0, now=T0)
-        ctx = build_context(storage, settings, "wide", window_end=T0, now=T0)
-        ref_inputs, labels = _reference_data(ctx, "regression")
-        window_inputs = _window_data(ctx, "regression")
-    finally:
-        for name, original in originals.items():
-            setattr(storage.client, name, original)
+    registered = add_file(storage, "wide", tmp_path / "ref.csv", progress=said.append)
+    report = run_detection(storage, settings, "wide", window_end=T0, now=T0)
+    ctx = build_context(storage, settings, "wide", window_end=T0, now=T0)
+    ref_inputs, labels = _reference_data(ctx, "regression")
+    window_inputs = _window_data(ctx, "regression")
 
     assert registered.rows == 60 and len(registered.columns) == 240
     assert any("streaming it" in line for line in said)

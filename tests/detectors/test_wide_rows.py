@@ -4,7 +4,6 @@ half of ``max_query_size`` and the batches come back as the same rows in the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,9 @@ from detectors.drift.sample import Sample
 from monitor.errors import StorageError
 from monitor.storage import Storage
 from monitor.storage.statements import MAX_QUERY_SIZE, read_aligned
+from tests.detectors.statement_sizes import statements
+
+__all__ = ["statements"]  # the fixture, imported
 
 ROWS = 90
 NAMES = [f"{j:03d}" + "名" * 253 for j in range(1000)]
@@ -36,28 +38,6 @@ def sample(storage: Storage, tmp_path: Path) -> Sample:
     }
     pq.write_table(pa.table(columns), tmp_path / "wide.parquet")
     return Sample.from_file(storage, tmp_path / "wide.parquet")
-
-
-@pytest.fixture
-def statements(storage: Storage) -> Iterator[list[int]]:
-    """The size of every statement sent, Arrow fetches included, as ClickHouse counts it."""
-    sizes: list[int] = []
-    originals = {name: getattr(storage.client, name) for name in ("query", "query_arrow")}
-
-    def measured(original):
-        def call(sql, *args, **kwargs):
-            sizes.append(len(str(sql).encode()))
-            return original(sql, *args, **kwargs)
-
-        return call
-
-    for name, original in originals.items():
-        setattr(storage.client, name, measured(original))
-    try:
-        yield sizes
-    finally:
-        for name, original in originals.items():
-            setattr(storage.client, name, original)
 
 
 def _rows_of(drawn: Rows) -> np.ndarray:
