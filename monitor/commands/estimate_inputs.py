@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from detectors.estimation.estimator import ClassifierInputs, Inputs, RegressorInputs
 from detectors.estimation.metrics import Task
+from monitor.commands.file_tables import arrow_kind, open_files
 from monitor.errors import InputError
 
 
@@ -248,24 +249,19 @@ def _classifier(
     return ClassifierInputs(scores, predicted)
 
 
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
-
 def _feature_kinds(ref: pa.Table, cur: pa.Table, features: list[str], current: str) -> dict[str, bool]:
     """Per feature whether it is categorical (text or booleans), the same in both files.
 
     The loss models learn a feature as numbers or as categories from the reference; a column that
     changed kind in CURRENT (a number column now holding text, or categories now coded as numbers)
-    would be read as all missing or all unseen and move every estimate without a word. A column with
-    no values at all in CURRENT (Arrow's null type) is just missing.
+    would be read as all missing or all unseen and move every estimate without a word.
     """
     kinds: dict[str, bool] = {}
     for name in features:
         ref_kind, cur_kind = ref.column(name).type, cur.column(name).type
-        if not pa.types.is_null(cur_kind) and _is_text(ref_kind) != _is_text(cur_kind):
+        if arrow_kind(ref_kind) != arrow_kind(cur_kind):
             raise InputError(f"{current}: feature {name!r} holds {cur_kind}, but {ref_kind} in the reference")
-        kinds[name] = _is_text(ref_kind)
+        kinds[name] = arrow_kind(ref_kind) == "categorical"
     return kinds
 
 
@@ -274,13 +270,9 @@ def _regressor(
 ) -> RegressorInputs:
     columns: dict[str, NDArray[Any]] = {}
     for name in features:
-        column = table.column(name)
-        if categorical[name]:
-            columns[name] = _labels(column).texts()
-        elif pa.types.is_null(column.type):
-            columns[name] = np.full(len(column), np.nan)
-        else:
-            columns[name] = _floats(table, name, where, required=False)
+        columns[name] = (
+            _labels(table.column(name)).texts() if categorical[name] else _floats(table, name, where, required=False)
+        )
     return RegressorInputs(columns, _floats(table, output, where))
 
 
@@ -301,8 +293,6 @@ def _check_score_range(reference: ClassifierInputs, current: ClassifierInputs, r
 
 def read_inputs(reference: Path, current: Path, request: Request) -> EstimationData:
     """Read the columns the request needs from both files (see :mod:`monitor.commands.file_tables`)."""
-    from monitor.commands.file_tables import open_files
-
     with open_files(reference, current) as (ref, cur):
         model_columns = [c for _, c in request.scores] + ([request.prediction] if request.prediction else [])
         ref.require([request.target, *model_columns])

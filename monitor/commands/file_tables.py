@@ -41,7 +41,8 @@ class FileTable:
                 raise InputError(f"{self.description}: no column {name!r}")
 
 
-def _kind(kind: pa.DataType) -> str | None:
+def arrow_kind(kind: pa.DataType) -> str | None:
+    """``numerical``, ``categorical`` (text, booleans, dictionaries of text) or None for an Arrow type."""
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
     if pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -63,7 +64,7 @@ def _parquet(path: Path) -> FileTable:
     columns: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for field in handle.schema_arrow:
-        kind = _kind(field.type)
+        kind = arrow_kind(field.type)
         if kind is None:
             skipped[field.name] = f"unsupported type {field.type}"
         else:
