@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.storage import Storage, quote_identifier
-from monitor.storage.sqlfmt import sql_string
+from monitor.storage.sqlfmt import sql_string_array
 
 TextKind = Literal["numerical", "categorical"]
 
@@ -49,13 +49,9 @@ READ_AS_TEXT = {
 }
 
 
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(sql_string(v) for v in values) + ")"
-
-
 # Named once per statement (a WITH clause), so each column's expression stays short.
 _MARKERS = "__missing_markers"
-_WITH = f"WITH [{', '.join(sql_string(v) for v in MISSING_MARKERS)}] AS {_MARKERS}"
+_WITH = f"WITH {sql_string_array(list(MISSING_MARKERS))} AS {_MARKERS}"
 
 
 def _missing(x: str) -> str:
@@ -95,7 +91,7 @@ def classify(storage: Storage, table_function: str) -> tuple[int, list[TextColum
         f"countIf({present}), "
         f"countIf({present} AND toFloat64OrNull(trimBoth({x})) IS NULL), "
         f"countIf({present} AND toInt64OrNull(trimBoth({x})) IS NULL), "
-        f"countIf({present} AND {x} NOT IN {_in(_TRUE + _FALSE)}), "
+        f"countIf({present} AND NOT has({sql_string_array([*_TRUE, *_FALSE])}, {x})), "
         f"countIf({present} AND NOT match({x}, {_DATE_OR_TIME}))"
     )
     row = storage.rows(
@@ -113,9 +109,8 @@ def _column(name: str, present: int, not_number: int, not_integer: int, not_bool
     if present == 0:
         return TextColumn(name, "numerical", "CAST(NULL AS Nullable(Float64))")
     if not_boolean == 0:
-        return TextColumn(
-            name, "categorical", f"if({missing}, NULL, if({x} IN {_in(_TRUE)}, 'true', 'false'))", boolean=True
-        )
+        value = f"if({missing}, NULL, if(has({sql_string_array(list(_TRUE))}, {x}), 'true', 'false'))"
+        return TextColumn(name, "categorical", value, boolean=True)
     if not_integer == 0:
         return TextColumn(name, "numerical", f"if({missing}, NULL, toInt64OrNull(trimBoth({x})))")
     if not_number == 0:
