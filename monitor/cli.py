@@ -12,6 +12,7 @@ a one-line reason on stderr; 3 infrastructure failure (ClickHouse or Kafka unrea
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import traceback
 from typing import Any
@@ -59,7 +60,35 @@ def build_app(command: str | None = None) -> typer.Typer:
     wanted = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module in wanted:
         importlib.import_module(module).register(app)
+    _reflow_help(app)
     return app
+
+
+def reflow(text: str) -> str:
+    """A docstring as ``--help`` shows it: each paragraph's source line breaks joined into one line.
+
+    Typer keeps the line breaks of every paragraph after the first, so a docstring wrapped at the source
+    width showed as ragged short lines. Paragraphs with indented lines (examples) stay as written.
+    """
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        p if any(line.startswith((" ", "\b")) for line in p.splitlines()) else " ".join(p.split("\n"))
+        for p in paragraphs
+    )
+
+
+def _reflow_help(app: typer.Typer) -> None:
+    """Apply :func:`reflow` to every command's and group's help, nested groups included."""
+    for command in app.registered_commands:
+        text = command.help or inspect.getdoc(command.callback)
+        if text:
+            command.help = reflow(text)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            info = group.typer_instance.info
+            if isinstance(info.help, str):
+                info.help = reflow(info.help)
+            _reflow_help(group.typer_instance)
 
 
 def __getattr__(name: str) -> Any:

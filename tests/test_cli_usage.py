@@ -6,6 +6,8 @@ Both go through typer's public API only (a group callback with ``invoke_without_
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from monitor.cli import main
@@ -75,3 +77,39 @@ def test_detect_refuses_out_of_range_times_and_windows_in_one_line(
     assert code == 2 and out == ""
     assert err.startswith("monitor: error: ") and message in err
     assert err.strip().count("\n") == 0 and "Traceback" not in err
+
+
+COMMAND_PATHS = [
+    (),
+    ("up",),
+    ("ingest",),
+    ("detect",),
+    ("drift",),
+    ("estimate",),
+    ("demo",),
+    ("kafka",),
+    ("kafka", "start"),
+    ("reference",),
+    ("reference", "add"),
+]
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda p: " ".join(p) or "monitor")
+def test_help_paragraphs_are_reflowed_to_the_terminal_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...]
+) -> None:
+    """A docstring's source line breaks never show: each prose line of the description is filled to the
+    terminal's width before the next starts (examples, which are indented, keep their own lines)."""
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setenv("TERMINAL_WIDTH", "160")
+    code, out, _ = run(capsys, *path, "--help")
+    assert code == 0
+    description = out.split("╭")[0].splitlines()
+    prose = [line.strip() for line in description if line.startswith(" ") and not line.startswith("  ")]
+    prose = [line for line in prose if line and not line.startswith("Usage:")]
+    assert prose, out
+    for line, following in itertools.pairwise(description):
+        text, nxt = line.strip(), following.strip()
+        if text in prose and nxt in prose and nxt:
+            # the next line continues the same paragraph: this one was filled, up to one word short
+            assert len(line.rstrip()) + 1 + len(nxt.split()[0]) > 160 - 2, (line, following)
