@@ -259,3 +259,32 @@ def test_help_lists_the_command() -> None:
     out = subprocess.run([MONITOR, "estimate", "--help"], capture_output=True, text=True, check=False)
     assert out.returncode == 0
     assert "confidence-based" in out.stdout and "--fail-on-alert" in out.stdout
+
+
+def test_large_inputs_report_progress_on_stderr_and_quiet_silences_it(tmp_path: Path) -> None:
+    """Inputs of 16 MiB or more (together) get timed progress lines on stderr, as ``monitor drift`` does;
+    ``--quiet`` leaves only the result, which is the same either way."""
+    rng = np.random.default_rng(5)
+    paths = []
+    for name in ("big_ref.csv", "big_cur.csv"):
+        frame = _binary(rng, 200_000, 1.0)[["proba", "label", "x1"]]
+        frame.to_csv(tmp_path / name, index=False, float_format="%.17g")
+        paths.append(tmp_path / name)
+    assert sum(p.stat().st_size for p in paths) >= 16 * 1024 * 1024
+    args = ("--reference", paths[0], "--current", paths[1], "--target", "label", "--score", "proba", "-f", "json")
+    loud, quiet = run(*args), run(*args, "--quiet")
+    assert loud.returncode == quiet.returncode == 0, loud.stderr
+    assert loud.stdout == quiet.stdout and quiet.stderr == ""
+    lines = loud.stderr.strip().splitlines()
+    steps = ["reading big_ref.csv and big_cur.csv", "binary: fitting", "estimating 10 chunks of 200,000 current rows"]
+    assert len(lines) == len(steps), lines
+    for line, step in zip(lines, steps, strict=True):
+        assert line.startswith("monitor estimate: [") and "s] " in line and step in line, lines
+    drift = subprocess.run(
+        [MONITOR, "drift", "--reference", paths[0], "--current", paths[1], "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert drift.returncode == 0 and "monitor drift: [" in drift.stderr and "profiling the current data" in drift.stderr

@@ -201,7 +201,7 @@ def _compare(
     else:
         say(f"profiling the reference ({len(names)} columns)")
         n_ref_rows, ref_stats = profile_in_parallel(storage, reference, names, ref_kinds, True, options.parallelism())
-    say(f"profiling the current data ({n_ref_rows:,} reference rows)")
+    say(f"reference: {n_ref_rows:,} rows; profiling the current data")
     n_cur_rows = count_rows(storage, current)
     # Large numerical columns: the current side is read once, by the histogram query (which counts its
     # missing values too); until then their ColumnSummary say "every row has a value".

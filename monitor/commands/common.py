@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +21,27 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages on stderr.")]
+PROGRESS_BYTES = 16 * 1024 * 1024  # offline inputs this large (together) get progress lines on stderr
+
+
+class Progress:
+    """Progress lines on stderr with the time since the start: ``monitor <command>: [  1.2s] message``."""
+
+    def __init__(self, command: str) -> None:
+        self._command = command
+        self._start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        typer.echo(f"monitor {self._command}: [{time.monotonic() - self._start:5.1f}s] {message}", err=True)
+
+
+def progress_for(command: str, files: tuple[Path, ...], quiet: bool) -> Progress | None:
+    """A :class:`Progress` for an offline command whose input files are large enough to take a while."""
+    large = sum(path.stat().st_size for path in files) >= PROGRESS_BYTES
+    return None if quiet or not large else Progress(command)
 
 
 def settings_from(config: Path | None) -> Settings:

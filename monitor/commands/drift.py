@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from monitor.commands.common import QuietOption, progress_for
 from monitor.errors import InputError
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ EXAMPLES = (
 )
 
 
-PROGRESS_BYTES = 16 * 1024 * 1024  # inputs this large (together) get progress lines on stderr
 # Inputs up to this size (together) are read into memory once instead of decoded again for every column.
 MATERIALIZE_BYTES = 256 * 1024 * 1024
 
@@ -81,7 +80,7 @@ def drift(
     min_samples: Annotated[
         int, typer.Option("--min-samples", help="Fewer non-missing values on a side: no verdict.")
     ] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages on stderr.")] = False,
+    quiet: QuietOption = False,
     multivariate: Annotated[
         bool,
         typer.Option(
@@ -103,8 +102,7 @@ def drift(
 
         drift_options = replace(drift_options, multivariate=METHODS)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    large = reference.stat().st_size + current.stat().st_size >= PROGRESS_BYTES
-    progress = None if quiet or not large else _Progress()
+    progress = progress_for("drift", (reference, current), quiet)
     workdir = Path(tempfile.mkdtemp(prefix="monitor-drift-"))
     try:
         result = run(workdir, reference, current, wanted, drift_options, report, progress)
@@ -270,16 +268,6 @@ def render_table(result: DatasetDrift) -> str:
             shown = ", ".join(col.new_categories[:10]) + (" ..." if len(col.new_categories) > 10 else "")
             text.append(f"new categories in {col.column}: {shown}")
     return "\n".join(text)
-
-
-class _Progress:
-    """Progress lines on stderr, with the time since the start (large inputs only)."""
-
-    def __init__(self) -> None:
-        self._start = time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        typer.echo(f"monitor drift: [{time.monotonic() - self._start:5.1f}s] {message}", err=True)
 
 
 def _num(value: float | None) -> str:

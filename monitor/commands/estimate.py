@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from monitor.commands.common import QuietOption, progress_for
 from monitor.errors import InputError
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def estimate(
         OutputFormat.table
     ),
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help="Exit 1 when any estimate alerts.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     from detectors.estimation.chunks import chunk_bounds
     from detectors.estimation.estimator import estimate_chunks, fit, realized
@@ -97,6 +99,8 @@ def estimate(
     check_file(reference)  # fail fast, before ClickHouse starts
     check_file(current)
     request = Request.parse(target, score or [], prediction, task.value if task else None)
+    progress = progress_for("estimate", (reference, current), quiet) or (lambda _message: None)
+    progress(f"reading {reference.name} and {current.name}")
     data = read_inputs(reference, current, request)
     try:
         names = resolve_metrics(data.task, metric or [])
@@ -108,8 +112,11 @@ def estimate(
         raise InputError(f"--chunks {chunks} is more than {current}'s {data.current.rows} rows")
     bounds = chunk_bounds(data.current.rows, chunk_size, chunks)
     largest = max(end - start for start, end in bounds)
+    fitting = "loss models" if data.task == "regression" else "calibration and reference bands"
+    progress(f"{data.task}: fitting the {fitting} on {data.reference.rows:,} reference rows")
     fitted = fit(data.task, data.reference, data.reference_labels, data.classes, names, largest)
     out_chunks: list[dict[str, Any]] = []
+    progress(f"estimating {len(bounds)} chunks of {data.current.rows:,} current rows")
     per_chunk = estimate_chunks(fitted, data.current, bounds)
     # The reference band each chunk was judged by: a short last chunk gets a wider one than the
     # full-size ``thresholds``. Beside the chunks, so each chunk keeps the documented shape.
