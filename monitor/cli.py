@@ -15,7 +15,7 @@ import importlib
 import inspect
 import sys
 import traceback
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -56,12 +56,25 @@ def build_app(command: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     # a group even with one command registered (`monitor drift ...` keeps its name); bare `monitor`: the help
-    app.callback(invoke_without_command=True)(help_when_bare)
+    app.callback(invoke_without_command=True)(_root)
     wanted = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module in wanted:
         importlib.import_module(module).register(app)
     _reflow_help(app)
     return app
+
+
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """``monitor --version``, or the help when no command is given."""
+    if version:
+        from monitor import __version__
+
+        typer.echo(f"monitor {__version__}")
+        raise typer.Exit(0)
+    help_when_bare(ctx)
 
 
 def reflow(text: str) -> str:

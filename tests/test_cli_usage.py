@@ -113,3 +113,11 @@ def test_help_paragraphs_are_reflowed_to_the_terminal_width(
         if text in prose and nxt in prose and nxt:
             # the next line continues the same paragraph: this one was filled, up to one word short
             assert len(line.rstrip()) + 1 + len(nxt.split()[0]) > 160 - 2, (line, following)
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    code, out, err = run(capsys, "--version")
+    assert (code, err) == (0, "")
+    assert out == f"monitor {version('model-monitor')}\n"
