@@ -99,7 +99,12 @@ class Service:
         self.ctx.components = [*self.background, *self.options.extra]
         host = self.options.host or self.settings.api.host
         port = self.options.port if self.options.port is not None else self.settings.api.port
-        self.api = ApiServer(create_app(self.ctx, metric_sources, self.options.metrics_ttl), host, port)
+        self.api = ApiServer(
+            create_app(self.ctx, metric_sources, self.options.metrics_ttl),
+            host,
+            port,
+            max_header_bytes=self.settings.api.max_header_bytes,
+        )
         try:
             for component in self.background:
                 component.start()

@@ -116,6 +116,52 @@ def test_no_token_is_still_401_before_the_size(serve) -> None:
     assert response.status_code == 401
 
 
+def _answer_to_head(api: RunningApi, head: bytes, limit: int) -> bytes:
+    """Send a request head padded by ``limit`` bytes of header, stopping if the server closes; its status line."""
+    host, port = api.url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(head)
+        sent += len(head)
+        piece = b"a" * 65536
+        try:
+            while sent < limit:
+                sock.sendall(piece)
+                sent += len(piece)
+            sock.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused while still sending: what a bounded server does
+        answer = sock.recv(65536)
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_request_heads_are_bounded(serve) -> None:
+    """A header of any size used to be accepted (and joined piece by piece on the event loop: a few
+    hundred MB from one anonymous connection stalled every request for minutes); now a head over
+    api.max_header_bytes is refused as soon as it passes the bound."""
+    api = serve()
+    started = time.monotonic()
+    status = _answer_to_head(api, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", 8 * 1024 * 1024)
+    assert status.startswith(b"HTTP/1.1 400"), status
+    assert time.monotonic() - started < 10
+    status = _answer_to_head(api, b"GET /healthz?" + b"p=1&" * 20_000 + b" HTTP/1.1\r\nHost: x", 0)
+    assert status.startswith(b"HTTP/1.1 400"), status  # a query string is part of the head
+    assert api.anonymous.get("/healthz").status_code == 200
+    big_but_allowed = {"X-Pad": "p" * 32_000}  # below the default 64 KiB: served as before
+    assert api.client.get("/api/v1/models", headers=big_but_allowed).status_code == 200
+
+
+def test_invented_methods_do_not_grow_the_metrics(serve) -> None:
+    api = serve()
+    host, port = api.url.removeprefix("http://").split(":")
+    for i in range(3):
+        with socket.create_connection((host, int(port)), timeout=15) as sock:
+            sock.sendall(f"INVENTED{i} /api/v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 4")
+    text = api.client.get("/metrics").text
+    assert "INVENTED" not in text
+
+
 def _report_story(storage: Storage, tmp_path: Path, now: datetime) -> None:
     insert_events(storage, "m", synthetic_rows(200, end=now, span=timedelta(minutes=30)))
     rng = np.random.default_rng(3)
