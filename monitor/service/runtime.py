@@ -82,7 +82,9 @@ class Service:
     def start(self) -> None:
         from monitor.service.auth import ensure_safe_bind
 
-        ensure_safe_bind(self.settings.api, self.options.host or self.settings.api.host)
+        api = self.settings.api
+        dashboard_host = (self.options.dashboard_host or api.dashboard_host) if self.options.dashboard else None
+        ensure_safe_bind(api, self.options.host or api.host, dashboard_host)
         storage = self._storage or open_storage(self.settings.clickhouse)
         self._storage = storage
         self.ctx = ServiceContext(settings=self.settings, storage=storage)

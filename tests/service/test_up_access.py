@@ -34,6 +34,9 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         (["--host", "192.168.1.10"], {}, "'192.168.1.10'"),
         ([], {"MONITOR_API__HOST": "0.0.0.0"}, "'0.0.0.0'"),
         (["--host", "0.0.0.0"], {"MONITOR_API_TOKEN": " "}, "'0.0.0.0'"),  # blank is no token
+        # The dashboard reads everything through the API: publishing it publishes the API.
+        (["--dashboard", "--dashboard-host", "0.0.0.0"], {}, "'0.0.0.0'"),
+        (["--dashboard"], {"MONITOR_API__DASHBOARD_HOST": "10.1.2.3"}, "'10.1.2.3'"),
     ],
 )
 def test_up_without_a_token_refuses_other_interfaces(
