@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.channels import check_channels
+from alerts.channels import secret_variables as channel_secret_variables
 from alerts.delivery import DeliveryWorker
 from alerts.engine import AlertEngine
 from monitor.kafka_security import kafka_client_kwargs
@@ -125,6 +126,7 @@ class Service:
                     self.options.dashboard_port or api.dashboard_port,
                     self.options.dashboard_log,
                     token=token.get_secret_value() if token else None,
+                    withheld=secret_variables(self.settings),
                 )
                 self.dashboard.start()
                 self.ctx.components.append(self.dashboard)
@@ -183,6 +185,12 @@ class Service:
         if self._owns_storage and self._storage is not None:
             self._storage.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
+
+
+def secret_variables(settings: Settings) -> list[str]:
+    """Every environment variable the configuration names as holding a secret (channels and Kafka)."""
+    kafka = [settings.kafka.sasl_password_env, settings.kafka.ssl_key_password_env]
+    return sorted({*channel_secret_variables(settings), *(name for name in kafka if name)})
 
 
 def _stop(component: Component, timeout: float) -> None:
