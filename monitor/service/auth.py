@@ -145,12 +145,15 @@ class AccessMiddleware:
         await send_error(send, error)
 
 
-async def send_error(send: Send, error: ApiError) -> None:
-    """Answer with the API's JSON error body straight from a middleware (the app never runs)."""
+async def send_error(send: Send, error: ApiError, close: bool = False) -> None:
+    """Answer with the API's JSON error body straight from a middleware (the app never runs);
+    ``close``: end the connection after it (the request's framing cannot be trusted)."""
     body = orjson.dumps(error_body(error.code, error.message, error.details))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -3,8 +3,8 @@
 The HTTP/1.1 parser is h11 with a bound on the request line plus headers (``api.max_header_bytes``):
 uvicorn's default parser (httptools) accepts a header of any size and joins its pieces as they arrive,
 so one anonymous connection streaming a few hundred megabytes of header kept the event loop busy for
-minutes (every request, ``/healthz`` included, timed out). A head over the bound is answered 400 and
-the connection closed as soon as the bound is passed.
+minutes (every request, ``/healthz`` included, timed out). A head still incomplete past the bound is
+answered 400 and the connection closed (h11 checks between reads: at most the bound plus one read).
 """
 
 from __future__ import annotations

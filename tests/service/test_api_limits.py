@@ -151,6 +151,25 @@ def test_request_heads_are_bounded(serve) -> None:
     assert api.client.get("/api/v1/models", headers=big_but_allowed).status_code == 200
 
 
+def test_a_body_framed_by_both_length_and_chunks_is_refused(serve) -> None:
+    """Content-Length and Transfer-Encoding together (the request-smuggling shape) get 400 and the
+    connection is closed; the request never runs."""
+    api = serve()
+    host, port = api.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /api/v1/models/m/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(head.encode() + b"2\r\n{}\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400"), data[:200]
+    assert b'"code":"bad_request"' in data and b"connection: close" in data.lower()
+    assert data.count(b"HTTP/1.1 ") == 1  # the request behind it on the connection was not served
+
+
 def test_invented_methods_do_not_grow_the_metrics(serve) -> None:
     api = serve()
     host, port = api.url.removeprefix("http://").split(":")
