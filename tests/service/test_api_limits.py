@@ -265,6 +265,27 @@ def test_an_unexpected_error_is_a_json_500_without_internals(serve) -> None:
     assert "secret" not in response.text and "RuntimeError" not in response.text
 
 
+def test_liveness_answers_while_every_worker_thread_is_busy(serve) -> None:
+    """60 slow reads (as many report builds) used to queue /healthz behind them for seconds."""
+    api = serve()
+    assert api.app is not None
+
+    def slow() -> dict[str, bool]:
+        time.sleep(3)
+        return {"done": True}
+
+    api.app.add_api_route("/api/v1/slow", slow)
+    busy = [threading.Thread(target=lambda: api.client.get("/api/v1/slow")) for _ in range(60)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert api.anonymous.get("/healthz").status_code == 200
+    assert time.monotonic() - started < 1.0
+    for thread in busy:
+        thread.join()
+
+
 def test_cache_expires_evicts_and_builds_once() -> None:
     clock = [0.0]
     cache = ReportCache(size=2, ttl_seconds=10, clock=lambda: clock[0])

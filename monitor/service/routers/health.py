@@ -22,7 +22,9 @@ def _ctx(request: Request) -> ServiceContext:
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz(request: Request) -> dict[str, Any]:
+async def healthz(request: Request) -> dict[str, Any]:
+    """On the event loop, not in the worker threads: requests that keep every thread busy (many slow
+    reports) must not make the orchestrator think the process is dead."""
     ctx = _ctx(request)
     return {
         "status": "ok",
