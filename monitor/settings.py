@@ -250,6 +250,9 @@ class ApiSettings(_Frozen):
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body; bigger ones get 413")
     max_ingest_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest body of POST /events and /labels")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=4096, le=16 * 1024 * 1024, description="largest request line plus headers; bigger ones get 400"
+    )
     report_max_window: Duration = Field(timedelta(days=7), description="longest window of the Evidently report")
     report_max_rows: int = Field(2_000_000, ge=1, description="most events in a report's window (it scans them)")
     report_sample_rows: int = Field(5000, ge=100, le=1_000_000, description="rows per side handed to Evidently")

@@ -185,8 +185,9 @@ def configured_secrets(config: SlackChannel | PagerDutyChannel | WebhookChannel)
     return tuple(v for v in dict.fromkeys(values) if v)
 
 
-def missing_secrets(settings: Settings) -> list[str]:
-    """Names of environment variables the configured channels need but that are not set (for a warning)."""
+def secret_variables(settings: Settings) -> list[str]:
+    """Names of the environment variables the configured channels read their secrets from (``*_env`` keys
+    and ``${env:NAME}`` in header values), sorted."""
     needed: list[str] = []
     for config in settings.channels.values():
         if isinstance(config, SlackChannel | WebhookChannel) and config.url_env:
@@ -198,7 +199,12 @@ def missing_secrets(settings: Settings) -> list[str]:
                 needed.append(config.secret_env)
             for value in config.headers.values():
                 needed.extend(m.group(1) for m in _ENV_REF.finditer(value.get_secret_value()))
-    return sorted({n for n in needed if not os.environ.get(n)})
+    return sorted(set(needed))
+
+
+def missing_secrets(settings: Settings) -> list[str]:
+    """Names of environment variables the configured channels need but that are not set (for a warning)."""
+    return [name for name in secret_variables(settings) if not os.environ.get(name)]
 
 
 def _origin(url: str) -> str:

@@ -43,7 +43,7 @@ def up(
         typer.Option(
             "--dashboard-host",
             help="Dashboard interface (default api.dashboard_host, 127.0.0.1). It has no login of its own: "
-            "publish it only behind an authenticating proxy.",
+            "publish it only behind an authenticating proxy; without an API token only loopback is allowed.",
         ),
     ] = None,
     no_consumer: Annotated[

@@ -145,12 +145,15 @@ class AccessMiddleware:
         await send_error(send, error)
 
 
-async def send_error(send: Send, error: ApiError) -> None:
-    """Answer with the API's JSON error body straight from a middleware (the app never runs)."""
+async def send_error(send: Send, error: ApiError, close: bool = False) -> None:
+    """Answer with the API's JSON error body straight from a middleware (the app never runs);
+    ``close``: end the connection after it (the request's framing cannot be trusted)."""
     body = orjson.dumps(error_body(error.code, error.message, error.details))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -214,12 +217,23 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def ensure_safe_bind(api: ApiSettings, host: str) -> None:
-    """Refuse to serve a token-less API beyond this machine (:class:`ConfigError`, exit 2)."""
-    if api.any_token or is_loopback(host):
+def ensure_safe_bind(api: ApiSettings, host: str, dashboard_host: str | None = None) -> None:
+    """Refuse to serve a token-less API beyond this machine (:class:`ConfigError`, exit 2).
+
+    ``dashboard_host``: where the dashboard will listen, if it is started. It reads everything through
+    the API on loopback, so publishing it would publish a token-less API all the same.
+    """
+    if api.any_token:
         return
-    raise ConfigError(
-        f"refusing to listen on {host!r} without an API token: anyone who reaches it could read every "
-        "logged feature; set MONITOR_API_TOKEN (and MONITOR_API_READ_TOKEN for read-only clients) or "
-        "listen on 127.0.0.1"
-    )
+    if not is_loopback(host):
+        raise ConfigError(
+            f"refusing to listen on {host!r} without an API token: anyone who reaches it could read every "
+            "logged feature; set MONITOR_API_TOKEN (and MONITOR_API_READ_TOKEN for read-only clients) or "
+            "listen on 127.0.0.1"
+        )
+    if dashboard_host is not None and not is_loopback(dashboard_host):
+        raise ConfigError(
+            f"refusing to listen on {dashboard_host!r} without an API token: anyone who reaches the dashboard "
+            "could read every logged feature through it; set MONITOR_API_TOKEN (and MONITOR_API_READ_TOKEN) "
+            "and put an authenticating proxy in front of the dashboard, or keep it on 127.0.0.1 (--dashboard-host)"
+        )

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from monitor.logs import get_logger
@@ -80,15 +81,23 @@ class DashboardComponent:
     It has no access control of its own: it binds to loopback unless told otherwise, and is meant to be
     published only behind an authenticating proxy (docs/security.md). ``token`` (the read token) reaches
     the child through its environment only, never its command line, which any local user can list;
-    the service's own ``MONITOR_*`` variables (the write token, the DSN's password) do not.
+    the service's own ``MONITOR_*`` variables (the write token, the DSN's password) do not, nor do the
+    variables named in ``withheld`` (where the configuration reads the channels' and Kafka's secrets).
     """
 
     name = "dashboard"
 
     def __init__(
-        self, api_url: str, host: str, port: int, log_file: Path | None = None, token: str | None = None
+        self,
+        api_url: str,
+        host: str,
+        port: int,
+        log_file: Path | None = None,
+        token: str | None = None,
+        withheld: Iterable[str] = (),
     ) -> None:
         self.api_url = api_url
+        self.withheld = frozenset(withheld)
         self.host = host
         self.port = port
         self.log_file = log_file
@@ -119,8 +128,9 @@ class DashboardComponent:
 
     def start(self) -> None:
         # The child needs the API's address and the read token, nothing of the service's own
-        # configuration: MONITOR_* (DSN with its password, the write token, ...) is not passed on.
-        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MONITOR_")}
+        # configuration: MONITOR_* (DSN with its password, the write token, ...) is not passed on, nor
+        # are the variables the configuration reads secrets from (routing keys, signing secrets, ...).
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MONITOR_") and k not in self.withheld}
         env["MONITOR_API_URL"] = self.api_url
         if self.token is not None:
             env["MONITOR_API_READ_TOKEN"] = self.token

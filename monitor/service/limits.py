@@ -41,6 +41,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _framed_twice(scope):
+            # Both Content-Length and Transfer-Encoding: a proxy in front may have framed the body by the
+            # other header, so what follows on this connection could be a smuggled request (RFC 9112 6.3).
+            error = ApiError(400, "bad_request", "a request may carry Content-Length or Transfer-Encoding, not both")
+            await send_error(send, error, close=True)
+            return
         limit = body_limit(self.settings(), route_path(scope))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -71,3 +77,8 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None  # the server itself rejects a malformed length
     return None
+
+
+def _framed_twice(scope: Scope) -> bool:
+    names = {name for name, _ in scope.get("headers", ())}
+    return b"content-length" in names and b"transfer-encoding" in names

@@ -13,6 +13,14 @@ from monitor import metrics
 
 log = logging.getLogger("monitor.service.access")
 
+# The method label's values: the parser passes any token as a method (``FOO1``, ``FOO2``, ...), and a
+# label value per invented method would let any caller grow the series without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
 
 class MetricsMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -26,9 +34,10 @@ class MetricsMiddleware(BaseHTTPMiddleware):
             elapsed = time.perf_counter() - started
             route = request.scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
+            method = method_label(request.method)
+            metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
             metrics.HTTP_REQUEST_SECONDS.labels(template).observe(elapsed)
             if status >= 500:
-                log.error("http %s %s -> %d in %.3fs", request.method, template, status, elapsed)
+                log.error("http %s %s -> %d in %.3fs", method, template, status, elapsed)
             else:
-                log.debug("http %s %s -> %d in %.3fs", request.method, template, status, elapsed)
+                log.debug("http %s %s -> %d in %.3fs", method, template, status, elapsed)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.channels import check_channels
+from alerts.channels import secret_variables as channel_secret_variables
 from alerts.delivery import DeliveryWorker
 from alerts.engine import AlertEngine
 from monitor.kafka_security import kafka_client_kwargs
@@ -82,7 +83,9 @@ class Service:
     def start(self) -> None:
         from monitor.service.auth import ensure_safe_bind
 
-        ensure_safe_bind(self.settings.api, self.options.host or self.settings.api.host)
+        api = self.settings.api
+        dashboard_host = (self.options.dashboard_host or api.dashboard_host) if self.options.dashboard else None
+        ensure_safe_bind(api, self.options.host or api.host, dashboard_host)
         storage = self._storage or open_storage(self.settings.clickhouse)
         self._storage = storage
         self.ctx = ServiceContext(settings=self.settings, storage=storage)
@@ -99,7 +102,12 @@ class Service:
         self.ctx.components = [*self.background, *self.options.extra]
         host = self.options.host or self.settings.api.host
         port = self.options.port if self.options.port is not None else self.settings.api.port
-        self.api = ApiServer(create_app(self.ctx, metric_sources, self.options.metrics_ttl), host, port)
+        self.api = ApiServer(
+            create_app(self.ctx, metric_sources, self.options.metrics_ttl),
+            host,
+            port,
+            max_header_bytes=self.settings.api.max_header_bytes,
+        )
         try:
             for component in self.background:
                 component.start()
@@ -118,6 +126,7 @@ class Service:
                     self.options.dashboard_port or api.dashboard_port,
                     self.options.dashboard_log,
                     token=token.get_secret_value() if token else None,
+                    withheld=secret_variables(self.settings),
                 )
                 self.dashboard.start()
                 self.ctx.components.append(self.dashboard)
@@ -176,6 +185,12 @@ class Service:
         if self._owns_storage and self._storage is not None:
             self._storage.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
+
+
+def secret_variables(settings: Settings) -> list[str]:
+    """Every environment variable the configuration names as holding a secret (channels and Kafka)."""
+    kafka = [settings.kafka.sasl_password_env, settings.kafka.ssl_key_password_env]
+    return sorted({*channel_secret_variables(settings), *(name for name in kafka if name)})
 
 
 def _stop(component: Component, timeout: float) -> None:

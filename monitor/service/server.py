@@ -1,4 +1,11 @@
-"""uvicorn in a background thread, so the main thread keeps the signals and the shutdown order."""
+"""uvicorn in a background thread, so the main thread keeps the signals and the shutdown order.
+
+The HTTP/1.1 parser is h11 with a bound on the request line plus headers (``api.max_header_bytes``):
+uvicorn's default parser (httptools) accepts a header of any size and joins its pieces as they arrive,
+so one anonymous connection streaming a few hundred megabytes of header kept the event loop busy for
+minutes (every request, ``/healthz`` included, timed out). A head still incomplete past the bound is
+answered 400 and the connection closed (h11 checks between reads: at most the bound plus one read).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +17,28 @@ from fastapi import FastAPI
 
 from monitor.errors import MonitorError
 
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024  # api.max_header_bytes' default
+
 
 class ApiServer:
     """Serve ``app`` on ``host:port`` from a daemon thread; ``stop()`` finishes in-flight requests."""
 
     name = "api"
 
-    def __init__(self, app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        log_level: str = "warning",
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    ) -> None:
         self.config = uvicorn.Config(
             app,
             host=host,
             port=port,
+            http="h11",
+            h11_max_incomplete_event_size=max_header_bytes,
             log_level=log_level,
             access_log=False,
             lifespan="off",

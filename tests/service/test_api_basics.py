@@ -119,6 +119,17 @@ def test_readyz_says_which_dependency_is_down(serve) -> None:
     body = response.json()
     assert body["ready"] is False and body["checks"]["kafka"]["ok"] is False
     assert "127.0.0.1:9" in body["checks"]["kafka"]["detail"] and body["checks"]["clickhouse"]["ok"] is True
+    # Anonymous probes learn which dependency is down, not the brokers' addresses or the error's text.
+    anonymous = api.anonymous.get("/readyz")
+    assert anonymous.status_code == 503
+    kafka = anonymous.json()["checks"]["kafka"]
+    assert kafka["ok"] is False and "127.0.0.1" not in anonymous.text and "unavailable" in kafka["detail"]
+    assert anonymous.json()["checks"]["clickhouse"] == {"ok": True, "detail": "ok"}
+    wrong = api.anonymous.get("/readyz", headers={"Authorization": "Bearer not-a-token"})
+    assert "127.0.0.1" not in wrong.text
+    untokened = serve(token=None, read_token=None)  # loopback only: every caller is local
+    untokened.ctx.kafka_probe = KafkaProbe("127.0.0.1:9", timeout_seconds=1)
+    assert "127.0.0.1:9" in untokened.anonymous.get("/readyz").json()["checks"]["kafka"]["detail"]
 
 
 def test_readyz_with_the_real_broker(serve, kafka_bootstrap: str) -> None:

@@ -116,6 +116,71 @@ def test_no_token_is_still_401_before_the_size(serve) -> None:
     assert response.status_code == 401
 
 
+def _answer_to_head(api: RunningApi, head: bytes, limit: int) -> bytes:
+    """Send a request head padded by ``limit`` bytes of header, stopping if the server closes; its status line."""
+    host, port = api.url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(head)
+        sent += len(head)
+        piece = b"a" * 65536
+        try:
+            while sent < limit:
+                sock.sendall(piece)
+                sent += len(piece)
+            sock.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused while still sending: what a bounded server does
+        answer = sock.recv(65536)
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_request_heads_are_bounded(serve) -> None:
+    """A header of any size used to be accepted (and joined piece by piece on the event loop: a few
+    hundred MB from one anonymous connection stalled every request for minutes); now a head over
+    api.max_header_bytes is refused as soon as it passes the bound."""
+    api = serve()
+    started = time.monotonic()
+    status = _answer_to_head(api, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", 8 * 1024 * 1024)
+    assert status.startswith(b"HTTP/1.1 400"), status
+    assert time.monotonic() - started < 10
+    status = _answer_to_head(api, b"GET /healthz?" + b"p=1&" * 20_000 + b" HTTP/1.1\r\nHost: x", 0)
+    assert status.startswith(b"HTTP/1.1 400"), status  # a query string is part of the head
+    assert api.anonymous.get("/healthz").status_code == 200
+    big_but_allowed = {"X-Pad": "p" * 32_000}  # below the default 64 KiB: served as before
+    assert api.client.get("/api/v1/models", headers=big_but_allowed).status_code == 200
+
+
+def test_a_body_framed_by_both_length_and_chunks_is_refused(serve) -> None:
+    """Content-Length and Transfer-Encoding together (the request-smuggling shape) get 400 and the
+    connection is closed; the request never runs."""
+    api = serve()
+    host, port = api.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /api/v1/models/m/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(head.encode() + b"2\r\n{}\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400"), data[:200]
+    assert b'"code":"bad_request"' in data and b"connection: close" in data.lower()
+    assert data.count(b"HTTP/1.1 ") == 1  # the request behind it on the connection was not served
+
+
+def test_invented_methods_do_not_grow_the_metrics(serve) -> None:
+    api = serve()
+    host, port = api.url.removeprefix("http://").split(":")
+    for i in range(3):
+        with socket.create_connection((host, int(port)), timeout=15) as sock:
+            sock.sendall(f"INVENTED{i} /api/v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 4")
+    text = api.client.get("/metrics").text
+    assert "INVENTED" not in text
+
+
 def _report_story(storage: Storage, tmp_path: Path, now: datetime) -> None:
     insert_events(storage, "m", synthetic_rows(200, end=now, span=timedelta(minutes=30)))
     rng = np.random.default_rng(3)
@@ -198,6 +263,27 @@ def test_an_unexpected_error_is_a_json_500_without_internals(serve) -> None:
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["code"] == "internal_error"
     assert "secret" not in response.text and "RuntimeError" not in response.text
+
+
+def test_liveness_answers_while_every_worker_thread_is_busy(serve) -> None:
+    """60 slow reads (as many report builds) used to queue /healthz behind them for seconds."""
+    api = serve()
+    assert api.app is not None
+
+    def slow() -> dict[str, bool]:
+        time.sleep(3)
+        return {"done": True}
+
+    api.app.add_api_route("/api/v1/slow", slow)
+    busy = [threading.Thread(target=lambda: api.client.get("/api/v1/slow")) for _ in range(60)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert api.anonymous.get("/healthz").status_code == 200
+    assert time.monotonic() - started < 1.0
+    for thread in busy:
+        thread.join()
 
 
 def test_cache_expires_evicts_and_builds_once() -> None:

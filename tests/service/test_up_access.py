@@ -20,6 +20,26 @@ pytestmark = pytest.mark.slow
 WRITE, READ = "up-write-token-123", "up-read-token-456"
 
 
+# A configuration whose channels and Kafka client read their secrets from variables: the dashboard
+# child must not inherit those variables.
+SECRET_CONFIG = """
+kafka: {security_protocol: SASL_PLAINTEXT, sasl_mechanism: PLAIN, sasl_username: monitor,
+        sasl_password_env: SECRET_KAFKA_PASSWORD}
+channels:
+  oncall: {type: pagerduty, routing_key_env: SECRET_PD_KEY}
+  retrain: {type: webhook, url_env: SECRET_HOOK_URL, secret_env: SECRET_HOOK_SIGNING,
+            headers: {Authorization: "Bearer ${env:SECRET_HOOK_HEADER}"}}
+"""
+SECRET_SOURCES = {
+    "SECRET_PD_KEY": "pd-routing-key-00000000000000000",
+    "SECRET_HOOK_URL": "https://ci.example.com/hooks/retrain?token=hook-token",
+    "SECRET_HOOK_SIGNING": "hook-signing-secret",
+    "SECRET_HOOK_HEADER": "hook-header-token",
+    "SECRET_KAFKA_PASSWORD": "kafka-password",
+    "UNRELATED_SETTING": "kept",
+}
+
+
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update({"MONITOR_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'db'}", "MONITOR_LOG_FORMAT": "json", **extra})
@@ -34,6 +54,9 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         (["--host", "192.168.1.10"], {}, "'192.168.1.10'"),
         ([], {"MONITOR_API__HOST": "0.0.0.0"}, "'0.0.0.0'"),
         (["--host", "0.0.0.0"], {"MONITOR_API_TOKEN": " "}, "'0.0.0.0'"),  # blank is no token
+        # The dashboard reads everything through the API: publishing it publishes the API.
+        (["--dashboard", "--dashboard-host", "0.0.0.0"], {}, "'0.0.0.0'"),
+        (["--dashboard"], {"MONITOR_API__DASHBOARD_HOST": "10.1.2.3"}, "'10.1.2.3'"),
     ],
 )
 def test_up_without_a_token_refuses_other_interfaces(
@@ -99,6 +122,7 @@ def _wait(url: str, timeout: float) -> None:
 
 def test_up_with_tokens_serves_every_interface_with_access_control(tmp_path: Path) -> None:
     port, dashboard_port = free_port(), free_port()
+    (tmp_path / "monitor.yaml").write_text(SECRET_CONFIG, encoding="utf-8")  # read from the working directory
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -115,7 +139,7 @@ def test_up_with_tokens_serves_every_interface_with_access_control(tmp_path: Pat
             "--dashboard-port",
             str(dashboard_port),
         ],
-        env=_env(tmp_path, MONITOR_API_TOKEN=WRITE, MONITOR_API_READ_TOKEN=READ),
+        env=_env(tmp_path, MONITOR_API_TOKEN=WRITE, MONITOR_API_READ_TOKEN=READ, **SECRET_SOURCES),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,6 +169,9 @@ def test_up_with_tokens_serves_every_interface_with_access_control(tmp_path: Pat
         assert environ.get("MONITOR_API_READ_TOKEN") == READ  # what the dashboard reads with
         assert WRITE not in environ.values()
         assert "MONITOR_API_TOKEN" not in environ and "MONITOR_CLICKHOUSE_DSN" not in environ
+        # Nor the variables the configuration reads secrets from (they were passed on before).
+        assert not {name for name in SECRET_SOURCES if name.startswith("SECRET_")} & set(environ)
+        assert "UNRELATED_SETTING" in environ  # the rest of the environment is
         outward = _outward_address()
         if outward is not None:  # the API answers on the machine's address, the dashboard does not
             assert httpx.get(f"http://{outward}:{port}/healthz", timeout=10).status_code == 200

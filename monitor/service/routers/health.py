@@ -9,9 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from monitor.service.auth import bearer_token, grant_for
 from monitor.service.context import ServiceContext
 
 router = APIRouter(tags=["health"])
+# What an anonymous caller of a service with a token is told about a dependency that is down.
+UNAVAILABLE = "unavailable (send a token for the reason)"
 
 
 def _ctx(request: Request) -> ServiceContext:
@@ -19,7 +22,9 @@ def _ctx(request: Request) -> ServiceContext:
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz(request: Request) -> dict[str, Any]:
+async def healthz(request: Request) -> dict[str, Any]:
+    """On the event loop, not in the worker threads: requests that keep every thread busy (many slow
+    reports) must not make the orchestrator think the process is dead."""
     ctx = _ctx(request)
     return {
         "status": "ok",
@@ -34,16 +39,21 @@ def healthz(request: Request) -> dict[str, Any]:
     responses={503: {"description": "a dependency or component is down; the body says which"}},
 )
 def readyz(request: Request) -> JSONResponse:
+    """Open to probes, so an anonymous caller of a service with a token learns which dependency is down,
+    not why: the reasons (addresses of brokers and servers, error texts) go to callers with a token."""
     ctx = _ctx(request)
+    api = ctx.settings.api
+    token = bearer_token(request.headers.get("authorization"))
+    trusted = not api.any_token or (token is not None and grant_for(api, token) is not None)
     checks: dict[str, dict[str, Any]] = {}
     try:
         ctx.storage.rows("SELECT 1")
         checks["clickhouse"] = {"ok": True, "detail": "ok"}
     except Exception as exc:  # readiness reports any failure rather than raising it
-        checks["clickhouse"] = {"ok": False, "detail": str(exc)}
+        checks["clickhouse"] = {"ok": False, "detail": str(exc) if trusted else UNAVAILABLE}
     if ctx.kafka_probe is not None:
         ok, detail = ctx.kafka_probe.check()
-        checks["kafka"] = {"ok": ok, "detail": detail}
+        checks["kafka"] = {"ok": ok, "detail": detail if ok or trusted else UNAVAILABLE}
     for component in ctx.components:
         healthy = component.healthy()
         checks[component.name] = {"ok": healthy, "detail": "running" if healthy else "not running"}
