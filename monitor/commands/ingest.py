@@ -44,7 +44,8 @@ def ingest(
         int | None, typer.Option("--max-messages", min=1, help="Exit after this many messages (all topics).")
     ] = None,
     idle_timeout: Annotated[
-        float | None, typer.Option(
+        float | None,
+        typer.Option(
             "--idle-timeout",
             min=0.1,
             help="Exit after this many seconds without a message, counted once the group has assigned "
