@@ -44,7 +44,13 @@ def ingest(
         int | None, typer.Option("--max-messages", min=1, help="Exit after this many messages (all topics).")
     ] = None,
     idle_timeout: Annotated[
-        float | None, typer.Option("--idle-timeout", min=0.1, help="Exit after this many seconds without a message.")
+        float | None,
+        typer.Option(
+            "--idle-timeout",
+            min=0.1,
+            help="Exit after this many seconds without a message, counted once the group has assigned "
+            "the partitions (joining can take up to the session timeout after a crash).",
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
@@ -61,11 +67,13 @@ def ingest(
 ) -> None:
     """Consume prediction events and labels from Kafka into ClickHouse.
 
-    Invalid messages go to the dead_letters table with their raw bytes and the reason. Offsets are
-    committed only after a batch is stored; SIGTERM or Ctrl-C flushes and commits, then exits.
-    Run several replicas with the same kafka.group_id against a ClickHouse server to scale out;
-    with --metrics-port each replica serves its own counters (events, dead letters, lag, insert
-    latency) for Prometheus to scrape.
+    Invalid messages go to the dead_letters table with their raw bytes and the reason.
+
+    Offsets are committed only after a batch is stored; SIGTERM or Ctrl-C stores and commits what is held, then exits.
+
+    To scale out, run replicas with the same kafka.group_id against a ClickHouse server.
+
+    --metrics-port serves each replica's counters (events, dead letters, lag, insert latency) to Prometheus.
     """
     from monitor.logs import configure_logging
 

@@ -133,6 +133,7 @@ class _CommitOnRevoke(AsyncConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         owner = self._owner
+        owner.in_group = False  # a rebalance has begun: the idle clock waits for its assignment
         if not revoked or owner.failed or owner.consumer is None:
             return
         owner.collect_finished()
@@ -145,6 +146,7 @@ class _CommitOnRevoke(AsyncConsumerRebalanceListener):
                 log.warning("offset commit on rebalance failed; the batch is stored", error=str(exc))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._owner.in_group = True
         log.info("partitions assigned", partitions=sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
 
 
@@ -175,6 +177,9 @@ class IngestConsumer:
         self._progress = progress
         self.stats = IngestStats()
         self.failed = False  # set when storing failed for good: nothing more is flushed or committed
+        # True once the group has given this consumer its partitions (possibly none), False again while a
+        # rebalance is under way: the idle timeout counts only time spent in the group.
+        self.in_group = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -211,7 +216,8 @@ class IngestConsumer:
         idle_timeout: float | None = None,
     ) -> IngestStats:
         """Consume until ``stop`` is set, ``max_messages`` were handled, or ``idle_timeout`` seconds pass
-        without a message. Always flushes and commits what it holds before returning."""
+        without a message once the group has assigned this consumer its partitions (time spent joining
+        or rebalancing does not count). Always flushes and commits what it holds before returning."""
         stop = stop or threading.Event()
         self.consumer = self._connect()
         started = last_message = last_progress = time.monotonic()
@@ -244,6 +250,10 @@ class IngestConsumer:
                 self._commit()
                 if not records and not self._batch and self._inflight is None:
                     self._add_typed_columns_while_idle()
+                if not self.in_group:
+                    # Joining can take up to the session timeout (a crashed consumer's membership
+                    # lapses only then), and until then no message can arrive: not idleness.
+                    last_message = now
                 if idle_timeout is not None and now - last_message >= idle_timeout:
                     log.info("idle timeout reached", idle_s=idle_timeout)
                     break

@@ -313,6 +313,14 @@ BIG = b"18446744073709551616"  # 2^64: ClickHouse re-prints it as the *string* "
         _event(model=BIG),
         # (a string of as many digits is text for both, but ClickHouse cannot tell it apart: Python's call)
         _event(features=b'{"card":"12345678901234567890123"}', prediction=b'"-9223372036854775809"'),
+        # a model_version that is a number but not an integer in JSON (ClickHouse re-prints 3.0 as 3)
+        _event(model_version=b"3.0"),
+        _event(model_version=b"1E2"),
+        _event(model_version=b"-0.0"),
+        # negative zero in a nested object (its second parse in ClickHouse reads -0 as the integer 0)
+        _event(features=b'{"amount":-0.0}'),
+        _event(features=b'{"amount":-1e-400,"b":1}'),
+        _event(probabilities=b'{"a":-0.0,"b":1}'),
         # identifiers with control characters (escaped, or raw DEL / C1 bytes) or a model with '/'
         _event(model=b'"fr\\u0000aud"'),
         _event(model=b'"a\\nb"'),
@@ -358,6 +366,8 @@ def test_what_python_reads_otherwise_is_never_vouched_for(storage: Storage, raw:
         _event(features=b'{"amount":9223372036854775807,"id":"1844674407370955161","n":-922337203685477580}'),
         _event(features=b'{"card":"1234-5678-9012-3456-7890","amount":1.5e300}', prediction=b'"184467440737"'),
         _event(model=b'"fraud.v2 (eu)"', event_id=b'"a/b c"'),
+        _event(model_version=b"7", features=b'{"a":0,"b":-0,"c":0.0,"d":-0.5}'),
+        _event(probabilities=b'{"a":0.0,"b":-0.25}', prediction=b"-0.0"),
     ],
 )
 def test_ordinary_forms_near_those_are_still_vouched_for(storage: Storage, raw: bytes) -> None:
@@ -366,3 +376,27 @@ def test_ordinary_forms_near_those_are_still_vouched_for(storage: Storage, raw: 
     assert fast.survey().deferred == [], raw
     fast.close()
     parse_prediction(raw)  # and Python agrees they are valid
+
+
+def test_negative_zero_is_stored_with_its_sign(storage: Storage) -> None:
+    """-0.0 is a float like any other: stored to the bit, whichever path takes the message."""
+    raws = [
+        _event(event_id=b'"fast"', features=b'{"x":-0.0}', probabilities=b'{"p":-0.0}', prediction=b"-0.0"),
+        _event(
+            event_id=b'"python"',  # a time-zone offset: validated in Python
+            timestamp=b'"2026-11-27T12:00:00+02:00"',
+            features=b'{"x":-0.0}',
+            probabilities=b'{"p":-0.0}',
+            prediction=b"-0.0",
+        ),
+    ]
+    BatchWriter(storage, retries=0).write(
+        Batch(raw_predictions=raws, raw_sources=[("t", 0, 0), ("t", 0, 1)], messages=2)
+    )
+    rows = storage.rows(
+        f"SELECT event_id, fnum['x'], probabilities['p'], prediction_num FROM {storage.table('events')} FINAL"
+    )
+    assert sorted((r[0], *(math.copysign(1.0, v) for v in r[1:])) for r in rows) == [
+        ("fast", -1.0, -1.0, -1.0),
+        ("python", -1.0, -1.0, -1.0),
+    ]

@@ -17,6 +17,7 @@ from monitor.errors import StorageError
 from monitor.ingest.batch import Batch
 from monitor.ingest.consumer import IngestConsumer
 from monitor.ingest.limits import IngestPolicy
+from monitor.ingest.validation import format_timestamp
 from monitor.ingest.writer import BatchWriter
 from monitor.settings import IngestSettings, KafkaSettings
 from monitor.storage import Storage, quote_identifier
@@ -188,6 +189,26 @@ def test_numbers_years_and_names_the_validator_reads_otherwise_than_clickhouse(
     assert "field 'event_id' contains the control character U+0000" in reasons
     hints = {r[0] for r in storage.rows(f"SELECT model FROM {storage.table('dead_letters')} FINAL")}
     assert hints == {"big", ""}  # a refused name is not kept as the dead letter's model (a metric label)
+
+
+def test_a_backfill_spanning_hundreds_of_days(kafka_bootstrap: str, storage: Storage) -> None:
+    """`events` is partitioned by day: one batch of a backfill writes a part per day, past ClickHouse's
+    default limit of 100 partitions per insert (which stopped the consumer, exit 3, on every restart).
+    Both paths: half the events carry a time-zone offset and are validated in Python."""
+    day = 86_400_000
+    backfill = [
+        event(i) | {"event_id": f"day-{i}", "timestamp": 1764547200000 + i * day + 1} for i in range(0, 400, 2)
+    ] + [
+        event(i)
+        | {"event_id": f"day-{i}", "timestamp": format_timestamp(1764547200000 + i * day).replace("Z", "+00:00")}
+        for i in range(1, 400, 2)
+    ]
+    _, kinds = run_scenario(kafka_bootstrap, storage, backfill)
+    assert kinds == {}
+    days = storage.rows(
+        f"SELECT uniqExact(toDate(ts)) FROM {storage.table('events')} FINAL WHERE startsWith(event_id, 'day-')"
+    )
+    assert days == [(400,)]
 
 
 def test_deep_nesting(kafka_bootstrap: str, storage: Storage) -> None:

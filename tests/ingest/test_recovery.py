@@ -81,6 +81,37 @@ def test_consumer_killed_mid_stream_loses_and_doubles_nothing(kafka_bootstrap: s
     assert (count, unique) == (total, total)
 
 
+_MEMBER = """
+import sys, time
+from kafka import KafkaConsumer
+consumer = KafkaConsumer(sys.argv[2], bootstrap_servers=sys.argv[1], group_id=sys.argv[3], session_timeout_ms=6000,
+                         heartbeat_interval_ms=2000, enable_auto_commit=False)
+while not consumer.assignment():
+    consumer.poll(timeout_ms=200)
+print("joined", flush=True)
+time.sleep(600)
+"""
+
+
+def test_idle_timeout_counts_from_the_assignment_not_from_the_start(kafka_bootstrap: str, storage: Storage) -> None:
+    """A consumer killed with SIGKILL stays in its group, holding its partitions, until its session
+    expires; a rerun with a short --idle-timeout must wait for them rather than exit with the backlog
+    unread (it read nothing and exited 0 before)."""
+    k = kafka_settings(kafka_bootstrap)
+    total = produce(kafka_bootstrap, k.predictions_topic, [event(i) for i in range(300)])
+    member = subprocess.Popen(
+        [sys.executable, "-c", _MEMBER, kafka_bootstrap, k.predictions_topic, k.group_id], stdout=subprocess.PIPE
+    )
+    try:
+        assert member.stdout is not None and member.stdout.readline() == b"joined\n"
+    finally:
+        member.send_signal(signal.SIGKILL)
+        member.wait()
+    stats = IngestConsumer(k, storage).run(idle_timeout=1.0)
+    assert stats.events == total
+    assert committed(kafka_bootstrap, k.group_id) == end_offsets(kafka_bootstrap, k.predictions_topic)
+
+
 def test_broker_restart_while_consuming_loses_nothing(
     kafka_spec: BrokerSpec, kafka_bootstrap: str, storage: Storage
 ) -> None:

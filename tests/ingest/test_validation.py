@@ -123,6 +123,11 @@ def test_rfc3339_forms(text: str, expected: datetime) -> None:
         (encode(VALID | {"timestamp": "0001-01-01T00:00:00Z"}), "bad_timestamp", "1900-2299"),
         (encode(VALID | {"timestamp": "1899-12-31T23:59:59.999Z"}), "bad_timestamp", "1900-2299"),
         (encode(VALID | {"timestamp": "2300-01-01T00:00:00Z"}), "bad_timestamp", "1900-2299"),
+        # RFC 3339 digits are ASCII: other scripts' digits are not a timestamp
+        (encode(VALID | {"timestamp": "\u0662\u0660\u0662\u0666-11-27T10:00:00Z"}), "bad_timestamp", "RFC 3339"),
+        (encode(VALID | {"timestamp": "2026-11-27T10:00:00.\uff11\uff12\uff13Z"}), "bad_timestamp", "RFC 3339"),
+        (encode(VALID | {"timestamp": "2026-11-27T10:00:00+\u0660\u0662:00"}), "bad_timestamp", "RFC 3339"),
+        (encode(VALID | {"timestamp": "2026-11-27T10:00:00Z\n"}), "bad_timestamp", "RFC 3339"),
         (encode(VALID | {"timestamp": -5}), "bad_timestamp", "negative epoch"),
         (encode(VALID | {"timestamp": -2_000_000_000_000}), "bad_timestamp", "negative epoch"),
         (encode(VALID | {"timestamp": 0}), "bad_timestamp", "looks like epoch seconds"),

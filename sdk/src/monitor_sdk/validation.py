@@ -36,8 +36,10 @@ _SECONDS_SUSPECT_MS = 100_000_000_000
 _EVENT_ID_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f]")
 _MODEL_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f/]")
 
+# ASCII digits only: Python's \d would also take other scripts' digits (and int() would read them).
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z",
+    re.ASCII,
 )
 
 FeatureValue = float | str | bool | None
