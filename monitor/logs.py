@@ -16,12 +16,49 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import structlog
 
 _configured = False
+REPEAT_WINDOW = 60.0  # seconds during which a chatty library's repeated message is shown once
+
+
+class RepeatFilter(logging.Filter):
+    """Show each of a library's messages once per window, then how many like it were left out.
+
+    kafka-python logs four lines per reconnection attempt to a broker that is down (connection
+    failed, connection lost, bootstrap failed with its backoff, not ready): a consumer that cannot
+    reach Kafka for a minute filled the log with them before its one-line reason. A message is
+    "like" another when it comes from the same logger with the same format string (the arguments,
+    such as the backoff, differ).
+    """
+
+    def __init__(self, prefix: str, window: float = REPEAT_WINDOW, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.prefix = prefix
+        self.window = window
+        self.clock = clock
+        self._shown: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (shown at, left out since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name == self.prefix or record.name.startswith(self.prefix + ".")):
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        shown = self._shown.get(key)
+        if shown is not None and now - shown[0] < self.window:
+            self._shown[key] = (shown[0], shown[1] + 1)
+            return False
+        if shown is not None and shown[1]:
+            record.msg = f"{record.msg} ({shown[1]} like it left out in the last {now - shown[0]:.0f} s)"
+        if len(self._shown) > 1000:  # format strings are few; bound the table all the same
+            self._shown.clear()
+        self._shown[key] = (now, 0)
+        return True
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
@@ -42,6 +79,7 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_render(fmt)],
         )
     )
+    handler.addFilter(RepeatFilter("kafka"))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
