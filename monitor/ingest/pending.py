@@ -6,7 +6,9 @@ duplicate rule to either, in fixed statements:
 
 - an event is identified by (model, event_id), whatever its timestamp. ``event_keys`` (sorted by
   model, event_id) holds the first timestamp stored for each; an incoming copy whose key is there
-  with another timestamp is dropped, and of several copies in one batch the first one read wins;
+  with another timestamp is dropped, and of several copies in one source the first one read wins
+  (the writer stores the fast path's rows before those validated in Python, so across the two
+  sources the fast path's copy wins);
 - a copy with the *same* timestamp is written again: it collapses with the stored row under
   ``FINAL`` (the sorting key of ``events`` is model, ts, event_id), which keeps a retry after a
   half-finished write harmless;
