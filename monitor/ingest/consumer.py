@@ -322,7 +322,11 @@ class IngestConsumer:
             raw = message.value if message.value is not None else b""
             batch.bytes += len(raw)
             try:
-                batch.labels.append(validate_label(decode_json_object(raw, max_bytes), message.timestamp))
+                label = validate_label(decode_json_object(raw, max_bytes), message.timestamp)
+                refused = self._policy.unconfigured(label.model)
+                if refused is not None:
+                    raise refused
+                batch.labels.append(label)
                 batch.label_sources.append((topic, partition, message.offset))
             except InvalidMessage as exc:
                 batch.dead_letters.append(

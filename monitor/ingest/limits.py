@@ -45,6 +45,15 @@ class IngestPolicy:
             {name: frozenset(model.features) for name, model in settings.models.items()},
         )
 
+    def unconfigured(self, model: str) -> InvalidMessage | None:
+        """The refusal of an event or label of ``model`` when only configured models are kept."""
+        if self.limits.unconfigured_models == "dead_letter" and model not in self.configured:
+            return InvalidMessage(
+                "unconfigured_model",
+                f"model {model!r} is not configured and ingest.unconfigured_models is dead_letter",
+            )
+        return None
+
 
 def check_event(event: PredictionEvent, limits: IngestSettings) -> None:
     """Raise :class:`InvalidMessage` if the event breaks a per-event limit."""
@@ -122,11 +131,9 @@ class FeatureRegistry:
         limits = self._policy.limits
         if model in features:
             return None
-        if limits.unconfigured_models == "dead_letter" and model not in self._policy.configured:
-            return InvalidMessage(
-                "unconfigured_model",
-                f"model {model!r} is not configured and ingest.unconfigured_models is dead_letter",
-            )
+        refused = self._policy.unconfigured(model)
+        if refused is not None:
+            return refused
         if len(features) >= limits.max_models:
             return InvalidMessage(
                 "limit_models", f"model {model!r} would exceed ingest.max_models = {limits.max_models}"

@@ -109,14 +109,28 @@ def test_three_hundred_unknown_models(kafka_bootstrap: str, storage: Storage) ->
 
 
 def test_unconfigured_models_can_be_dead_lettered(kafka_bootstrap: str, storage: Storage) -> None:
+    """Their events and their labels alike: a policy that keeps only configured models keeps no labels
+    of others (their raw bytes go to dead_letters with the same reason)."""
     k = kafka_settings(kafka_bootstrap)
     sent = [event(i, model="stranger") for i in range(5)] + normal_events(0)
+    labels = [
+        {"event_id": f"e-{i}", "model": model, "label": i % 2, "timestamp": "2026-11-27T10:00:00Z"}
+        for i, model in enumerate(["stranger", "fraud", "stranger", "fraud"])
+    ]
     produce(kafka_bootstrap, k.predictions_topic, sent)
+    produce(kafka_bootstrap, k.labels_topic, labels)
     policy = IngestPolicy(IngestSettings(unconfigured_models="dead_letter"), configured={"fraud": frozenset()})
-    stats = IngestConsumer(k, storage, policy=policy).run(max_messages=len(sent), idle_timeout=30)
-    assert (stats.events, stats.dead_letters) == (NORMAL, 5)
+    stats = IngestConsumer(k, storage, policy=policy).run(max_messages=len(sent) + len(labels), idle_timeout=30)
+    assert (stats.events, stats.labels, stats.dead_letters) == (NORMAL, 2, 7)
     reasons = storage.rows(f"SELECT DISTINCT reason FROM {storage.table('dead_letters')} FINAL")
     assert reasons == [("model 'stranger' is not configured and ingest.unconfigured_models is dead_letter",)]
+    refused = storage.rows(
+        f"SELECT raw FROM {storage.table('dead_letters')} FINAL WHERE topic = {{t:String}} ORDER BY offset",
+        {"t": k.labels_topic},
+    )
+    got = sorted((orjson.loads(raw) for (raw,) in refused), key=lambda x: x["event_id"])
+    assert got == [x for x in labels if x["model"] == "stranger"]
+    assert storage.rows(f"SELECT model, count() FROM {storage.table('labels')} FINAL GROUP BY model") == [("fraud", 2)]
 
 
 def test_names_with_control_characters_quotes_and_backticks(kafka_bootstrap: str, storage: Storage) -> None:
