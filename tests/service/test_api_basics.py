@@ -14,6 +14,9 @@ def test_healthz_and_docs(serve) -> None:
     api = serve()
     body = api.client.get("/healthz").json()
     assert body["status"] == "ok" and body["uptime_seconds"] >= 0
+    for probe in ("/healthz", "/readyz"):  # what load balancers and uptime checkers send
+        head = api.client.head(probe)
+        assert (head.status_code, head.content) == (200, b""), probe
     assert api.client.get("/docs").status_code == 200
     spec = api.client.get("/openapi.json").json()
     assert "/api/v1/models" in spec["paths"]

@@ -21,7 +21,8 @@ def _ctx(request: Request) -> ServiceContext:
     return request.app.state.ctx
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+# HEAD too: load balancers and uptime checkers often probe with it (the server sends no body).
+@router.api_route("/healthz", methods=["GET", "HEAD"], summary="Liveness: the process answers")
 async def healthz(request: Request) -> dict[str, Any]:
     """On the event loop, not in the worker threads: requests that keep every thread busy (many slow
     reports) must not make the orchestrator think the process is dead."""
@@ -33,8 +34,9 @@ async def healthz(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get(
+@router.api_route(
     "/readyz",
+    methods=["GET", "HEAD"],
     summary="Readiness: ClickHouse and Kafka reachable, every component running",
     responses={503: {"description": "a dependency or component is down; the body says which"}},
 )
