@@ -20,6 +20,8 @@ def test_healthz_and_docs(serve) -> None:
     assert api.client.get("/docs").status_code == 200
     spec = api.client.get("/openapi.json").json()
     assert "/api/v1/models" in spec["paths"]
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), "an operation id is used twice (clients generated from the spec break)"
 
 
 def test_readyz_reports_clickhouse(serve) -> None:
