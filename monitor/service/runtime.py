@@ -33,7 +33,7 @@ from monitor.service.app import create_app
 from monitor.service.collector import FamilySource
 from monitor.service.components import ConsumerComponent, DashboardComponent
 from monitor.service.context import Component, KafkaProbe, ServiceContext
-from monitor.service.server import ApiServer
+from monitor.service.server import ApiServer, check_listen_host
 from monitor.settings import Settings
 from monitor.storage import Storage, open_storage
 
@@ -74,8 +74,14 @@ class Service:
         self._stopped = False
 
     @property
-    def api_url(self) -> str:
+    def listen_host(self) -> str:
+        """``--host`` or ``api.host``; an IPv6 address may come in brackets, as URLs write it."""
         host = self.options.host or self.settings.api.host
+        return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+    @property
+    def api_url(self) -> str:
+        host = self.listen_host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL
         return f"http://{shown}:{self.api.port if self.api else self.options.port or self.settings.api.port}"
@@ -85,7 +91,10 @@ class Service:
 
         api = self.settings.api
         dashboard_host = (self.options.dashboard_host or api.dashboard_host) if self.options.dashboard else None
-        ensure_safe_bind(api, self.options.host or api.host, dashboard_host)
+        ensure_safe_bind(api, self.listen_host, dashboard_host)
+        check_listen_host(self.listen_host, "--host")
+        if dashboard_host is not None:
+            check_listen_host(dashboard_host, "--dashboard-host")
         storage = self._storage or open_storage(self.settings.clickhouse)
         self._storage = storage
         self.ctx = ServiceContext(settings=self.settings, storage=storage)
@@ -100,7 +109,7 @@ class Service:
             self.ctx.schedule = scheduler
             self.background.extend([worker, scheduler])
         self.ctx.components = [*self.background, *self.options.extra]
-        host = self.options.host or self.settings.api.host
+        host = self.listen_host
         port = self.options.port if self.options.port is not None else self.settings.api.port
         self.api = ApiServer(
             create_app(self.ctx, metric_sources, self.options.metrics_ttl),
@@ -109,11 +118,12 @@ class Service:
             max_header_bytes=self.settings.api.max_header_bytes,
         )
         try:
+            # The API first: a port taken by another process stops start-up before anything consumes.
+            self.api.start()
+            log.info("API listening", url=self.api_url, docs=f"{self.api_url}/docs")
             for component in self.background:
                 component.start()
                 log.info("started", component=component.name)
-            self.api.start()
-            log.info("API listening", url=self.api_url, docs=f"{self.api_url}/docs")
             for component in self.options.extra:
                 component.start()
             if self.options.dashboard:

@@ -9,15 +9,43 @@ answered 400 and the connection closed (h11 checks between reads: at most the bo
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI
 
-from monitor.errors import MonitorError
+from monitor.errors import InputError, MonitorError
 
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024  # api.max_header_bytes' default
+
+
+def check_listen_host(host: str, option: str) -> None:
+    """Refuse, before anything starts, a host that names no address of any kind (exit 2, not 3).
+
+    A typo such as ``"127.0.0.1 "`` otherwise surfaced only once the server thread failed to bind, after
+    the consumer and the scheduler had started, as an infrastructure failure.
+    """
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise InputError(f"{option} {host!r}: not an address to listen on ({reason})") from exc
+
+
+def _bind_problem(config: uvicorn.Config) -> str:
+    """Why the server thread could not bind (it only logged it): bind the same address once to see."""
+    try:
+        with socket.create_server((config.host, config.port), family=_family(config.host)):
+            return ""
+    except OSError as exc:
+        return f": {os.strerror(exc.errno) if exc.errno else exc}"
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 class ApiServer:
@@ -61,7 +89,8 @@ class ApiServer:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive():
-                raise MonitorError(f"the HTTP API could not listen on {self.config.host}:{self.config.port}")
+                where = f"{self.config.host}:{self.config.port}"
+                raise MonitorError(f"the HTTP API could not listen on {where}{_bind_problem(self.config)}")
             if time.monotonic() > deadline:
                 raise MonitorError(f"the HTTP API did not start within {timeout:.0f} s")
             time.sleep(0.02)

@@ -205,3 +205,39 @@ def test_up_without_a_token_serves_loopback_as_before(tmp_path: Path, host: str)
         err = stop_service(proc)
     assert proc.returncode == 0, err[-3000:]
     assert f"API:       {url}" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--host", "127.0.0.1 "], 2, "monitor: error: --host '127.0.0.1 ': not an address to listen on ("),
+        (["--host", "no-such-host.invalid"], 2, "monitor: error: --host 'no-such-host.invalid': not an address"),
+        (["--port", "TAKEN"], 3, "monitor: error: the HTTP API could not listen on 127.0.0.1:TAKEN: Address already"),
+    ],
+)
+def test_an_address_it_cannot_listen_on_stops_start_up_at_once_with_the_reason(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    """A typo in --host is bad usage (exit 2) found before anything starts; a port another process holds
+    is found before the consumer starts (exit 3, with the system's reason), not after it gave up on Kafka."""
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = str(taken.getsockname()[1])
+    args = [a.replace("TAKEN", port) for a in args]
+    if "--port" not in args:
+        args += ["--port", str(free_port())]
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", "up", *args],
+            # a broker nobody runs: the consumer would take 30 s to give up on it
+            env=_env(tmp_path, MONITOR_API_TOKEN=WRITE, MONITOR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}"),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        taken.close()
+    assert result.returncode == code, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(message.replace("TAKEN", port)), result.stderr[-2000:]
+    assert time.monotonic() - started < 20
