@@ -52,3 +52,16 @@ def file_format(path: Path, head: bytes = b"") -> str:
     if head == b"PAR1":
         return "Parquet"
     raise InputError(f"{path}: unsupported format (expected .parquet, .csv or .tsv, optionally compressed)")
+
+
+def data_lines(path: Path, limit: int = 2) -> int:
+    """Non-blank lines after the header of a text file (counted up to ``limit``; compressed files: unknown)."""
+    if path.suffix.lower() in _COMPRESSION:
+        return limit
+    with path.open("rb") as handle:
+        lines = 0
+        for raw in handle:
+            lines += bool(raw.strip())
+            if lines > limit:
+                break
+    return max(lines - 1, 0)

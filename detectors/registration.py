@@ -37,11 +37,13 @@ from detectors.references.store import (
     next_version,
 )
 from monitor.errors import InputError, MonitorError
-from monitor.settings import PredictionSettings
+from monitor.settings import IngestSettings, PredictionSettings, reference_version_problem
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import events_columns, feature_column, logged_features
 from monitor.storage.sqlfmt import sql_string, window_condition
+from monitor.storage.statements import batches, sql_bytes
 from monitor.windows import Window, to_utc
+from monitor_sdk.validation import model_name_problem
 
 Progress = Callable[[str], None]
 _COLUMN_TYPE = {"numerical": "Float64 DEFAULT nan", "categorical": "LowCardinality(Nullable(String))"}
@@ -50,6 +52,20 @@ _MAPPED = {"numerical": "e.__map_num", "categorical": "e.__map_cat"}  # add_even
 
 def _quiet(_: str) -> None:
     return None
+
+
+def check_names(model: str, version: str | None) -> None:
+    """The model and version rules of events and the API, before anything is read or written.
+
+    A model name events cannot carry (blank, with '/', too long) would register a reference that no
+    window ever matches; a version that is no URL path segment could not be read back through the API.
+    """
+    problem = model_name_problem(model)
+    if problem is not None:
+        raise InputError(f"model name {model[:40]!r} {problem}")
+    problem = None if version is None else reference_version_problem(version)
+    if problem is not None:
+        raise InputError(f"version {problem}")
 
 
 def ensure_row_columns(storage: Storage, features: dict[str, Kind]) -> None:
@@ -61,13 +77,15 @@ def ensure_row_columns(storage: Storage, features: dict[str, Kind]) -> None:
             parameters={"db": storage.database, "t": ROWS_TABLE},
         )
     }
-    for feature, kind in features.items():
-        column = feature_column(feature, kind)
-        if column not in existing:
-            storage.command(
-                f"ALTER TABLE {storage.table(ROWS_TABLE)} ADD COLUMN IF NOT EXISTS "
-                f"{quote_identifier(column)} {_COLUMN_TYPE[kind]}"
-            )
+    missing = [
+        f"ADD COLUMN IF NOT EXISTS {quote_identifier(column)} {_COLUMN_TYPE[kind]}"
+        for column, kind in ((feature_column(f, k), k) for f, k in features.items())
+        if column not in existing
+    ]
+    # One ALTER per batch of columns: each ALTER costs more the wider the table already is, so adding
+    # 1000 columns one statement at a time took minutes where a few statements take a second.
+    for group in batches(missing, sql_bytes, max_items=500):
+        storage.command(f"ALTER TABLE {storage.table(ROWS_TABLE)} {', '.join(group)}")
 
 
 def _register(
@@ -181,6 +199,7 @@ def add_file(
     prediction: PredictionSettings | None = None,
     progress: Progress = _quiet,
     source_name: str | None = None,
+    limits: IngestSettings | None = None,
 ) -> Reference:
     """Register a Parquet or CSV file as a reference of ``model`` (re-adding a version replaces it).
 
@@ -189,22 +208,27 @@ def add_file(
     ``file`` (ClickHouse reads the file; embedded only), ``stream`` (Arrow batches from Python) or
     ``auto`` (``file`` on chDB, ``stream`` on a server). ``source_name`` is what the registry stores
     as the source (default the absolute path); the API passes a name that says nothing about the host.
+    ``limits`` are ingestion's (``ingest.*``): a feature column events could never carry is refused.
     """
+    check_names(model, version)
+    limits = limits or IngestSettings()
     path = Path(path).expanduser().resolve()
     fmt = sources.file_format(path)
     if mode == "auto":
         mode = "file" if storage.embedded else "stream"
+    if not features:
+        sources.check_width(path, fmt, segment_keys, limits)
     columns = (
         sources.describe_with_clickhouse(storage, path, fmt)
         if mode == "file"
         else sources.describe_with_arrow(path, fmt)
     )
-    plan = sources.plan_load(path, columns, features, segment_keys, progress)
+    plan = sources.plan_load(path, columns, features, segment_keys, progress, limits)
     if mode == "file" and not sources.fits_one_statement(storage, path, fmt, plan, columns):
         progress(f"{path.name} has too many or too long column names for one statement: streaming it")
         mode = "stream"
         columns = sources.describe_with_arrow(path, fmt)
-        plan = sources.plan_load(path, columns, features, segment_keys, _quiet)
+        plan = sources.plan_load(path, columns, features, segment_keys, _quiet, limits)
     progress(f"loading {path.name} into ClickHouse ({len(plan.features)} features, {mode} mode)")
     if mode == "file":
         insert = sources.insert_from_file(storage, path, fmt, columns, plan)
@@ -227,6 +251,7 @@ def add_events(
     progress: Progress = _quiet,
 ) -> Reference:
     """Register the model's logged events in ``[start, end)`` (with their labels) as a reference."""
+    check_names(model, version)
     window = Window(to_utc(start), to_utc(end))
     logged = logged_features(storage, model)
     chosen: dict[str, Kind] = {}

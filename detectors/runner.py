@@ -37,6 +37,7 @@ from monitor.storage import Storage
 from monitor.storage.events import events_columns
 from monitor.storage.sqlfmt import sql_string, window_condition
 from monitor.windows import resolve_window, to_utc, utc_now
+from monitor_sdk.validation import model_name_problem
 
 log = get_logger(__name__)
 Progress = Callable[[str], None]
@@ -50,8 +51,12 @@ def _quiet(_: str) -> None:
 def model_settings(storage: Storage, settings: Settings, model: str) -> tuple[ModelSettings, bool]:
     """The model's configuration, or defaults for a model that is not configured but has data.
 
-    A model nobody configured, registered a reference for, or logged an event of is unknown.
+    A model nobody configured, registered a reference for, or logged an event of is unknown, and so is
+    a name events cannot carry (blank, with '/', too long).
     """
+    problem = model_name_problem(model)
+    if problem is not None:
+        raise UserError(f"unknown model {model[:40]!r}: a model name {problem}")
     if model in settings.models:
         return settings.models[model], True
     if get_reference(storage, model) is not None:

@@ -18,6 +18,7 @@ API response shows them.
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -380,6 +381,23 @@ class PredictionSettings(_Frozen):
     positive_label: str | int | float | bool = 1
 
 
+REFERENCE_VERSION_PATTERN = r"^[A-Za-z0-9_.\-]{1,100}$"
+"""A reference version: the one rule for the CLI, the configuration and the API (it is a URL path segment)."""
+
+
+def reference_version_problem(version: str) -> str | None:
+    """What makes ``version`` no reference version (e.g. "must not be empty"), or None."""
+    if not version:
+        return "must not be empty"
+    if len(version) > 100:
+        return f"is {len(version):,} characters long; at most 100"
+    if not re.match(REFERENCE_VERSION_PATTERN, version):
+        return f"{version[:40]!r} may hold only letters, digits, '_', '.' and '-'"
+    if version == "latest":
+        return "'latest' is reserved (GET /api/v1/models/<model>/references/latest is the newest)"
+    return None
+
+
 class ReferenceSettings(_Frozen):
     """Either a file (Parquet or CSV) or a time range of logged events."""
 
@@ -393,6 +411,14 @@ class ReferenceSettings(_Frozen):
     def _in_range(cls, value: datetime | None) -> datetime | None:
         if value is not None and not in_time_range(value):
             raise ValueError(f"must be {TIME_RANGE}")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _valid_version(cls, value: str | None) -> str | None:
+        problem = None if value is None else reference_version_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

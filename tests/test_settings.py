@@ -91,6 +91,10 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (("schedule: {every: 5m}", "schedule: {every: 0s}"), "models.churn.schedule.every: duration must be positive"),
         (("secret_env: RETRAIN_SECRET", "secret: [a, b]"), "channels.retrain.secret: Input should be a valid string"),
         (('start: "2026-11-01T00:00:00Z"', "start: 0001-01-01T00:00:00Z"), "models.churn.reference.start: must be"),
+        (
+            ("reference: {file: data/fraud_reference.parquet}", 'reference: {file: x.parquet, version: "v 1"}'),
+            "models.fraud.reference.version: 'v 1' may hold only letters",
+        ),
         (('dsn: "chdb://./.monitor/db"', 'dsn: "http://u:pw@[::1:1/db"'), "clickhouse.dsn: malformed URL"),
         (("\n  fraud:\n", '\n  "fraud/eu":\n'), "'fraud/eu' is not a model name: it must not contain '/'"),
         (("\n  fraud:\n", '\n  "fr\\x00aud":\n'), "it contains the control character U+0000"),

@@ -140,10 +140,21 @@ def _classification(storage: Storage, rows_sql: str, prediction: PredictionSetti
         )[0]
         pairs, positives, negatives = float(auc_row[0] or 0), int(auc_row[1] or 0), int(auc_row[2] or 0)
         metrics["roc_auc"] = pairs / (positives * negatives) if positives and negatives else None
+    notes: dict[str, str] = {}
     if prediction.type == "class":
         counts = storage.rows(f"SELECT y, pred, count() FROM ({inner}) WHERE {valid} GROUP BY y, pred")
+        classes = {str(y) for y, _, _ in counts} | {str(p) for _, p, _ in counts}
+        if len(classes) > 2 and tp + fp + fn == 0:
+            # A multiclass window without the positive label: precision/recall/F1 "of positive_label" are
+            # undefined (scikit-learn refuses them), not 0 (which would trip a `performance` rule).
+            for name in ("precision", "recall", "f1"):
+                metrics[name] = None
+                notes[name] = (
+                    f"positive_label {prediction.positive_label!r} is not among the {len(classes)} classes "
+                    f"of the labels and predictions; see {name}_macro / {name}_weighted"
+                )
         metrics.update(averaged_metrics([(str(y), str(p), int(c)) for y, p, c in counts]))
-    return {"rows": rows, "labelled": labelled, "n": n, "metrics": metrics}
+    return {"rows": rows, "labelled": labelled, "n": n, "metrics": metrics, "notes": notes}
 
 
 def averaged_metrics(counts: list[tuple[str, str, int]]) -> dict[str, float | None]:
@@ -251,7 +262,8 @@ def performance(ctx: RunContext, segment: Segment = None, reference: dict[str, A
                 segment=label,
                 status=status if value is not None else "insufficient_data",
                 n_current=n,
-                details={"reference": reference.get(name), "labelled": labelled},
+                details={"reference": reference.get(name), "labelled": labelled}
+                | ({"message": result["notes"][name]} if name in result.get("notes", {}) else {}),
             )
         )
     return out

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from detectors.file_format import _COMPRESSION, check_file
+from detectors.file_format import check_file, data_lines
 from detectors.text_columns import classify, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
@@ -109,7 +109,7 @@ class Sample:
             else:
                 rows, text_columns = classify(storage, from_sql)
         except StorageError as exc:
-            if fmt != "Parquet" and _data_lines(resolved) == 0:
+            if fmt != "Parquet" and data_lines(resolved) == 0:
                 raise InputError(f"{path}: the file has no rows") from exc
             raise InputError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
         if int(rows) == 0:
@@ -194,19 +194,6 @@ def kind_of_type(ch_type: str) -> Kind | None:
     if _TEXT_TYPE.match(inner):
         return CATEGORICAL
     return None
-
-
-def _data_lines(path: Path, limit: int = 2) -> int:
-    """Non-blank lines after the header of a text file (counted up to ``limit``; compressed files: unknown)."""
-    if path.suffix.lower() in _COMPRESSION:
-        return limit
-    with path.open("rb") as handle:
-        lines = 0
-        for raw in handle:
-            lines += bool(raw.strip())
-            if lines > limit:
-                break
-    return max(lines - 1, 0)
 
 
 def _reason(exc: BaseException) -> str:

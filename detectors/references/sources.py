@@ -18,9 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.file_format import data_lines
 from detectors.references.profile import Kind
 from detectors.text_columns import TextColumn, classify, text_source
 from monitor.errors import InputError, StorageError
+from monitor.settings import IngestSettings
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import feature_column
 from monitor.storage.sqlfmt import sql_string
@@ -104,6 +106,8 @@ def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[Sou
         try:
             _, classified = classify(storage, source)
         except StorageError as exc:
+            if data_lines(path) == 0:  # a header alone: ClickHouse cannot infer a structure from it
+                raise InputError(f"{path}: the file has no rows") from exc
             raise InputError(f"{path}: cannot read as {fmt}: {reason(exc)}") from exc
         return [_from_text(c) for c in classified]
     try:
@@ -209,16 +213,51 @@ def describe_with_arrow(path: Path, fmt: str) -> list[SourceColumn]:
     return columns
 
 
+def check_width(path: Path, fmt: str, segment_keys: tuple[str, ...], limits: IngestSettings) -> None:
+    """Refuse a file with more feature columns than a model may have, from its header alone.
+
+    Classifying a file's columns reads every row of every column, which takes minutes for thousands
+    of columns; the header (read by pyarrow, cheap) already says that the file is too wide. Columns
+    that :func:`plan_load` would skip for their names are not counted; a file pyarrow cannot read is
+    left to the full reading, which reports it.
+    """
+    try:
+        names = [c.name for c in describe_with_arrow(path, fmt)]
+    except InputError:
+        return
+    usable = [
+        n for n in names if n not in RESERVED and n not in segment_keys and len(n) <= limits.max_feature_name_length
+    ]
+    if len(usable) > limits.max_features_per_model:
+        raise _too_wide(path, len(usable), limits)
+
+
+def _too_wide(path: Path, count: int, limits: IngestSettings) -> InputError:
+    return InputError(
+        f"{path}: {count:,} feature columns, more than one model may have "
+        f"(ingest.max_features_per_model = {limits.max_features_per_model:,}); "
+        f"list the ones to monitor in models.<model>.features"
+    )
+
+
 def plan_load(
     path: Path,
     columns: list[SourceColumn],
     features: dict[str, Kind] | None,
     segment_keys: tuple[str, ...],
     progress: Callable[[str], None],
+    limits: IngestSettings | None = None,
 ) -> LoadPlan:
-    """Which file column becomes which reference_rows column, with its kind checked against the config."""
+    """Which file column becomes which reference_rows column, with its kind checked against the config.
+
+    Without configured features every usable column is one, within ingestion's ``limits``: a column
+    whose name is longer than events' feature names may be is skipped (with a warning), and more
+    feature columns than one model may have is an error.
+    """
+    limits = limits or IngestSettings()
     by_name = {c.name: c for c in columns}
     chosen: dict[str, Kind] = {}
+    too_long: list[str] = []
     if features:
         for feature, kind in features.items():
             column = by_name.get(feature)
@@ -237,9 +276,20 @@ def plan_load(
             if column.kind is None:
                 progress(f"skipping column {column.name!r} of unsupported type {column.type_name}")
                 continue
+            if len(column.name) > limits.max_feature_name_length:
+                too_long.append(column.name)
+                continue
             chosen[column.name] = column.kind
+    if too_long:
+        shown = ", ".join(f"{name[:40]!r}..." for name in too_long[:3]) + (", ..." if len(too_long) > 3 else "")
+        progress(
+            f"skipping {len(too_long):,} column(s) with names longer than ingest.max_feature_name_length = "
+            f"{limits.max_feature_name_length} characters (events cannot carry them): {shown}"
+        )
     if not chosen:
         raise InputError(f"{path}: no usable feature columns")
+    if len(chosen) > limits.max_features_per_model:
+        raise _too_wide(path, len(chosen), limits)
     exprs = {feature_column(f, k): _expr(by_name[f], k) for f, k in chosen.items()}
     kinds: dict[str, Kind | None] = {}
     for special in ("prediction", "label"):

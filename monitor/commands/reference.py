@@ -92,7 +92,7 @@ def add(
         if configured is None or configured.reference is None:
             raise UserError(f"give --file or --start/--end (model {model!r} has no reference in the configuration)")
         file, start_at, end_at = configured.reference.file, configured.reference.start, configured.reference.end
-        version = version or configured.reference.version
+        version = configured.reference.version if version is None else version
     if start_at is not None and end_at is not None and start_at >= end_at:
         raise UserError("--start must be before --end")
     features = dict(configured.features) if configured and configured.features else None
@@ -115,6 +115,7 @@ def add(
                 mode="stream" if stream else "auto",
                 prediction=prediction,
                 progress=progress,
+                limits=settings.ingest,
             )
         else:
             assert start_at is not None and end_at is not None

@@ -152,6 +152,30 @@ def test_multiclass_averages_against_sklearn(storage: Storage, tmp_path: Path) -
     assert rows["precision"].value == pytest.approx(skm.precision_score(y, p, labels=["cat"], average="micro"))
 
 
+def test_multiclass_without_the_positive_label_has_no_binary_metrics(storage: Storage, tmp_path: Path) -> None:
+    """Three classes, none of them the (default) positive label 1: scikit-learn has no binary precision,
+    recall or F1 here; they are no value (insufficient data), not 0, while the averages are computed."""
+    rng = np.random.default_rng(4)
+    n = 300
+    classes = np.array(["cat", "dog", "bird"])
+    truth = rng.choice(classes, n)
+    predicted = np.where(rng.random(n) < 0.7, truth, rng.choice(classes, n))
+    reference = pd.DataFrame({"x": rng.random(100), "prediction": rng.choice(classes, 100), "label": "cat"})
+    settings = _setup(storage, tmp_path, "mc", {"type": "class"}, reference)
+    ids = write_events(storage, Rows("mc", spread(n), {"x": rng.random(n)}, prediction=list(predicted)))
+    write_labels(storage, "mc", ids, list(truth))
+    ctx = build_context(storage, settings, "mc", window_end=T0, now=T0)
+    rows = _metrics(performance.performance(ctx))
+    with pytest.raises(ValueError):
+        skm.precision_score(truth, predicted, pos_label=1)
+    for name in ("precision", "recall", "f1"):
+        assert rows[name].value is None and rows[name].status == "insufficient_data"
+        assert "positive_label 1 is not among the 3 classes" in rows[name].details["message"]
+        assert rows[f"{name}_macro"].status == "ok"
+    assert rows["f1_macro"].value == pytest.approx(skm.f1_score(truth, predicted, average="macro"), rel=1e-12)
+    assert rows["accuracy"].value == pytest.approx(skm.accuracy_score(truth, predicted))
+
+
 def test_averaged_metrics_edge_cases() -> None:
     assert performance.averaged_metrics([]) == dict.fromkeys(performance.AVERAGED_METRICS)
     perfect = performance.averaged_metrics([("a", "a", 3), ("b", "b", 1)])

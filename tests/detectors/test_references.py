@@ -15,7 +15,7 @@ from detectors.checks.performance import settings_key
 from detectors.references.store import get_reference, list_references, training_reference
 from detectors.registration import add_events, add_file
 from monitor.errors import InputError
-from monitor.settings import PredictionSettings
+from monitor.settings import IngestSettings, PredictionSettings
 from monitor.storage import Storage
 from tests.detectors.event_rows import T0, Rows, reference_frame, spread, write_events, write_labels
 
@@ -141,6 +141,8 @@ BAD_FILES = [
     ("broken.parquet", b"not parquet at all", "cannot read"),
     ("header.csv", b"a,b\n", "cannot read|no rows"),
     ("empty.csv", b"", "the file is empty"),
+    ("header_only.csv", b"amount,country\n", "the file has no rows$"),  # as `monitor drift` says it
+    ("not_a_table.csv", b'{"a": 1}\n', "the file has no rows$"),
 ]
 
 
@@ -179,3 +181,66 @@ def test_reference_from_logged_events(storage: Storage) -> None:
     assert reference.has_label and reference.profile.label.count == 100
     with pytest.raises(InputError, match="no events"):
         add_events(storage, "m", T0 - timedelta(days=30), T0 - timedelta(days=29))
+
+
+BAD_NAMES = [
+    ({"version": ""}, "version must not be empty"),
+    ({"version": " "}, "may hold only letters"),
+    ({"version": "it's"}, "may hold only letters"),
+    ({"version": "a/b"}, "may hold only letters"),  # a version is a URL path segment of the API
+    ({"version": "v" * 101}, "at most 100"),
+    ({"version": "latest"}, "reserved"),
+    ({"model": "a/b"}, "must not contain '/'"),  # events can never carry this model
+    ({"model": " "}, "must not be empty"),
+]
+
+
+@pytest.mark.parametrize(("names", "message"), BAD_NAMES)
+def test_model_and_version_follow_the_rules_of_events_and_the_api(
+    storage: Storage, tmp_path: Path, names: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "ref.parquet"
+    reference_frame(50).to_parquet(path)
+    model, version = names.get("model", "m"), names.get("version")
+    with pytest.raises(InputError, match=message):
+        add_file(storage, model, path, version=version)
+    with pytest.raises(InputError, match=message):
+        add_events(storage, model, T0 - timedelta(hours=1), T0, version=version)
+    assert list_references(storage, model) == []
+    assert add_file(storage, "m", path, version="v1.2-rc_3").version == "v1.2-rc_3"
+
+
+def test_file_columns_within_ingestion_limits(storage: Storage, tmp_path: Path, monkeypatch) -> None:
+    """A column events could never carry is skipped; a file wider than a model may be is refused early."""
+    data = reference_frame(60)
+    long_name = "x" * 257
+    data[long_name] = 1.0
+    for i in range(40):
+        data[f"f{i}"] = float(i)
+    path = tmp_path / "wide.csv"
+    data.to_csv(path, index=False)
+    alters: list[str] = []
+    command = storage.command
+
+    def recording(sql: str, *args, **kwargs):
+        if sql.startswith("ALTER TABLE") and "ADD COLUMN" in sql:
+            alters.append(sql)
+        return command(sql, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "command", recording)
+    messages: list[str] = []
+    reference = add_file(storage, "m", path, progress=messages.append)
+    assert long_name not in reference.columns and "f39" in reference.columns
+    assert any("1 column(s) with names longer than ingest.max_feature_name_length = 256" in m for m in messages)
+    assert len(alters) == 1  # the 43 new typed columns in one statement, not one ALTER each
+
+    limits = IngestSettings(max_features_per_model=40)
+    for name, write in (("w.csv", data.to_csv), ("w.parquet", data.to_parquet)):
+        wide = tmp_path / name
+        write(wide, index=False)
+        with pytest.raises(InputError, match=r"43 feature columns, more than one model may have .*= 40\)"):
+            add_file(storage, "n", wide, limits=limits)
+    assert list_references(storage, "n") == []
+    # Configured features pick the columns, so the file's width does not matter.
+    picked = add_file(storage, "n", path, features={"amount": "numerical"}, limits=limits)
+    assert picked.columns == {"amount": "numerical"}

@@ -18,6 +18,7 @@ from monitor.service.errors import ApiError, not_found
 from monitor.service.params import ModelName, api_time
 from monitor.service.reference_files import ReferenceFile, not_usable, resolve_reference_file
 from monitor.service.routers.models import require_model
+from monitor.settings import REFERENCE_VERSION_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["references"])
 
@@ -79,7 +80,7 @@ class ReferenceRequest(BaseModel):
     )
     start: datetime | None = None
     end: datetime | None = None
-    version: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    version: str | None = Field(None, min_length=1, max_length=100, pattern=REFERENCE_VERSION_PATTERN)
     kind: Literal["training", "baseline", "window"] | None = None
 
     @model_validator(mode="after")
@@ -121,6 +122,7 @@ async def add_reference(request: Request, model: ModelName, body: ReferenceReque
                         kind=body.kind or "training",
                         features=features,
                         source_name=target.name,
+                        limits=ctx.settings.ingest,
                     )
                 )
             except InputError as exc:
