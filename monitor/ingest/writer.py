@@ -76,20 +76,8 @@ DATA_ERROR_CODES = frozenset(
 )
 
 
-# TOO_MANY_PARTS also names a partition with too many parts (merges behind: infrastructure, where
-# smaller inserts would make it worse); only its "partitions for single INSERT block" form is the data's.
-TOO_MANY_PARTS = 252
-
-
 def is_data_error(exc: StorageError) -> bool:
-    """Whether ClickHouse refused the statement for its data (splitting the batch can help).
-
-    A batch whose events span more days than ``max_partitions_per_insert_block`` (``events`` is
-    partitioned by day) is one: its halves span fewer days. Writing every day's part in one insert
-    instead costs memory per day (10,000 days: 1.1 GiB and 33 s), which a producer could choose.
-    """
-    if exc.code == TOO_MANY_PARTS:
-        return "partitions for single insert block" in str(exc).lower()
+    """Whether ClickHouse refused the statement for its data (splitting the batch can help)."""
     return exc.code in DATA_ERROR_CODES
 
 
