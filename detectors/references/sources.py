@@ -225,11 +225,14 @@ def check_width(path: Path, fmt: str, segment_keys: tuple[str, ...], limits: Ing
         names = [c.name for c in describe_with_arrow(path, fmt)]
     except InputError:
         return
-    usable = [
-        n for n in names if n not in RESERVED and n not in segment_keys and len(n) <= limits.max_feature_name_length
-    ]
+    usable = [n for n in names if _may_be_feature(n, segment_keys) and len(n) <= limits.max_feature_name_length]
     if len(usable) > limits.max_features_per_model:
         raise _too_wide(path, len(usable), limits)
+
+
+def _may_be_feature(name: str, segment_keys: tuple[str, ...]) -> bool:
+    """Whether a file column can be a feature when none are configured (not a reserved or segment column)."""
+    return name not in RESERVED and name not in segment_keys and name != "__index_level_0__"
 
 
 def _too_wide(path: Path, count: int, limits: IngestSettings) -> InputError:
@@ -271,7 +274,7 @@ def plan_load(
             chosen[feature] = kind
     else:
         for column in columns:
-            if column.name in RESERVED or column.name in segment_keys or column.name == "__index_level_0__":
+            if not _may_be_feature(column.name, segment_keys):
                 continue
             if column.kind is None:
                 progress(f"skipping column {column.name!r} of unsupported type {column.type_name}")

@@ -38,14 +38,11 @@ def check_listen_host(host: str, option: str) -> None:
 def _bind_problem(config: uvicorn.Config) -> str:
     """Why the server thread could not bind (it only logged it): bind the same address once to see."""
     try:
-        with socket.create_server((config.host, config.port), family=_family(config.host)):
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        with socket.create_server((config.host, config.port), family=family):
             return ""
     except OSError as exc:
         return f": {os.strerror(exc.errno) if exc.errno else exc}"
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 class ApiServer:
