@@ -13,7 +13,8 @@ import pytest
 
 from monitor.settings import ClickHouseSettings
 from monitor.storage import Storage
-from monitor.storage.migrations import REPLICA_PATH, available_migrations, for_cluster, render_all
+from monitor.storage.cluster import REPLICA_PATH, for_cluster
+from monitor.storage.migrations import available_migrations, render_all
 
 CLUSTER = "monitor_cluster"
 ENGINE = re.compile(r"ENGINE\s*=\s*(\w+)(\([^)]*\))?")
@@ -74,3 +75,18 @@ def test_cluster_name_is_validated() -> None:
     assert ClickHouseSettings(cluster="prod_1").cluster == "prod_1"
     with pytest.raises(ValueError, match="cluster"):
         ClickHouseSettings(cluster="prod; DROP DATABASE x")
+
+
+def test_the_events_rebuild_exchanges_tables_on_the_cluster(storage: Storage) -> None:
+    """Migration 0005 rebuilds `events` from Python (monitor/storage/repartition.py) through the same rewrite."""
+    create = for_cluster(
+        "CREATE TABLE IF NOT EXISTS `monitor`.`events_by_stored_day` AS `monitor`.`events` "
+        "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(ingested_at) ORDER BY (model, ts, event_id)",
+        CLUSTER,
+    )
+    assert f"ON CLUSTER {CLUSTER}" in parsed(storage, create)
+    assert f"ReplicatedReplacingMergeTree({REPLICA_PATH})" in create
+    exchange = for_cluster("EXCHANGE TABLES `monitor`.`events` AND `monitor`.`events_by_stored_day`", CLUSTER)
+    assert parsed(storage, exchange).endswith(f"ON CLUSTER {CLUSTER}")
+    drop = for_cluster("DROP TABLE IF EXISTS `monitor`.`events_by_stored_day` SYNC", CLUSTER)
+    assert f"ON CLUSTER {CLUSTER}" in parsed(storage, drop)

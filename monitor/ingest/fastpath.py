@@ -99,11 +99,6 @@ STAGE_ROWS = 8192
 ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
 
 
-# Every INSERT into `events`: it is partitioned by day, and one batch of a backfill can span more days
-# than ClickHouse's default limit of partitions per insert block (100), which fails the whole insert.
-EVENTS_INSERT = {"max_partitions_per_insert_block": 0}
-
-
 def one_thread(sql: str, **extra: int) -> str:
     """``sql`` with :data:`ONE_THREAD` (and ``extra``) as its own SETTINGS clause.
 
@@ -362,8 +357,7 @@ class FastPredictionPath:
             where += f" AND idx NOT IN (SELECT idx FROM {self.marks})"
         self._storage.command(
             one_thread(
-                f"INSERT INTO {table} ({names}) SELECT {', '.join(columns.values())} FROM {self.table} WHERE {where}",
-                **EVENTS_INSERT,
+                f"INSERT INTO {table} ({names}) SELECT {', '.join(columns.values())} FROM {self.table} WHERE {where}"
             )
         )
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from monitor.ingest.fastpath import EVENTS_INSERT, one_thread
+from monitor.ingest.fastpath import one_thread
 from monitor.ingest.validation import PredictionEvent
 from monitor.storage import Storage, quote_identifier
 
@@ -165,14 +165,12 @@ class PendingEvents:
         names = ", ".join(quote_identifier(c) for c in columns)
         # Copies were dropped above: collapsing the block again at insert (ReplacingMergeTree's
         # default) would only re-sort it, at about the cost of writing it (BENCHMARKS.md); FINAL
-        # and merges still collapse whatever a redelivery writes twice. `events` is partitioned by
-        # day, so a backfill's batch may span hundreds of days: no limit on partitions per insert.
+        # still collapses whatever a redelivery writes twice (and merges do, within a day of storing).
         self._storage.command(
             one_thread(
                 f"INSERT INTO {self._storage.table('events')} ({names}) "
                 f"SELECT {', '.join(columns.values())} FROM {source} WHERE {where}",
                 optimize_on_insert=0,
-                **EVENTS_INSERT,
             )
         )
         self._storage.command(

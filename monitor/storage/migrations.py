@@ -8,56 +8,49 @@ run twice (``IF NOT EXISTS``), so two processes migrating at once against a serv
 Number ranges keep concerns apart: 0001-0099 ingestion, 0100-0199 detectors, 0200-0299 alerting,
 0300-0399 the service, 0400- steps that span every table (retention).
 
-With ``clickhouse.cluster`` set (:func:`for_cluster`), every ``CREATE`` and ``DROP`` runs ``ON CLUSTER``
-and every MergeTree-family engine becomes its replicated form, with the replica path built from the
-server's ``{shard}`` and ``{replica}`` macros; ``ALTER`` and ``INSERT`` statements then replicate by
-themselves through ClickHouse Keeper. The SQL files stay single-node; the rewrite is the one place
-that knows about clusters (docs/deployment.md, "ClickHouse beyond one node").
+With ``clickhouse.cluster`` set, every statement passes through :func:`for_cluster`
+(:mod:`monitor.storage.cluster`): the SQL files stay single-node.
 
 A migration that cannot be written in SQL alone (it depends on the columns an existing database
-has) adds a Python step in ``_PYTHON_STEPS``, run after the migration's statements.
+has, or rebuilds a table) adds a Python step in ``_PYTHON_STEPS``, run after the migration's
+statements. Migration 0005 rebuilds ``events``: processes that run it together each copy the table
+into one of their own, so they repeat the work but do not undo each other's (docs/deployment.md,
+"Upgrading").
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from monitor.storage.client import Storage, connect, quote_identifier
+from monitor.storage.cluster import for_cluster
 
 if TYPE_CHECKING:  # pydantic-settings is a fifth of a second to import: a file-only command never needs it
     from monitor.settings import ClickHouseSettings
 from monitor.storage.events import retarget_typed_columns
+from monitor.storage.repartition import repartition_events
 
-_PYTHON_STEPS: dict[int, Callable[[Storage], None]] = {2: retarget_typed_columns, 4: retarget_typed_columns}
+
+def _retarget(storage: Storage, _cluster: str | None) -> None:
+    retarget_typed_columns(storage)  # ALTERs replicate by themselves
+
+
+log = logging.getLogger(__name__)
+
+_PYTHON_STEPS: dict[int, Callable[[Storage, str | None], None]] = {
+    2: _retarget,
+    4: _retarget,
+    5: repartition_events,
+}
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_CREATE_OR_DROP = re.compile(
-    r"^\s*((?:CREATE\s+(?:TABLE|DATABASE|VIEW|MATERIALIZED\s+VIEW)\s+IF\s+NOT\s+EXISTS"
-    r"|DROP\s+(?:TABLE|VIEW|DATABASE)\s+IF\s+EXISTS)\s+[^\s(]+)",
-    re.IGNORECASE | re.MULTILINE,
-)
-_ENGINE = re.compile(
-    r"ENGINE\s*=\s*(Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing)?MergeTree\b(?:\(([^()]*)\))?"
-)
-# Where a replicated table keeps its metadata in Keeper: one path per shard and table, one replica
-# name per server (both from the server's <macros>); {database} and {table} ClickHouse fills itself.
-REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
-
-
-def for_cluster(statement: str, cluster: str) -> str:
-    """``statement`` as it must run on a cluster: ``CREATE``/``DROP`` ``ON CLUSTER``, replicated engines."""
-    text = _CREATE_OR_DROP.sub(lambda m: f"{m.group(1)} ON CLUSTER {quote_identifier(cluster)}", statement, count=1)
-
-    def replicated(match: re.Match[str]) -> str:
-        family, arguments = match.group(1) or "", (match.group(2) or "").strip()
-        return f"ENGINE = Replicated{family}MergeTree({REPLICA_PATH}{', ' + arguments if arguments else ''})"
-
-    return _ENGINE.sub(replicated, text)
 
 
 @dataclass(frozen=True)
@@ -128,17 +121,25 @@ def apply_migrations(storage: Storage, cluster: str | None = None) -> list[Migra
     for migration in available_migrations():
         if migration.version in done:
             continue
+        started = time.monotonic()
         for statement in migration.statements(storage.database, cluster):
             storage.command(statement)
         step = _PYTHON_STEPS.get(migration.version)
         if step is not None:
-            step(storage)
+            step(storage, cluster)
         storage.insert_rows(
             "schema_migrations",
             [(migration.version, migration.name, migration.checksum)],
             ["version", "name", "checksum"],
         )
         applied.append(migration)
+        if done:  # an existing database: say what changed (a new one gets every migration in a blink)
+            log.info(
+                "schema migration %04d %s applied in %.1f s",
+                migration.version,
+                migration.name,
+                time.monotonic() - started,
+            )
     return applied
 
 

@@ -206,8 +206,9 @@ def test_numbers_years_and_names_the_validator_reads_otherwise_than_clickhouse(
 
 
 def test_a_backfill_spanning_hundreds_of_days(kafka_bootstrap: str, storage: Storage) -> None:
-    """`events` is partitioned by day: one batch of a backfill writes a part per day, past ClickHouse's
-    default limit of 100 partitions per insert (which stopped the consumer, exit 3, on every restart).
+    """When `events` was partitioned by the event's day, one batch of a backfill wrote a part per day,
+    past ClickHouse's default limit of 100 partitions per insert (which stopped the consumer, exit 3, on
+    every restart); it is now partitioned by the day rows are stored (test_stored_day_partitions.py).
     Both paths: half the events carry a time-zone offset and are validated in Python."""
     day = 86_400_000
     backfill = [

@@ -1,0 +1,5 @@
+-- `events` partitioned by the day each row was stored (toYYYYMMDD(ingested_at)) instead of the day of
+-- the event's own timestamp, which producers choose: a batch of events scattered over thousands of days
+-- wrote a part per day and kept them all (BENCHMARKS.md, "Events scattered over many days").
+-- ClickHouse cannot change a partition key in place, so the table is rebuilt by a Python step
+-- (monitor/storage/repartition.py): a copy with the new key, the rows, an atomic EXCHANGE, a DROP.
