@@ -32,7 +32,7 @@ from detectors.results import store_report
 from detectors.segments import Census, Segment, census, segment_label
 from monitor.errors import UserError
 from monitor.logs import get_logger
-from monitor.settings import ModelSettings, PredictionSettings, Settings
+from monitor.settings import IngestSettings, ModelSettings, PredictionSettings, Settings
 from monitor.storage import Storage
 from monitor.storage.events import events_columns
 from monitor.storage.sqlfmt import sql_string, window_condition
@@ -70,12 +70,19 @@ def model_settings(storage: Storage, settings: Settings, model: str) -> tuple[Mo
     raise UserError(f"unknown model {model!r} (configured models: {known}; no reference or events either)")
 
 
-def resolve_reference(storage: Storage, model: str, config: ModelSettings, progress: Progress = _quiet) -> Reference:
+def resolve_reference(
+    storage: Storage,
+    model: str,
+    config: ModelSettings,
+    progress: Progress = _quiet,
+    limits: IngestSettings | None = None,
+) -> Reference:
     """The reference a run compares with.
 
     ``models.M.reference.version`` pins a version; otherwise the newest registered reference wins. If
     the wanted reference is not registered yet and the configuration names a file or a time range,
-    it is registered now (once; later runs find it).
+    it is registered now (once; later runs find it), held to ingestion's ``limits`` as
+    ``monitor reference add`` is.
     """
     wanted = config.reference
     version = wanted.version if wanted is not None else None
@@ -89,10 +96,12 @@ def resolve_reference(storage: Storage, model: str, config: ModelSettings, progr
         )
     with _REGISTERING:  # the scheduler and the API may both get here first; register once
         found = get_reference(storage, model, version)
-        return found if found is not None else _register_configured(storage, model, config, progress)
+        return found if found is not None else _register_configured(storage, model, config, progress, limits)
 
 
-def _register_configured(storage: Storage, model: str, config: ModelSettings, progress: Progress) -> Reference:
+def _register_configured(
+    storage: Storage, model: str, config: ModelSettings, progress: Progress, limits: IngestSettings | None
+) -> Reference:
     wanted = config.reference
     assert wanted is not None
     version = wanted.version
@@ -109,6 +118,7 @@ def _register_configured(storage: Storage, model: str, config: ModelSettings, pr
             segment_keys=tuple(config.segments),
             prediction=prediction,
             progress=progress,
+            limits=limits,
         )
     assert wanted.start is not None and wanted.end is not None
     progress(f"registering logged events {wanted.start} .. {wanted.end} as the reference of {model}")
@@ -182,7 +192,7 @@ def build_context(
     now_utc = to_utc(now) if now is not None else utc_now()
     config, _ = model_settings(storage, settings, model)
     span = resolve_window(window_end, window, config.window, now_utc)
-    reference = resolve_reference(storage, model, config, progress)
+    reference = resolve_reference(storage, model, config, progress, settings.ingest)
     training = training_reference(storage, model) or reference
     typed = events_columns(storage)
     where = f"model = {sql_string(model)} AND {window_condition(span)}"

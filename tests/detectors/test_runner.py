@@ -249,3 +249,17 @@ def test_model_without_configuration(storage: Storage, tmp_path: Path) -> None:
     assert report.status == "ok"  # 600 events, default min_samples 500
     assert report.select(detector="performance", statistic="mae")[0].value == pytest.approx(1.0)
     assert _deciding(report, "feature_drift")["x"] is False
+
+
+def test_a_configured_reference_is_held_to_the_configured_ingestion_limits(storage: Storage, tmp_path: Path) -> None:
+    """Registered on first use, as `monitor reference add` registers it: with `ingest.*` as configured."""
+    path = tmp_path / "ref.csv"
+    frame = _reference(800, seed=31)
+    frame["a_column_name_of_28_letters_"] = 1.0
+    frame.to_csv(path, index=False)
+    models = {"fraud": {"reference": {"file": str(path)}, "min_samples": 100}}
+    settings = settings_for(storage, tmp_path, models, ingest={"max_feature_name_length": 20})
+    _traffic(storage, 300, seed=32)
+    run_detection(storage, settings, "fraud", window_end=T0, now=T0)
+    (reference,) = list_references(storage, "fraud")
+    assert set(reference.columns) == set(FEATURES)  # the 28-letter name events could not carry is skipped
