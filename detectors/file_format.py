@@ -35,22 +35,26 @@ def check_file(path: str | Path) -> tuple[Path, str]:
     try:
         with resolved.open("rb") as handle:
             head = handle.read(4)
+            if head == b"PAR1":  # Parquet starts and ends so; a text file starting so (a column PAR1) does not end so
+                handle.seek(-4, 2)
+                head = head if handle.read(4) == b"PAR1" else b""
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if not head:
+    if not head and resolved.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     return resolved.resolve(), file_format(resolved, head)
 
 
 def file_format(path: Path, head: bytes = b"") -> str:
-    """The ClickHouse input format of a data file, from its suffix (or its magic bytes for Parquet)."""
+    """The ClickHouse input format of a data file: Parquet by its magic bytes whatever its name (a
+    Parquet file saved as ``data.csv`` is still Parquet), otherwise from its suffix."""
+    if head == b"PAR1":
+        return "Parquet"
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _COMPRESSION:
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in _FORMATS:
         return _FORMATS[suffixes[-1]]
-    if head == b"PAR1":
-        return "Parquet"
     raise InputError(f"{path}: unsupported format (expected .parquet, .csv or .tsv, optionally compressed)")
 
 

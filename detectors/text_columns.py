@@ -14,15 +14,20 @@ here as text, untouched, and each column classified over all its rows, in one pa
 - neither (``kind`` None): a column of only dates or times (ISO 8601), compared by no statistic here.
 
 The numbers are parsed with ``precise_float_parsing``, so a decimal reads as the float Python reads.
+Empty lines at the end are no rows (pandas skips them). A TSV file is read by CSV rules with a tab
+between fields, as ``pandas.read_csv(sep="\\t")`` reads it: quoted fields may hold tabs, newlines and
+doubled quotes, and a backslash is a backslash (ClickHouse's own TSV format would unescape it).
+Values that are not UTF-8 are counted per column (``not_utf8``): pandas refuses such a file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from monitor.storage import Storage, quote_identifier
-from monitor.storage.sqlfmt import sql_string_array
+from monitor.storage.sqlfmt import sql_string, sql_string_array
 
 TextKind = Literal["numerical", "categorical"]
 
@@ -40,13 +45,19 @@ MISSING_MARKERS = (
 _TRUE = ("True", "TRUE", "true")
 _FALSE = ("False", "FALSE", "false")
 
-# Every column as the text of its field: no type guessed from a first block, nothing trimmed.
+# Every column as the text of its field: no type guessed from a first block, nothing trimmed. Every
+# column is text, so the header and one row name the columns: inference reads no further (it does not
+# skip trailing empty lines, the reading does).
 READ_AS_TEXT = {
     "input_format_csv_use_best_effort_in_schema_inference": 0,
     "input_format_tsv_use_best_effort_in_schema_inference": 0,
     "input_format_csv_trim_whitespaces": 0,
+    "input_format_csv_skip_trailing_empty_lines": 1,
+    "input_format_max_rows_to_read_for_schema_inference": 1,
     "precise_float_parsing": 1,
 }
+# A TSV file read as pandas reads it: CSV quoting with a tab between fields.
+_TSV_AS_CSV = {"format_csv_delimiter": "\t", "input_format_csv_allow_whitespace_or_tab_as_delimiter": 1}
 
 
 # Named once per statement (a WITH clause), so each column's expression stays short.
@@ -66,24 +77,37 @@ class TextColumn:
     kind: TextKind | None  # None: dates or times
     value: str  # over the column's field, quoted by name
     boolean: bool = False  # only True/False: the value is 'true' or 'false'
+    not_utf8: int = 0  # values that are not UTF-8 text
 
 
-def _settings_clause() -> str:
-    return ", ".join(f"{name} = {value}" for name, value in READ_AS_TEXT.items())
+def text_file(path: str, fmt: str) -> tuple[str, dict[str, Any]]:
+    """The ``file()`` table function reading a CSV or TSV file (ClickHouse format ``fmt``) and its settings."""
+    if fmt == "TSVWithNames":
+        return f"file({sql_string(path)}, 'CSVWithNames')", READ_AS_TEXT | _TSV_AS_CSV
+    return f"file({sql_string(path)}, {sql_string(fmt)})", dict(READ_AS_TEXT)
 
 
-def text_source(table_function: str, columns: list[TextColumn]) -> str:
+def _settings_clause(settings: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{name} = {sql_string(value) if isinstance(value, str) else value}" for name, value in settings.items()
+    )
+
+
+def text_source(table_function: str, columns: list[TextColumn], settings: Mapping[str, Any] = READ_AS_TEXT) -> str:
     """A subquery yielding each column as its typed value, readable wherever a FROM clause is.
 
     The reading settings travel inside it, so every query over it parses the file the same way.
     """
     parts = ", ".join(f"{column.value} AS {quote_identifier(column.name)}" for column in columns) or "1 AS `_`"
-    return f"({_WITH} SELECT {parts} FROM {table_function} SETTINGS {_settings_clause()})"
+    return f"({_WITH} SELECT {parts} FROM {table_function} SETTINGS {_settings_clause(settings)})"
 
 
-def classify(storage: Storage, table_function: str) -> tuple[int, list[TextColumn]]:
+def classify(
+    storage: Storage, table_function: str, settings: Mapping[str, Any] = READ_AS_TEXT
+) -> tuple[int, list[TextColumn]]:
     """The file's row count and its columns, classified in one pass (the statement's size is fixed)."""
-    described = storage.rows(f"DESCRIBE TABLE {table_function}", settings=READ_AS_TEXT)
+    settings = dict(settings)
+    described = storage.rows(f"DESCRIBE TABLE {table_function}", settings=settings)
     names = [row[0] for row in described]
     x = "x"
     present = f"NOT {_missing(x)}"
@@ -92,16 +116,21 @@ def classify(storage: Storage, table_function: str) -> tuple[int, list[TextColum
         f"countIf({present} AND toFloat64OrNull(trimBoth({x})) IS NULL), "
         f"countIf({present} AND toInt64OrNull(trimBoth({x})) IS NULL), "
         f"countIf({present} AND NOT has({sql_string_array([*_TRUE, *_FALSE])}, {x})), "
-        f"countIf({present} AND NOT match({x}, {_DATE_OR_TIME}))"
+        f"countIf({present} AND NOT match({x}, {_DATE_OR_TIME})), "
+        f"countIf(NOT isValidUTF8(ifNull({x}, '')))"
     )
     row = storage.rows(
-        f"{_WITH} SELECT count(), * APPLY(({x}) -> ({counts})) FROM {table_function}", settings=READ_AS_TEXT
+        f"{_WITH} SELECT count(), * APPLY(({x}) -> ({counts})) FROM {table_function}", settings=settings
     )[0]
     rows, per_column = int(row[0]), row[1:]
     return rows, [_column(name, *map(int, c)) for name, c in zip(names, per_column, strict=True)]
 
 
-def _column(name: str, present: int, not_number: int, not_integer: int, not_boolean: int, not_date: int) -> TextColumn:
+def _column(
+    name: str, present: int, not_number: int, not_integer: int, not_boolean: int, not_date: int, not_utf8: int
+) -> TextColumn:
+    if not_utf8:
+        return TextColumn(name, "categorical", quote_identifier(name), not_utf8=not_utf8)
     x = quote_identifier(name)
     missing = _missing(x)
     if present and not not_date:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.detectors.drift_oracle import expected_categorical, expected_numeric
@@ -53,6 +55,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (folder / "data.xlsx").write_bytes(b"not a format we read")
     pd.DataFrame({"other": [1.0, 2.0]}).to_parquet(folder / "other.parquet")
     pd.DataFrame({"amount": ["a", "b"], "age": [1, 2]}).to_parquet(folder / "text_amount.parquet")
+    (folder / "latin1.csv").write_bytes("amount,country\n1.5,Genève\n2.5,Zürich\n".encode("latin-1"))
+    (folder / "dup_names.csv").write_text("amount,amount\n1,2\n3,4\n")
     paths |= {p.stem: p for p in folder.iterdir()}
     paths["folder"] = folder
     paths["frames"] = (ref, cur)  # type: ignore[assignment]
@@ -174,6 +178,17 @@ def test_method_threshold_and_report(files: dict) -> None:
         (["--reference", "{ref}", "--current", "{text_amount}"], "'amount' is numeric in the reference and text"),
         (["--reference", "{ref}", "--current", "{cur}", "--columns", "amount,nope"], "has no column 'nope'"),
         (["--reference", "{ref}", "--current", "{cur}", "--method", "nope"], "unknown drift method 'nope'"),
+        (["--reference", "{ref}", "--current", "{latin1}"], "column 'country' holds text that is not UTF-8"),
+        (
+            ["--reference", "{ref}", "--current", "{dup_names}"],
+            'Duplicate column name found while schema inference: "amount"',
+        ),
+        (["--reference", "{ref}", "--current", "{cur}", "--columns", " , "], "--columns ' , ' names no column"),
+        (
+            ["--reference", "{ref}", "--current", "{cur}", "--report", "{ref}/report.html"],
+            "cannot write (Not a directory)",
+        ),
+        (["--reference", "{ref}", "--current", "{cur}", "--report", "{folder}"], "cannot write (Is a directory)"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(files: dict, args: list[str], message: str) -> None:
@@ -277,3 +292,66 @@ def test_huge_magnitudes_keep_their_spread(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["columns"]["x"]["stats"]["wasserstein_norm"] == pytest.approx(
         want.wasserstein_norm, rel=1e-6
     )
+
+
+def test_parquet_columns_pandas_does_not_read_as_features_are_left_out_on_one_line_each(tmp_path: Path) -> None:
+    """The index ``df.to_parquet`` writes (``__index_level_0__`` of a filtered frame, or a named index),
+    bytes and durations (ClickHouse reads them as text and integers) are no features: pandas reads no
+    such column, or no number or string. Nested types are named on one line. A Parquet file named
+    ``.csv`` is read as the Parquet it is."""
+    rng = np.random.default_rng(9)
+    n = 200
+
+    def frame(shift: float) -> pa.Table:
+        data = pd.DataFrame({"x": rng.normal(shift, 1, n), "id": np.arange(n)}).sample(frac=1.0, random_state=2)
+        table = pa.Table.from_pandas(data.iloc[: n // 2])  # filtered and shuffled: the index is written
+        return (
+            table.append_column("raw", pa.array([bytes([65 + i % 3]) for i in range(n // 2)], pa.binary()))
+            .append_column("wait", pa.array(rng.integers(0, 100, n // 2), pa.duration("s")))
+            .append_column("st", pa.array([{"a": i} for i in range(n // 2)], pa.struct([("a", pa.int64())])))
+        )
+
+    pq.write_table(frame(0.0), tmp_path / "ref.parquet")
+    pq.write_table(frame(0.0), tmp_path / "cur.csv")  # Parquet, whatever its name
+    named = tmp_path / "named.parquet"
+    pd.DataFrame({"x": rng.normal(0, 1, n), "id": np.arange(n)}).set_index("id").to_parquet(named)
+    proc = run("--reference", tmp_path / "ref.parquet", "--current", tmp_path / "cur.csv", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert list(json.loads(proc.stdout)["columns"]) == ["x", "id"]
+    notes = proc.stderr.splitlines()
+    assert all(line.startswith("monitor drift: not compared: ") for line in notes), proc.stderr
+    for side in ("ref.parquet", "cur.csv"):
+        assert any(line.endswith(f"{side}: __index_level_0__ (the pandas index, not a column)") for line in notes)
+        assert any(line.endswith(f"{side}: raw (unsupported type binary)") for line in notes), proc.stderr
+        assert any(line.endswith(f"{side}: wait (unsupported type duration[s])") for line in notes), proc.stderr
+        assert any(line.endswith(f"{side}: st (unsupported type Tuple(a Nullable(Int64)))") for line in notes)
+    proc = run("--reference", named, "--current", named, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert list(json.loads(proc.stdout)["columns"]) == ["x"] and "id (the pandas index, not a column)" in proc.stderr
+
+
+def test_tsv_quoted_as_pandas_writes_it_and_trailing_empty_lines(tmp_path: Path) -> None:
+    """pandas quotes TSV fields holding a tab, a newline or a quote, and keeps backslashes; a file may
+    end with empty lines (pandas skips them): the figures are those of pd.read_csv."""
+    rng = np.random.default_rng(10)
+    n = 400
+    values = ["a", "tab\there", "two\nlines", 'say "hi"', "back\\slash\\t", "c,d"]
+    ref = pd.DataFrame({"x": rng.normal(0, 1, n).round(6), "c": rng.choice(values, n)})
+    cur = pd.DataFrame(
+        {"x": rng.normal(0.3, 1, n).round(6), "c": rng.choice(values, n, p=[0.5, 0.1, 0.1, 0.1, 0.1, 0.1])}
+    )
+    ref.to_csv(tmp_path / "ref.tsv", sep="\t", index=False)
+    (tmp_path / "cur.csv").write_text(cur.to_csv(index=False) + "\n\n")
+    read = {"ref": pd.read_csv(tmp_path / "ref.tsv", sep="\t"), "cur": pd.read_csv(tmp_path / "cur.csv")}
+    assert len(read["cur"]) == n and set(read["ref"]["c"]) == set(values)
+    proc = run("--reference", tmp_path / "ref.tsv", "--current", tmp_path / "cur.csv", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["n_reference"] == n and doc["n_current"] == n
+    want = expected_numeric(read["ref"]["x"].to_numpy(), read["cur"]["x"].to_numpy())
+    assert doc["columns"]["x"]["stats"]["ks"]["statistic"] == pytest.approx(want.ks, abs=1e-9)
+    assert doc["columns"]["x"]["stats"]["psi"] == pytest.approx(want.psi, rel=1e-9)
+    got = doc["columns"]["c"]
+    want_cat = expected_categorical(list(read["ref"]["c"]), list(read["cur"]["c"]))
+    assert got["stats"]["chi2"]["statistic"] == pytest.approx(want_cat["chi2"], rel=1e-9)
+    assert got["new_categories"] == [] and got["missing_share"] == {"reference": 0.0, "current": 0.0}

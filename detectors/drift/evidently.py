@@ -104,15 +104,15 @@ def write_report(
     """
     say = notice or (lambda _m: None)
     report = render(storage, reference, current, columns, limit, f"monitor drift report for {current.description}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report.html, encoding="utf-8")
+    except OSError as exc:  # only the reason then, on its one line
+        raise InputError(f"--report {path}: cannot write ({exc.strerror or exc})") from exc
     say(
         f"report: Evidently DataDriftPreset on a random sample of at most {limit:,} rows per side "
         f"({report.reference_rows:,} reference, {report.current_rows:,} current rows); the verdicts above use every row"
         + (f"; left out, without a value on one side: {', '.join(report.left_out)}" if report.left_out else "")
     )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(report.html, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"--report {path}: cannot write ({exc.strerror or exc})") from exc
     say(f"report written to {path}")
     return max(report.reference_rows, report.current_rows)

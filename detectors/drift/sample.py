@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from detectors.file_format import check_file, data_lines
-from detectors.text_columns import classify, text_source
+from detectors.text_columns import classify, text_file, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import events_columns, feature_expr, logged_features
@@ -99,7 +99,11 @@ class Sample:
         Raises :class:`InputError` for a missing, unreadable, empty or unsupported file.
         """
         resolved, fmt = check_file(path)
-        from_sql = f"file({sql_string(str(resolved))}, {sql_string(fmt)})"
+        text_settings: dict[str, Any] = {}
+        if fmt == "Parquet":
+            from_sql = f"file({sql_string(str(resolved))}, {sql_string(fmt)})"
+        else:
+            from_sql, text_settings = text_file(str(resolved), fmt)
         specs: dict[str, ColumnSpec] = {}
         skipped: dict[str, str] = {}
         try:
@@ -107,7 +111,7 @@ class Sample:
                 described = storage.rows(f"DESCRIBE TABLE {from_sql}")
                 (rows,) = storage.rows(f"SELECT count() FROM {from_sql}")[0]
             else:
-                rows, text_columns = classify(storage, from_sql)
+                rows, text_columns = classify(storage, from_sql, text_settings)
         except StorageError as exc:
             if fmt != "Parquet" and data_lines(resolved) == 0:
                 raise InputError(f"{path}: the file has no rows") from exc
@@ -115,15 +119,26 @@ class Sample:
         if int(rows) == 0:
             raise InputError(f"{path}: the file has no rows")
         if fmt == "Parquet":
+            index, not_features = _pandas_view(resolved)
             for name, ch_type, *_ in described:
                 kind = kind_of_type(ch_type)
-                if kind is None:
-                    skipped[name] = f"unsupported type {ch_type}"
+                if name in index:
+                    skipped[name] = "the pandas index, not a column"
+                elif name in not_features:
+                    skipped[name] = f"unsupported type {not_features[name]}"
+                elif kind is None:
+                    skipped[name] = f"unsupported type {_one_line(ch_type)}"
                 else:
                     specs[name] = ColumnSpec(quote_identifier(name), kind)
         else:
             # Text files: classified over every row as pandas.read_csv does (detectors.text_columns).
-            from_sql = text_source(from_sql, text_columns)
+            for column in text_columns:
+                if column.not_utf8:
+                    raise InputError(
+                        f"{path}: column {column.name!r} holds text that is not UTF-8 ({column.not_utf8:,} values); "
+                        "save the file as UTF-8"
+                    )
+            from_sql = text_source(from_sql, text_columns, text_settings)
             for column in text_columns:
                 if column.kind is None:
                     skipped[column.name] = "unsupported type: dates or times"
@@ -178,6 +193,36 @@ class Sample:
         return cls(f"{storage.table('events')} FINAL", specs, where, f"{model} events", skipped)
 
 
+def _pandas_view(path: Path) -> tuple[set[str], dict[str, str]]:
+    """What the Parquet footer says that ClickHouse's types do not: the columns pandas reads as the
+    frame's index (``df.to_parquet`` writes a filtered or named index as ``__index_level_0__`` or by its
+    name), and columns ClickHouse reads as text or numbers that are neither: bytes (``binary``; pandas
+    reads ``bytes``) and durations (ClickHouse reads them as plain integers, without their unit).
+    Only the footer is read; a footer pyarrow cannot read changes nothing.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError):
+        return set(), {}
+    index = {entry for entry in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(entry, str)}
+    not_features: dict[str, str] = {}
+    for arrow_field in schema:
+        data_type = arrow_field.type
+        if pa.types.is_dictionary(data_type):
+            data_type = data_type.value_type
+        if (
+            pa.types.is_binary(data_type)
+            or pa.types.is_large_binary(data_type)
+            or pa.types.is_fixed_size_binary(data_type)
+            or pa.types.is_duration(data_type)
+        ):
+            not_features[arrow_field.name] = str(data_type)
+    return index, not_features
+
+
 def kind_of_type(ch_type: str) -> Kind | None:
     """The kind of a ClickHouse column type, or None when it is neither a number nor text."""
     inner = ch_type
@@ -196,7 +241,16 @@ def kind_of_type(ch_type: str) -> Kind | None:
     return None
 
 
+def _one_line(ch_type: str) -> str:
+    """A type ClickHouse spells on several lines (``Tuple(\\n    a Int64)``) on one."""
+    return re.sub(r"\(\s+", "(", " ".join(ch_type.split()))
+
+
 def _reason(exc: BaseException) -> str:
+    """ClickHouse's message, without its codes and version, nor the wrapper of a failed schema inference."""
     text = str(exc).split("ClickHouse query failed: ", 1)[-1]
     text = re.sub(r"\s*\(version [^)]*\)", "", text)
+    text = re.sub(r"Code: \d+\. DB::Exception: ", "", text)
+    text = re.sub(r"The table structure cannot be extracted from a \w+ format file\. Error: ", "", text)
+    text = re.sub(r"\.? \([A-Z_]+\)", "", text)
     return text.strip().rstrip(".")[:300]

@@ -94,6 +94,8 @@ def drift(
 
     check_file(reference)  # fail fast, before ClickHouse starts
     check_file(current)
+    if report is not None:
+        check_writable(report)
     drift_options = options_from(method or [], threshold or [], threshold_share, fdr, min_samples)
     if multivariate:
         from dataclasses import replace
@@ -101,7 +103,9 @@ def drift(
         from detectors.drift.multivariate.result import METHODS
 
         drift_options = replace(drift_options, multivariate=METHODS)
-    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns is not None else None
+    if wanted == []:
+        raise InputError(f"--columns {columns!r} names no column")
     progress = progress_for("drift", (reference, current), quiet)
     workdir = Path(tempfile.mkdtemp(prefix="monitor-drift-"))
     try:
@@ -120,6 +124,24 @@ def drift(
             typer.echo(f"monitor drift: warning: column {col.column!r} failed: {col.message}", err=True)
     if fail_on_drift and result.dataset_drift:
         raise typer.Exit(1)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a ``--report`` path that cannot be written before any work (one line, exit 2), as the
+    write itself would: its folder is created, an existing file is left as it is."""
+    if path.is_dir():
+        raise InputError(f"--report {path}: cannot write (Is a directory)")
+    if any(parent.is_file() for parent in path.parents):
+        raise InputError(f"--report {path}: cannot write (Not a directory)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with path.open("ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise InputError(f"--report {path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def options_from(

@@ -212,7 +212,10 @@ _CODE = re.compile(r"\bCode: (\d+)\. DB::Exception")
 def _first_line(exc: BaseException, limit: int = 400) -> str:
     """The first line of an error, shortened: ClickHouse repeats the whole statement in its messages."""
     text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
+    lines = text.splitlines()
+    line = lines[0] if text else type(exc).__name__
+    if line.endswith("Error:") and len(lines) > 1:  # "cannot be extracted ... Error:", the cause on the next line
+        line = f"{line} {lines[1].strip()}"
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
