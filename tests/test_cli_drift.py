@@ -98,6 +98,9 @@ def test_table_is_the_default_and_fail_on_drift_gates(files: dict) -> None:
     )
     assert same.returncode == 0, same.stderr
     assert "no dataset drift: 0 of 2 columns drifted" in same.stdout
+    every = run("--reference", files["ref"], "--current", files["cur"], "--columns", "", "--format", "json")
+    assert every.returncode == 0, every.stderr  # an empty list (a script's unset variable): every column
+    assert list(json.loads(every.stdout)["columns"]) == ["amount", "age", "country", "is_new"]
 
 
 def test_columns_left_out_are_named_on_stderr_and_exponent_floats_stay_numbers(tmp_path: Path) -> None:

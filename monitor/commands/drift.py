@@ -103,7 +103,7 @@ def drift(
         from detectors.drift.multivariate.result import METHODS
 
         drift_options = replace(drift_options, multivariate=METHODS)
-    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns is not None else None
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None  # '': every column
     if wanted == []:
         raise InputError(f"--columns {columns!r} names no column")
     progress = progress_for("drift", (reference, current), quiet)
