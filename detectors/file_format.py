@@ -69,3 +69,33 @@ def data_lines(path: Path, limit: int = 2) -> int:
             if lines > limit:
                 break
     return max(lines - 1, 0)
+
+
+def parquet_pandas_view(path: Path) -> tuple[set[str], dict[str, str]]:
+    """What the Parquet footer says that ClickHouse's types do not: the columns pandas reads as the
+    frame's index (``df.to_parquet`` writes a filtered or named index as ``__index_level_0__`` or by its
+    name), and columns ClickHouse reads as text or numbers that are neither: bytes (``binary``; pandas
+    reads ``bytes``) and durations (ClickHouse reads them as plain integers, without their unit).
+    Only the footer is read; a footer pyarrow cannot read changes nothing.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError):
+        return set(), {}
+    index = {entry for entry in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(entry, str)}
+    not_features: dict[str, str] = {}
+    for arrow_field in schema:
+        data_type = arrow_field.type
+        if pa.types.is_dictionary(data_type):
+            data_type = data_type.value_type
+        if (
+            pa.types.is_binary(data_type)
+            or pa.types.is_large_binary(data_type)
+            or pa.types.is_fixed_size_binary(data_type)
+            or pa.types.is_duration(data_type)
+        ):
+            not_features[arrow_field.name] = str(data_type)
+    return index, not_features

@@ -89,7 +89,7 @@ def test_reference_add_list_and_detect(
         (("detect", "--model", "nope", "-c", str(config)), "unknown model 'nope'"),
         (("detect", "--model", "fraud", "--end", "yesterday", "-c", str(config)), "--end: invalid timestamp"),
         (("detect", "--model", "fraud", "--window", "soon", "-c", str(config)), "--window: invalid duration"),
-        (("reference", "add", "--model", "fraud", "--file", "missing.csv", "-c", str(config)), "file not found"),
+        (("reference", "add", "--model", "fraud", "--file", "missing.csv", "-c", str(config)), "no such file"),
         (("reference", "add", "--model", "fraud", "--file", train, "--version", "", "-c", str(config)), "empty"),
         (("reference", "add", "--model", "a/b", "--file", train, "-c", str(config)), "must not contain '/'"),
         (("detect", "--model", "a/b", "-c", str(config)), "unknown model 'a/b': a model name must not contain"),

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from detectors.file_format import check_file, data_lines
+from detectors.file_format import check_file, data_lines, parquet_pandas_view
 from detectors.text_columns import classify, text_file, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
@@ -119,7 +119,7 @@ class Sample:
         if int(rows) == 0:
             raise InputError(f"{path}: the file has no rows")
         if fmt == "Parquet":
-            index, not_features = _pandas_view(resolved)
+            index, not_features = parquet_pandas_view(resolved)
             for name, ch_type, *_ in described:
                 kind = kind_of_type(ch_type)
                 if name in index:
@@ -191,36 +191,6 @@ class Sample:
             f" AND ({where_sql})"
         )
         return cls(f"{storage.table('events')} FINAL", specs, where, f"{model} events", skipped)
-
-
-def _pandas_view(path: Path) -> tuple[set[str], dict[str, str]]:
-    """What the Parquet footer says that ClickHouse's types do not: the columns pandas reads as the
-    frame's index (``df.to_parquet`` writes a filtered or named index as ``__index_level_0__`` or by its
-    name), and columns ClickHouse reads as text or numbers that are neither: bytes (``binary``; pandas
-    reads ``bytes``) and durations (ClickHouse reads them as plain integers, without their unit).
-    Only the footer is read; a footer pyarrow cannot read changes nothing.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError):
-        return set(), {}
-    index = {entry for entry in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(entry, str)}
-    not_features: dict[str, str] = {}
-    for arrow_field in schema:
-        data_type = arrow_field.type
-        if pa.types.is_dictionary(data_type):
-            data_type = data_type.value_type
-        if (
-            pa.types.is_binary(data_type)
-            or pa.types.is_large_binary(data_type)
-            or pa.types.is_fixed_size_binary(data_type)
-            or pa.types.is_duration(data_type)
-        ):
-            not_features[arrow_field.name] = str(data_type)
-    return index, not_features
 
 
 def kind_of_type(ch_type: str) -> Kind | None:

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.file_format import data_lines
+from detectors.file_format import check_file, data_lines, parquet_pandas_view
 from detectors.references.profile import Kind
-from detectors.text_columns import TextColumn, classify, text_source
+from detectors.text_columns import TextColumn, classify, text_file, text_source
 from monitor.errors import InputError, StorageError
 from monitor.settings import IngestSettings
 from monitor.storage import Storage, quote_identifier
@@ -71,20 +71,10 @@ def reason(exc: BaseException) -> str:
 
 
 def file_format(path: Path) -> str:
-    """ClickHouse format name for a reference file, from its extension."""
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty")
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".zst", ".bz2", ".xz"):
-        suffixes = suffixes[:-1]
-    last = suffixes[-1] if suffixes else ""
-    if last in (".parquet", ".pq"):
-        return "Parquet"
-    if last == ".csv":
-        return "CSVWithNames"
-    raise InputError(f"{path}: unsupported reference format {last or '(no extension)'!r}; use .parquet or .csv")
+    """ClickHouse format name for a reference file, checked as ``monitor drift`` checks its files
+    (:func:`detectors.file_format.check_file`: Parquet by its magic bytes, else .csv or .tsv, optionally
+    compressed)."""
+    return check_file(path)[1]
 
 
 def _strip(type_name: str) -> str:
@@ -103,22 +93,34 @@ def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[Sou
     """
     source = f"file({sql_string(str(path))}, {sql_string(fmt)})"
     if fmt != "Parquet":
+        text, settings = text_file(str(path), fmt)
         try:
-            _, classified = classify(storage, source)
+            _, classified = classify(storage, text, settings)
         except StorageError as exc:
             if data_lines(path) == 0:  # a header alone: ClickHouse cannot infer a structure from it
                 raise InputError(f"{path}: the file has no rows") from exc
             raise InputError(f"{path}: cannot read as {fmt}: {reason(exc)}") from exc
+        for column in classified:
+            if column.not_utf8:
+                raise InputError(
+                    f"{path}: column {column.name!r} holds text that is not UTF-8 ({column.not_utf8:,} values); "
+                    "save the file as UTF-8"
+                )
         return [_from_text(c) for c in classified]
     try:
         described = storage.rows(f"DESCRIBE TABLE {source}")
     except StorageError as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {reason(exc)}") from exc
+    index, not_features = parquet_pandas_view(path)
     columns: list[SourceColumn] = []
     text_columns: list[str] = []
     for name, type_name, *_ in described:
         inner = _strip(type_name)
-        if inner == "Bool":
+        if name in index:  # pandas reads it as the frame's index, not a column (as monitor drift skips it)
+            continue
+        if name in not_features:
+            columns.append(SourceColumn(name, not_features[name], None))
+        elif inner == "Bool":
             columns.append(SourceColumn(name, type_name, "categorical", boolean=True))
         elif _NUMERIC_CH.match(inner):
             columns.append(SourceColumn(name, type_name, "numerical"))
@@ -152,11 +154,11 @@ def _from_text(column: TextColumn) -> SourceColumn:
 
 def file_source(path: Path, fmt: str, columns: list[SourceColumn]) -> str:
     """What ``INSERT ... SELECT`` reads: the file, or for CSV/TSV its columns as classified."""
-    source = f"file({sql_string(str(path))}, {sql_string(fmt)})"
     if fmt == "Parquet":
-        return source
+        return f"file({sql_string(str(path))}, {sql_string(fmt)})"
+    source, settings = text_file(str(path), fmt)
     text = [TextColumn(c.name, c.kind, c.text_value or quote_identifier(c.name), c.boolean_text) for c in columns]
-    return text_source(source, text)
+    return text_source(source, text, settings)
 
 
 def _arrow_kind(data_type: pa.DataType) -> tuple[Kind | None, bool]:
@@ -173,13 +175,15 @@ def _arrow_kind(data_type: pa.DataType) -> tuple[Kind | None, bool]:
     return None, False
 
 
-def _open_csv(path: Path) -> Any:
+def _open_csv(path: Path, fmt: str) -> Any:
     import pyarrow.csv as pacsv
 
-    # An empty CSV field is missing, as ClickHouse reads it into a Nullable column.
+    # An empty CSV field is missing, as ClickHouse reads it into a Nullable column. TSV: CSV quoting
+    # with a tab between fields, as pandas.read_csv(sep="\t") reads it.
     return pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=_CSV_READ_BLOCK),
+        parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "TSVWithNames" else ","),
         convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
     )
 
@@ -191,7 +195,7 @@ def _batches(path: Path, fmt: str) -> Iterator[pa.RecordBatch]:
         if fmt == "Parquet":
             yield from pq.ParquetFile(path).iter_batches(batch_size=STREAM_BATCH_ROWS)
         else:
-            yield from _open_csv(path)
+            yield from _open_csv(path, fmt)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from exc
 
@@ -201,12 +205,13 @@ def describe_with_arrow(path: Path, fmt: str) -> list[SourceColumn]:
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(path) if fmt == "Parquet" else _open_csv(path).schema
+        schema = pq.read_schema(path) if fmt == "Parquet" else _open_csv(path, fmt).schema
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from exc
+    index = {e for e in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(e, str)}
     columns = []
     for arrow_field in schema:
-        if arrow_field.name == "__index_level_0__":
+        if arrow_field.name in index:  # pandas reads it as the frame's index, not a column
             continue
         kind, boolean = _arrow_kind(arrow_field.type)
         columns.append(SourceColumn(arrow_field.name, str(arrow_field.type), kind, boolean=boolean))

@@ -56,7 +56,9 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
 @reference_app.command("add")
 def add(
     model: ModelOption,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Parquet or CSV file")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Parquet, CSV or TSV file (may be compressed)")
+    ] = None,
     version: Annotated[str | None, typer.Option(help="version name (default: the next number)")] = None,
     kind: Annotated[str | None, typer.Option(help="training (default for files), baseline or window")] = None,
     start: Annotated[str | None, typer.Option(help="instead of --file: logged events from this time")] = None,

@@ -61,12 +61,18 @@ def _check_profile(reference, data: pd.DataFrame) -> None:
     assert profile.label.kind == "numerical"
 
 
-@pytest.mark.parametrize("suffix", ["parquet", "csv", "quoted.csv"])
+@pytest.mark.parametrize("suffix", ["parquet", "indexed.parquet", "parquet.csv", "csv", "quoted.csv", "tsv"])
 @pytest.mark.parametrize("mode", ["file", "stream"])
 def test_profile_matches_numpy(storage: Storage, tmp_path: Path, frame: pd.DataFrame, suffix: str, mode: str) -> None:
+    """Files as pandas writes them, read as pandas reads them back: a named index is not a column, a
+    Parquet file saved as .csv is Parquet, a TSV is CSV with tabs."""
     path = tmp_path / f"ref.{suffix}"
-    if suffix == "parquet":
+    if suffix in ("parquet", "parquet.csv"):
         frame.to_parquet(path)
+    elif suffix == "indexed.parquet":
+        frame.assign(row=np.arange(len(frame)) * 7).set_index("row").to_parquet(path)
+    elif suffix == "tsv":
+        frame.to_csv(path, index=False, sep="\t")
     else:  # quoted: every field in quotes, numbers and missing values ("") too, as pandas' QUOTE_ALL writes
         frame.to_csv(path, index=False, quoting=csv.QUOTE_ALL if suffix == "quoted.csv" else csv.QUOTE_MINIMAL)
     messages: list[str] = []
@@ -136,8 +142,9 @@ def test_reference_performance_stored_in_profile(storage: Storage, tmp_path: Pat
 
 
 BAD_FILES = [
-    ("missing.parquet", None, "file not found"),
-    ("ref.json", b"{}", "unsupported reference format"),
+    ("missing.parquet", None, "no such file"),
+    ("ref.json", b"{}", "unsupported format"),
+    ("latin1.csv", "amount,country\n1.5,Côte\n".encode("latin-1"), r"'country' holds text that is not UTF-8"),
     ("broken.parquet", b"not parquet at all", "cannot read"),
     ("header.csv", b"a,b\n", "cannot read|no rows"),
     ("empty.csv", b"", "the file is empty"),

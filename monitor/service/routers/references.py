@@ -143,7 +143,14 @@ async def add_reference(request: Request, model: ModelName, body: ReferenceReque
 
 
 # Messages of the loader that mean "this file could not be read at all": answered like a missing file.
-_UNREADABLE = ("file not found", "the file is empty", "cannot read as", "cannot load", "unsupported reference format")
+_UNREADABLE = (
+    "no such file",
+    "not a file",
+    "the file is empty",
+    "cannot read",
+    "cannot load",
+    "unsupported format",
+)
 
 
 def _file_error(exc: InputError, target: ReferenceFile, requested: str) -> ApiError:
