@@ -179,6 +179,29 @@ def test_regression_direct_loss_estimation_tracks_a_shift() -> None:
     _check_follows_drop(results, "rmse", lower_is_worse=False)
 
 
+def test_regression_bands_match_the_spread_between_chunks() -> None:
+    """A chunk's band is 3 sd of its realized metric. Here errors are small in much of the input space,
+    so the boosted model of squared errors predicts below zero for some rows; the band of MSE was
+    then ±10¹³ wide (one row's loss divided by a predicted loss of 0 set the spread)."""
+    rng = np.random.default_rng(3)
+
+    def draw(n: int) -> tuple[RegressorInputs, np.ndarray]:
+        x1, x2 = rng.normal(0.0, 1.0, n), rng.uniform(0.0, 1.0, n)
+        group = rng.choice(np.array(["a", "b", "c"], dtype=object), n, p=[0.5, 0.3, 0.2])
+        mean = 20.0 + 3.0 * x1 + 2.0 * x2
+        noise = 0.5 + np.abs(x1) + np.where(group == "c", 2.0, 0.0)
+        return RegressorInputs({"x1": x1, "x2": x2, "group": group}, mean), mean + rng.normal(0.0, 1.0, n) * noise
+
+    reference, ref_target = draw(20_000)
+    names = ("mae", "mse", "rmse")
+    fitted = fit("regression", reference, ref_target, (), names, 1000)
+    results = _run(fitted, *draw(40_000), 1000)
+    for name in names:
+        band_sd = np.mean([(e[name].upper - e[name].lower) / 6 for e, _ in results])
+        between = np.std([r[name] for _, r in results], ddof=1)
+        assert 0.6 < band_sd / between < 1.5, (name, band_sd, between)
+
+
 def test_fitted_state_round_trips_through_json() -> None:
     rng = np.random.default_rng(5)
     reference, ref_labels = _binary(rng, 10_000, 1.0, sharpen=2.0)
