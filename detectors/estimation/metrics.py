@@ -186,8 +186,9 @@ def metrics_from(
             out[name] = values[:, -1]
         elif average == "macro":
             out[name] = values.mean(axis=1)
-        else:
-            out[name] = _ratio((values * true_n).sum(axis=1), true_n.sum(axis=1))
+        else:  # a class without true rows weighs 0, even where its metric is undefined (its ROC AUC)
+            weighted = np.where(true_n > 0, values * true_n, 0.0)
+            out[name] = _ratio(weighted.sum(axis=1), true_n.sum(axis=1))
     return out
 
 

@@ -271,6 +271,28 @@ def test_realized_metrics_match_scikit_learn() -> None:
     assert reg["mape"] == pytest.approx(skm.mean_absolute_percentage_error(truth, guess), rel=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Only one class is present in y_true")  # scikit-learn, on class 2
+def test_weighted_metrics_of_a_chunk_without_one_class_match_scikit_learn() -> None:
+    """A class of the reference with no true rows in the chunk weighs 0 in a weighted average, as in
+    scikit-learn; its undefined ROC AUC made ``roc_auc_weighted`` null. Macro ROC AUC stays undefined."""
+    rng = np.random.default_rng(8)
+    multi, codes = _multiclass(rng, 3000, 1.0)
+    keep = codes != 2
+    scores, predicted, codes = multi.scores[keep], multi.predicted[keep], codes[keep]
+    assert (predicted == 2).any()  # still predicted, never true
+    names = resolve_metrics("multiclass", [])
+    fast = {k: float(v[0]) for k, v in label_metrics(codes[None, :], predicted, scores, "multiclass", names).items()}
+    slow = classification_metrics(one_hot(codes, 3), predicted, scores, "multiclass", names)
+    labels = [0, 1, 2]
+    for got in (fast, {k: float(v[0]) for k, v in slow.items()}):
+        sk = skm.roc_auc_score(codes, scores, multi_class="ovr", average="weighted", labels=labels)
+        assert got["roc_auc_weighted"] == pytest.approx(sk, rel=1e-12)
+        assert np.isnan(got["roc_auc_macro"])
+        for metric in (skm.precision_score, skm.recall_score, skm.f1_score):
+            sk = metric(codes, predicted, average="weighted", labels=labels, zero_division=0)
+            assert got[f"{metric.__name__.split('_')[0]}_weighted"] == pytest.approx(sk, rel=1e-12)
+
+
 def _ovr_auc(codes: np.ndarray, scores: np.ndarray, average: str) -> float:
     aucs = [skm.roc_auc_score(codes == k, scores[:, k]) for k in range(scores.shape[1])]
     weights = np.bincount(codes, minlength=scores.shape[1]) if average == "weighted" else np.ones(scores.shape[1])
