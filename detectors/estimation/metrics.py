@@ -65,7 +65,7 @@ def resolve_metrics(task: Task, wanted: Sequence[str]) -> tuple[str, ...]:
     out: list[str] = []
     for name in wanted:
         key = name.strip().lower()
-        expanded = [key] if key in valid else [m for m in valid if m.rsplit("_", 1)[0] == key and m != key]
+        expanded = [key] if key in valid else [m for m in valid if m in (f"{key}_macro", f"{key}_weighted")]
         if not expanded:
             raise ValueError(f"--metric {name!r} is not a {task} metric (choose from {', '.join(valid)})")
         out.extend(m for m in expanded if m not in out)

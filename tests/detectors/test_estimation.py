@@ -323,6 +323,10 @@ def test_chunks_and_bands() -> None:
     assert resolve_metrics("multiclass", ["f1"]) == ("f1_macro", "f1_weighted")
     with pytest.raises(ValueError, match="choose from"):
         resolve_metrics("binary", ["mae"])
+    assert resolve_metrics("multiclass", ["roc_auc", "accuracy"]) == ("roc_auc_macro", "roc_auc_weighted", "accuracy")
+    for task, name in (("binary", "roc"), ("multiclass", "roc"), ("binary", "f1_macro"), ("multiclass", "f1_")):
+        with pytest.raises(ValueError, match="choose from"):  # "roc" was taken for roc_auc (binary)
+            resolve_metrics(task, [name])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
