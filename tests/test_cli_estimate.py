@@ -150,6 +150,7 @@ def test_regression_task_inferred(files: dict[str, Path]) -> None:
         (["--current", "cur.csv", "--score", "nope"], "no column 'nope'"),
         (["--current", "cur.csv", "--score", "proba", "--chunks", "2", "--chunk-size", "5"], "not both"),
         (["--current", "cur.csv", "--score", "proba", "--metric", "mae"], "not a binary metric"),
+        (["--current", "cur.csv", "--score", "proba", "--metric", "roc"], "'roc' is not a binary metric"),
         (["--current", "cur.csv", "--score", "proba", "--chunk-size", "99999"], "larger than"),
         (["--current", "cur.csv", "--score", "a=proba", "--score", "proba"], "CLASS=COLUMN"),
         (["--current", "cur.csv"], "give --score"),

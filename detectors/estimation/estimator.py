@@ -32,7 +32,7 @@ from detectors.estimation.metrics import (
 from detectors.estimation.thresholds import Band, fit_bands
 
 BAND_SIGMAS = 3.0
-STATE_VERSION = 2  # 2: loss models are our own boosters (1 held pickled scikit-learn models)
+STATE_VERSION = 3  # 3: loss spreads pooled (2 divided by predicted losses near 0); 2: our own boosters (1: pickles)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def resolve_metrics(task: Task, wanted: Sequence[str]) -> tuple[str, ...]:
     out: list[str] = []
     for name in wanted:
         key = name.strip().lower()
-        expanded = [key] if key in valid else [m for m in valid if m.rsplit("_", 1)[0] == key and m != key]
+        expanded = [key] if key in valid else [m for m in valid if m in (f"{key}_macro", f"{key}_weighted")]
         if not expanded:
             raise ValueError(f"--metric {name!r} is not a {task} metric (choose from {', '.join(valid)})")
         out.extend(m for m in expanded if m not in out)
@@ -186,8 +186,9 @@ def metrics_from(
             out[name] = values[:, -1]
         elif average == "macro":
             out[name] = values.mean(axis=1)
-        else:
-            out[name] = _ratio((values * true_n).sum(axis=1), true_n.sum(axis=1))
+        else:  # a class without true rows weighs 0, even where its metric is undefined (its ROC AUC)
+            weighted = np.where(true_n > 0, values * true_n, 0.0)
+            out[name] = _ratio(weighted.sum(axis=1), true_n.sum(axis=1))
     return out
 
 

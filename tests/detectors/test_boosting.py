@@ -97,11 +97,13 @@ def test_several_targets_in_step_equal_one_by_one_and_round_trip() -> None:
 
 
 def test_a_state_of_the_old_format_is_not_loaded() -> None:
-    """States of version 1 held pickled scikit-learn models: refused, so the service fits again."""
+    """States of version 1 held pickled scikit-learn models, of version 2 loss spreads that could be
+    10¹³ wide: refused, so the service fits again."""
     rng = np.random.default_rng(5)
     x = rng.normal(0, 1, 2000)
     fitted = fit("regression", RegressorInputs({"x": x}, 2 * x), 2 * x + rng.normal(0, 1, 2000), (), ("mae",), 500)
     state = fitted.to_dict()
-    assert state["version"] == STATE_VERSION == 2
-    with pytest.raises(ValueError, match="version"):
-        Fitted.from_dict({**state, "version": 1})
+    assert state["version"] == STATE_VERSION == 3
+    for old in (1, 2):
+        with pytest.raises(ValueError, match="version"):
+            Fitted.from_dict({**state, "version": old})

@@ -179,6 +179,29 @@ def test_regression_direct_loss_estimation_tracks_a_shift() -> None:
     _check_follows_drop(results, "rmse", lower_is_worse=False)
 
 
+def test_regression_bands_match_the_spread_between_chunks() -> None:
+    """A chunk's band is 3 sd of its realized metric. Here errors are small in much of the input space,
+    so the boosted model of squared errors predicts below zero for some rows; the band of MSE was
+    then ±10¹³ wide (one row's loss divided by a predicted loss of 0 set the spread)."""
+    rng = np.random.default_rng(3)
+
+    def draw(n: int) -> tuple[RegressorInputs, np.ndarray]:
+        x1, x2 = rng.normal(0.0, 1.0, n), rng.uniform(0.0, 1.0, n)
+        group = rng.choice(np.array(["a", "b", "c"], dtype=object), n, p=[0.5, 0.3, 0.2])
+        mean = 20.0 + 3.0 * x1 + 2.0 * x2
+        noise = 0.5 + np.abs(x1) + np.where(group == "c", 2.0, 0.0)
+        return RegressorInputs({"x1": x1, "x2": x2, "group": group}, mean), mean + rng.normal(0.0, 1.0, n) * noise
+
+    reference, ref_target = draw(20_000)
+    names = ("mae", "mse", "rmse")
+    fitted = fit("regression", reference, ref_target, (), names, 1000)
+    results = _run(fitted, *draw(40_000), 1000)
+    for name in names:
+        band_sd = np.mean([(e[name].upper - e[name].lower) / 6 for e, _ in results])
+        between = np.std([r[name] for _, r in results], ddof=1)
+        assert 0.6 < band_sd / between < 1.5, (name, band_sd, between)
+
+
 def test_fitted_state_round_trips_through_json() -> None:
     rng = np.random.default_rng(5)
     reference, ref_labels = _binary(rng, 10_000, 1.0, sharpen=2.0)
@@ -248,6 +271,28 @@ def test_realized_metrics_match_scikit_learn() -> None:
     assert reg["mape"] == pytest.approx(skm.mean_absolute_percentage_error(truth, guess), rel=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Only one class is present in y_true")  # scikit-learn, on class 2
+def test_weighted_metrics_of_a_chunk_without_one_class_match_scikit_learn() -> None:
+    """A class of the reference with no true rows in the chunk weighs 0 in a weighted average, as in
+    scikit-learn; its undefined ROC AUC made ``roc_auc_weighted`` null. Macro ROC AUC stays undefined."""
+    rng = np.random.default_rng(8)
+    multi, codes = _multiclass(rng, 3000, 1.0)
+    keep = codes != 2
+    scores, predicted, codes = multi.scores[keep], multi.predicted[keep], codes[keep]
+    assert (predicted == 2).any()  # still predicted, never true
+    names = resolve_metrics("multiclass", [])
+    fast = {k: float(v[0]) for k, v in label_metrics(codes[None, :], predicted, scores, "multiclass", names).items()}
+    slow = classification_metrics(one_hot(codes, 3), predicted, scores, "multiclass", names)
+    labels = [0, 1, 2]
+    for got in (fast, {k: float(v[0]) for k, v in slow.items()}):
+        sk = skm.roc_auc_score(codes, scores, multi_class="ovr", average="weighted", labels=labels)
+        assert got["roc_auc_weighted"] == pytest.approx(sk, rel=1e-12)
+        assert np.isnan(got["roc_auc_macro"])
+        for metric in (skm.precision_score, skm.recall_score, skm.f1_score):
+            sk = metric(codes, predicted, average="weighted", labels=labels, zero_division=0)
+            assert got[f"{metric.__name__.split('_')[0]}_weighted"] == pytest.approx(sk, rel=1e-12)
+
+
 def _ovr_auc(codes: np.ndarray, scores: np.ndarray, average: str) -> float:
     aucs = [skm.roc_auc_score(codes == k, scores[:, k]) for k in range(scores.shape[1])]
     weights = np.bincount(codes, minlength=scores.shape[1]) if average == "weighted" else np.ones(scores.shape[1])
@@ -278,6 +323,10 @@ def test_chunks_and_bands() -> None:
     assert resolve_metrics("multiclass", ["f1"]) == ("f1_macro", "f1_weighted")
     with pytest.raises(ValueError, match="choose from"):
         resolve_metrics("binary", ["mae"])
+    assert resolve_metrics("multiclass", ["roc_auc", "accuracy"]) == ("roc_auc_macro", "roc_auc_weighted", "accuracy")
+    for task, name in (("binary", "roc"), ("multiclass", "roc"), ("binary", "f1_macro"), ("multiclass", "f1_")):
+        with pytest.raises(ValueError, match="choose from"):  # "roc" was taken for roc_auc (binary)
+            resolve_metrics(task, [name])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
