@@ -2,9 +2,8 @@
 
 An event's timestamp is the producer's to choose. With one partition per event day, one batch of
 events scattered over N days wrote N parts in one insert, and every part stayed on disk (tens of
-files each) and in the engine's memory until retention removed it: 10,000 events of 10,000 days took
-the writer to 1.26 GiB, left 549 MB and 140,000 files on disk, and a later process needed 0.9 GiB to
-count them (BENCHMARKS.md, "Events scattered over many days"). The day a row is stored is the
+files each) and weighed on the engine's memory in every later process until retention removed it
+(BENCHMARKS.md, "Events scattered over many days"). The day a row is stored is the
 service's own clock, so partitions grow with the days of operation within the retention, whatever
 producers send; and retention, which counts from ``ingested_at`` (:mod:`monitor.storage.retention`),
 now expires partitions whole. Windows are still found by the sorting key ``(model, ts, event_id)``,
