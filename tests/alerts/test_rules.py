@@ -7,7 +7,7 @@ import pytest
 from alerts.rules import _CONDITIONS, evaluate_rule
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
 from monitor.errors import ConfigError
-from monitor.settings import ALERT_CONDITIONS, AlertRule
+from monitor.settings import ALERT_CONDITIONS, RULE_METRICS, AlertRule
 from tests.alerts.helpers import T0, drift_report, make_settings, prediction_rows, report_with
 
 
@@ -155,6 +155,54 @@ def test_rules_that_need_a_bound_are_rejected_at_load() -> None:
     ):
         with pytest.raises(ConfigError, match=r"models\.m\.alerts\.0"):
             make_settings(models={"m": {"alerts": [bad]}})
+
+
+def test_rules_that_could_never_fire_as_written_are_rejected_at_load() -> None:
+    """A metric no detector writes, a bound on the side that is never bad, or a bound with nothing to
+    compare it to would leave a rule that never fires (``insufficient`` or ignored, window after window);
+    the configuration says so at start-up, with the key path."""
+    for bad, where, words in (
+        ({"when": "performance", "metric": "acuracy", "below": 0.8}, r"alerts\.0\.metric", "'acuracy' is not"),
+        ({"when": "performance", "metric": "auc", "below": 0.8}, r"alerts\.0\.metric", "roc_auc"),
+        ({"when": "estimated_performance", "metric": "auc"}, r"alerts\.0\.metric", "roc_auc"),
+        ({"when": "volume", "metric": "cnt", "below": 10}, r"alerts\.0\.metric", "change_vs_day"),
+        ({"when": "freshness", "metric": "age", "above": 60}, r"alerts\.0\.metric", "seconds_since_last_event"),
+        ({"when": "feature_drift", "metric": "psi"}, r"alerts\.0", "needs above"),
+        ({"when": "prediction_drift", "metric": "js"}, r"alerts\.0", "needs above"),
+        ({"when": "skew", "features": ["amount"], "metric": "psi"}, r"alerts\.0", "needs above"),
+        ({"when": "feature_drift", "above": 0.2}, r"alerts\.0", "give metric"),
+        ({"when": "missing_share", "below": 0.1}, r"alerts\.0", "use above"),
+        ({"when": "dataset_drift", "below": 0.5}, r"alerts\.0", "use above"),
+    ):
+        with pytest.raises(ConfigError, match=rf"models\.m\.{where}") as caught:
+            make_settings(models={"m": {"alerts": [bad]}})
+        assert words in str(caught.value), (bad, str(caught.value))
+    fine = [  # every documented shape still loads
+        {"when": "performance", "metric": "f1_macro", "below": 0.7},
+        {"when": "performance", "metric": "mae", "above": 3},
+        {"when": "performance", "metric": "label_coverage", "below": 0.5},
+        {"when": "estimated_performance", "metric": "specificity_weighted"},
+        {"when": "estimated_performance", "metric": "rmse", "above": 2},
+        {"when": "volume", "metric": "change_vs_week", "below": -0.5},
+        {"when": "freshness", "metric": "seconds_since_last_event", "above": 600},
+        {"when": "feature_drift", "metric": "ks_p_value", "below": 0.01},
+        {"when": "skew", "above": 0.3},
+        {"when": "dataset_drift", "above": 0.3},
+    ]
+    assert len(make_settings(models={"m": {"alerts": fine}}).models["m"].alerts) == len(fine)
+
+
+def test_rule_metric_names_are_the_detectors_vocabulary() -> None:
+    from detectors.checks import performance
+    from detectors.estimation import metrics
+
+    assert set(RULE_METRICS["performance"]) == {
+        "label_coverage",
+        *performance.CLASSIFICATION_METRICS,
+        *performance.AVERAGED_METRICS,
+        *performance.REGRESSION_METRICS,
+    }
+    assert set(RULE_METRICS["estimated_performance"]) == {m for names in metrics.METRICS.values() for m in names}
 
 
 def test_rule_identity_is_stable_and_unique_per_model() -> None:
