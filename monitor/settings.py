@@ -518,6 +518,19 @@ _ABOVE_ONLY = (
 # Conditions where `metric` picks a statistic that is then compared with `above`/`below`.
 _DRIFT_METRIC_CONDITIONS = ("feature_drift", "prediction_drift", "skew")
 _PER_COLUMN_DRIFT = ("feature_drift", "prediction_drift")  # skew's `above` alone bounds its dataset share
+# The keys each condition reads (alerts/rules.py); any other is refused rather than silently ignored.
+_TAKES_FEATURES = ("feature_drift", "skew", "missing_share", "out_of_range_share", "new_categories", "absent_key_share")
+_TAKES_METRIC = (
+    "feature_drift",
+    "prediction_drift",
+    "skew",
+    "volume",
+    "freshness",
+    "performance",
+    "multivariate_drift",
+    "estimated_performance",
+)
+_NO_BOUNDS = ("multivariate_drift",)  # the method's own verdict decides
 
 
 class AlertRule(_Frozen):
@@ -565,6 +578,12 @@ class AlertRule(_Frozen):
                 f"{self.when}'s above/below compare the statistic named by metric (e.g. psi, ks_p_value); "
                 "give metric, or leave the bounds out for the detector's own verdict"
             )
+        if self.features is not None and self.when not in _TAKES_FEATURES:
+            raise ValueError(f"{self.when} does not take features (they would be ignored)")
+        if self.metric is not None and self.when not in _TAKES_METRIC:
+            raise ValueError(f"{self.when} does not take metric (it would be ignored)")
+        if self.when in _NO_BOUNDS and not unbounded:
+            raise ValueError(f"{self.when} does not take above/below: the method's own threshold decides")
         if self.when in _ABOVE_ONLY and self.below is not None:
             raise ValueError(f"{self.when} is bad when greater: use above, not below")
         return self

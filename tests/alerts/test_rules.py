@@ -173,6 +173,10 @@ def test_rules_that_could_never_fire_as_written_are_rejected_at_load() -> None:
         ({"when": "feature_drift", "above": 0.2}, r"alerts\.0", "give metric"),
         ({"when": "missing_share", "below": 0.1}, r"alerts\.0", "use above"),
         ({"when": "dataset_drift", "below": 0.5}, r"alerts\.0", "use above"),
+        ({"when": "dataset_drift", "features": ["amount"]}, r"alerts\.0", "does not take features"),
+        ({"when": "performance", "metric": "accuracy", "below": 0.8, "features": ["amount"]}, r"alerts\.0", "features"),
+        ({"when": "missing_share", "metric": "psi", "above": 0.1}, r"alerts\.0", "does not take metric"),
+        ({"when": "multivariate_drift", "above": 0.5}, r"alerts\.0", "own threshold"),
     ):
         with pytest.raises(ConfigError, match=rf"models\.m\.{where}") as caught:
             make_settings(models={"m": {"alerts": [bad]}})
@@ -188,6 +192,9 @@ def test_rules_that_could_never_fire_as_written_are_rejected_at_load() -> None:
         {"when": "feature_drift", "metric": "ks_p_value", "below": 0.01},
         {"when": "skew", "above": 0.3},
         {"when": "dataset_drift", "above": 0.3},
+        {"when": "missing_share", "features": ["amount"], "above": 0.1},
+        {"when": "skew", "features": ["amount"]},
+        {"when": "multivariate_drift", "metric": "domain_classifier"},
     ]
     assert len(make_settings(models={"m": {"alerts": fine}}).models["m"].alerts) == len(fine)
 
