@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from alerts.rules import _CONDITIONS, evaluate_rule
@@ -291,3 +293,24 @@ def test_findings_carry_every_drifted_column_not_a_top_ten(monkeypatch: pytest.M
     bounded = evaluate_rule(rule(when="dataset_drift"), report)
     assert [f.name for f in bounded.findings] == ["f093", "f092", "f091", "f090", "f089"]
     assert bounded.findings_total == 94
+
+
+def test_a_failed_detector_silences_its_own_rules_only() -> None:
+    """A run where another detector failed (performance, a segment's drift) still has a drift verdict:
+    the failure must not mute dataset and feature drift alerts; the rule's own detector failing does."""
+    base = drift_report("m", T0, {"amount": 0.9, "age": 0.3}, extra=tuple(prediction_rows(0.5)))
+    failed = StatResult("performance", DATASET, "error", None, status="error", details={"error": "boom"})
+    elsewhere = StatResult("feature_drift", "amount", "error", None, segment="region=EU", status="error")
+    for other in (failed, elsewhere):
+        report = report_with("m", T0, [*base.results, other], status="error")
+        for when in ("dataset_drift", "feature_drift", "prediction_drift", "skew"):
+            extra = {"features": ["amount"]} if when == "skew" else {}
+            skew_rows = [replace(r, detector="skew") for r in base.results if r.detector == "feature_drift"]
+            seen = report_with("m", T0, [*report.results, *skew_rows], status="error")
+            assert evaluate_rule(rule(when=when, **extra), seen).outcome == "triggered", (when, other.detector)
+    own = StatResult("feature_drift", "country", "error", None, status="error", details={"error": "boom"})
+    report = report_with("m", T0, [*base.results, own], status="error")
+    for when in ("dataset_drift", "feature_drift"):
+        observation = evaluate_rule(rule(when=when), report)
+        assert observation.outcome == "insufficient" and "feature_drift" in observation.reason, when
+    assert evaluate_rule(rule(when="prediction_drift"), report).outcome == "triggered"
