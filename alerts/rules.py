@@ -7,9 +7,10 @@ and ``below`` (bad when smaller).
 
 A row whose status is not ``ok`` (too few samples, a failed detector) says nothing: when no usable
 row is left the outcome is ``insufficient`` and the alert neither fires nor resolves. Drift conditions
-additionally need the whole report to be ``ok`` (a detector that could not compare has no verdict),
-while volume and freshness read their own rows, because a nearly empty window is exactly what a
-volume rule is about.
+additionally need the window to have enough events and their own detector not to have failed for the
+whole population (a detector that could not compare has no verdict; another detector's failure says
+nothing about drift), while volume and freshness read their own rows, because a nearly empty window
+is exactly what a volume rule is about.
 
 Columns that triggered are listed strongest evidence first (:mod:`detectors.evidence`: how far past its
 threshold, in the row's own direction), never by raw value, which for a p-value is backwards.
@@ -92,10 +93,20 @@ def _finding(report: WindowReport, row: StatResult, threshold: float | None = No
     )
 
 
-def _insufficient_report(report: WindowReport) -> Observation | None:
-    if report.status != "ok":
+def _insufficient_report(report: WindowReport, detector: str) -> Observation | None:
+    """No verdict from ``detector`` in this window: too few events, or that detector failed for the whole
+    population. Another detector failing (performance, a segment's run) leaves this one's verdict
+    standing; its rows still carry their own status."""
+    if report.status not in ("ok", "error"):
         detail = f": {report.message}" if report.message else ""
         return Observation("insufficient", f"window has no verdict ({report.status}{detail})")
+    failed = [r for r in report.select(detector=detector) if r.status == "error"]
+    if failed:
+        where = f" for {', '.join(r.column for r in failed[:3])}" if any(r.column for r in failed) else ""
+        error = failed[0].details.get("error", "")
+        return Observation(
+            "insufficient", f"window has no verdict ({detector} failed{where}{': ' if error else ''}{error})"
+        )
     return None
 
 
@@ -103,7 +114,7 @@ def _insufficient_report(report: WindowReport) -> Observation | None:
 
 
 def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: str) -> Observation:
-    if (early := _insufficient_report(report)) is not None:
+    if (early := _insufficient_report(report, detector)) is not None:
         return early
     rows = [r for r in report.select(detector=detector, statistic="drift_share", column=DATASET) if _usable(r)]
     if not rows:
@@ -130,7 +141,7 @@ def _dataset_level(rule: AlertRule, report: WindowReport, detector: str, label: 
 def _columns_drift(
     rule: AlertRule, report: WindowReport, detector: str, label: str, columns: list[str] | None
 ) -> Observation:
-    if (early := _insufficient_report(report)) is not None:
+    if (early := _insufficient_report(report, detector)) is not None:
         return early
     rows = [r for r in report.select(detector=detector) if r.column != DATASET and _usable(r)]
     if columns is not None:
@@ -195,7 +206,7 @@ def _skew(rule: AlertRule, report: WindowReport) -> Observation:
 
 def _multivariate_drift(rule: AlertRule, report: WindowReport) -> Observation:
     """Any multivariate method's verdict (or only ``metric``'s: pca_reconstruction, domain_classifier)."""
-    if (early := _insufficient_report(report)) is not None:
+    if (early := _insufficient_report(report, "multivariate_drift")) is not None:
         return early
     rows = [
         r

@@ -484,6 +484,53 @@ ALERT_CONDITIONS = (
     "multivariate_drift",
     "estimated_performance",
 )
+# What a rule's `metric` can name, per condition (the detectors' vocabulary, detectors/report.py; a test
+# keeps these equal to the detectors' own lists). Any prediction type's names are accepted, since the
+# type may be inferred from the data; a name no detector writes is a configuration error, not a rule
+# that silently never fires.
+_PERFORMANCE_METRICS = (
+    *("label_coverage", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
+    *(f"{m}_{avg}" for m in ("precision", "recall", "f1") for avg in ("macro", "weighted")),
+    *("mae", "rmse", "mape", "r2"),
+)
+_ESTIMATED_METRICS = (
+    *("roc_auc", "accuracy", "precision", "recall", "f1", "specificity"),
+    *(f"{m}_{avg}" for m in ("roc_auc", "precision", "recall", "f1", "specificity") for avg in ("macro", "weighted")),
+    *("mae", "mse", "rmse", "mape"),
+)
+RULE_METRICS: dict[str, tuple[str, ...]] = {
+    "volume": ("count", "change_vs_day", "change_vs_week"),
+    "freshness": ("seconds_since_last_event",),
+    "performance": _PERFORMANCE_METRICS,
+    "estimated_performance": _ESTIMATED_METRICS,
+}
+# Conditions whose value is only bad when greater (`above`); a `below` there would be ignored.
+_ABOVE_ONLY = (
+    "dataset_drift",
+    "missing_share",
+    "out_of_range_share",
+    "new_categories",
+    "absent_key_share",
+    "unexpected_features",
+    "absent_features",
+    "freshness",
+)
+# Conditions where `metric` picks a statistic that is then compared with `above`/`below`.
+_DRIFT_METRIC_CONDITIONS = ("feature_drift", "prediction_drift", "skew")
+_PER_COLUMN_DRIFT = ("feature_drift", "prediction_drift")  # skew's `above` alone bounds its dataset share
+# The keys each condition reads (alerts/rules.py); any other is refused rather than silently ignored.
+_TAKES_FEATURES = ("feature_drift", "skew", "missing_share", "out_of_range_share", "new_categories", "absent_key_share")
+_TAKES_METRIC = (
+    "feature_drift",
+    "prediction_drift",
+    "skew",
+    "volume",
+    "freshness",
+    "performance",
+    "multivariate_drift",
+    "estimated_performance",
+)
+_NO_BOUNDS = ("multivariate_drift",)  # the method's own verdict decides
 
 
 class AlertRule(_Frozen):
@@ -520,6 +567,25 @@ class AlertRule(_Frozen):
             raise ValueError("freshness needs above (seconds since the last event)")
         if self.when == "multivariate_drift" and self.metric not in (None, *MULTIVARIATE_METHODS):
             raise ValueError(f"multivariate_drift's metric must be one of {', '.join(MULTIVARIATE_METHODS)}")
+        unbounded = self.above is None and self.below is None
+        if self.when in _DRIFT_METRIC_CONDITIONS and self.metric is not None and unbounded:
+            raise ValueError(
+                f"{self.when} with metric {self.metric!r} needs above (a distance) or below (a p-value); "
+                "without metric the detector's own verdict decides"
+            )
+        if self.when in _PER_COLUMN_DRIFT and self.metric is None and not unbounded:
+            raise ValueError(
+                f"{self.when}'s above/below compare the statistic named by metric (e.g. psi, ks_p_value); "
+                "give metric, or leave the bounds out for the detector's own verdict"
+            )
+        if self.features is not None and self.when not in _TAKES_FEATURES:
+            raise ValueError(f"{self.when} does not take features (they would be ignored)")
+        if self.metric is not None and self.when not in _TAKES_METRIC:
+            raise ValueError(f"{self.when} does not take metric (it would be ignored)")
+        if self.when in _NO_BOUNDS and not unbounded:
+            raise ValueError(f"{self.when} does not take above/below: the method's own threshold decides")
+        if self.when in _ABOVE_ONLY and self.below is not None:
+            raise ValueError(f"{self.when} is bad when greater: use above, not below")
         return self
 
     @property
@@ -637,6 +703,12 @@ class Settings(BaseSettings):
                             f"models.{model_name}.alerts.{index}.notify: unknown channel {channel!r} "
                             f"(channels: {known})"
                         )
+                known_metrics = RULE_METRICS.get(rule.when)
+                if rule.metric is not None and known_metrics is not None and rule.metric not in known_metrics:
+                    raise ValueError(
+                        f"models.{model_name}.alerts.{index}.metric: {rule.metric!r} is not a metric of "
+                        f"{rule.when}; expected one of {', '.join(known_metrics)}"
+                    )
                 for feature in rule.features or []:
                     if model.features and feature not in model.features:
                         raise ValueError(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from alerts.rules import _CONDITIONS, evaluate_rule
 from detectors.report import DATASET, PREDICTION_COLUMN, StatResult
 from monitor.errors import ConfigError
-from monitor.settings import ALERT_CONDITIONS, AlertRule
+from monitor.settings import ALERT_CONDITIONS, RULE_METRICS, AlertRule
 from tests.alerts.helpers import T0, drift_report, make_settings, prediction_rows, report_with
 
 
@@ -157,6 +159,61 @@ def test_rules_that_need_a_bound_are_rejected_at_load() -> None:
             make_settings(models={"m": {"alerts": [bad]}})
 
 
+def test_rules_that_could_never_fire_as_written_are_rejected_at_load() -> None:
+    """A metric no detector writes, a bound on the side that is never bad, or a bound with nothing to
+    compare it to would leave a rule that never fires (``insufficient`` or ignored, window after window);
+    the configuration says so at start-up, with the key path."""
+    for bad, where, words in (
+        ({"when": "performance", "metric": "acuracy", "below": 0.8}, r"alerts\.0\.metric", "'acuracy' is not"),
+        ({"when": "performance", "metric": "auc", "below": 0.8}, r"alerts\.0\.metric", "roc_auc"),
+        ({"when": "estimated_performance", "metric": "auc"}, r"alerts\.0\.metric", "roc_auc"),
+        ({"when": "volume", "metric": "cnt", "below": 10}, r"alerts\.0\.metric", "change_vs_day"),
+        ({"when": "freshness", "metric": "age", "above": 60}, r"alerts\.0\.metric", "seconds_since_last_event"),
+        ({"when": "feature_drift", "metric": "psi"}, r"alerts\.0", "needs above"),
+        ({"when": "prediction_drift", "metric": "js"}, r"alerts\.0", "needs above"),
+        ({"when": "skew", "features": ["amount"], "metric": "psi"}, r"alerts\.0", "needs above"),
+        ({"when": "feature_drift", "above": 0.2}, r"alerts\.0", "give metric"),
+        ({"when": "missing_share", "below": 0.1}, r"alerts\.0", "use above"),
+        ({"when": "dataset_drift", "below": 0.5}, r"alerts\.0", "use above"),
+        ({"when": "dataset_drift", "features": ["amount"]}, r"alerts\.0", "does not take features"),
+        ({"when": "performance", "metric": "accuracy", "below": 0.8, "features": ["amount"]}, r"alerts\.0", "features"),
+        ({"when": "missing_share", "metric": "psi", "above": 0.1}, r"alerts\.0", "does not take metric"),
+        ({"when": "multivariate_drift", "above": 0.5}, r"alerts\.0", "own threshold"),
+    ):
+        with pytest.raises(ConfigError, match=rf"models\.m\.{where}") as caught:
+            make_settings(models={"m": {"alerts": [bad]}})
+        assert words in str(caught.value), (bad, str(caught.value))
+    fine = [  # every documented shape still loads
+        {"when": "performance", "metric": "f1_macro", "below": 0.7},
+        {"when": "performance", "metric": "mae", "above": 3},
+        {"when": "performance", "metric": "label_coverage", "below": 0.5},
+        {"when": "estimated_performance", "metric": "specificity_weighted"},
+        {"when": "estimated_performance", "metric": "rmse", "above": 2},
+        {"when": "volume", "metric": "change_vs_week", "below": -0.5},
+        {"when": "freshness", "metric": "seconds_since_last_event", "above": 600},
+        {"when": "feature_drift", "metric": "ks_p_value", "below": 0.01},
+        {"when": "skew", "above": 0.3},
+        {"when": "dataset_drift", "above": 0.3},
+        {"when": "missing_share", "features": ["amount"], "above": 0.1},
+        {"when": "skew", "features": ["amount"]},
+        {"when": "multivariate_drift", "metric": "domain_classifier"},
+    ]
+    assert len(make_settings(models={"m": {"alerts": fine}}).models["m"].alerts) == len(fine)
+
+
+def test_rule_metric_names_are_the_detectors_vocabulary() -> None:
+    from detectors.checks import performance
+    from detectors.estimation import metrics
+
+    assert set(RULE_METRICS["performance"]) == {
+        "label_coverage",
+        *performance.CLASSIFICATION_METRICS,
+        *performance.AVERAGED_METRICS,
+        *performance.REGRESSION_METRICS,
+    }
+    assert set(RULE_METRICS["estimated_performance"]) == {m for names in metrics.METRICS.values() for m in names}
+
+
 def test_rule_identity_is_stable_and_unique_per_model() -> None:
     assert rule(when="dataset_drift").identity == "dataset_drift"
     assert rule(when="feature_drift", features=["amount", "age"]).identity == "feature_drift:amount,age"
@@ -236,3 +293,24 @@ def test_findings_carry_every_drifted_column_not_a_top_ten(monkeypatch: pytest.M
     bounded = evaluate_rule(rule(when="dataset_drift"), report)
     assert [f.name for f in bounded.findings] == ["f093", "f092", "f091", "f090", "f089"]
     assert bounded.findings_total == 94
+
+
+def test_a_failed_detector_silences_its_own_rules_only() -> None:
+    """A run where another detector failed (performance, a segment's drift) still has a drift verdict:
+    the failure must not mute dataset and feature drift alerts; the rule's own detector failing does."""
+    base = drift_report("m", T0, {"amount": 0.9, "age": 0.3}, extra=tuple(prediction_rows(0.5)))
+    failed = StatResult("performance", DATASET, "error", None, status="error", details={"error": "boom"})
+    elsewhere = StatResult("feature_drift", "amount", "error", None, segment="region=EU", status="error")
+    for other in (failed, elsewhere):
+        report = report_with("m", T0, [*base.results, other], status="error")
+        for when in ("dataset_drift", "feature_drift", "prediction_drift", "skew"):
+            extra = {"features": ["amount"]} if when == "skew" else {}
+            skew_rows = [replace(r, detector="skew") for r in base.results if r.detector == "feature_drift"]
+            seen = report_with("m", T0, [*report.results, *skew_rows], status="error")
+            assert evaluate_rule(rule(when=when, **extra), seen).outcome == "triggered", (when, other.detector)
+    own = StatResult("feature_drift", "country", "error", None, status="error", details={"error": "boom"})
+    report = report_with("m", T0, [*base.results, own], status="error")
+    for when in ("dataset_drift", "feature_drift"):
+        observation = evaluate_rule(rule(when=when), report)
+        assert observation.outcome == "insufficient" and "feature_drift" in observation.reason, when
+    assert evaluate_rule(rule(when="prediction_drift"), report).outcome == "triggered"
