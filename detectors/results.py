@@ -260,6 +260,16 @@ def rows_sequence(results: Sequence[StatResult]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- reads for the API and dashboard
 
 DRIFT_DETECTORS = ("feature_drift", "prediction_drift", "window_drift", "skew")
+# Every detector a run stores rows of (the vocabulary of the ``detector`` column).
+DETECTORS = (
+    *DRIFT_DETECTORS,
+    "data_quality",
+    "volume",
+    "freshness",
+    "performance",
+    "multivariate_drift",
+    "estimated_performance",
+)
 
 _RANGE = "window_end > toDateTime64({start:String}, 3, 'UTC') AND window_end <= toDateTime64({end:String}, 3, 'UTC')"
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query
+from pydantic import BeforeValidator
 
 from monitor import windows
 from monitor.ingest.validation import MAX_MODEL_LENGTH
@@ -21,12 +23,43 @@ ModelName = Annotated[
     str,
     Path(min_length=1, max_length=MAX_MODEL_LENGTH, pattern=r"^[^\x00-\x1f\x7f-\x9f/]+$", description="model name"),
 ]
-Start = Annotated[datetime | None, Query(description="window start (RFC 3339; default: end minus the window)")]
-End = Annotated[datetime | None, Query(description="window end, exclusive (RFC 3339; default: now)")]
-ResultsEnd = Annotated[
-    datetime | None,
-    Query(description="latest window end included (RFC 3339; default: no limit, so the newest run is always listed)"),
+# An offset written as "+02:00" in a query string that was not percent-encoded arrives as " 02:00"
+# ('+' means a space in a query string): the space before a trailing offset is read as the '+' it was.
+_SPACED_OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+def _plus_offset(value: Any) -> Any:
+    if isinstance(value, str) and (match := _SPACED_OFFSET.match(value)):
+        return f"{match.group(1)}+{match.group(2)}"
+    return value
+
+
+QueryTime = Annotated[datetime | None, BeforeValidator(_plus_offset)]
+Start = Annotated[QueryTime, Query(description="window start (RFC 3339; default: end minus the window)")]
+End = Annotated[QueryTime, Query(description="window end, exclusive (RFC 3339; default: now)")]
+ResultsStart = Annotated[
+    QueryTime,
+    Query(description="list windows ending after this time (RFC 3339; default: a day ago)"),
 ]
+ResultsEnd = Annotated[
+    QueryTime,
+    Query(
+        description="list windows ending at or before this time (RFC 3339; default: no limit, so the newest run "
+        "is always listed)"
+    ),
+]
+
+
+def utc_times(value: Any) -> Any:
+    """``value`` with every naive datetime inside (ClickHouse returns DateTime64 values naive, in UTC)
+    made aware, so that every time in a response is written with its offset (``Z``)."""
+    if isinstance(value, datetime):
+        return windows.as_utc(value)
+    if isinstance(value, dict):
+        return {key: utc_times(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [utc_times(item) for item in value]
+    return value
 
 
 def api_time(value: datetime, name: str) -> datetime:

@@ -10,7 +10,7 @@ import pandas as pd
 from api_support import insert_events, synthetic_rows
 
 from detectors.report import StatResult, WindowReport
-from detectors.results import store_report
+from detectors.results import DETECTORS, store_report
 from monitor.storage import Storage
 
 
@@ -146,3 +146,69 @@ def test_run_detection_now_through_the_api(serve, storage: Storage, tmp_path: Pa
     assert {r["statistic"] for r in stored.json()["results"]} >= {"ks", "wasserstein_norm", "psi"}
     metrics = api.client.get("/metrics").text
     assert 'monitor_detector_run_seconds_count{model="m",trigger="api"} 1.0' in metrics
+    stored_detectors = {r["detector"] for r in api.client.get("/api/v1/models/m/results").json()["results"]}
+    assert stored_detectors and stored_detectors <= set(DETECTORS)  # the vocabulary the API accepts
+    runs = api.client.get("/api/v1/models/m/runs").json()["runs"]
+    assert runs[0]["window_end"] == data["window_end"]  # the same instant, written the same way (with Z)
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    assert moment.utcoffset() is not None, f"{text!r} has no offset"
+    return moment
+
+
+def test_result_times_carry_their_offset_and_query_times_keep_theirs(serve, storage: Storage, tmp_path: Path) -> None:
+    """Every time the API answers says it is UTC (ClickHouse hands them back naive: JavaScript's Date and
+    pandas would read them as local times), and a query time's offset counts, even sent unencoded."""
+    insert_events(storage, "m", synthetic_rows(10))
+    base = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    for hours in (3, 2, 1, 0):
+        store_report(storage, _report("m", base - timedelta(hours=hours), hours == 0, 0.1 * hours), base, 0.1)
+    pd.DataFrame({"amount": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "ref.parquet")
+    api = serve()
+    api.client.post("/api/v1/models/m/references", json={"file": "ref.parquet"}, headers=api.auth())
+    since = {"start": "2026-11-20T00:00:00Z"}
+    results = api.client.get("/api/v1/models/m/results", params=since).json()["results"]
+    assert _aware(results[0]["window_end"]) == base and _aware(results[0]["window_start"]) == base - timedelta(hours=1)
+    assert all(_aware(r["computed_at"]) == base for r in results)
+    points = api.client.get("/api/v1/models/m/drift/timeline", params=since).json()["points"]
+    assert [_aware(p["window_end"]) for p in points if p["column"] == "amount"][-1] == base
+    run = api.client.get("/api/v1/models/m/runs").json()["runs"][0]
+    assert _aware(run["window_end"]) == base and _aware(run["computed_at"]) == base
+    assert _aware(api.client.get("/api/v1/models/m").json()["drift"]["window_end"]) == base
+    assert _aware(api.client.get("/api/v1/models").json()["models"][0]["drift"]["window_start"])
+    _aware(api.client.get("/api/v1/models/m/references").json()["references"][0]["created_at"])
+    _aware(api.client.get("/api/v1/models/m/references/latest").json()["created_at"])
+
+    def window_ends(query: str) -> list[str]:
+        response = api.client.get(f"/api/v1/models/m/results?statistic=wasserstein_norm&{query}")
+        assert response.status_code == 200, response.text
+        return [r["window_end"][11:16] for r in response.json()["results"]]
+
+    # windows ending in (start, end]; 11:00+02:00 is 09:00Z
+    assert window_ends("start=2026-11-20T11:00:00%2B02:00") == ["12:00", "11:00", "10:00"]
+    assert window_ends("start=2026-11-20T11:00:00+02:00") == ["12:00", "11:00", "10:00"]  # '+' read as a space
+    assert window_ends("start=2026-11-20T09:00:00Z&end=2026-11-20T13:00:00+02:00") == ["11:00", "10:00"]
+    assert window_ends("start=2026-11-20T09:30:00Z&end=2026-11-20T11:59:59.999Z") == ["11:00", "10:00"]
+    assert window_ends("start=2026-11-20T08:00:00&end=2026-11-20T12:00:00Z&limit=2") == ["12:00", "11:00"]
+
+
+def test_unknown_names_are_refused_not_answered_with_nothing(serve, storage: Storage) -> None:
+    insert_events(storage, "m", synthetic_rows(10))
+    api = serve(models={"m": {"alerts": [{"when": "dataset_drift", "notify": [], "severity": "warning"}]}})
+    for path in ("/api/v1/models/m/results", "/api/v1/models/m/drift/timeline"):
+        response = api.client.get(path, params={"detector": "feature_drfit"})
+        assert response.status_code == 422, (path, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request" and "feature_drfit" in error["message"]
+        assert "feature_drift" in error["message"]  # says which names exist
+        assert api.client.get(path, params={"detector": "data_quality"}).status_code == 200
+    bad_status = api.client.get("/api/v1/deliveries", params={"status": "sent"})
+    assert bad_status.status_code == 422 and "delivered" in bad_status.json()["error"]["message"]
+    assert api.client.get("/api/v1/models/nosuch/references").status_code == 404
+    assert api.client.get("/api/v1/models/m/references").json()["references"] == []
+    configured = api.client.post(
+        "/api/v1/alerts/acknowledge", json={"model": "m", "rule": "dataset_drift"}, headers=api.auth()
+    )
+    assert configured.status_code == 409  # a rule of the model that is not firing

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from alerts.outbox import DeliveryStatus
 from monitor.errors import InputError
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
@@ -50,7 +51,7 @@ def history(
 def deliveries(
     request: Request,
     model: Name = None,
-    status: Annotated[str | None, Query(max_length=50)] = None,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, Any]:
     from alerts.outbox import list_deliveries
@@ -77,7 +78,11 @@ class AcknowledgeRequest(BaseModel):
     "/alerts/acknowledge",
     summary="Acknowledge a firing alert (it stays open until its condition clears)",
     dependencies=[Depends(require_token)],
-    responses={401: {"description": "bad token"}, 403: {"description": "writes disabled"}},
+    responses={
+        401: {"description": "bad token"},
+        403: {"description": "writes disabled"},
+        409: {"description": "the alert is not firing (or does not exist)"},
+    },
 )
 def acknowledge(request: Request, body: AcknowledgeRequest) -> dict[str, Any]:
     ctx = _ctx(request)

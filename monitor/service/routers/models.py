@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from monitor.service import integration, queries
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
-from monitor.service.params import End, ModelName, Start, resolve_window
+from monitor.service.params import End, ModelName, Start, resolve_window, utc_times
 from monitor.settings import ModelSettings
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
@@ -46,7 +46,7 @@ def model_status(ctx: ServiceContext, name: str, activity: queries.ModelActivity
     window = configured.window if configured else DEFAULT_WINDOW
     last_event = activity.last_event if activity else None
     freshness = (now - last_event).total_seconds() if last_event else None
-    drift = integration.latest_drift(ctx.storage, name)
+    drift = utc_times(integration.latest_drift(ctx.storage, name))
     open_alerts = integration.open_alert_count(ctx.storage, name)
     return {
         "name": name,
@@ -138,4 +138,4 @@ def dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     ctx = _ctx(request)
-    return {"dead_letters": queries.recent_dead_letters(ctx.storage, model, limit)}
+    return {"dead_letters": utc_times(queries.recent_dead_letters(ctx.storage, model, limit))}

@@ -15,7 +15,7 @@ from monitor.errors import InputError
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
-from monitor.service.params import ModelName, api_time
+from monitor.service.params import ModelName, api_time, utc_times
 from monitor.service.reference_files import ReferenceFile, not_usable, resolve_reference_file
 from monitor.service.routers.models import require_model
 from monitor.settings import REFERENCE_VERSION_PATTERN
@@ -44,7 +44,7 @@ def reference_json(reference: Any, with_profile: bool) -> dict[str, Any]:
         "segment_keys": list(reference.segment_keys),
         "has_prediction": reference.has_prediction,
         "has_label": reference.has_label,
-        "created_at": reference.created_at,
+        "created_at": utc_times(reference.created_at),
     }
     if with_profile:
         body["profile"] = reference.profile.to_json()
@@ -56,7 +56,10 @@ def list_references(request: Request, model: ModelName) -> dict[str, Any]:
     from detectors.references.store import list_references as registry
 
     ctx = _ctx(request)
-    return {"model": model, "references": [reference_json(r, False) for r in registry(ctx.storage, model)]}
+    references = registry(ctx.storage, model)
+    if not references:  # a model with references is known even before its first event
+        require_model(ctx, model)
+    return {"model": model, "references": [reference_json(r, False) for r in references]}
 
 
 @router.get(

@@ -14,13 +14,29 @@ from detectors import results as stored_results
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError, not_found
-from monitor.service.params import End, ModelName, ResultsEnd, Start, api_time, resolve_window
+from monitor.service.params import (
+    End,
+    ModelName,
+    ResultsEnd,
+    ResultsStart,
+    Start,
+    api_time,
+    resolve_window,
+    utc_times,
+)
 from monitor.service.routers.models import require_model
 
 router = APIRouter(prefix="/api/v1", tags=["results"])
 
 DEFAULT_RANGE = timedelta(days=1)
 Text = Annotated[str | None, Query(max_length=500)]
+DETECTOR_HELP = "one of: " + ", ".join(stored_results.DETECTORS)
+
+
+def known_detector(detector: str | None) -> None:
+    """An unknown detector name is a mistake (a typo would otherwise list nothing, as if no run had happened)."""
+    if detector is not None and detector not in stored_results.DETECTORS:
+        raise ApiError(422, "invalid_request", f"detector: unknown detector {detector!r}; {DETECTOR_HELP}")
 
 
 def _ctx(request: Request) -> ServiceContext:
@@ -31,36 +47,41 @@ def _ctx(request: Request) -> ServiceContext:
 def get_results(
     request: Request,
     model: ModelName,
-    start: Start = None,
+    start: ResultsStart = None,
     end: ResultsEnd = None,
-    detector: Text = None,
+    detector: Annotated[str | None, Query(max_length=500, description=DETECTOR_HELP)] = None,
     feature: Annotated[str | None, Query(max_length=500, description="column ('' = dataset level)")] = None,
     statistic: Text = None,
     segment: Annotated[str | None, Query(max_length=500, description="'' (default) = whole population")] = "",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
 ) -> dict[str, Any]:
+    """Rows of the windows ending in ``(start, end]``, newest window first (then by detector, segment, column
+    and statistic), at most ``limit``."""
     ctx = _ctx(request)
+    known_detector(detector)
     require_model(ctx, model)
     lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
     rows = stored_results.query_results(ctx.storage, model, lo, hi, None, detector, feature, statistic, segment, limit)
-    return {"model": model, "start": lo, "end": hi, "results": rows}
+    return {"model": model, "start": lo, "end": hi, "results": utc_times(rows)}
 
 
 @router.get("/models/{model}/drift/timeline", summary="Per window, each feature's deciding drift statistic")
 def drift_timeline(
     request: Request,
     model: ModelName,
-    start: Start = None,
+    start: ResultsStart = None,
     end: ResultsEnd = None,
     feature: Annotated[str | None, Query(max_length=500, description="one feature; all when omitted")] = None,
-    detector: Annotated[str, Query(max_length=100)] = "feature_drift",
+    detector: Annotated[str, Query(max_length=100, description=DETECTOR_HELP)] = "feature_drift",
 ) -> dict[str, Any]:
-    """The data of the feature x window heatmap (all features) or one feature's timeline."""
+    """The data of the feature x window heatmap (all features) or one feature's timeline: windows ending in
+    ``(start, end]``, oldest first."""
     ctx = _ctx(request)
+    known_detector(detector)
     require_model(ctx, model)
     lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
     rows = stored_results.deciding_rows(ctx.storage, model, lo, hi, detector, feature)
-    return {"model": model, "detector": detector, "start": lo, "end": hi, "points": rows}
+    return {"model": model, "detector": detector, "start": lo, "end": hi, "points": utc_times(rows)}
 
 
 @router.get("/models/{model}/runs", summary="The latest detection runs (one per window)")
@@ -69,7 +90,7 @@ def runs(request: Request, model: ModelName, limit: Annotated[int, Query(ge=1, l
 
     ctx = _ctx(request)
     require_model(ctx, model)
-    return {"model": model, "runs": read_runs(ctx.storage, model, limit)}
+    return {"model": model, "runs": utc_times(read_runs(ctx.storage, model, limit))}
 
 
 class DetectRequest(BaseModel):
