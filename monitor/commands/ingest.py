@@ -91,11 +91,13 @@ def ingest(
 def _consume(settings: Settings, max_messages: int | None, idle_timeout: float | None) -> None:
     from monitor.ingest.consumer import IngestConsumer
     from monitor.ingest.limits import IngestPolicy
+    from monitor.ingest.worktables import drop_leftovers
     from monitor.storage import open_storage
     from monitor.storage.retention import apply_retention
 
     storage = open_storage(settings.clickhouse)
     apply_retention(storage, settings.retention)
+    drop_leftovers(storage)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -15,15 +15,13 @@ with the reason. Only the SQL lives here; the flow is in :class:`monitor.ingest.
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from monitor.ingest.validation import MAX_FEATURES, MAX_ID_LENGTH, MAX_KEY_LENGTH, MAX_MODEL_LENGTH
+from monitor.ingest.worktables import working_table_name
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import CATEGORICAL, NUMERICAL, FeatureKind
 
@@ -269,8 +267,7 @@ class FastPredictionPath:
 
     def __init__(self, storage: Storage, max_bytes: int, valid: str = FAST_VALID) -> None:
         self._storage = storage
-        name = f"ingest_staging_{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.table_name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        self.table_name = working_table_name("staging")
         self.table = storage.table(self.table_name)
         self.refused_name = self.table_name + "_refused"
         self.refused = storage.table(self.refused_name)

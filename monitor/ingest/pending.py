@@ -23,15 +23,13 @@ model and event_id only on the rows it finds (see docs/ingestion.md, "Duplicates
 from __future__ import annotations
 
 import math
-import os
-import socket
-import uuid
 from collections.abc import Callable
 
 import pyarrow as pa
 
 from monitor.ingest.fastpath import one_thread
 from monitor.ingest.validation import PredictionEvent
+from monitor.ingest.worktables import working_table_name
 from monitor.storage import Storage, quote_identifier
 
 _TS = pa.timestamp("ms", tz="UTC")
@@ -111,8 +109,7 @@ class PendingEvents:
     def __init__(self, storage: Storage, insert: Callable[[str, pa.Table], None]) -> None:
         self._storage = storage
         self._insert = insert
-        name = f"ingest_pending_{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.table_name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        self.table_name = working_table_name("pending")
         self.table = storage.table(self.table_name)
         self._dropped_name = self.table_name + "_dropped"
         self._dropped = storage.table(self._dropped_name)

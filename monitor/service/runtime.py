@@ -25,6 +25,7 @@ from alerts.channels import check_channels
 from alerts.channels import secret_variables as channel_secret_variables
 from alerts.delivery import DeliveryWorker
 from alerts.engine import AlertEngine
+from monitor.ingest.worktables import drop_leftovers
 from monitor.kafka_security import kafka_client_kwargs
 from monitor.logs import get_logger
 from monitor.pipeline import WindowPipeline
@@ -97,6 +98,7 @@ class Service:
             check_listen_host(dashboard_host, "--dashboard-host")
         storage = self._storage or open_storage(self.settings.clickhouse)
         self._storage = storage
+        drop_leftovers(storage)  # before this process's consumer or HTTP ingest makes its own
         self.ctx = ServiceContext(settings=self.settings, storage=storage)
         metric_sources: list[FamilySource] = []
         if self.options.consumer:

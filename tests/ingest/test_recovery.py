@@ -79,6 +79,9 @@ def test_consumer_killed_mid_stream_loses_and_doubles_nothing(kafka_bootstrap: s
         dsn, "monitor", "SELECT count(), uniqExact(event_id) FROM monitor.events FINAL"
     )[0]
     assert (count, unique) == (total, total)
+    # The killed process never dropped its working tables; the second one did, with its own.
+    left = query_in_subprocess(dsn, "monitor", "SELECT name FROM system.tables WHERE startsWith(name, 'ingest_')")
+    assert left == []
 
 
 _MEMBER = """
