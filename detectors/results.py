@@ -356,6 +356,17 @@ def latest_run(storage: Storage, model: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def last_run_started(storage: Storage, model: str) -> datetime | None:
+    """When the newest stored run of ``model`` (scheduled or ``monitor detect``) started: its store
+    time less its duration. The scheduler knows its own runs only while its process lives."""
+    rows = storage.rows(
+        f"SELECT computed_at - toIntervalMicrosecond(toInt64(duration_seconds * 1e6)) "
+        f"FROM {storage.table(RUNS_TABLE)} FINAL WHERE model = {{model:String}} ORDER BY computed_at DESC LIMIT 1",
+        parameters={"model": model},
+    )
+    return rows[0][0] if rows else None
+
+
 def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
     """The newest window's dataset-level feature drift verdict and its drifted columns."""
     run = latest_run(storage, model)

@@ -20,6 +20,12 @@ def model_features(storage: Storage, model: str) -> dict[str, dict[FeatureKind, 
     return FeatureColumns(storage).for_model(model)
 
 
+def last_run_started(storage: Storage, model: str) -> datetime | None:
+    from detectors import results as stored_results
+
+    return stored_results.last_run_started(storage, model)
+
+
 def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
     """The newest feature-drift verdict of a model: ``{"dataset_drift", "drift_share", "window_end", ...}``."""
     from detectors import results as stored_results

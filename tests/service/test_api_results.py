@@ -87,6 +87,9 @@ def test_results_timeline_and_latest_drift(serve, storage: Storage) -> None:
     assert model["health"] == "drift"
     runs = api.client.get("/api/v1/models/m/runs").json()["runs"]
     assert len(runs) == 3
+    # No scheduler in this process (as after a restart, or `monitor up --no-scheduler`): the stored runs say.
+    started = datetime.fromisoformat(model["last_run"].replace("Z", "+00:00"))
+    assert model["last_run"].endswith("Z") and timedelta(0) <= datetime.now(UTC) - started < timedelta(minutes=5)
 
 
 def test_latest_results_include_a_window_ending_ahead_of_the_clock(serve, storage: Storage) -> None:

@@ -56,7 +56,8 @@ def model_status(ctx: ServiceContext, name: str, activity: queries.ModelActivity
         "versions": list(activity.versions) if activity else [],
         "last_event": last_event,
         "freshness_seconds": round(freshness, 3) if freshness is not None else None,
-        "last_run": ctx.schedule.last_run(name) if ctx.schedule and configured else None,
+        "last_run": (ctx.schedule.last_run(name) if ctx.schedule and configured else None)
+        or utc_times(integration.last_run_started(ctx.storage, name)),
         "next_run": ctx.schedule.next_run(name) if ctx.schedule and configured else None,
         "drift": drift,
         "open_alerts": open_alerts,
