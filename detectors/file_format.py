@@ -8,6 +8,7 @@ without importing the client.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import InputError
 
@@ -71,6 +72,11 @@ def data_lines(path: Path, limit: int = 2) -> int:
     return max(lines - 1, 0)
 
 
+def pandas_index(schema: Any) -> set[str]:
+    """The columns of a Parquet schema (a ``pyarrow.Schema``) that pandas reads as the frame's index."""
+    return {entry for entry in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(entry, str)}
+
+
 def parquet_pandas_view(path: Path) -> tuple[set[str], dict[str, str]]:
     """What the Parquet footer says that ClickHouse's types do not: the columns pandas reads as the
     frame's index (``df.to_parquet`` writes a filtered or named index as ``__index_level_0__`` or by its
@@ -85,7 +91,7 @@ def parquet_pandas_view(path: Path) -> tuple[set[str], dict[str, str]]:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError):
         return set(), {}
-    index = {entry for entry in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(entry, str)}
+    index = pandas_index(schema)
     not_features: dict[str, str] = {}
     for arrow_field in schema:
         data_type = arrow_field.type

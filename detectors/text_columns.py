@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from monitor.errors import InputError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.sqlfmt import sql_string, sql_string_array
 
@@ -145,3 +146,14 @@ def _column(
     if not_number == 0:
         return TextColumn(name, "numerical", f"if({missing}, NULL, toFloat64OrNull(trimBoth({x})))")
     return TextColumn(name, "categorical", f"if({missing}, NULL, {x})")
+
+
+def refuse_non_utf8(path: object, columns: list[TextColumn]) -> None:
+    """A one-line :class:`InputError` for the first column holding text that is not UTF-8 (pandas
+    refuses such a file; read as bytes, its values would become categories of hex)."""
+    for column in columns:
+        if column.not_utf8:
+            raise InputError(
+                f"{path}: column {column.name!r} holds text that is not UTF-8 ({column.not_utf8:,} values); "
+                "save the file as UTF-8"
+            )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from detectors.file_format import check_file, data_lines, parquet_pandas_view
-from detectors.text_columns import classify, text_file, text_source
+from detectors.text_columns import classify, refuse_non_utf8, text_file, text_source
 from monitor.errors import InputError, StorageError
 from monitor.storage import Storage, quote_identifier
 from monitor.storage.events import events_columns, feature_expr, logged_features
@@ -132,12 +132,7 @@ class Sample:
                     specs[name] = ColumnSpec(quote_identifier(name), kind)
         else:
             # Text files: classified over every row as pandas.read_csv does (detectors.text_columns).
-            for column in text_columns:
-                if column.not_utf8:
-                    raise InputError(
-                        f"{path}: column {column.name!r} holds text that is not UTF-8 ({column.not_utf8:,} values); "
-                        "save the file as UTF-8"
-                    )
+            refuse_non_utf8(path, text_columns)
             from_sql = text_source(from_sql, text_columns, text_settings)
             for column in text_columns:
                 if column.kind is None:

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.file_format import check_file, data_lines, parquet_pandas_view
+from detectors.file_format import check_file, data_lines, pandas_index, parquet_pandas_view
 from detectors.references.profile import Kind
-from detectors.text_columns import TextColumn, classify, text_file, text_source
+from detectors.text_columns import TextColumn, classify, refuse_non_utf8, text_file, text_source
 from monitor.errors import InputError, StorageError
 from monitor.settings import IngestSettings
 from monitor.storage import Storage, quote_identifier
@@ -100,12 +100,7 @@ def describe_with_clickhouse(storage: Storage, path: Path, fmt: str) -> list[Sou
             if data_lines(path) == 0:  # a header alone: ClickHouse cannot infer a structure from it
                 raise InputError(f"{path}: the file has no rows") from exc
             raise InputError(f"{path}: cannot read as {fmt}: {reason(exc)}") from exc
-        for column in classified:
-            if column.not_utf8:
-                raise InputError(
-                    f"{path}: column {column.name!r} holds text that is not UTF-8 ({column.not_utf8:,} values); "
-                    "save the file as UTF-8"
-                )
+        refuse_non_utf8(path, classified)
         return [_from_text(c) for c in classified]
     try:
         described = storage.rows(f"DESCRIBE TABLE {source}")
@@ -208,7 +203,7 @@ def describe_with_arrow(path: Path, fmt: str) -> list[SourceColumn]:
         schema = pq.read_schema(path) if fmt == "Parquet" else _open_csv(path, fmt).schema
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {str(exc).splitlines()[0]}") from exc
-    index = {e for e in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(e, str)}
+    index = pandas_index(schema) if fmt == "Parquet" else set()
     columns = []
     for arrow_field in schema:
         if arrow_field.name in index:  # pandas reads it as the frame's index, not a column
