@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.evidence import strongest_first
@@ -357,14 +357,10 @@ def latest_run(storage: Storage, model: str) -> dict[str, Any] | None:
 
 
 def last_run_started(storage: Storage, model: str) -> datetime | None:
-    """When the newest stored run of ``model`` (scheduled or ``monitor detect``) started: its store
-    time less its duration. The scheduler knows its own runs only while its process lives."""
-    rows = storage.rows(
-        f"SELECT computed_at - toIntervalMicrosecond(toInt64(duration_seconds * 1e6)) "
-        f"FROM {storage.table(RUNS_TABLE)} FINAL WHERE model = {{model:String}} ORDER BY computed_at DESC LIMIT 1",
-        parameters={"model": model},
-    )
-    return rows[0][0] if rows else None
+    """When the stored run of ``model``'s newest window (scheduled or ``monitor detect``) started: its
+    store time less its duration. The scheduler knows its own runs only while its process lives."""
+    run = latest_run(storage, model)
+    return None if run is None else run["computed_at"] - timedelta(seconds=float(run["duration_seconds"]))
 
 
 def latest_drift(storage: Storage, model: str) -> dict[str, Any] | None:
