@@ -30,6 +30,9 @@ from monitor.storage.statements import batches, sql_bytes
 log = get_logger(__name__)
 DETECTOR = "data_quality"
 MAX_LISTED = 20
+# Bytes of a reference's category list written into the statement; a longer list (many or long category
+# names: 10,000 UUIDs are 400 kB, past ClickHouse's max_query_size) is read from the reference rows instead.
+INLINE_CATEGORIES_BYTES = 32_000
 
 
 def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
@@ -48,14 +51,15 @@ def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
     missing = f"countIf(isNull({expr}))"
     if profile is None:
         return [missing, "toUInt64(0)", "toUInt64(0)", "toUInt64(0)", "CAST([], 'Array(String)')"]
-    if profile.truncated:  # too many categories to inline: ask the reference rows
+    listed = None if profile.truncated else sql_string_array(sorted(profile.frequencies))
+    if listed is None or sql_bytes(listed) > INLINE_CATEGORIES_BYTES:  # too long to inline: ask the reference rows
         column = quote_identifier(feature_column(feature, "categorical"))
         known = (
             f"{expr} IN (SELECT DISTINCT {column} FROM {ctx.storage.table(ROWS_TABLE)} "
             f"WHERE {ctx.reference.where_sql()} AND {column} IS NOT NULL)"
         )
     else:
-        known = f"has({sql_string_array(sorted(profile.frequencies))}, assumeNotNull({expr}))"
+        known = f"has({listed}, assumeNotNull({expr}))"
     new = f"{expr} IS NOT NULL AND NOT ({known})"
     return [
         missing,
