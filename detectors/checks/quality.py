@@ -30,10 +30,14 @@ from monitor.storage.statements import batches, sql_bytes
 log = get_logger(__name__)
 DETECTOR = "data_quality"
 MAX_LISTED = 20
+# Bytes of a reference's category list written into the statement; a longer list (many or long category
+# names: 10,000 UUIDs are 400 kB, past ClickHouse's max_query_size) is read from the reference rows instead.
+INLINE_CATEGORIES_BYTES = 32_000
 
 
-def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
-    """Aggregates for one feature: missing, out of range, new-category rows/distinct/examples."""
+def _feature_parts(ctx: RunContext, feature: str, where: str) -> list[str]:
+    """Aggregates for one feature over the window's rows (``where``): missing, out of range, new-category
+    rows/distinct/examples."""
     expr = ctx.event_expr(feature)
     kind = ctx.features[feature]
     profile = ctx.reference_profile(feature)
@@ -48,14 +52,18 @@ def _feature_parts(ctx: RunContext, feature: str) -> list[str]:
     missing = f"countIf(isNull({expr}))"
     if profile is None:
         return [missing, "toUInt64(0)", "toUInt64(0)", "toUInt64(0)", "CAST([], 'Array(String)')"]
-    if profile.truncated:  # too many categories to inline: ask the reference rows
+    listed = None if profile.truncated else sql_string_array(sorted(profile.frequencies))
+    if listed is None or sql_bytes(listed) > INLINE_CATEGORIES_BYTES:  # too long to inline: ask the reference rows
+        # Only the reference's categories the window holds: the set ClickHouse builds for IN is then as
+        # large as the window's categories, not the reference's (an ID column: 1,000,000 of them).
         column = quote_identifier(feature_column(feature, "categorical"))
         known = (
             f"{expr} IN (SELECT DISTINCT {column} FROM {ctx.storage.table(ROWS_TABLE)} "
-            f"WHERE {ctx.reference.where_sql()} AND {column} IS NOT NULL)"
+            f"WHERE {ctx.reference.where_sql()} AND {column} IS NOT NULL "
+            f"AND {column} IN (SELECT {expr} FROM {ctx.events_from} WHERE {where}))"
         )
     else:
-        known = f"has({sql_string_array(sorted(profile.frequencies))}, assumeNotNull({expr}))"
+        known = f"has({listed}, assumeNotNull({expr}))"
     new = f"{expr} IS NOT NULL AND NOT ({known})"
     return [
         missing,
@@ -162,7 +170,7 @@ def data_quality(ctx: RunContext, segment: Segment = None) -> list[StatResult]:
     def run(features: list[str]) -> list[StatResult]:
         # One scan, or one per batch of features where naming them all would take the statement past
         # ClickHouse's max_query_size (wide models: features read from the maps by their names).
-        parts = {feature: ", ".join(_feature_parts(ctx, feature)) for feature in features}
+        parts = {feature: ", ".join(_feature_parts(ctx, feature, where)) for feature in features}
         row: list[Any] = []
         for group in batches(features, lambda feature: sql_bytes(parts[feature])):
             query = f"SELECT {', '.join(parts[f] for f in group)} FROM {ctx.events_from} WHERE {where}"

@@ -12,7 +12,9 @@ Every query runs inside ClickHouse and returns a few numbers per column:
 - large numerical columns: :mod:`detectors.drift.large`, one histogram query per column and side that also
   yields the PSI/JS bin counts (:mod:`detectors.drift.histogram`); the reference's side can be computed once
   and kept (:mod:`detectors.drift.reference_side`).
-- categorical columns: every column of a side in one scan (``GROUPING SETS``), not one query each.
+- categorical columns: every column of a side in one scan (``GROUPING SETS``), not one query each,
+  returning at most :data:`MAX_COUNTED_CATEGORIES` categories per column; a column with more (an ID) is
+  compared inside ClickHouse by :mod:`detectors.drift.categories` instead.
 
 Every query carries the samples' ClickHouse settings (:attr:`Sample.settings`, see :mod:`detectors.drift.pinning`).
 
@@ -37,6 +39,9 @@ FEW_REFERENCE_VALUES = 100  # a large column whose reference has at most this ma
 BOOLEAN_SPELLINGS = {"true": "true", "false": "false", "True": "true", "False": "false", "TRUE": "true"}
 BOOLEAN_SPELLINGS["FALSE"] = "false"
 GROUPING_BATCH = 32  # categorical columns counted per scan (ClickHouse's grouping() takes at most 64)
+# Categories of one column of one side brought to Python; a column with more is marked ``truncated``
+# (no frequencies) and its comparison runs inside ClickHouse (detectors.drift.categories).
+MAX_COUNTED_CATEGORIES = 5_000
 
 
 def numeric_value(expr: str) -> str:
@@ -132,7 +137,11 @@ def profile_side(
         else:
             missing, categories = counted[name]
             result[name] = ColumnSummary(
-                kind=CATEGORICAL, count=rows - missing, missing=missing, frequencies=categories
+                kind=CATEGORICAL,
+                count=rows - missing,
+                missing=missing,
+                frequencies=categories or {},
+                truncated=categories is None,
             )
     return rows, result
 
@@ -146,24 +155,37 @@ def _numeric_aggregates(col: str, reference: bool) -> list[str]:
     return aggregates
 
 
-def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> dict[str, tuple[int, dict[str, int]]]:
-    """``{column: (missing, {category: count})}`` of categorical columns (NULL: missing), in one scan.
+def category_counts(
+    storage: Storage, sample: Sample, names: Sequence[str], limit: int | None = None
+) -> dict[str, tuple[int, dict[str, int] | None]]:
+    """``{column: (missing, {category: count})}`` of categorical columns (NULL: missing), in one scan;
+    None instead of the counts for a column with more than ``limit`` categories (its missing rows are
+    still counted).
 
     One ``GROUP BY`` per column would select the rows once per column; ``GROUPING SETS`` counts up to
     :data:`GROUPING_BATCH` columns in the same pass, and ``grouping()`` says which column a row is about.
+    ``LIMIT ... BY`` returns at most ``limit + 1`` categories of each column, its NULL row first: an ID
+    column's million categories stay inside ClickHouse. ``limit`` defaults to :data:`MAX_COUNTED_CATEGORIES`.
     """
+    limit = MAX_COUNTED_CATEGORIES if limit is None else limit
     groups = batches(names, lambda n: sql_bytes(sample.columns[n].expr) + 100, max_items=GROUPING_BATCH)
     if len(groups) > 1:
-        return {k: v for group in groups for k, v in category_counts(storage, sample, group).items()}
+        return {k: v for group in groups for k, v in category_counts(storage, sample, group, limit).items()}
     kinds: dict[str, Kind] = dict.fromkeys(names, CATEGORICAL)
     keys = [alias(i) for i in range(len(names))]
+    # Within one column's rows the other keys are all NULL (or all ''), so the most NULL keys is its NULL row.
+    nulls = " + ".join(f"isNull({k})" for k in keys)
     if len(names) == 1:
-        sql = f"SELECT 0, {keys[0]}, count() FROM {side_sql(sample, names, kinds)} GROUP BY {keys[0]}"
+        sql = (
+            f"SELECT 0, {keys[0]}, count() FROM {side_sql(sample, names, kinds)} GROUP BY {keys[0]} "
+            f"ORDER BY {nulls} DESC LIMIT {int(limit) + 2}"
+        )
     else:
         sets = ", ".join(f"({k})" for k in keys)
         sql = (
-            f"SELECT grouping({', '.join(keys)}), {', '.join(keys)}, count() FROM {side_sql(sample, names, kinds)} "
-            f"GROUP BY GROUPING SETS ({sets})"
+            f"SELECT grouping({', '.join(keys)}) AS g, {', '.join(keys)}, count() "
+            f"FROM {side_sql(sample, names, kinds)} GROUP BY GROUPING SETS ({sets}) "
+            f"ORDER BY {nulls} DESC LIMIT {int(limit) + 2} BY g"
         )
     full = (1 << len(names)) - 1
     index_of = {full ^ (1 << (len(names) - 1 - i)): i for i in range(len(names))} if len(names) > 1 else {0: 0}
@@ -171,10 +193,13 @@ def category_counts(storage: Storage, sample: Sample, names: Sequence[str]) -> d
     for row in storage.rows(sql, settings=settings_of(sample)):
         i = index_of[int(row[0])]
         found[i].append((row[1 + i] if len(names) > 1 else row[1], int(row[-1])))
-    result: dict[str, tuple[int, dict[str, int]]] = {}
+    result: dict[str, tuple[int, dict[str, int] | None]] = {}
     for i, name in enumerate(names):
         present = [(v, c) for v, c in found[i] if v is not None]
         missing = sum(c for v, c in found[i] if v is None)
+        if len(present) > limit:
+            result[name] = (missing, None)
+            continue
         result[name] = (missing, _normalise_booleans([v for v, _ in present], [c for _, c in present]))
     return result
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from detectors.drift import calibration as calib
 from detectors.drift.bh import bh_adjust
+from detectors.drift.categories import compare_categories
 from detectors.drift.collect import (
     NumericComparison,
     compare_numeric_exact,
@@ -384,6 +385,13 @@ def _compare_column(
             )
         n_distinct = len(comparison.value_counts) if comparison.value_counts is not None else 6
         approximate = not comparison.ks_exact
+    elif ref.truncated or cur.truncated:  # too many categories to bring to Python: counted in ClickHouse
+        limit = options.max_listed_categories
+        grouped = compare_categories(storage, reference, current, name, ref, cur, limit)
+        summary = Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=grouped.bins)
+        n_distinct = grouped.categories
+        approximate = False
+        extra = {"new_categories": grouped.new, "vanished_categories": grouped.vanished}
     else:
         labels = sorted(set(ref.frequencies) | set(cur.frequencies))
         bins = Distribution(
@@ -399,7 +407,7 @@ def _compare_column(
         limit = options.max_listed_categories
         extra = {"new_categories": tuple(new[:limit]), "vanished_categories": tuple(vanished[:limit])}
 
-    computed = {method: method.compute(summary) for method in reported(kind)}
+    computed = {method: method.evaluate(summary) for method in reported(kind)}
     stats = {str(method.report_key): _stat_json(method, value) for method, value in computed.items()}
     column_options = options.columns.get(name, ColumnOptions())
     choice = choose(
@@ -414,7 +422,7 @@ def _compare_column(
     if choice.as_categories and value_counts is not None:
         value = choice.method.compute(Summary(kind=CATEGORICAL, n_reference=ref.n, n_current=cur.n, bins=value_counts))
     else:
-        value = computed.get(choice.method) or choice.method.compute(summary)
+        value = computed.get(choice.method) or choice.method.evaluate(summary)
     sufficient = sample_status(min(ref.n, cur.n), options.min_samples) == "ok"
     configured = column_options.threshold is not None or (
         options.threshold is not None and (options.method is None or choice.method.name == options.method)

@@ -38,7 +38,7 @@ MISSING_EXPR: dict[str, str] = {"numerical": "nan", "categorical": "CAST(NULL, '
 CALIBRATED_LEVEL = "calibrated:"  # level of a calibrated threshold: calibrated:<method>:<window rows>
 # Bump when the histogram grid (detectors.drift.histogram.BITS, key or part encoding) or the stored
 # column summary changes: older rows are then ignored and computed again.
-LAYOUT = 2
+LAYOUT = 3  # 3: a categorical column with more than MAX_COUNTED_CATEGORIES keeps no frequencies
 
 
 @dataclass(frozen=True)

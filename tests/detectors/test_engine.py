@@ -261,3 +261,70 @@ def test_results_rows_for_columns_without_a_verdict(files_storage: Storage, tmp_
     ]
     dataset = next(r for r in rows if r.column == DATASET)
     assert dataset.drift is None and dataset.status == "insufficient_data" and dataset.segment == "country=DE"
+
+
+def id_like(rng: np.random.Generator, n_ref: int, n_cur: int) -> tuple[list, list]:
+    """An ID-like column: 50,000 distinct categories in all, most seen once, some often, some missing;
+    categories only in the reference, only in the window, and on both sides."""
+    ref = [f"id{i:06d}" for i in range(40_000)] + [f"hot{i}" for i in rng.integers(0, 40, n_ref - 40_000)]
+    cur = [f"id{i:06d}" for i in range(30_000, 40_000)] + [f"new{i:05d}" for i in range(10_000)]
+    cur += [f"hot{i}" for i in rng.integers(20, 60, n_cur - len(cur))]
+    ref[::997] = [None] * len(ref[::997])
+    cur[::499] = [None] * len(cur[::499])
+    return ref, cur
+
+
+def test_many_categories_are_compared_inside_clickhouse_as_scipy(files_storage: Storage, tmp_path: Path) -> None:
+    """A column with more categories than a side brings to Python (an ID): chi2 with 50,000 degrees of
+    freedom, PSI, JS and Hellinger as scipy and the formulas on every category; the listed new and
+    vanished categories the first ones in sorted order, as on a small column."""
+    from detectors.drift import collect
+    from detectors.drift.reference_side import summarize
+
+    ref, cur = id_like(np.random.default_rng(5), 60_000, 30_000)
+    reference = parquet_sample(files_storage, tmp_path, "ref", pd.DataFrame({"id": ref}))
+    current = parquet_sample(files_storage, tmp_path, "cur", pd.DataFrame({"id": cur}))
+    side = summarize(files_storage, reference).stats["id"]
+    assert side.truncated and side.frequencies == {}  # nothing per category kept or stored
+    assert (side.count, side.missing) == (sum(v is not None for v in ref), sum(v is None for v in ref))
+    assert len(set(ref) | set(cur)) - 1 > 2 * collect.MAX_COUNTED_CATEGORIES
+    column = compare(files_storage, reference, current, DriftOptions(max_listed_categories=50)).to_contract()
+    doc = column["columns"]["id"]
+    check_categorical(doc, ref, cur)
+    assert doc["stats"]["chi2"]["p_value"] > 0  # 59,999 degrees of freedom: not the 1-row table's p = 1
+    present_ref, present_cur = {v for v in ref if v is not None}, {v for v in cur if v is not None}
+    assert doc["new_categories"] == sorted(present_cur - present_ref)[:50]
+    assert doc["vanished_categories"] == sorted(present_ref - present_cur)[:50]
+    assert doc["missing_share"] == {"reference": ref.count(None) / len(ref), "current": cur.count(None) / len(cur)}
+
+
+def test_many_categories_give_the_small_paths_numbers(
+    files_storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grouped comparison and the per-category one agree on the same data (the limit lowered so that
+    columns of a few dozen categories take the grouped path). A side whose values are all spellings of
+    true/false (CSV) reads them as 'true'/'false' on both paths, also when only the other side is many."""
+    from detectors.drift import collect
+
+    rng = np.random.default_rng(8)
+    ref, cur = id_like(rng, 45_000, 25_000)
+    others = [f"v{i}" for i in range(20)]
+    tables = {
+        "ref": pd.DataFrame({"id": ref[:3_000], "flag": rng.choice(["True", "False", "TRUE"], 3_000)}),
+        "cur": pd.DataFrame({"id": cur[-2_000:], "flag": rng.choice(["true", "false", *others], 2_000)}),
+    }
+    samples = [parquet_sample(files_storage, tmp_path, name, frame) for name, frame in tables.items()]
+    options = DriftOptions(max_listed_categories=7)
+    small = compare(files_storage, *samples, options).to_contract()["columns"]
+    monkeypatch.setattr(collect, "MAX_COUNTED_CATEGORIES", 10)  # the window's flag and both ids are "many"
+    grouped = compare(files_storage, *samples, options).to_contract()["columns"]
+    for name in ("id", "flag"):
+        assert grouped[name]["new_categories"] == small[name]["new_categories"]
+        assert grouped[name]["vanished_categories"] == small[name]["vanished_categories"]
+        assert grouped[name]["method"] == small[name]["method"]
+        assert grouped[name]["stats"]["chi2"]["p_value"] == pytest.approx(
+            small[name]["stats"]["chi2"]["p_value"], rel=1e-9
+        )
+        for key in ("psi", "js", "hellinger"):
+            assert grouped[name]["stats"][key] == pytest.approx(small[name]["stats"][key], rel=1e-9, abs=1e-15)
+    assert small["flag"]["new_categories"] == sorted(others)[:7]  # True/False read as true/false on both paths

@@ -115,3 +115,30 @@ def test_volume_and_freshness(storage: Storage, tmp_path: Path) -> None:
     (stale,) = volume.freshness(early)  # a late run answers as of its window's end
     last_before = spread(1000, end=T0 - timedelta(days=7))[-1]
     assert stale.value == pytest.approx((T0 - timedelta(days=3) - last_before).total_seconds(), abs=1e-3)
+
+
+@pytest.mark.parametrize("limit", [None, 1_000])
+def test_new_categories_against_a_reference_with_many_long_categories(
+    storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int | None
+) -> None:
+    """3,000 categories of 120 characters: their list (370 kB) cannot be written into the statement
+    (ClickHouse's max_query_size is 262,144 bytes), so they are looked up in the reference rows, also
+    where the profile keeps only the most frequent ``limit`` of them (``truncated``)."""
+    from detectors.references import profile
+
+    if limit is not None:
+        monkeypatch.setattr(profile, "MAX_CATEGORIES", limit)
+    codes = [f"{i:04d}" + "x" * 116 for i in range(3_000)]
+    pd.DataFrame({"code": codes + codes[:500]}).to_parquet(tmp_path / "ref.parquet")
+    add_file(storage, "long", tmp_path / "ref.parquet")
+    window = np.array(codes[:200] + [f"new{i}" for i in range(30)] * 2 + [None] * 5, dtype=object)
+    write_events(storage, Rows("long", spread(len(window)), {"code": window}, prediction=np.ones(len(window))))
+    settings = settings_for(storage, tmp_path, {"long": {"features": {"code": "categorical"}, "min_samples": 10}})
+    ctx = build_context(storage, settings, "long", window_end=T0, now=T0)
+    assert ctx.reference_profile("code").truncated is (limit is not None)
+    new = _by_key(quality.data_quality(ctx))[("code", "new_categories")]
+    assert new.status == "ok" and new.value == 30
+    listed = new.details["categories"]
+    assert len(listed) == quality.MAX_LISTED and listed == sorted(listed)
+    assert set(listed) <= {f"new{i}" for i in range(30)}
+    assert new.details["rows"] == 60 and new.details["share"] == pytest.approx(60 / 260)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 
@@ -13,7 +14,7 @@ from scipy.spatial import distance
 import detectors.drift.stats as stats_package
 from detectors.drift.bh import bh_adjust
 from detectors.drift.methods import default_choice, get_method
-from detectors.drift.stats import KINDS, REGISTRY, Distribution, Summary
+from detectors.drift.stats import KINDS, REGISTRY, Distribution, Summary, Value
 from detectors.drift.stats.chi2 import chi2_homogeneity
 from detectors.drift.stats.hellinger import hellinger
 from detectors.drift.stats.jensen_shannon import js_distance
@@ -180,6 +181,34 @@ def test_chi2_matches_scipy(ref: list[int], cur: list[int]) -> None:
 def test_chi2_single_category_and_empty_side() -> None:
     assert chi2_homogeneity(np.array([10.0]), np.array([3.0])) == (0.0, 1.0)
     assert chi2_homogeneity(np.array([10.0, 0.0]), np.array([3.0, 0.0])) == (0.0, 1.0)
+
+
+def test_categories_grouped_by_their_counts_give_every_categorys_statistics() -> None:
+    """A distribution grouped by (reference count, current count) pairs, weighted by how many categories
+    share each pair, gives scipy's chi2 (degrees of freedom counted per category) and the formulas' PSI,
+    JS and Hellinger over every category; a method that ignores weights is handed the expanded one."""
+    pairs = np.array([[1, 0, 30_000], [0, 1, 9_000], [1, 1, 2_000], [0, 3, 40], [250, 4, 3], [7, 0, 1]], dtype=float)
+    grouped = Distribution(tuple(map(str, range(len(pairs)))), pairs[:, 0], pairs[:, 1], pairs[:, 2])
+    counts = pairs[:, 2].astype(int)
+    ref, cur = np.repeat(pairs[:, 0], counts), np.repeat(pairs[:, 1], counts)
+    expected = stats.chi2_contingency(np.vstack([ref, cur]), correction=False)
+    statistic, p = chi2_homogeneity(grouped.reference, grouped.current, grouped.weights)
+    assert statistic == pytest.approx(float(expected.statistic), rel=1e-9)
+    assert p == pytest.approx(float(expected.pvalue), rel=1e-9)
+    rp, cp = ref / ref.sum(), cur / cur.sum()
+    summary = Summary(kind="categorical", n_reference=int(ref.sum()), n_current=int(cur.sum()), bins=grouped)
+    assert REGISTRY["psi"].evaluate(summary).statistic == pytest.approx(psi_formula(rp, cp), rel=1e-9)
+    assert REGISTRY["jensen_shannon"].evaluate(summary).statistic == pytest.approx(
+        float(distance.jensenshannon(rp, cp, base=2)), rel=1e-9
+    )
+    assert REGISTRY["hellinger"].evaluate(summary).statistic == pytest.approx(hellinger_formula(rp, cp), rel=1e-9)
+    assert grouped.expanded().reference.tolist() == ref.tolist()
+    seen: list[int] = []
+    unweighted = dataclasses.replace(
+        REGISTRY["psi"], weighted=False, compute=lambda s: seen.append(len(s.bins.labels)) or Value(0.0)
+    )
+    unweighted.evaluate(summary)
+    assert seen == [int(counts.sum())] and not unweighted.weighted
 
 
 def test_z_test_as_evidently_writes_it() -> None:

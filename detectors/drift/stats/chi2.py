@@ -4,7 +4,9 @@ The 2 x k contingency table is reference vs current counts per category, categor
 current window included (Evidently's goodness-of-fit variant divides by a zero expectation there and
 returns an infinite statistic). As ``scipy.stats.chi2_contingency(correction=False)``: categories with
 no count on either side are dropped, and a table with a single category (no degree of freedom) gives
-statistic 0 and p-value 1.
+statistic 0 and p-value 1. With ``weights`` (categories grouped by their pair of counts, see
+:class:`~detectors.drift.stats.registry.Distribution`) each entry's terms count that many times and so does its
+degree of freedom: the same statistic as on the table of every category.
 """
 
 from __future__ import annotations
@@ -14,21 +16,32 @@ import numpy as np
 from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
-def chi2_homogeneity(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+def chi2_homogeneity(
+    reference: np.ndarray, current: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, float]:
     table = np.vstack([reference, current]).astype(float)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+    kept = table.sum(axis=0) > 0
+    table = table[:, kept]
+    if weights is None:
+        categories = table.shape[1]
+        row_totals = table.sum(axis=1)
+    else:
+        weights = np.asarray(weights, dtype=float)[kept]
+        categories = round(float(weights.sum()))
+        row_totals = table @ weights
+    if categories < 2 or (row_totals == 0).any():
         return 0.0, 1.0
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    dof = table.shape[1] - 1
+    expected = np.outer(row_totals, table.sum(axis=0)) / row_totals.sum()
+    terms = (table - expected) ** 2 / expected
+    statistic = float(np.sum(terms)) if weights is None else float(terms.sum(axis=0) @ weights)
+    dof = categories - 1
     from scipy.special import chdtrc  # the chi-square survival function, without importing scipy.stats
 
     return statistic, float(chdtrc(dof, statistic))
 
 
 def _compute(summary: Summary) -> Value:
-    return Value(*chi2_homogeneity(summary.bins.reference, summary.bins.current))
+    return Value(*chi2_homogeneity(summary.bins.reference, summary.bins.current, summary.bins.weights))
 
 
 CHI2 = register(
@@ -41,5 +54,6 @@ CHI2 = register(
         description="chi-square test of homogeneity, as scipy.stats.chi2_contingency without correction",
         stat_key="chi2_p_value",
         report_key="chi2",
+        weighted=True,
     )
 )

@@ -10,12 +10,14 @@ import numpy as np
 from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
-def hellinger(p: np.ndarray, q: np.ndarray) -> float:
-    return float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2) / 2.0))
+def hellinger(p: np.ndarray, q: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Hellinger distance of two aligned proportion arrays; ``weights``: how many bins each entry stands for."""
+    terms = (np.sqrt(p) - np.sqrt(q)) ** 2
+    return float(np.sqrt((np.sum(terms) if weights is None else terms @ weights) / 2.0))
 
 
 def _compute(summary: Summary) -> Value:
-    return Value(hellinger(*summary.bins.proportions()))
+    return Value(hellinger(*summary.bins.proportions(), summary.bins.weights))
 
 
 HELLINGER = register(
@@ -28,5 +30,6 @@ HELLINGER = register(
         description="Hellinger distance on raw proportions",
         stat_key="hellinger",
         report_key="hellinger",
+        weighted=True,
     )
 )

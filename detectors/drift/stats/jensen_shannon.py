@@ -12,20 +12,22 @@ import numpy as np
 from detectors.drift.stats.registry import Method, Summary, Value, register
 
 
-def _kl(p: np.ndarray, m: np.ndarray) -> float:
+def _kl(p: np.ndarray, m: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Σ p·ln(p/m) over p > 0 (scipy's ``rel_entr`` convention: 0·ln 0 = 0; m > 0 wherever p > 0)."""
     mask = p > 0
-    return float(np.sum(p[mask] * np.log(p[mask] / m[mask])))
+    terms = p[mask] * np.log(p[mask] / m[mask])
+    return float(np.sum(terms)) if weights is None else float(terms @ weights[mask])
 
 
-def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+def js_distance(p: np.ndarray, q: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """JS distance of two aligned proportion arrays; ``weights``: how many bins each entry stands for."""
     m = (p + q) / 2.0
-    divergence = (_kl(p, m) + _kl(q, m)) / 2.0 / np.log(2.0)
+    divergence = (_kl(p, m, weights) + _kl(q, m, weights)) / 2.0 / np.log(2.0)
     return float(np.sqrt(max(divergence, 0.0)))
 
 
 def _compute(summary: Summary) -> Value:
-    return Value(js_distance(*summary.bins.proportions()))
+    return Value(js_distance(*summary.bins.proportions(), summary.bins.weights))
 
 
 JENSEN_SHANNON = register(
@@ -38,5 +40,6 @@ JENSEN_SHANNON = register(
         description="Jensen-Shannon distance, log base 2, on raw proportions",
         stat_key="js",
         report_key="js",
+        weighted=True,
     )
 )

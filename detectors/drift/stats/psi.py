@@ -14,14 +14,16 @@ from detectors.drift.stats.registry import Method, Summary, Value, register
 ZERO_PROPORTION = 1e-4
 
 
-def psi(reference: np.ndarray, current: np.ndarray) -> float:
+def psi(reference: np.ndarray, current: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """PSI of two aligned proportion arrays; ``weights``: how many bins each entry stands for."""
     r = np.where(reference == 0, ZERO_PROPORTION, reference)
     c = np.where(current == 0, ZERO_PROPORTION, current)
-    return float(np.sum((c - r) * np.log(c / r)))
+    terms = (c - r) * np.log(c / r)
+    return float(np.sum(terms)) if weights is None else float(terms @ weights)
 
 
 def _compute(summary: Summary) -> Value:
-    return Value(psi(*summary.bins.proportions()))
+    return Value(psi(*summary.bins.proportions(), summary.bins.weights))
 
 
 PSI = register(
@@ -34,5 +36,6 @@ PSI = register(
         description="population stability index, zero proportions replaced by 1e-4",
         stat_key="psi",
         report_key="psi",
+        weighted=True,
     )
 )

@@ -11,7 +11,7 @@ threshold, a ``distance`` method when its statistic is *at or above* it (Evident
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -23,17 +23,39 @@ KINDS: tuple[Kind, ...] = ("numerical", "categorical")
 
 @dataclass(frozen=True)
 class Distribution:
-    """Counts of the same bins (numerical) or categories (categorical) on both sides, aligned."""
+    """Counts of the same bins (numerical) or categories (categorical) on both sides, aligned.
+
+    ``weights``: None, or how many categories each entry stands for. A column with very many categories
+    (an ID) arrives grouped by its pair of counts: every category counted r times in the reference and c
+    times in the current side is one entry (r, c) weighing the number of such categories. Every
+    statistic over categories is a sum of per-category terms that depend on that pair and the totals
+    alone, so the grouped form gives the same numbers from a few hundred entries instead of a million;
+    its labels then only name the pairs.
+    """
 
     labels: tuple[str, ...]
     reference: np.ndarray
     current: np.ndarray
+    weights: np.ndarray | None = None
+
+    def totals(self) -> tuple[float, float]:
+        """Each side's number of values."""
+        if self.weights is None:
+            return float(self.reference.sum()), float(self.current.sum())
+        return float(self.reference @ self.weights), float(self.current @ self.weights)
 
     def proportions(self) -> tuple[np.ndarray, np.ndarray]:
         """Each side's counts divided by that side's total (no smoothing, no renormalisation)."""
-        ref_total = float(self.reference.sum())
-        cur_total = float(self.current.sum())
+        ref_total, cur_total = self.totals()
         return self.reference / ref_total, self.current / cur_total
+
+    def expanded(self) -> Distribution:
+        """One entry per category (a grouped distribution repeated by its weights; labels made up)."""
+        if self.weights is None:
+            return self
+        counts = self.weights.astype(np.int64)
+        labels = tuple(f"{label}#{i}" for label, n in zip(self.labels, counts, strict=True) for i in range(n))
+        return Distribution(labels, np.repeat(self.reference, counts), np.repeat(self.current, counts))
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,10 @@ class Summary:
     ks_exact: bool = True
     wasserstein: float | None = None
     reference_std: float | None = None
+
+    def expanded(self) -> Summary:
+        """The same summary with one bin per category (for a method that does not take weights)."""
+        return self if self.bins.weights is None else replace(self, bins=self.bins.expanded())
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,13 @@ class Method:
     # Its key in the ``stats`` block of ``monitor drift``, where every column of a kind the method
     # accepts reports it whichever method decides (``ks``, ``js``, ...); None: reported only when deciding.
     report_key: str | None = None
+    # Whether ``compute`` honours ``Distribution.weights`` (categories grouped by their counts); a method
+    # that does not is given the expanded distribution, one entry per category.
+    weighted: bool = False
+
+    def evaluate(self, summary: Summary) -> Value:
+        """``compute`` on ``summary``, expanded first where the method does not take weights."""
+        return self.compute(summary if self.weighted else summary.expanded())
 
     def decisive(self, value: Value) -> float:
         """The number compared with the threshold: the p-value of a test, else the statistic."""
