@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.drift.collect import categorical_value, settings_of
+from detectors.drift.collect import BOOLEAN_SPELLINGS, categorical_value, settings_of
 from detectors.drift.sample import Sample
 from detectors.drift.stats import Distribution
 from detectors.references.profile import ColumnSummary
 from monitor.storage import Storage
+from monitor.storage.sqlfmt import sql_string_array
 
-BOOLEAN_VALUES = frozenset({"true", "false"})
+BOOLEAN_VALUES = frozenset(BOOLEAN_SPELLINGS.values())
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def _values(sample: Sample, name: str, side: int, summary: ColumnSummary) -> str
     raw = f"SELECT {category} AS __category FROM {sample.from_sql} WHERE {sample.where_sql}"
     value = "assumeNotNull(__category)"
     if not summary.truncated and summary.frequencies and set(summary.frequencies) <= BOOLEAN_VALUES:
-        value = f"transform({value}, ['True', 'TRUE', 'False', 'FALSE'], ['true', 'true', 'false', 'false'], {value})"
+        spellings, labels = (sql_string_array(list(side)) for side in zip(*BOOLEAN_SPELLINGS.items(), strict=True))
+        value = f"transform({value}, {spellings}, {labels}, {value})"
     return f"SELECT {value} AS v, {side} AS s FROM ({raw}) WHERE __category IS NOT NULL"
 
 
