@@ -79,7 +79,7 @@ ORDER BY g, r, c"""
             pairs.append((int(r), int(c), int(k)))
         else:
             categories = int(k)
-            new, vanished = tuple(first_new)[:listed], tuple(first_vanished)[:listed]
+            new, vanished = tuple(first_new), tuple(first_vanished)  # groupArraySorted keeps ``listed``
     counts = np.asarray([(r, c, k) for r, c, k in pairs], dtype=float).reshape(-1, 3)
     bins = Distribution(
         tuple(f"({r}, {c})" for r, c, _ in pairs), counts[:, 0].copy(), counts[:, 1].copy(), counts[:, 2].copy()

@@ -156,7 +156,7 @@ def _numeric_aggregates(col: str, reference: bool) -> list[str]:
 
 
 def category_counts(
-    storage: Storage, sample: Sample, names: Sequence[str], limit: int | None = None
+    storage: Storage, sample: Sample, names: Sequence[str], limit: int = MAX_COUNTED_CATEGORIES
 ) -> dict[str, tuple[int, dict[str, int] | None]]:
     """``{column: (missing, {category: count})}`` of categorical columns (NULL: missing), in one scan;
     None instead of the counts for a column with more than ``limit`` categories (its missing rows are
@@ -164,10 +164,9 @@ def category_counts(
 
     One ``GROUP BY`` per column would select the rows once per column; ``GROUPING SETS`` counts up to
     :data:`GROUPING_BATCH` columns in the same pass, and ``grouping()`` says which column a row is about.
-    ``LIMIT ... BY`` returns at most ``limit + 1`` categories of each column, its NULL row first: an ID
-    column's million categories stay inside ClickHouse. ``limit`` defaults to :data:`MAX_COUNTED_CATEGORIES`.
+    ``LIMIT ... BY`` returns each column's NULL row first and then at most ``limit + 1`` categories (one
+    more than kept, to tell a column past the limit): an ID column's million categories stay inside ClickHouse.
     """
-    limit = MAX_COUNTED_CATEGORIES if limit is None else limit
     groups = batches(names, lambda n: sql_bytes(sample.columns[n].expr) + 100, max_items=GROUPING_BATCH)
     if len(groups) > 1:
         return {k: v for group in groups for k, v in category_counts(storage, sample, group, limit).items()}
