@@ -32,6 +32,7 @@ from alerts.rules import evaluate_rule
 from alerts.store import AlertStore, RuleState, model_lock
 from detectors.report import WindowReport
 from monitor import metrics
+from monitor.errors import NotFoundError
 from monitor.logs import get_logger
 from monitor.settings import AlertRule, Settings
 from monitor.storage import Storage
@@ -176,9 +177,13 @@ class AlertEngine:
 
     def acknowledge(self, model: str, rule: str, actor: str, note: str = "") -> RuleState:
         """Acknowledge the firing alert (model, rule): no repeats until it resolves, and the rule's
-        PagerDuty channels get an ``acknowledge`` for the incident. :class:`InputError` if not firing."""
+        PagerDuty channels get an ``acknowledge`` for the incident. :class:`InputError` if not firing,
+        :class:`NotFoundError` if the model has no such rule (neither configured nor ever evaluated:
+        a rule removed from the configuration can still be acknowledged while its alert is open)."""
         model_settings = self.settings.models.get(model)
         configured = [r for r in (model_settings.alerts if model_settings else []) if r.identity == rule]
+        if not configured and (model, rule) not in self.store.states(model):
+            raise NotFoundError(f"model {model!r} has no alert rule {rule!r}")
         notify = configured[0].notify if configured else []
         with model_lock(self.storage.database, model):
             state, event = self.store.acknowledge(model, rule, actor, note, notify)

@@ -281,7 +281,7 @@ class AlertStore:
 
         Returns the new state and the ``acknowledged`` event (addressed to ``notify``), or no event when
         the alert was acknowledged already. Raises :class:`InputError` when no such alert is firing (the
-        API answers 409 with it).
+        API answers 409 with it; the engine tells an unknown rule apart first).
         """
         state = self.states(model).get((model, rule))
         if state is None:

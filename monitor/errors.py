@@ -24,6 +24,10 @@ class InputError(UserError):
     """A file, column or argument given by the user cannot be used."""
 
 
+class NotFoundError(InputError):
+    """The named thing (a model's alert, say) does not exist: the API answers 404, not 409."""
+
+
 class StorageError(MonitorError):
     """ClickHouse could not be reached or refused a statement after retries.
 

@@ -33,7 +33,7 @@ WRITES: dict[str, tuple[dict[str, Any], set[int]]] = {
     "/api/v1/labels": ({"event_id": "w1", "model": "written", "label": 1}, {200}),
     "/api/v1/models/{model}/references": ({"file": "ref.parquet", "version": "v2"}, {201}),
     "/api/v1/models/{model}/detect": ({}, {200}),
-    "/api/v1/alerts/acknowledge": ({"model": MODEL, "rule": "dataset_drift"}, {409}),  # processed: not firing
+    "/api/v1/alerts/acknowledge": ({"model": MODEL, "rule": "dataset_drift"}, {404}),  # processed: no such rule
 }
 
 

@@ -42,6 +42,10 @@ def test_alert_lifecycle_through_the_api(serve, storage: Storage) -> None:
     assert api.anonymous.post("/api/v1/alerts/acknowledge", json=ack).status_code == 401
     not_firing = api.client.post("/api/v1/alerts/acknowledge", json=ack, headers=api.auth())
     assert not_firing.status_code == 409 and not_firing.json()["error"]["code"] == "not_firing"
+    for unknown in ({"model": "m", "rule": "dataset_drfit"}, {"model": "nosuch", "rule": "dataset_drift"}):
+        missing = api.client.post("/api/v1/alerts/acknowledge", json=unknown, headers=api.auth())
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found", missing.text
+        assert repr(unknown["rule"]) in missing.json()["error"]["message"]
 
     from alerts.engine import AlertEngine
 
@@ -57,6 +61,9 @@ def test_alert_lifecycle_through_the_api(serve, storage: Storage) -> None:
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "alice"
     kinds = [e["kind"] for e in api.client.get("/api/v1/alerts/history", params={"model": "m"}).json()["events"]]
     assert "acknowledged" in kinds and "firing" in kinds
+    # A rule removed from the configuration while its alert is open is still known: not a 404.
+    unconfigured = api.ctx.settings.model_copy(update={"models": {}})
+    assert AlertEngine(storage, unconfigured).acknowledge("m", "dataset_drift", "bob").acknowledged_by == "alice"
 
     metrics = _families(api.client.get("/metrics").text)
     open_alerts = {s.labels["severity"]: s.value for s in metrics["monitor_open_alerts"]}

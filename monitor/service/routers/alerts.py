@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from alerts.outbox import DeliveryStatus
-from monitor.errors import InputError
+from monitor.errors import InputError, NotFoundError
 from monitor.service.auth import require_token
 from monitor.service.context import ServiceContext
 from monitor.service.errors import ApiError
@@ -81,7 +81,8 @@ class AcknowledgeRequest(BaseModel):
     responses={
         401: {"description": "bad token"},
         403: {"description": "writes disabled"},
-        409: {"description": "the alert is not firing (or does not exist)"},
+        404: {"description": "the model has no such alert (the rule never fired for it)"},
+        409: {"description": "the alert is not firing"},
     },
 )
 def acknowledge(request: Request, body: AcknowledgeRequest) -> dict[str, Any]:
@@ -90,6 +91,8 @@ def acknowledge(request: Request, body: AcknowledgeRequest) -> dict[str, Any]:
     assert engine is not None
     try:
         state = engine.acknowledge(body.model, body.rule, body.actor, body.note)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
     except InputError as exc:
         raise ApiError(409, "not_firing", str(exc)) from exc
     return state.as_dict()
