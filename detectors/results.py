@@ -285,10 +285,11 @@ def query_results(
     statistic: str | None = None,
     segment: str | None = "",
     limit: int = 5000,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """The one reader of stored rows: one model's rows of windows ending in ``(start, end]`` (or of
     exactly ``window``), newest window first, filtered by what is given (``segment=None``: every
-    segment; ``""``: the whole population)."""
+    segment; ``""``: the whole population); ``offset`` rows of that order skipped, then ``limit``."""
     conditions = ["model = {model:String}"]
     params: dict[str, Any] = {"model": model}
     if start is not None:
@@ -307,7 +308,7 @@ def query_results(
         "SELECT window_start, window_end, version, reference_version, detector, segment, column, statistic, value, "
         "threshold, verdict AS drift, status, n_reference, n_current, details, run_id, computed_at "
         f"FROM {storage.table(RESULTS_TABLE)} FINAL WHERE {' AND '.join(conditions)} "
-        f"ORDER BY window_end DESC, detector, segment, column, statistic LIMIT {int(limit)}",
+        f"ORDER BY window_end DESC, detector, segment, column, statistic LIMIT {int(limit)} OFFSET {int(offset)}",
         parameters=params,
     )
     for row in rows:

@@ -92,6 +92,28 @@ def test_results_timeline_and_latest_drift(serve, storage: Storage) -> None:
     assert model["last_run"].endswith("Z") and timedelta(0) <= datetime.now(UTC) - started < timedelta(minutes=5)
 
 
+def test_results_are_paged_by_offset_without_gaps_or_repeats(serve, storage: Storage) -> None:
+    insert_events(storage, "m", synthetic_rows(10))
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for hours in (3, 2, 1):
+        store_report(storage, _report("m", base - timedelta(hours=hours), False, 0.01 * hours), datetime.now(UTC), 0.1)
+    api = serve()
+    whole = api.client.get("/api/v1/models/m/results").json()
+    assert len(whole["results"]) == 15 and whole["next_offset"] is None
+    pages, offset = [], 0
+    while offset is not None:
+        page = api.client.get("/api/v1/models/m/results", params={"limit": 4, "offset": offset}).json()
+        assert len(page["results"]) == (4 if page["next_offset"] is not None else 3)
+        pages.extend(page["results"])
+        offset = page["next_offset"]
+    assert pages == whole["results"]  # the same rows in the same order, each once
+    exact = api.client.get("/api/v1/models/m/results", params={"limit": 5, "offset": 10}).json()
+    assert len(exact["results"]) == 5 and exact["next_offset"] is None  # a full last page ends the walk
+    beyond = api.client.get("/api/v1/models/m/results", params={"offset": 100}).json()
+    assert beyond["results"] == [] and beyond["next_offset"] is None
+    assert api.client.get("/api/v1/models/m/results", params={"offset": -1}).status_code == 422
+
+
 def test_latest_results_include_a_window_ending_ahead_of_the_clock(serve, storage: Storage) -> None:
     """A run asked for a window ending a moment from now (detect with `end` just ahead) is listed by default."""
     insert_events(storage, "m", synthetic_rows(10))

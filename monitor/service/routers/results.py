@@ -54,15 +54,26 @@ def get_results(
     statistic: Text = None,
     segment: Annotated[str | None, Query(max_length=500, description="'' (default) = whole population")] = "",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 5000,
+    offset: Annotated[int, Query(ge=0, le=100_000_000, description="rows of this order to skip (paging)")] = 0,
 ) -> dict[str, Any]:
     """Rows of the windows ending in ``(start, end]``, newest window first (then by detector, segment, column
-    and statistic), at most ``limit``."""
+    and statistic): ``offset`` of them skipped, then at most ``limit``. ``next_offset`` is where the next
+    page starts, or null on the last one (one row past the page is read to know)."""
     ctx = _ctx(request)
     known_detector(detector)
     require_model(ctx, model)
     lo, hi = resolve_window(start, end, DEFAULT_RANGE, open_end=True)
-    rows = stored_results.query_results(ctx.storage, model, lo, hi, None, detector, feature, statistic, segment, limit)
-    return {"model": model, "start": lo, "end": hi, "results": utc_times(rows)}
+    rows = stored_results.query_results(
+        ctx.storage, model, lo, hi, None, detector, feature, statistic, segment, limit + 1, offset
+    )
+    next_offset = offset + limit if len(rows) > limit else None
+    return {
+        "model": model,
+        "start": lo,
+        "end": hi,
+        "results": utc_times(rows[:limit]),
+        "next_offset": next_offset,
+    }
 
 
 @router.get("/models/{model}/drift/timeline", summary="Per window, each feature's deciding drift statistic")
