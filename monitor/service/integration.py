@@ -63,7 +63,9 @@ def reference_profile(storage: Storage, model: str, feature: str) -> dict[str, A
         cum = [int(v) for v in row[1:]] + [total]
         counts = [cum[0]] + [cum[i] - cum[i - 1] for i in range(1, len(cum))]
         return {**base, "edges": edges, "proportions": _proportions(counts)}
-    total = sum(column.frequencies.values())
+    # Shares of every value present: a profile keeps only the most frequent categories of a column
+    # that holds very many, and their sum would inflate each share.
+    total = column.count
     return {**base, "categories": {k: v / total for k, v in column.frequencies.items()} if total else {}}
 
 
@@ -102,8 +104,9 @@ def distribution(
         return body
     counts_by_cat, missing, total = queries.category_counts(storage, model, column, start, end)
     ref_cats: dict[str, float] = dict(profile["categories"]) if profile and "categories" in profile else {}
-    # Show the categories that matter on either side (a reference may hold thousands).
-    cur_total = sum(counts_by_cat.values()) or 1
+    # Show the categories that matter on either side (a reference may hold thousands); shares are of
+    # every value present in the window, listed or not.
+    cur_total = (total - missing) or 1
     categories = sorted(
         set(counts_by_cat) | set(ref_cats),
         key=lambda c: (-max(counts_by_cat.get(c, 0) / cur_total, ref_cats.get(c, 0.0)), c),

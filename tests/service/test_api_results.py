@@ -59,6 +59,34 @@ def test_reference_registration_needs_token_and_feeds_distributions(serve, stora
     assert ref["DE"] == (frame["country"] == "DE").mean() and ref["US"] == 0.0
 
 
+def test_category_shares_count_every_category_not_only_those_listed(serve, storage: Storage, tmp_path: Path) -> None:
+    """The API lists the top categories of each side, but a share is of all values present on its side:
+    a reference of more categories than its profile keeps, and a window of more than the API lists."""
+    reference = ["common"] * 9_900 + [f"ref{i}" for i in range(10_100)]
+    path = tmp_path / "ref.parquet"
+    pd.DataFrame({"tag": reference}).to_parquet(path)
+    now = datetime.now(UTC)
+    window = ["common"] * 100 + [f"cur{i}" for i in range(100)] + [None] * 20
+    rows = [
+        {
+            "event_id": f"t{i}",
+            "ts": now - timedelta(minutes=10) + timedelta(seconds=i),
+            "features": {"tag": tag},
+            "prediction": 0.5,
+        }
+        for i, tag in enumerate(window)
+    ]
+    insert_events(storage, "m", rows)
+    api = serve()
+    created = api.client.post("/api/v1/models/m/references", json={"file": str(path)}, headers=api.auth())
+    assert created.status_code == 201, created.text
+    start = (now - timedelta(hours=1)).isoformat()
+    body = api.client.get("/api/v1/models/m/distribution", params={"feature": "tag", "start": start}).json()
+    assert body["bins"][0] == "common" and body["current"]["total"] == 220 and body["current"]["missing"] == 20
+    assert body["current"]["proportions"][0] == 100 / 200
+    assert body["reference"]["proportions"][0] == 9_900 / 20_000
+
+
 def pytest_approx_list(values):
     import pytest
 
