@@ -169,6 +169,33 @@ def test_method_threshold_and_report(files: dict) -> None:
     assert "random sample" in proc.stderr
 
 
+def test_report_leaves_out_a_column_of_more_categories_than_evidently_handles(tmp_path: Path) -> None:
+    """An ID-like column (12,000 distinct values in the two samples) took Evidently minutes; the page leaves
+    it out and says so, and the printed verdict on it still stands."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    for side, offset in (("ref", 0), ("cur", n)):
+        frame = pd.DataFrame({"amount": rng.normal(size=n), "customer_ref": [f"c{offset + i}" for i in range(n)]})
+        frame.to_parquet(tmp_path / f"{side}.parquet")
+    report = tmp_path / "report.html"
+    proc = run(
+        "--reference",
+        tmp_path / "ref.parquet",
+        "--current",
+        tmp_path / "cur.parquet",
+        "--format",
+        "json",
+        "--report",
+        report,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "left out: customer_ref (12,000 categories, over the report's 10,000)" in proc.stderr
+    assert json.loads(proc.stdout)["columns"]["customer_ref"]["drift"] is True  # every category is new
+    page = report.read_text()
+    assert page.count("customer_ref") == 1 and "Left out: customer_ref (12,000 categories" in page
+    assert "amount" in page
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

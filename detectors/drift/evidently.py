@@ -21,6 +21,10 @@ from monitor.errors import InputError
 from monitor.storage import Storage, quote_identifier
 
 REPORT_ROWS = 50_000  # per side, for a report a user asked to write (monitor drift --report)
+# Evidently's time on one categorical column grows faster than its categories (BENCHMARKS.md): past
+# this many distinct values in the two samples together (an ID column) the column is left out of the
+# page, and the monitor's own verdict on it, computed on every row, stands.
+REPORT_MAX_CATEGORIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,9 @@ class SampledReport:
     html: str
     reference_rows: int
     current_rows: int
-    left_out: tuple[str, ...] = ()  # columns with no value on one side: Evidently cannot compare them
+    # Columns the page does not show, each with why: no value on one side (Evidently refuses an empty
+    # column), or more categories than REPORT_MAX_CATEGORIES.
+    left_out: tuple[str, ...] = ()
 
 
 def sample_rows(storage: Storage, sample: Sample, columns: Sequence[str], limit: int) -> pd.DataFrame:
@@ -52,9 +58,10 @@ def render(
 ) -> SampledReport:
     """The report as one self-contained HTML page headed by ``title`` and what was sampled.
 
-    Columns without a single value on one side (a feature absent from the window) are left out, and the
-    page says which: Evidently refuses an empty column. Raises :class:`InputError` when there is no
-    column to compare or the current side has no rows.
+    Columns without a single value on one side (a feature absent from the window), which Evidently
+    refuses, and categorical columns of more than :data:`REPORT_MAX_CATEGORIES` distinct values in the
+    two samples, which would take it many minutes, are left out, and the page says which and why.
+    Raises :class:`InputError` when there is no column to compare or the current side has no rows.
     """
     if not columns:
         raise InputError("no column to compare in the report")
@@ -62,10 +69,16 @@ def render(
     cur = sample_rows(storage, current, columns, limit)
     if cur.empty:
         raise InputError(f"no rows in {current.description}")
-    left_out = tuple(c for c in columns if cur[c].isna().all() or ref[c].isna().all())
-    columns = [c for c in columns if c not in left_out]
+    reasons = {c: "no value on one side" for c in columns if cur[c].isna().all() or ref[c].isna().all()}
+    for c in columns:
+        if c not in reasons and reference.columns[c].kind != NUMERICAL:
+            distinct = pd.concat([ref[c], cur[c]], ignore_index=True).nunique()
+            if distinct > REPORT_MAX_CATEGORIES:
+                reasons[c] = f"{distinct:,} categories, over the report's {REPORT_MAX_CATEGORIES:,}"
+    left_out = tuple(f"{c} ({why})" for c, why in reasons.items())
+    columns = [c for c in columns if c not in reasons]
     if not columns:
-        raise InputError(f"no column to compare in the report: {', '.join(left_out)} hold no value on one side")
+        raise InputError(f"no column to compare in the report; left out: {', '.join(left_out)}")
     ref, cur = ref[columns], cur[columns]
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -81,7 +94,7 @@ def render(
         f"Sampled report, {html.escape(title)}: Evidently DataDriftPreset on uniform random samples of at most "
         f"{limit:,} rows per side ({len(ref):,} reference, {len(cur):,} current rows). "
         "The monitor's own verdicts are computed on every row."
-        + (f" Left out, without a value on one side: {html.escape(', '.join(left_out))}." if left_out else "")
+        + (f" Left out: {html.escape(', '.join(left_out))}." if left_out else "")
         + "</div>"
     )
     page = snapshot.get_html_str(as_iframe=False)
@@ -112,7 +125,7 @@ def write_report(
     say(
         f"report: Evidently DataDriftPreset on a random sample of at most {limit:,} rows per side "
         f"({report.reference_rows:,} reference, {report.current_rows:,} current rows); the verdicts above use every row"
-        + (f"; left out, without a value on one side: {', '.join(report.left_out)}" if report.left_out else "")
+        + (f"; left out: {', '.join(report.left_out)}" if report.left_out else "")
     )
     say(f"report written to {path}")
     return max(report.reference_rows, report.current_rows)

@@ -247,7 +247,7 @@ def test_report_leaves_out_a_feature_missing_from_the_window(serve, storage: Sto
     window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(seconds=1)).isoformat()}
     page = api.client.get("/api/v1/models/m/report", params=window)
     assert page.status_code == 200, page.text
-    assert "Left out, without a value on one side: is_new_user." in page.text
+    assert "Left out: is_new_user (no value on one side)." in page.text
 
 
 def test_an_unexpected_error_is_a_json_500_without_internals(serve) -> None:
