@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
 import subprocess
@@ -303,6 +304,24 @@ def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
     assert most == 1000 and len(full) >= 500  # the batch the thread holds counts too
     logger.close(timeout=0.5)
     assert len(errors.items) == 1500  # every record reported once: 500 full, the rest failed or closed
+
+
+def test_feature_names_that_spell_the_same_text_are_refused_and_ids_are_plain_values() -> None:
+    """Non-string keys are spelled with str(); two that spell one name would silently lose a value."""
+    logger = PredictionLogger("keys", unreachable())
+    try:
+        with pytest.raises(InvalidMessage, match="field 'features' has two keys named '1'"):
+            logger.prediction_record({1: 0.5, "1": 0.7}, prediction=0.5)
+        with pytest.raises(InvalidMessage, match="field 'probabilities' has two keys named '0'"):
+            logger.prediction_record({"a": 1.0}, prediction=0.5, probabilities={0: 0.2, "0": 0.8})
+        record = logger.prediction_record(
+            {Channel.WEB: 1.0, np.str_("country"): "DE", 7: 2.0}, prediction=0.5, event_id=np.str_("id-1")
+        )
+        assert record.event_id == "id-1" and record.key == b"keys:id-1"
+        assert json.loads(record.value)["features"] == {Channel.WEB.value: 1.0, "country": "DE", "7": 2.0}
+        assert json.loads(logger.label_record(np.str_("id-1"), 1).value)["event_id"] == "id-1"
+    finally:
+        logger.close(timeout=0.5)
 
 
 def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:
