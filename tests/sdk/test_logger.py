@@ -306,6 +306,21 @@ def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
     assert len(errors.items) == 1500  # every record reported once: 500 full, the rest failed or closed
 
 
+def test_pending_records_hold_at_most_max_queue_bytes_by_default_while_the_broker_is_down() -> None:
+    """100,000 records of up to a megabyte each would be 100 GB: the queue is bounded by bytes too (64 MiB)."""
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=5000)
+    most = 0
+    for i in range(100):
+        logger.log({"text": "x" * 900_000}, prediction=0.5, event_id=f"big-{i}")
+        most = max(most, logger.pending)
+    full = [record.event_id for error, record in errors.items if isinstance(error, QueueFullError)]
+    fit = 64 * 1024 * 1024 // 900_200  # an event of this size is a little over 900,000 bytes with its key
+    assert most == fit and full == [f"big-{i}" for i in range(fit, 100)]
+    logger.close(timeout=0.5)
+    assert len(errors.items) == 100  # every record reported once
+
+
 def test_feature_names_that_spell_the_same_text_are_refused_and_ids_are_plain_values() -> None:
     """Non-string keys are spelled with str(); two that spell one name would silently lose a value."""
     logger = PredictionLogger("keys", unreachable())

@@ -19,7 +19,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from monitor_sdk.dispatch import Dispatcher, ErrorCallback, Transport
+from monitor_sdk.dispatch import DEFAULT_MAX_QUEUE_BYTES, Dispatcher, ErrorCallback, Transport
 from monitor_sdk.frames import dataframe_items
 from monitor_sdk.kafka_transport import DEFAULT_PRODUCER_CONFIG, KafkaTransport
 from monitor_sdk.records import (
@@ -56,6 +56,7 @@ class PredictionLogger:
         token: str | None = None,
         on_error: ErrorCallback | None = None,
         max_queue: int = 100_000,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         http_timeout: float = 10.0,
         http_retries: int = 3,
@@ -74,7 +75,7 @@ class PredictionLogger:
         self.labels_topic = labels_topic
         self.transport = transport
         self.max_message_bytes = max_message_bytes
-        bounds = functools.partial(Dispatcher, on_error=on_error, max_queue=max_queue)
+        bounds = functools.partial(Dispatcher, on_error=on_error, max_queue=max_queue, max_bytes=max_queue_bytes)
         if transport == "kafka":
             security = {
                 "security_protocol": security_protocol,
@@ -266,6 +267,7 @@ class HttpPredictionLogger(PredictionLogger):
         *,
         on_error: ErrorCallback | None = None,
         max_queue: int = 100_000,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         http_timeout: float = 10.0,
         http_retries: int = 3,
@@ -278,6 +280,7 @@ class HttpPredictionLogger(PredictionLogger):
             token=token,
             on_error=on_error,
             max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
             max_message_bytes=max_message_bytes,
             http_timeout=http_timeout,
             http_retries=http_retries,
