@@ -12,6 +12,29 @@ from monitor_sdk.dispatch import DoneCallback
 from monitor_sdk.records import Record
 
 DEFAULT_PRODUCER_CONFIG: Mapping[str, Any] = {"linger_ms": 20, "compression_type": None}
+SECRET_OPTIONS = frozenset({"sasl_plain_password", "ssl_password"})
+
+
+class ProducerOptions:
+    """A producer's keyword arguments, with the passwords masked in ``repr()``.
+
+    The frames that create the producer hold these options, and an error from there (no broker, a
+    refused login) reaches ``on_error`` with its traceback: rendered with each frame's local variables
+    (Sentry's default, Rich's ``show_locals``), a plain dict would print the passwords. Not a
+    ``Mapping`` either, since serialisers walk mappings item by item.
+    """
+
+    __slots__ = ("_options",)
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self._options = dict(options)
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    def __repr__(self) -> str:
+        shown = {k: "***" if k in SECRET_OPTIONS and v is not None else v for k, v in self._options.items()}
+        return f"ProducerOptions({shown!r})"
 
 
 class KafkaTransport:
@@ -22,8 +45,8 @@ class KafkaTransport:
         self._owned = owned
 
     @classmethod
-    def create(cls, bootstrap: str, config: Mapping[str, Any]) -> KafkaTransport:
-        return cls(KafkaProducer(bootstrap_servers=bootstrap, **config), owned=True)
+    def create(cls, bootstrap: str, options: ProducerOptions) -> KafkaTransport:
+        return cls(KafkaProducer(bootstrap_servers=bootstrap, **options.kwargs()), owned=True)
 
     def send(self, batch: Sequence[Record], done: DoneCallback) -> None:
         for record in batch:

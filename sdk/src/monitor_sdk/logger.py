@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from monitor_sdk.dispatch import DEFAULT_MAX_QUEUE_BYTES, Dispatcher, ErrorCallback, Transport
 from monitor_sdk.frames import dataframe_items
-from monitor_sdk.kafka_transport import DEFAULT_PRODUCER_CONFIG, KafkaTransport
+from monitor_sdk.kafka_transport import DEFAULT_PRODUCER_CONFIG, KafkaTransport, ProducerOptions
 from monitor_sdk.records import (
     Features,
     Record,
@@ -86,12 +86,13 @@ class PredictionLogger:
                 "ssl_certfile": ssl_certfile,
                 "ssl_keyfile": ssl_keyfile,
             }
-            config = {**DEFAULT_PRODUCER_CONFIG, **{k: v for k, v in security.items() if v is not None}}
-            config.update(producer_config)
+            options = ProducerOptions(
+                {**DEFAULT_PRODUCER_CONFIG, **{k: v for k, v in security.items() if v is not None}, **producer_config}
+            )
             if producer is not None:
                 self._dispatcher = bounds(None, transport=KafkaTransport(producer, owned=False))
             else:
-                self._dispatcher = bounds(lambda: KafkaTransport.create(bootstrap, config))
+                self._dispatcher = bounds(lambda: KafkaTransport.create(bootstrap, options))
         elif transport == "http":
             if producer is not None or producer_config:
                 raise TypeError("producer and Kafka options do not apply to transport='http'")
