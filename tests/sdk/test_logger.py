@@ -6,6 +6,7 @@ import enum
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
+from monitor.kafka_local.broker import BrokerSpec
 from monitor.ports import free_port
 from monitor_sdk import (
     FlushTimeoutError,
@@ -352,6 +354,31 @@ def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:
     assert all(isinstance(error, LoggerClosedError) for error, _ in errors.items)
     time.sleep(2.5)  # the producer's creation fails later in the thread: not reported a second time
     assert len(errors.items) == 3
+
+
+def test_close_stops_the_producer_when_the_broker_stops_answering(kafka_spec: BrokerSpec) -> None:
+    """kafka-python's close() flushes first and, when that times out, raises before it stops its I/O
+    thread: the thread lived on, with its sockets and buffer, retrying a broker that was gone."""
+    predictions, _ = topics(kafka_spec.bootstrap)
+    errors = Errors()
+    before = set(threading.enumerate())
+    logger = PredictionLogger("frozen", kafka_spec.bootstrap, predictions_topic=predictions, on_error=errors)
+    logger.log({"a": 1.0}, prediction=0.5, event_id="delivered")
+    logger.flush(timeout=30)  # connected, the topic's metadata known
+    [network] = [t for t in set(threading.enumerate()) - before if t.name.endswith("-network-thread")]
+    pid = int(kafka_spec.pid_file.read_text().strip())
+    os.kill(pid, signal.SIGSTOP)  # the broker stops answering, its sockets stay open
+    try:
+        logger.log({"a": 1.0}, prediction=0.5, event_id="unanswered")
+        time.sleep(0.5)  # with the producer, its request unanswered
+        started = time.monotonic()
+        logger.close(timeout=1)
+        assert time.monotonic() - started < 3
+        network.join(timeout=5)
+        assert not network.is_alive()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert errors.ids == ["unanswered"]
 
 
 def test_the_asyncio_form_awaits_delivery_without_blocking_the_loop(kafka_bootstrap: str) -> None:

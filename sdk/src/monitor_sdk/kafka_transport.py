@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaProducer  # type: ignore[import-untyped]
+from kafka.errors import KafkaTimeoutError
 
 from monitor_sdk.dispatch import DoneCallback
 from monitor_sdk.records import Record
@@ -63,7 +64,17 @@ class KafkaTransport:
             self.producer.flush(timeout=timeout)
 
     def close(self, timeout: float | None) -> None:
-        if self._owned:
-            self.producer.close(timeout=timeout)
-        else:
+        if not self._owned:
             self.flush(timeout)
+            return
+        try:
+            self.producer.close(timeout=timeout)
+        except KafkaTimeoutError:
+            # kafka-python's close() flushes first and, when that times out (a broker that stopped
+            # answering), raises before it stops its I/O thread, which then lives on with its sockets
+            # and buffer. Stop it as close() itself does after a graceful attempt: the thread fails
+            # the records it still holds (each reported once) and closes its connections.
+            sender = getattr(self.producer, "_sender", None)
+            if sender is None:
+                raise
+            sender.force_close()
