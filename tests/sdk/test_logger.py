@@ -296,6 +296,19 @@ def test_flush_waits_for_what_was_logged_before_it_while_another_thread_keeps_lo
     assert len(received) == 50 + logged[0]
 
 
+def test_the_first_flush_does_not_wait_for_linger_ms(kafka_bootstrap: str) -> None:
+    """The producer is created on the SDK's thread when the first record arrives: a flush() that began
+    meanwhile flushed no producer, and the record waited out linger_ms."""
+    predictions, _ = topics(kafka_bootstrap)
+    with PredictionLogger("linger", kafka_bootstrap, predictions_topic=predictions, linger_ms=5_000) as logger:
+        for round_ in range(2):  # the first record creates the producer; the second finds it
+            logger.log({"a": 1.0}, prediction=0.5, event_id=f"linger-{round_}")
+            started = time.monotonic()
+            logger.flush(timeout=30)
+            assert time.monotonic() - started < 2.5, round_
+        assert logger.failed == 0
+
+
 def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
     errors = Errors()
     logger = PredictionLogger("down", unreachable(), on_error=errors, max_queue=1000, bootstrap_timeout_ms=3000)

@@ -128,6 +128,7 @@ class Dispatcher:
         self._buffer: deque[tuple[int, Record]] = deque()  # (sequence number, record), oldest first
         self._inflight: dict[int, tuple[int, Record]] = {}  # id(record): (sequence number, record)
         self._accepted = 0  # the sequence number of the newest accepted record
+        self._handed = 0  # the sequence number of the newest record the transport's send() returned from
         self._settling = 0  # records out of the queue and in-flight whose report or notify still runs
         self._bytes = 0  # keys and values of the unsettled records
         self._flushes: list[_Flush] = []
@@ -212,9 +213,14 @@ class Dispatcher:
             raise FlushTimeoutError(left, timeout or 0.0)
 
     def _await_flush(self, waiter: _Flush, deadline: float | None) -> int:
-        """Until the waiter's records left the queue, the transport's flush, then until they settled."""
+        """Until the transport holds the waiter's records, the transport's flush, then until they settled.
+
+        Not merely until they left the queue: the thread may still be creating the producer or calling
+        ``send()``, and a producer's flush that begins before a record is in its buffer leaves that
+        record to wait ``linger_ms``.
+        """
         with self._cond:
-            while self._buffer and self._buffer[0][0] <= waiter.last and self._wait(deadline):
+            while self._handed < waiter.last and waiter.left and self._wait(deadline):
                 pass
             transport = self._transport
         if transport is not None:
@@ -287,8 +293,10 @@ class Dispatcher:
                         self._count_down((twin[0],))
                         self._bytes -= _size(twin[1])
                     self._inflight[id(numbered[1])] = numbered
-                self._cond.notify_all()  # a flush waits for its records to leave the queue
             self._hand_over([record for _, record in batch])
+            with self._cond:
+                self._handed = batch[-1][0]
+                self._cond.notify_all()  # a flush waits for the transport to hold its records
 
     def _hand_over(self, batch: list[Record]) -> None:
         try:
