@@ -468,6 +468,41 @@ def test_after_fork_the_child_gets_its_own_producer(kafka_bootstrap: str) -> Non
     assert events == ["child", "parent-after", "parent-before"]
 
 
+def test_a_forked_child_exits_without_touching_the_parents_producer(kafka_bootstrap: str) -> None:
+    """kafka-python registers an atexit hook (and a __del__) per producer that closes it; in a forked
+    child it tried to close the parent's producer, waiting a second for records only the parent can
+    send and printing a traceback, in every child that exits normally (a gunicorn worker)."""
+    predictions, _ = topics(kafka_bootstrap)
+    script = (
+        "import os, sys, time\n"
+        "from monitor_sdk import PredictionLogger\n"
+        "logger = PredictionLogger('fork', sys.argv[1], predictions_topic=sys.argv[2], linger_ms=10_000)\n"
+        "logger.log({'a': 1.0}, prediction=0.5)\n"
+        "time.sleep(0.5)  # with the producer, lingering, when the process forks\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    if sys.argv[3] == 'log':\n"
+        "        logger.log({'a': 2.0}, prediction=0.5)\n"
+        "        logger.flush(30)\n"
+        "    sys.exit(0)  # atexit hooks run in the child\n"
+        "started = time.monotonic()\n"
+        "os.waitpid(pid, 0)\n"
+        "print(f'child exit {time.monotonic() - started:.2f}', flush=True)\n"
+        "logger.close(timeout=30)\n"
+    )
+    for child_logs in ("log", "idle"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, kafka_bootstrap, predictions, child_logs],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        seconds = float(done.stdout.split("child exit ")[1].split()[0])
+        assert seconds < 0.9, (child_logs, seconds)  # kafka-python's close waited 1 s for the parent's records
+
+
 def test_a_borrowed_producer_used_after_fork_raises(kafka_bootstrap: str) -> None:
     predictions, _ = topics(kafka_bootstrap)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)

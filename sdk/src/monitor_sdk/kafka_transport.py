@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +40,23 @@ class ProducerOptions:
         return f"ProducerOptions({shown!r})"
 
 
+_CREATED: weakref.WeakSet[KafkaProducer] = weakref.WeakSet()  # the producers this process made
+
+
+def _disown_after_fork() -> None:
+    """In a forked child, make the parent's producers inert: kafka-python closes each producer from
+    an atexit hook and from ``__del__``, and in a child that close waits a second for records only
+    the parent's thread can send, then prints a traceback. They are the parent's to close."""
+    for producer in list(_CREATED):
+        with contextlib.suppress(Exception):  # private attributes of kafka-python; skip if renamed
+            producer._unregister_cleanup()
+            producer._closed = True
+    _CREATED.clear()
+
+
+os.register_at_fork(after_in_child=_disown_after_fork)
+
+
 class KafkaTransport:
     """Sends each record with key ``model:event_id``, so a resent event lands in the original's partition."""
 
@@ -47,7 +66,9 @@ class KafkaTransport:
 
     @classmethod
     def create(cls, bootstrap: str, options: ProducerOptions) -> KafkaTransport:
-        return cls(KafkaProducer(bootstrap_servers=bootstrap, **options.kwargs()), owned=True)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, **options.kwargs())
+        _CREATED.add(producer)
+        return cls(producer, owned=True)
 
     def send(self, batch: Sequence[Record], done: DoneCallback) -> None:
         for record in batch:
