@@ -343,6 +343,8 @@ def test_feature_names_that_spell_the_same_text_are_refused_and_ids_are_plain_va
     try:
         with pytest.raises(InvalidMessage, match="field 'features' has two keys named '1'"):
             logger.prediction_record({1: 0.5, "1": 0.7}, prediction=0.5)
+        with pytest.raises(InvalidMessage, match="field 'features' has two keys named 'a'"):
+            logger.prediction_record(pd.Series([1.0, 2.0], index=["a", "a"]), prediction=0.5)  # a repeated label
         with pytest.raises(InvalidMessage, match="field 'probabilities' has two keys named '0'"):
             logger.prediction_record({"a": 1.0}, prediction=0.5, probabilities={0: 0.2, "0": 0.8})
         record = logger.prediction_record(

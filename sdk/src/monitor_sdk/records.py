@@ -139,33 +139,37 @@ def prediction_doc(
         "event_id": plain(event_id) or uuid.uuid4().hex,
         "model": model,
         "timestamp": epoch_ms(timestamp),
-        "features": _named(((k, _feature(v)) for k, v in _feature_items(features)), "features"),
+        "features": _named(_feature_items(features), _feature, "features"),
         "prediction": _finite_number(prediction, "prediction"),
     }
     if model_version:
         doc["model_version"] = model_version
     if probabilities is not None:
-        doc["probabilities"] = _named(
-            ((k, _finite_number(v, f"probabilities.{k}")) for k, v in probabilities.items()), "probabilities"
-        )
+        doc["probabilities"] = {
+            key: _finite_number(value, f"probabilities.{key}")
+            for key, value in _named(probabilities.items(), plain, "probabilities").items()
+        }
     if segment is not None:
-        doc["segment"] = _named(((k, plain(v)) for k, v in segment.items()), "segment")
+        doc["segment"] = _named(segment.items(), plain, "segment")
     return doc
 
 
-def _named(pairs: Iterable[tuple[Any, Any]], field_name: str) -> dict[str, Any]:
+def _named(items: Iterable[tuple[Any, Any]], convert: Callable[[Any], Any], field_name: str) -> dict[str, Any]:
     """A JSON object from (key, value) pairs whose keys may be anything ``str()`` can spell.
 
     Keys become text as values do (numpy's ``str_``, a ``StrEnum`` member: their plain value; an
-    integer: its digits), and two keys that spell the same text (``1`` and ``"1"``) are refused
-    rather than one silently replacing the other.
+    integer: its digits), and two keys that spell the same text (``1`` and ``"1"``, or a Series'
+    repeated label) are refused rather than one silently replacing the other.
     """
-    doc: dict[str, Any] = {}
-    for key, value in pairs:
-        name = key if type(key) is str else str(plain(key))
-        if name in doc:
-            raise InvalidMessage("bad_value", f"field {field_name!r} has two keys named {name!r}")
-        doc[name] = value
+    pairs = list(items)
+    doc = {key if type(key) is str else str(plain(key)): convert(value) for key, value in pairs}
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            name = key if type(key) is str else str(plain(key))
+            if name in seen:
+                raise InvalidMessage("bad_value", f"field {field_name!r} has two keys named {name!r}")
+            seen.add(name)
     return doc
 
 
