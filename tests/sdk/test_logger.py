@@ -225,6 +225,23 @@ def test_without_a_callback_a_failed_send_is_logged(kafka_bootstrap: str, caplog
     assert "xxxx" not in entry.getMessage()  # the event's content is not written to the log
 
 
+def test_without_a_callback_a_full_queue_is_logged_once_per_interval_not_per_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused record is reported inside log(), on the serving thread: a line per record meant a
+    broker outage wrote one ERROR line per request, through whatever I/O the app's handlers do."""
+    with caplog.at_level(logging.ERROR, logger="monitor_sdk"):
+        logger = PredictionLogger("flood", unreachable(), max_queue=1, bootstrap_timeout_ms=5000)
+        for i in range(500):
+            logger.log({"a": float(i)}, prediction=0.5, event_id=f"flood-{i}")
+        during = [r.getMessage() for r in caplog.records if r.name == "monitor_sdk"]
+        logger.close(timeout=0.5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor_sdk" and "QueueFullError" in r.getMessage()]
+    assert len(during) == 1 and "flood:flood-" in during[0]  # the first refusal, at once, with its key
+    refused = sum(int(line.split(" records refused")[0].rsplit(" ", 1)[1]) for line in lines)
+    assert len(lines) == 2 and refused == logger.failed - 1  # the rest summed up at close; one was queued
+
+
 def test_an_unreachable_broker_never_blocks_the_caller_and_every_record_is_reported() -> None:
     errors = Errors()
     logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=1000)

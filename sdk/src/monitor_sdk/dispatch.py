@@ -61,6 +61,9 @@ def _new_restart_lock() -> None:
 os.register_at_fork(after_in_child=_new_restart_lock)
 _OPEN: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 AT_EXIT_TIMEOUT_S = 10.0
+# Without on_error, records refused for a full queue are logged as one line per interval, not one
+# per record: they are refused inside log(), on the serving thread, through the app's log handlers.
+REFUSED_LOG_INTERVAL_S = 10.0
 # What pending records may hold, keys and values: a broker that is down must not cost a model server
 # max_queue records of up to a megabyte each. 64 MiB is twice kafka-python's default buffer_memory.
 DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
@@ -131,6 +134,9 @@ class Dispatcher:
         self._handed = 0  # the sequence number of the newest record the transport's send() returned from
         self._settling = 0  # records out of the queue and in-flight whose report or notify still runs
         self._bytes = 0  # keys and values of the unsettled records
+        self._refused_unlogged = 0  # records refused for a full queue since the last log line about them
+        self._refused_logged_at = -REFUSED_LOG_INTERVAL_S
+        self._refused_example: tuple[Record, BaseException | None] | None = None
         self._flushes: list[_Flush] = []
         self._closed = False
         self._closing = False
@@ -187,12 +193,40 @@ class Dispatcher:
             self._accepted += len(accepted)
             self._buffer.extend(zip(range(first, self._accepted + 1), accepted, strict=True))
             self._cond.notify_all()
-        for record in records[len(accepted) :]:
-            error = QueueFullError(
-                f"queue full ({self._max_queue} records or {self._max_bytes} bytes): "
-                "the transport is slow or unreachable"
+        refused = records[len(accepted) :]
+        if not refused:
+            return
+        error = QueueFullError(
+            f"queue full ({self._max_queue} records or {self._max_bytes} bytes): the transport is slow or unreachable"
+        )
+        for record in refused:
+            self._report(error, record, log_it=False)
+        if self._on_error is None:
+            self._log_refused(len(refused), refused[0], error)
+
+    def _log_refused(self, count: int, example: Record | None, error: BaseException | None) -> None:
+        """One ERROR line for the records refused since the last one, at most every REFUSED_LOG_INTERVAL_S
+        (the first refusal at once); ``close()`` logs the rest (``count`` 0, ``example`` None)."""
+        now = time.monotonic()
+        with self._cond:
+            self._refused_unlogged += count
+            if example is not None:
+                self._refused_example = (example, error)
+                if now - self._refused_logged_at < REFUSED_LOG_INTERVAL_S:
+                    return
+            count, self._refused_unlogged, self._refused_logged_at = self._refused_unlogged, 0, now
+            shown = self._refused_example
+        if count and shown is not None:
+            record, reason = shown
+            log.error(
+                "monitor_sdk: %d records refused since the last report (e.g. %s key %s, destination %s): "
+                "QueueFullError: %s",
+                count,
+                record.kind,
+                record.key.decode(errors="replace"),
+                record.topic,
+                reason,
             )
-            self._report(error, record)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every record accepted before the call is delivered or reported.
@@ -263,6 +297,7 @@ class Dispatcher:
         for _, record in stranded:
             self._report(LoggerClosedError("closed before the transport confirmed delivery"), record)
         self._settle([seq for seq, _ in stranded], sum(_size(record) for _, record in stranded))
+        self._log_refused(0, None, None)
         _OPEN.discard(self)
 
     def _wait(self, deadline: float | None) -> bool:
@@ -340,12 +375,14 @@ class Dispatcher:
                 if seq <= waiter.last:
                     waiter.left -= 1
 
-    def _report(self, error: BaseException, record: Record) -> None:
+    def _report(self, error: BaseException, record: Record, log_it: bool = True) -> None:
         with self._cond:
             self.failed += 1
         if record.notify is not None:
             record.notify(error)
         if self._on_error is None:
+            if not log_it:
+                return
             log.error(
                 "monitor_sdk: %s not delivered (key %s, destination %s): %s: %s",
                 record.kind,
