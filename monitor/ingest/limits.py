@@ -15,17 +15,14 @@ U+007F-U+009F): quotes, backticks, spaces and non-Latin scripts are fine.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.ingest.validation import InvalidMessage, PredictionEvent
+from monitor.ingest.validation import InvalidMessage, PredictionEvent, feature_name_problem
 from monitor.settings import IngestSettings, Settings
 from monitor.storage import Storage
-
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -72,12 +69,9 @@ def check_event(event: PredictionEvent, limits: IngestSettings) -> None:
                 f"feature name {name[:40]!r}... is {len(name)} characters, more than "
                 f"ingest.max_feature_name_length = {longest}",
             )
-        bad = CONTROL_CHARACTERS.search(name)
-        if bad is not None:
-            raise InvalidMessage(
-                "bad_feature_name",
-                f"feature name {name[:40]!r} contains the control character U+{ord(bad.group()):04X}",
-            )
+        problem = feature_name_problem(name)
+        if problem is not None:
+            raise InvalidMessage("bad_feature_name", problem)
 
 
 Kind = Literal["numerical", "categorical"]

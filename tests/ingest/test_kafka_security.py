@@ -20,6 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from monitor.ingest.consumer import ensure_topics
 from monitor.kafka_local import broker
@@ -232,6 +233,8 @@ def test_the_sdk_logs_over_sasl_ssl_and_reports_a_wrong_password(secure_broker: 
         consumer.close()
     assert received == sent
 
+    # A refused login is retried until bootstrap_timeout_ms (kafka-python's default: 30 s, as long as
+    # close()'s own default timeout, which then reported the records as closed, not as refused).
     failures: list[BaseException] = []
     wrong = PredictionLogger(
         "fraud",
@@ -239,10 +242,11 @@ def test_the_sdk_logs_over_sasl_ssl_and_reports_a_wrong_password(secure_broker: 
         predictions_topic=k.predictions_topic,
         sasl_plain_password="not-the-password",
         on_error=lambda exc, _record: failures.append(exc),
-        max_block_ms=10_000,
+        bootstrap_timeout_ms=3_000,
         **secure,
     )
     for i in range(3):
         wrong.log({"amount": float(i)}, prediction=0.5)
     wrong.close()
     assert len(failures) == 3, failures
+    assert all(isinstance(exc, KafkaError) for exc in failures), failures  # refused by the broker, not closed

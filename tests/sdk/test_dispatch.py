@@ -86,3 +86,30 @@ def test_max_queue_bounds_the_records_the_transport_holds_too() -> None:
     for event_id in ("r2", "r3", "r6"):
         transport.settle(event_id)
     dispatcher.close(timeout=5)
+
+
+def test_max_bytes_bounds_what_pending_records_hold() -> None:
+    """A record count alone lets 100,000 records of a megabyte each pile up while the broker is down."""
+    transport = HeldTransport()
+    full: list[str] = []
+
+    def on_error(error: BaseException, refused: Record) -> None:
+        full.append(refused.event_id if isinstance(error, QueueFullError) else repr(error))
+
+    def big(event_id: str) -> Record:  # 1,000 bytes with its key
+        key = f"m:{event_id}".encode()
+        return Record("prediction", "predictions", event_id, key, b"x" * (1000 - len(key)))
+
+    dispatcher = Dispatcher(None, transport=transport, max_queue=100, max_bytes=2500, on_error=on_error)
+    dispatcher.submit([big("r0"), big("r1"), big("r2"), big("r3")])
+    assert dispatcher.pending == 2 and full == ["r2", "r3"]
+    transport.settle("r0")  # delivered: its bytes are free again
+    dispatcher.submit([big("r4"), big("r5")])
+    assert dispatcher.pending == 2 and full == ["r2", "r3", "r5"]
+    transport.settle("r1", RuntimeError("failed"))  # reported: freed too
+    dispatcher.submit([record("small")])
+    assert dispatcher.pending == 2
+    for event_id in ("r4", "small"):
+        transport.settle(event_id)
+    dispatcher.close(timeout=5)
+    assert dispatcher.pending == 0 and full == ["r2", "r3", "r5", "RuntimeError('failed')"]

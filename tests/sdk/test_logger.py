@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -18,6 +21,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
+from monitor.kafka_local.broker import BrokerSpec
 from monitor.ports import free_port
 from monitor_sdk import (
     FlushTimeoutError,
@@ -221,6 +225,23 @@ def test_without_a_callback_a_failed_send_is_logged(kafka_bootstrap: str, caplog
     assert "xxxx" not in entry.getMessage()  # the event's content is not written to the log
 
 
+def test_without_a_callback_a_full_queue_is_logged_once_per_interval_not_per_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused record is reported inside log(), on the serving thread: a line per record meant a
+    broker outage wrote one ERROR line per request, through whatever I/O the app's handlers do."""
+    with caplog.at_level(logging.ERROR, logger="monitor_sdk"):
+        logger = PredictionLogger("flood", unreachable(), max_queue=1, bootstrap_timeout_ms=5000)
+        for i in range(500):
+            logger.log({"a": float(i)}, prediction=0.5, event_id=f"flood-{i}")
+        during = [r.getMessage() for r in caplog.records if r.name == "monitor_sdk"]
+        logger.close(timeout=0.5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor_sdk" and "QueueFullError" in r.getMessage()]
+    assert len(during) == 1 and "flood:flood-" in during[0]  # the first refusal, at once, with its key
+    refused = sum(int(line.split(" records refused")[0].rsplit(" ", 1)[1]) for line in lines)
+    assert len(lines) == 2 and refused == logger.failed - 1  # the rest summed up at close; one was queued
+
+
 def test_an_unreachable_broker_never_blocks_the_caller_and_every_record_is_reported() -> None:
     errors = Errors()
     logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=1000)
@@ -292,6 +313,19 @@ def test_flush_waits_for_what_was_logged_before_it_while_another_thread_keeps_lo
     assert len(received) == 50 + logged[0]
 
 
+def test_the_first_flush_does_not_wait_for_linger_ms(kafka_bootstrap: str) -> None:
+    """The producer is created on the SDK's thread when the first record arrives: a flush() that began
+    meanwhile flushed no producer, and the record waited out linger_ms."""
+    predictions, _ = topics(kafka_bootstrap)
+    with PredictionLogger("linger", kafka_bootstrap, predictions_topic=predictions, linger_ms=5_000) as logger:
+        for round_ in range(2):  # the first record creates the producer; the second finds it
+            logger.log({"a": 1.0}, prediction=0.5, event_id=f"linger-{round_}")
+            started = time.monotonic()
+            logger.flush(timeout=30)
+            assert time.monotonic() - started < 2.5, round_
+        assert logger.failed == 0
+
+
 def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
     errors = Errors()
     logger = PredictionLogger("down", unreachable(), on_error=errors, max_queue=1000, bootstrap_timeout_ms=3000)
@@ -303,6 +337,41 @@ def test_pending_never_exceeds_max_queue_while_the_broker_is_down() -> None:
     assert most == 1000 and len(full) >= 500  # the batch the thread holds counts too
     logger.close(timeout=0.5)
     assert len(errors.items) == 1500  # every record reported once: 500 full, the rest failed or closed
+
+
+def test_pending_records_hold_at_most_max_queue_bytes_by_default_while_the_broker_is_down() -> None:
+    """100,000 records of up to a megabyte each would be 100 GB: the queue is bounded by bytes too (64 MiB)."""
+    errors = Errors()
+    logger = PredictionLogger("down", unreachable(), on_error=errors, bootstrap_timeout_ms=5000)
+    most = 0
+    for i in range(100):
+        logger.log({"text": "x" * 900_000}, prediction=0.5, event_id=f"big-{i}")
+        most = max(most, logger.pending)
+    full = [record.event_id for error, record in errors.items if isinstance(error, QueueFullError)]
+    fit = 64 * 1024 * 1024 // 900_200  # an event of this size is a little over 900,000 bytes with its key
+    assert most == fit and full == [f"big-{i}" for i in range(fit, 100)]
+    logger.close(timeout=0.5)
+    assert len(errors.items) == 100  # every record reported once
+
+
+def test_feature_names_that_spell_the_same_text_are_refused_and_ids_are_plain_values() -> None:
+    """Non-string keys are spelled with str(); two that spell one name would silently lose a value."""
+    logger = PredictionLogger("keys", unreachable())
+    try:
+        with pytest.raises(InvalidMessage, match="field 'features' has two keys named '1'"):
+            logger.prediction_record({1: 0.5, "1": 0.7}, prediction=0.5)
+        with pytest.raises(InvalidMessage, match="field 'features' has two keys named 'a'"):
+            logger.prediction_record(pd.Series([1.0, 2.0], index=["a", "a"]), prediction=0.5)  # a repeated label
+        with pytest.raises(InvalidMessage, match="field 'probabilities' has two keys named '0'"):
+            logger.prediction_record({"a": 1.0}, prediction=0.5, probabilities={0: 0.2, "0": 0.8})
+        record = logger.prediction_record(
+            {Channel.WEB: 1.0, np.str_("country"): "DE", 7: 2.0}, prediction=0.5, event_id=np.str_("id-1")
+        )
+        assert record.event_id == "id-1" and record.key == b"keys:id-1"
+        assert json.loads(record.value)["features"] == {Channel.WEB.value: 1.0, "country": "DE", "7": 2.0}
+        assert json.loads(logger.label_record(np.str_("id-1"), 1).value)["event_id"] == "id-1"
+    finally:
+        logger.close(timeout=0.5)
 
 
 def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:
@@ -317,6 +386,31 @@ def test_flush_times_out_and_close_reports_what_is_left_exactly_once() -> None:
     assert all(isinstance(error, LoggerClosedError) for error, _ in errors.items)
     time.sleep(2.5)  # the producer's creation fails later in the thread: not reported a second time
     assert len(errors.items) == 3
+
+
+def test_close_stops_the_producer_when_the_broker_stops_answering(kafka_spec: BrokerSpec) -> None:
+    """kafka-python's close() flushes first and, when that times out, raises before it stops its I/O
+    thread: the thread lived on, with its sockets and buffer, retrying a broker that was gone."""
+    predictions, _ = topics(kafka_spec.bootstrap)
+    errors = Errors()
+    before = set(threading.enumerate())
+    logger = PredictionLogger("frozen", kafka_spec.bootstrap, predictions_topic=predictions, on_error=errors)
+    logger.log({"a": 1.0}, prediction=0.5, event_id="delivered")
+    logger.flush(timeout=30)  # connected, the topic's metadata known
+    [network] = [t for t in set(threading.enumerate()) - before if t.name.endswith("-network-thread")]
+    pid = int(kafka_spec.pid_file.read_text().strip())
+    os.kill(pid, signal.SIGSTOP)  # the broker stops answering, its sockets stay open
+    try:
+        logger.log({"a": 1.0}, prediction=0.5, event_id="unanswered")
+        time.sleep(0.5)  # with the producer, its request unanswered
+        started = time.monotonic()
+        logger.close(timeout=1)
+        assert time.monotonic() - started < 3
+        network.join(timeout=5)
+        assert not network.is_alive()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert errors.ids == ["unanswered"]
 
 
 def test_the_asyncio_form_awaits_delivery_without_blocking_the_loop(kafka_bootstrap: str) -> None:
@@ -391,6 +485,41 @@ def test_after_fork_the_child_gets_its_own_producer(kafka_bootstrap: str) -> Non
     logger.close(timeout=30)
     events = sorted(value["event_id"] for _, value in read_topic(kafka_bootstrap, predictions, 3))
     assert events == ["child", "parent-after", "parent-before"]
+
+
+def test_a_forked_child_exits_without_touching_the_parents_producer(kafka_bootstrap: str) -> None:
+    """kafka-python registers an atexit hook (and a __del__) per producer that closes it; in a forked
+    child it tried to close the parent's producer, waiting a second for records only the parent can
+    send and printing a traceback, in every child that exits normally (a gunicorn worker)."""
+    predictions, _ = topics(kafka_bootstrap)
+    script = (
+        "import os, sys, time\n"
+        "from monitor_sdk import PredictionLogger\n"
+        "logger = PredictionLogger('fork', sys.argv[1], predictions_topic=sys.argv[2], linger_ms=10_000)\n"
+        "logger.log({'a': 1.0}, prediction=0.5)\n"
+        "time.sleep(0.5)  # with the producer, lingering, when the process forks\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    if sys.argv[3] == 'log':\n"
+        "        logger.log({'a': 2.0}, prediction=0.5)\n"
+        "        logger.flush(30)\n"
+        "    sys.exit(0)  # atexit hooks run in the child\n"
+        "started = time.monotonic()\n"
+        "os.waitpid(pid, 0)\n"
+        "print(f'child exit {time.monotonic() - started:.2f}', flush=True)\n"
+        "logger.close(timeout=30)\n"
+    )
+    for child_logs in ("log", "idle"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, kafka_bootstrap, predictions, child_logs],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        seconds = float(done.stdout.split("child exit ")[1].split()[0])
+        assert seconds < 0.9, (child_logs, seconds)  # kafka-python's close waited 1 s for the parent's records
 
 
 def test_a_borrowed_producer_used_after_fork_raises(kafka_bootstrap: str) -> None:
@@ -479,10 +608,14 @@ def test_security_options_reach_the_producer(kafka_bootstrap: str, security: dic
         on_error=errors,
         bootstrap_timeout_ms=1500,
         sasl_plain_password="not-logged",
+        ssl_password="key-not-logged",
         **security,  # type: ignore[arg-type]
     ) as logger:
         logger.log({"a": 1.0}, prediction=0.5, event_id="secure-1")
         logger.flush(timeout=60)
     [(error, record)] = errors.items
     assert isinstance(error, KafkaError) and record.event_id == "secure-1"
-    assert "not-logged" not in str(error)
+    # Nor in the traceback rendered with every frame's locals, as Sentry and Rich's show_locals do.
+    rendered = "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
+    assert "kafka_transport.py" in rendered  # the frames that created the producer, with their locals
+    assert "not-logged" not in rendered and "not-logged" not in repr(logger.__dict__)

@@ -86,3 +86,10 @@ def test_a_subclass_of_a_json_type_is_named_by_its_own_type() -> None:
     doc = {"event_id": "a", "model": "m", "timestamp": 1795773600000, "features": {"x": Text("DE")}, "prediction": 1}
     with pytest.raises(InvalidMessage, match=r"'features\.x' must be a number, string, boolean or null, got Text$"):
         sdk_validation.validate_prediction(doc)
+
+
+def test_the_sdks_message_limit_is_the_services_default() -> None:
+    """The SDK refuses at log() what a consumer with the default kafka.max_message_bytes dead-letters."""
+    from monitor.settings import KafkaSettings
+
+    assert KafkaSettings().max_message_bytes == sdk_validation.MAX_MESSAGE_BYTES

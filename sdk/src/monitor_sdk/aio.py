@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from monitor_sdk.logger import PredictionLogger
-from monitor_sdk.records import Features, Timestamp, label_record
+from monitor_sdk.records import Features, Timestamp
 
 
 class AsyncPredictionLogger:
@@ -65,7 +65,7 @@ class AsyncPredictionLogger:
     async def log_label(
         self, event_id: str, label: float | int | str | bool, timestamp: Timestamp = None, *, wait: bool = False
     ) -> None:
-        record = label_record(self.logger.model, self.logger.labels_topic, event_id, label, timestamp)
+        record = self.logger.label_record(event_id, label, timestamp)
         if not wait:
             self.logger.submit((record,))
             return

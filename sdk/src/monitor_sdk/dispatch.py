@@ -61,6 +61,16 @@ def _new_restart_lock() -> None:
 os.register_at_fork(after_in_child=_new_restart_lock)
 _OPEN: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 AT_EXIT_TIMEOUT_S = 10.0
+# Without on_error, records refused for a full queue are logged as one line per interval, not one
+# per record: they are refused inside log(), on the serving thread, through the app's log handlers.
+REFUSED_LOG_INTERVAL_S = 10.0
+# What pending records may hold, keys and values: a broker that is down must not cost a model server
+# max_queue records of up to a megabyte each. 64 MiB is twice kafka-python's default buffer_memory.
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
+
+
+def _size(record: Record) -> int:
+    return len(record.key) + len(record.value)
 
 
 @atexit.register
@@ -94,18 +104,20 @@ class Dispatcher:
         transport: Transport | None = None,
         on_error: ErrorCallback | None = None,
         max_queue: int = 100_000,
+        max_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         max_batch: int = 500,
         linger_s: float = 0.0,
         name: str = "monitor-sdk",
     ) -> None:
         if (factory is None) == (transport is None):
             raise ValueError("give either a transport factory or a transport")
-        if max_queue < 1 or max_batch < 1:
-            raise ValueError("max_queue and max_batch must be at least 1")
+        if max_queue < 1 or max_batch < 1 or max_bytes < 1:
+            raise ValueError("max_queue, max_queue_bytes and max_batch must be at least 1")
         self._factory = factory
         self._borrowed = transport is not None
         self._on_error = on_error
         self._max_queue = max_queue
+        self._max_bytes = max_bytes
         self._max_batch = max_batch
         self._linger_s = linger_s
         self._name = name
@@ -119,7 +131,12 @@ class Dispatcher:
         self._buffer: deque[tuple[int, Record]] = deque()  # (sequence number, record), oldest first
         self._inflight: dict[int, tuple[int, Record]] = {}  # id(record): (sequence number, record)
         self._accepted = 0  # the sequence number of the newest accepted record
+        self._handed = 0  # the sequence number of the newest record the transport's send() returned from
         self._settling = 0  # records out of the queue and in-flight whose report or notify still runs
+        self._bytes = 0  # keys and values of the unsettled records
+        self._refused_unlogged = 0  # records refused for a full queue since the last log line about them
+        self._refused_logged_at = -REFUSED_LOG_INTERVAL_S
+        self._refused_example: tuple[Record, BaseException | None] | None = None
         self._flushes: list[_Flush] = []
         self._closed = False
         self._closing = False
@@ -156,22 +173,60 @@ class Dispatcher:
     def submit(self, records: Sequence[Record]) -> None:
         """Queue records without blocking; what does not fit is reported as :class:`QueueFullError`.
 
-        ``max_queue`` bounds every record not yet settled, the ones the transport holds included, so
-        that a broker that is down costs at most ``max_queue`` records' memory.
+        ``max_queue`` and ``max_bytes`` bound every record not yet settled, the ones the transport
+        holds included, so that a broker that is down costs at most that many records and bytes.
+        The records that fit are accepted in order; the first that does not and all after it are refused.
         """
         self._check_process()
         with self._cond:
             if self._closed:
                 raise LoggerClosedError("the logger is closed")
             room = max(0, self._max_queue - self._unsettled())  # in flight counts: pending <= max_queue
-            accepted = records if len(records) <= room else records[:room]
+            count, size, room_bytes = 0, 0, self._max_bytes - self._bytes
+            for record in records[:room]:
+                if size + _size(record) > room_bytes:
+                    break
+                count, size = count + 1, size + _size(record)
+            accepted = records[:count]
+            self._bytes += size
             first = self._accepted + 1
             self._accepted += len(accepted)
             self._buffer.extend(zip(range(first, self._accepted + 1), accepted, strict=True))
             self._cond.notify_all()
-        for record in records[len(accepted) :]:
-            error = QueueFullError(f"queue full ({self._max_queue} records): the transport is slow or unreachable")
-            self._report(error, record)
+        refused = records[len(accepted) :]
+        if not refused:
+            return
+        error = QueueFullError(
+            f"queue full ({self._max_queue} records or {self._max_bytes} bytes): the transport is slow or unreachable"
+        )
+        for record in refused:
+            self._report(error, record, log_it=False)
+        if self._on_error is None:
+            self._log_refused(len(refused), refused[0], error)
+
+    def _log_refused(self, count: int, example: Record | None, error: BaseException | None) -> None:
+        """One ERROR line for the records refused since the last one, at most every REFUSED_LOG_INTERVAL_S
+        (the first refusal at once); ``close()`` logs the rest (``count`` 0, ``example`` None)."""
+        now = time.monotonic()
+        with self._cond:
+            self._refused_unlogged += count
+            if example is not None:
+                self._refused_example = (example, error)
+                if now - self._refused_logged_at < REFUSED_LOG_INTERVAL_S:
+                    return
+            count, self._refused_unlogged, self._refused_logged_at = self._refused_unlogged, 0, now
+            shown = self._refused_example
+        if count and shown is not None:
+            record, reason = shown
+            log.error(
+                "monitor_sdk: %d records refused since the last report (e.g. %s key %s, destination %s): "
+                "QueueFullError: %s",
+                count,
+                record.kind,
+                record.key.decode(errors="replace"),
+                record.topic,
+                reason,
+            )
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every record accepted before the call is delivered or reported.
@@ -192,9 +247,14 @@ class Dispatcher:
             raise FlushTimeoutError(left, timeout or 0.0)
 
     def _await_flush(self, waiter: _Flush, deadline: float | None) -> int:
-        """Until the waiter's records left the queue, the transport's flush, then until they settled."""
+        """Until the transport holds the waiter's records, the transport's flush, then until they settled.
+
+        Not merely until they left the queue: the thread may still be creating the producer or calling
+        ``send()``, and a producer's flush that begins before a record is in its buffer leaves that
+        record to wait ``linger_ms``.
+        """
         with self._cond:
-            while self._buffer and self._buffer[0][0] <= waiter.last and self._wait(deadline):
+            while self._handed < waiter.last and waiter.left and self._wait(deadline):
                 pass
             transport = self._transport
         if transport is not None:
@@ -223,7 +283,7 @@ class Dispatcher:
             self._cond.notify_all()
         for _, record in leftover:
             self._report(LoggerClosedError("closed before the record was sent"), record)
-        self._settle([seq for seq, _ in leftover])
+        self._settle([seq for seq, _ in leftover], sum(_size(record) for _, record in leftover))
         self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         if self._transport is not None:
             try:
@@ -236,7 +296,8 @@ class Dispatcher:
             self._settling += len(stranded)
         for _, record in stranded:
             self._report(LoggerClosedError("closed before the transport confirmed delivery"), record)
-        self._settle([seq for seq, _ in stranded])
+        self._settle([seq for seq, _ in stranded], sum(_size(record) for _, record in stranded))
+        self._log_refused(0, None, None)
         _OPEN.discard(self)
 
     def _wait(self, deadline: float | None) -> bool:
@@ -265,9 +326,12 @@ class Dispatcher:
                     twin = self._inflight.get(id(numbered[1]))
                     if twin is not None:  # the same Record queued twice: settled by its one report
                         self._count_down((twin[0],))
+                        self._bytes -= _size(twin[1])
                     self._inflight[id(numbered[1])] = numbered
-                self._cond.notify_all()  # a flush waits for its records to leave the queue
             self._hand_over([record for _, record in batch])
+            with self._cond:
+                self._handed = batch[-1][0]
+                self._cond.notify_all()  # a flush waits for the transport to hold its records
 
     def _hand_over(self, batch: list[Record]) -> None:
         try:
@@ -291,12 +355,14 @@ class Dispatcher:
             elif record.notify is not None:
                 record.notify(None)
         finally:
-            self._settle((numbered[0],))
+            self._settle((numbered[0],), _size(record))
 
-    def _settle(self, seqs: Sequence[int]) -> None:
-        """Records whose report or notify returned: a flush waiting for them sees them settled only now."""
+    def _settle(self, seqs: Sequence[int], size: int) -> None:
+        """Records whose report or notify returned (``size`` bytes): a flush waiting for them, and the
+        room they leave, see them settled only now."""
         with self._cond:
             self._settling -= len(seqs)
+            self._bytes -= size
             self._count_down(seqs)
             self._cond.notify_all()
 
@@ -309,12 +375,14 @@ class Dispatcher:
                 if seq <= waiter.last:
                     waiter.left -= 1
 
-    def _report(self, error: BaseException, record: Record) -> None:
+    def _report(self, error: BaseException, record: Record, log_it: bool = True) -> None:
         with self._cond:
             self.failed += 1
         if record.notify is not None:
             record.notify(error)
         if self._on_error is None:
+            if not log_it:
+                return
             log.error(
                 "monitor_sdk: %s not delivered (key %s, destination %s): %s: %s",
                 record.kind,

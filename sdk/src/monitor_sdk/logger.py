@@ -12,15 +12,16 @@ transport is Kafka (``bootstrap``) or the service's HTTP API (``transport="http"
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from monitor_sdk.dispatch import Dispatcher, ErrorCallback, Transport
+from monitor_sdk.dispatch import DEFAULT_MAX_QUEUE_BYTES, Dispatcher, ErrorCallback, Transport
 from monitor_sdk.frames import dataframe_items
-from monitor_sdk.kafka_transport import DEFAULT_PRODUCER_CONFIG, KafkaTransport
+from monitor_sdk.kafka_transport import DEFAULT_PRODUCER_CONFIG, KafkaTransport, ProducerOptions
 from monitor_sdk.records import (
     Features,
     Record,
@@ -30,7 +31,7 @@ from monitor_sdk.records import (
     prediction_doc,
     prediction_record,
 )
-from monitor_sdk.validation import InvalidMessage
+from monitor_sdk.validation import MAX_MESSAGE_BYTES, InvalidMessage
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer  # type: ignore[import-untyped]
@@ -55,6 +56,8 @@ class PredictionLogger:
         token: str | None = None,
         on_error: ErrorCallback | None = None,
         max_queue: int = 100_000,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
         http_timeout: float = 10.0,
         http_retries: int = 3,
         security_protocol: str | None = None,
@@ -71,6 +74,8 @@ class PredictionLogger:
         self.predictions_topic = predictions_topic
         self.labels_topic = labels_topic
         self.transport = transport
+        self.max_message_bytes = max_message_bytes
+        bounds = functools.partial(Dispatcher, on_error=on_error, max_queue=max_queue, max_bytes=max_queue_bytes)
         if transport == "kafka":
             security = {
                 "security_protocol": security_protocol,
@@ -81,16 +86,13 @@ class PredictionLogger:
                 "ssl_certfile": ssl_certfile,
                 "ssl_keyfile": ssl_keyfile,
             }
-            config = {**DEFAULT_PRODUCER_CONFIG, **{k: v for k, v in security.items() if v is not None}}
-            config.update(producer_config)
+            options = ProducerOptions(
+                {**DEFAULT_PRODUCER_CONFIG, **{k: v for k, v in security.items() if v is not None}, **producer_config}
+            )
             if producer is not None:
-                self._dispatcher = Dispatcher(
-                    None, transport=KafkaTransport(producer, owned=False), on_error=on_error, max_queue=max_queue
-                )
+                self._dispatcher = bounds(None, transport=KafkaTransport(producer, owned=False))
             else:
-                self._dispatcher = Dispatcher(
-                    lambda: KafkaTransport.create(bootstrap, config), on_error=on_error, max_queue=max_queue
-                )
+                self._dispatcher = bounds(lambda: KafkaTransport.create(bootstrap, options))
         elif transport == "http":
             if producer is not None or producer_config:
                 raise TypeError("producer and Kafka options do not apply to transport='http'")
@@ -104,7 +106,7 @@ class PredictionLogger:
             def factory() -> Transport:
                 return HttpTransport(url, api_token, timeout=http_timeout, retries=http_retries)
 
-            self._dispatcher = Dispatcher(factory, on_error=on_error, max_queue=max_queue, linger_s=0.05)
+            self._dispatcher = bounds(factory, linger_s=0.05)
         else:
             raise ValueError(f"transport must be 'kafka' or 'http', not {transport!r}")
 
@@ -183,7 +185,11 @@ class PredictionLogger:
 
     def log_label(self, event_id: str, label: float | int | str | bool, timestamp: Timestamp = None) -> None:
         """Queue the ground truth for an earlier prediction."""
-        self._dispatcher.submit((label_record(self.model, self.labels_topic, event_id, label, timestamp),))
+        self._dispatcher.submit((self.label_record(event_id, label, timestamp),))
+
+    def label_record(self, event_id: str, label: Any, timestamp: Timestamp = None) -> Record:
+        """The validated, serialised record ``log_label`` would queue (nothing is sent)."""
+        return label_record(self.model, self.labels_topic, event_id, label, timestamp, self.max_message_bytes)
 
     def prediction_record(
         self,
@@ -208,7 +214,7 @@ class PredictionLogger:
             probabilities=probabilities,
             segment=segment,
         )
-        return prediction_record(self.model, self.predictions_topic, doc)
+        return prediction_record(self.model, self.predictions_topic, doc, self.max_message_bytes)
 
     def submit(self, records: Sequence[Record]) -> None:
         """Queue records built by ``prediction_record`` (the asyncio form uses this)."""
@@ -262,6 +268,8 @@ class HttpPredictionLogger(PredictionLogger):
         *,
         on_error: ErrorCallback | None = None,
         max_queue: int = 100_000,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
         http_timeout: float = 10.0,
         http_retries: int = 3,
     ) -> None:
@@ -273,6 +281,8 @@ class HttpPredictionLogger(PredictionLogger):
             token=token,
             on_error=on_error,
             max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
+            max_message_bytes=max_message_bytes,
             http_timeout=http_timeout,
             http_retries=http_retries,
         )

@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from monitor_sdk import _json
-from monitor_sdk.validation import InvalidMessage, validate_label, validate_prediction
+from monitor_sdk.validation import (
+    MAX_MESSAGE_BYTES,
+    InvalidMessage,
+    feature_name_problem,
+    validate_label,
+    validate_prediction,
+)
 
 RecordKind = Literal["prediction", "label"]
 Timestamp = datetime | int | float | str | None
@@ -130,18 +136,40 @@ def prediction_doc(
 ) -> dict[str, Any]:
     """The event as the contract's JSON object, before validation."""
     doc: dict[str, Any] = {
-        "event_id": event_id or uuid.uuid4().hex,
+        "event_id": plain(event_id) or uuid.uuid4().hex,
         "model": model,
         "timestamp": epoch_ms(timestamp),
-        "features": {str(k): _feature(v) for k, v in _feature_items(features)},
+        "features": _named(_feature_items(features), _feature, "features"),
         "prediction": _finite_number(prediction, "prediction"),
     }
     if model_version:
         doc["model_version"] = model_version
     if probabilities is not None:
-        doc["probabilities"] = {str(k): _finite_number(v, f"probabilities.{k}") for k, v in probabilities.items()}
+        doc["probabilities"] = {
+            key: _finite_number(value, f"probabilities.{key}")
+            for key, value in _named(probabilities.items(), plain, "probabilities").items()
+        }
     if segment is not None:
-        doc["segment"] = {str(k): plain(v) for k, v in segment.items()}
+        doc["segment"] = _named(segment.items(), plain, "segment")
+    return doc
+
+
+def _named(items: Iterable[tuple[Any, Any]], convert: Callable[[Any], Any], field_name: str) -> dict[str, Any]:
+    """A JSON object from (key, value) pairs whose keys may be anything ``str()`` can spell.
+
+    Keys become text as values do (numpy's ``str_``, a ``StrEnum`` member: their plain value; an
+    integer: its digits), and two keys that spell the same text (``1`` and ``"1"``, or a Series'
+    repeated label) are refused rather than one silently replacing the other.
+    """
+    pairs = list(items)
+    doc = {key if type(key) is str else str(plain(key)): convert(value) for key, value in pairs}
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            name = key if type(key) is str else str(plain(key))
+            if name in seen:
+                raise InvalidMessage("bad_value", f"field {field_name!r} has two keys named {name!r}")
+            seen.add(name)
     return doc
 
 
@@ -164,17 +192,43 @@ def _encode(doc: dict[str, Any]) -> bytes:
         raise InvalidMessage("not_json", f"event cannot be encoded as JSON: {exc}") from exc
 
 
-def prediction_record(model: str, topic: str, doc: dict[str, Any]) -> Record:
-    """Validate with the service's own rules and serialise; the Kafka key is ``model:event_id``."""
+def prediction_record(model: str, topic: str, doc: dict[str, Any], max_bytes: int = MAX_MESSAGE_BYTES) -> Record:
+    """Validate with the service's own rules and serialise; the Kafka key is ``model:event_id``.
+
+    Besides the schema, the consumer's fixed limits that the event alone decides: feature names
+    without control characters, and the message size (``max_bytes``, the service's
+    ``kafka.max_message_bytes``).
+    """
     event = validate_prediction(doc)
+    names = "".join(event.features)  # one search for the common case, where no name has a control character
+    if feature_name_problem(names) is not None:
+        for name in event.features:
+            problem = feature_name_problem(name)
+            if problem is not None:
+                raise InvalidMessage("bad_feature_name", problem)
     value = _encode(event.to_json())
+    _check_size(value, max_bytes)
     return Record("prediction", topic, event.event_id, f"{model}:{event.event_id}".encode(), value)
 
 
-def label_record(model: str, topic: str, event_id: str, label: Any, timestamp: Timestamp) -> Record:
-    doc = {"event_id": event_id, "model": model, "label": plain(label), "timestamp": epoch_ms(timestamp)}
+def _check_size(value: bytes, max_bytes: int) -> None:
+    """The consumer dead-letters a message over ``kafka.max_message_bytes`` (``oversized``): refuse it here."""
+    if len(value) > max_bytes:
+        raise InvalidMessage(
+            "oversized",
+            f"event is {len(value)} bytes as JSON, more than max_message_bytes = {max_bytes} "
+            "(the service's kafka.max_message_bytes)",
+        )
+
+
+def label_record(
+    model: str, topic: str, event_id: str, label: Any, timestamp: Timestamp, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Record:
+    doc = {"event_id": plain(event_id), "model": model, "label": plain(label), "timestamp": epoch_ms(timestamp)}
     event = validate_label(doc)
-    return Record("label", topic, event.event_id, f"{model}:{event.event_id}".encode(), _encode(event.to_json()))
+    value = _encode(event.to_json())
+    _check_size(value, max_bytes)
+    return Record("label", topic, event.event_id, f"{model}:{event.event_id}".encode(), value)
 
 
 LOG_ARGUMENTS = frozenset(

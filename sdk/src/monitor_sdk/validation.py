@@ -23,6 +23,8 @@ MAX_ID_LENGTH = 256
 MAX_MODEL_LENGTH = 128
 MAX_FEATURES = 1000
 MAX_KEY_LENGTH = 256
+# The service's default kafka.max_message_bytes: a larger message is dead-lettered (``oversized``).
+MAX_MESSAGE_BYTES = 1_000_000
 
 # Earliest and latest instants ClickHouse DateTime64(3) stores: 1900-01-01 and 2299-12-31.
 _MIN_MS = -2_208_988_800_000
@@ -130,12 +132,12 @@ def decode_json_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
     return obj
 
 
-def parse_prediction(raw: bytes, max_bytes: int = 1_000_000) -> PredictionEvent:
+def parse_prediction(raw: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> PredictionEvent:
     """Validate one prediction message from its raw bytes."""
     return validate_prediction(decode_json_object(raw, max_bytes))
 
 
-def parse_label(raw: bytes, max_bytes: int = 1_000_000, received_ms: int | None = None) -> LabelEvent:
+def parse_label(raw: bytes, max_bytes: int = MAX_MESSAGE_BYTES, received_ms: int | None = None) -> LabelEvent:
     """Validate one label message from its raw bytes."""
     return validate_label(decode_json_object(raw, max_bytes), received_ms)
 
@@ -213,6 +215,19 @@ def model_name_problem(name: str) -> str | None:
         return f"is longer than {MAX_MODEL_LENGTH} characters"
     bad = _MODEL_FORBIDDEN.search(name)
     return None if bad is None else _forbidden(bad.group())
+
+
+def feature_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a feature name beyond its length (a control character), or None.
+
+    The consumer dead-letters such an event (``bad_feature_name``) and the SDK refuses it at ``log()``
+    with the same reason: one rule, one place. Not part of :func:`validate_prediction`, whose verdicts
+    the consumer's fast path must match, so the consumer applies it with its other limits.
+    """
+    bad = _EVENT_ID_FORBIDDEN.search(name)
+    if bad is None:
+        return None
+    return f"feature name {name[:40]!r} contains the control character U+{ord(bad.group()):04X}"
 
 
 def _forbidden(found: str) -> str:
