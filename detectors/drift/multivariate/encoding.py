@@ -1,7 +1,8 @@
 """Turning mixed rows into one standardised numeric matrix, with statistics of the reference only.
 
-- numerical columns: missing values imputed with the reference mean, then standardised with the
-  reference mean and population std (a constant column divides by 1);
+- numerical columns: missing values imputed with the reference mean, then standardised with that mean
+  and the population std of the imputed column (as NannyML's scaler sees it; a constant column divides
+  by 1);
 - categorical columns: frequency-encoded (a category becomes its share in the reference; missing is a
   category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent share one "other"
   bucket; a category the reference never had is 0), then standardised like a number.
@@ -48,8 +49,11 @@ class Encoder:
             column = columns[index]
             column[:] = rows.numerical[name]
             column[np.isnan(column)] = mean
-            column -= mean
-            column /= std
+            # halved first (exact in binary floating point): x - mean would overflow for values near
+            # +-1.8e308 of opposite signs, x / std - mean / std would lose digits when mean >> std
+            column *= 0.5
+            column -= 0.5 * mean
+            column /= 0.5 * std
         offset = len(self.numerical)
         for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
             column = columns[offset + index]
@@ -73,12 +77,7 @@ class Encoder:
 
 
 def fit_encoder(reference: Rows) -> Encoder:
-    numerical: dict[str, tuple[float, float]] = {}
-    for name, values in reference.numerical.items():
-        present = values[~np.isnan(values)]
-        mean = float(present.mean()) if present.size else 0.0
-        std = float(present.std()) if present.size else 0.0
-        numerical[name] = (mean, std if std > 0 else 1.0)
+    numerical = {name: _mean_std(values) for name, values in reference.numerical.items()}
     categorical: dict[str, tuple[dict[str, float], float, float]] = {}
     for name in reference.categorical:
         distinct, inverse = reference.distinct(name)
@@ -93,6 +92,23 @@ def fit_encoder(reference: Rows) -> Encoder:
         std = float(encoded.std())
         categorical[name] = (shares, float(encoded.mean()), std if std > 0 else 1.0)
     return Encoder(numerical, categorical)
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """The mean of the present values and the population std of the column *after* imputing that mean
+    (NannyML imputes, then fits its scaler), so each missing value counts as a zero deviation.
+
+    Worked out on the values divided by their largest magnitude: squares of 1e300 overflow and squares
+    of 1e-300 underflow, and either would turn a varying column into a constant one (std 0 or inf).
+    """
+    present = values[~np.isnan(values)]
+    scale = float(np.abs(present).max()) if present.size else 0.0
+    if scale == 0.0:  # no value, or only zeros
+        return 0.0, 1.0
+    scaled = present / scale
+    mean = float(scaled.mean())
+    spread = float(np.sqrt(((scaled - mean) ** 2).sum() / values.size)) * scale
+    return mean * scale, spread if spread > 0 else 1.0
 
 
 def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float]) -> np.ndarray:
