@@ -10,7 +10,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
 from detectors.drift.multivariate import pca
+from detectors.drift.multivariate.compare import MultivariateOptions, compare_rows
 from detectors.drift.multivariate.rows import Rows
+
+PCA_ONLY = MultivariateOptions(methods=("pca_reconstruction",))
 
 
 def numbers(n: int, seed: int, columns: int = 4) -> np.ndarray:
@@ -68,3 +71,20 @@ def test_values_near_the_largest_float_are_scored() -> None:
     value = pca.fit(rows_of(huge_ref)).value(rows_of(huge_cur))
     assert np.isfinite(value)
     assert value == pytest.approx(pca.fit(rows_of(reference)).value(rows_of(current)), rel=1e-9)
+
+
+def test_a_constant_reference_flags_any_other_constant() -> None:
+    """Every reference column constant: no variance, so no component; a window at the same constants
+    scores 0 (no drift) and one column at another constant scores its standardised distance (1: a
+    constant column divides by 1). An arbitrary eigenvector of the zero covariance used to be kept, and
+    a change along it was rebuilt perfectly: value 0, threshold 0, no drift."""
+    constant = np.column_stack([np.full(200, 1.0), np.full(200, 2.0)])
+    fitted = pca.fit(rows_of(constant))
+    assert fitted.components.shape == (0, 2)
+    (same,) = compare_rows(rows_of(constant), rows_of(constant[:50]), PCA_ONLY)
+    assert (same.value, same.threshold, same.drift) == (0.0, 0.0, False)
+    for column in (0, 1):
+        moved = constant[:50].copy()
+        moved[:, column] += 1.0
+        (found,) = compare_rows(rows_of(constant), rows_of(moved), PCA_ONLY)
+        assert found.value == pytest.approx(1.0) and found.drift is True

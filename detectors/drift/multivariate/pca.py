@@ -126,8 +126,8 @@ def _one_blas_thread() -> AbstractContextManager[object]:
 
 def _components(matrix: np.ndarray, variance: float, keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The centre and the fewest leading components explaining at least ``variance`` of the variance
-    (scikit-learn's rule for a float ``n_components``), or the ``keep`` leading ones, from the
-    covariance's eigenvectors."""
+    (scikit-learn's rule for a float ``n_components``; none when there is no variance), or the ``keep``
+    leading ones, from the covariance's eigenvectors."""
     center = matrix.mean(axis=0)
     centered = matrix - center
     covariance = centered.T @ centered / max(len(matrix) - 1, 1)
@@ -141,7 +141,10 @@ def _leading(covariance: np.ndarray, variance: float, keep: int | None = None) -
     values, vectors = np.clip(values[order], 0.0, None), vectors[:, order]
     total = values.sum()
     if keep is None and total <= 0:
-        keep = 1
+        # a reference without variance (every column constant) has no direction to keep: rows are rebuilt
+        # as the reference's one point, so any departure from its constants is an error; keeping an
+        # arbitrary eigenvector of the zero matrix rebuilt a change along it perfectly (value 0, no drift)
+        keep = 0
     if keep is None:
         keep = int(np.searchsorted(np.cumsum(values) / total, variance, side="right")) + 1
     result: np.ndarray = vectors[:, : min(keep, len(values))].T

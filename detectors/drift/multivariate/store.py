@@ -18,7 +18,8 @@ TABLE = "multivariate_fits"
 PCA = "pca_reconstruction"
 # part of the key, so older fits are made anew: 2 since rows are drawn with aliases that cannot shadow a
 # column (a fit of version 1 may have read a column named like an alias, c0, c1, ..., as another column);
-# 3 since a numerical column's std is the imputed column's and huge or tiny magnitudes no longer overflow
+# 3 since a numerical column's std is the imputed column's, huge or tiny magnitudes no longer overflow
+# and a reference without variance keeps no component
 FIT_VERSION = 3
 
 
