@@ -88,3 +88,40 @@ def test_a_constant_reference_flags_any_other_constant() -> None:
         moved[:, column] += 1.0
         (found,) = compare_rows(rows_of(constant), rows_of(moved), PCA_ONLY)
         assert found.value == pytest.approx(1.0) and found.drift is True
+
+
+def test_categories_beyond_the_top_50_and_unseen_ones_are_told_apart() -> None:
+    """docs/drift.md: the 50 most frequent categories are their share, the rest share one bucket, unseen
+    categories are 0. A window of categories the reference never had (new IDs) used to read as the
+    reference's tail bucket, i.e. as nothing new."""
+    rng = np.random.default_rng(11)
+    names = [f"k{i:02d}" for i in range(60)]
+    tiers = np.repeat(np.array(names, dtype=object), [100 - i for i in range(60)])  # no tie at the 50th
+    tiers = tiers[rng.permutation(len(tiers))]
+    n = len(tiers)
+    reference_numbers = numbers(n, 12, columns=3)
+    tail = rng.choice(names[50:], 600).astype(object)
+    unseen = np.array([f"new{i}" for i in range(300)], dtype=object)
+    current_tiers = np.concatenate([rng.choice(names, 300).astype(object), tail, unseen])
+    current_numbers = numbers(len(current_tiers), 13, columns=3)
+
+    def rows(matrix: np.ndarray, tier: np.ndarray) -> Rows:
+        return Rows({f"f{i}": matrix[:, i].copy() for i in range(3)}, {"tier": tier}, len(tier), len(tier))
+
+    shares = {c: (100 - i) / n for i, c in enumerate(names[:50])}
+    other = sum(100 - i for i in range(50, 60)) / n
+
+    def encoded(matrix: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        column = [shares.get(c, other if c in names else 0.0) for c in tier]
+        return np.column_stack([matrix, column])
+
+    scaler = StandardScaler().fit(encoded(reference_numbers, tiers))
+    model = PCA(n_components=0.65, svd_solver="full").fit(scaler.transform(encoded(reference_numbers, tiers)))
+    window = scaler.transform(encoded(current_numbers, current_tiers))
+    expected = np.linalg.norm(window - model.inverse_transform(model.transform(window)), axis=1).mean()
+
+    fitted = pca.fit(rows(reference_numbers, tiers))
+    assert fitted.value(rows(current_numbers, current_tiers)) == pytest.approx(expected, rel=1e-9)
+    assert pca.PcaFit.from_json(fitted.to_json()).value(rows(current_numbers, current_tiers)) == pytest.approx(
+        expected, rel=1e-9
+    )  # the tail's names survive the stored fit

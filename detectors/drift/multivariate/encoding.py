@@ -4,8 +4,10 @@
   and the population std of the imputed column (as NannyML's scaler sees it; a constant column divides
   by 1);
 - categorical columns: frequency-encoded (a category becomes its share in the reference; missing is a
-  category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent share one "other"
-  bucket; a category the reference never had is 0), then standardised like a number.
+  category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent, ties by value,
+  share one "other" bucket; a category the reference never had is 0), then standardised like a number.
+  The "other" categories are kept by name: without them a category the reference never had could not
+  be told from one of them, and a window of new IDs would read as the reference's long tail.
 
 Frequency encoding keeps one dimension per categorical column (NannyML's choice too), so a column with
 thousands of categories does not swamp the PCA with one-hot dimensions. Everything fitted is plain
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,13 +28,23 @@ TOP_CATEGORIES = 50
 OTHER = "\x00other"
 
 
+class Categories(NamedTuple):
+    """One categorical column of the reference: the top categories' shares (and :data:`OTHER`'s, the
+    share of the rest), the mean and std of the encoded column, and the rest's names."""
+
+    shares: dict[str, float]
+    mean: float
+    std: float
+    rest: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class Encoder:
     """Reference statistics per column: ``numerical`` name -> (mean, std); ``categorical`` name ->
-    (category shares, mean and std of the encoded column)."""
+    :class:`Categories`."""
 
     numerical: dict[str, tuple[float, float]]
-    categorical: dict[str, tuple[dict[str, float], float, float]]
+    categorical: dict[str, Categories]
 
     @property
     def names(self) -> list[str]:
@@ -55,9 +67,9 @@ class Encoder:
             column -= 0.5 * mean
             column /= 0.5 * std
         offset = len(self.numerical)
-        for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
+        for index, (name, (shares, mean, std, rest)) in enumerate(self.categorical.items()):
             column = columns[offset + index]
-            column[:] = _frequencies(rows.distinct(name), shares)
+            column[:] = _frequencies(rows.distinct(name), shares, rest)
             column -= mean
             column /= std
         return columns.T
@@ -65,32 +77,35 @@ class Encoder:
     def to_json(self) -> dict[str, Any]:
         return {
             "numerical": {n: list(v) for n, v in self.numerical.items()},
-            "categorical": {n: [s, m, d] for n, (s, m, d) in self.categorical.items()},
+            "categorical": {n: [s, m, d, sorted(r)] for n, (s, m, d, r) in self.categorical.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Encoder:
         return cls(
             {n: (float(v[0]), float(v[1])) for n, v in data["numerical"].items()},
-            {n: (dict(v[0]), float(v[1]), float(v[2])) for n, v in data["categorical"].items()},
+            {
+                n: Categories(dict(v[0]), float(v[1]), float(v[2]), frozenset(v[3]))
+                for n, v in data["categorical"].items()
+            },
         )
 
 
 def fit_encoder(reference: Rows) -> Encoder:
     numerical = {name: _mean_std(values) for name, values in reference.numerical.items()}
-    categorical: dict[str, tuple[dict[str, float], float, float]] = {}
+    categorical: dict[str, Categories] = {}
     for name in reference.categorical:
         distinct, inverse = reference.distinct(name)
         counts = Counter(dict(zip(distinct, np.bincount(inverse, minlength=len(distinct)).tolist(), strict=True)))
         total = max(sum(counts.values()), 1)
         top = dict(counts.most_common(TOP_CATEGORIES))
         shares = {c: n / total for c, n in top.items()}
-        rest = total - sum(top.values())
+        rest = frozenset(c for c in distinct if c not in top)
         if rest:
-            shares[OTHER] = rest / total
-        encoded = _frequencies((distinct, inverse), shares)
+            shares[OTHER] = (total - sum(top.values())) / total
+        encoded = _frequencies((distinct, inverse), shares, rest)
         std = float(encoded.std())
-        categorical[name] = (shares, float(encoded.mean()), std if std > 0 else 1.0)
+        categorical[name] = Categories(shares, float(encoded.mean()), std if std > 0 else 1.0, rest)
     return Encoder(numerical, categorical)
 
 
@@ -111,15 +126,12 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return mean * scale, spread if spread > 0 else 1.0
 
 
-def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float]) -> np.ndarray:
-    """Each value's reference share: top categories their own, the rest "other" (if the reference had any
-    beyond the top), unseen categories 0."""
+def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float], rest: frozenset[str]) -> np.ndarray:
+    """Each value's reference share: top categories their own, the reference's other categories the
+    "other" share, unseen categories 0."""
     other = shares.get(OTHER, 0.0)
-    known = {c: s for c, s in shares.items() if c != OTHER}
-    # "other" applies to categories the reference had beyond its top ones; we cannot tell those from
-    # unseen ones without keeping every category, so both read as the "other" share (0 if none).
     distinct, inverse = codes
-    table = np.array([known.get(c, other) for c in distinct], dtype=np.float64)
+    table = np.array([shares.get(c, other if c in rest else 0.0) for c in distinct], np.float64)
     result: np.ndarray = table[inverse] if len(inverse) else np.zeros(0)
     return result
 
