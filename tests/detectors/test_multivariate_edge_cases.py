@@ -154,3 +154,29 @@ def test_the_domain_classifier_on_ten_rows_a_side_of_one_distribution() -> None:
         found = domain.classify(rows_of(rng.normal(size=(10, 3))), rows_of(rng.normal(size=(10, 3))), seed=seed)
         alarms += found.auc >= found.threshold
     assert alarms <= 1
+
+
+def test_a_row_far_off_the_reference_has_a_finite_error() -> None:
+    """One window value of 1e290 against a reference of unit std: its squared distance overflows, and the
+    value used to be inf (null in the JSON). Its error is what a value of 1e90 gives, times 1e200 (the
+    other coordinates are negligible at either size)."""
+    reference, current = numbers(1000, 31, columns=3), numbers(200, 32, columns=3)
+    fitted = pca.fit(rows_of(reference))
+    far, farther = current.copy(), current.copy()
+    far[0, 0], farther[0, 0] = 1e90, 1e290
+    errors = fitted.errors(rows_of(farther))
+    assert np.isfinite(errors).all()
+    assert errors[0] == pytest.approx(fitted.errors(rows_of(far))[0] * 1e200, rel=1e-9)
+    assert errors[1:] == pytest.approx(fitted.errors(rows_of(current))[1:], rel=1e-12)
+    (found,) = compare_rows(rows_of(reference), rows_of(farther), PCA_ONLY)
+    assert found.value is not None and np.isfinite(found.value) and found.drift is True
+
+
+def test_a_value_beyond_float_range_in_standard_deviations_drifts() -> None:
+    """1e10 where the reference's values are of order 1e-300 is 1e310 standard deviations away, more than
+    a float holds: it used to become inf, NaN in the projection, and a NaN value read as no drift."""
+    reference = numbers(500, 33, columns=3) * 1e-300
+    current = reference[:200].copy()
+    current[0, 0] = 1e10
+    (found,) = compare_rows(rows_of(reference), rows_of(current), PCA_ONLY)
+    assert found.value is not None and np.isfinite(found.value) and found.drift is True

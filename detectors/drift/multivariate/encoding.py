@@ -25,6 +25,7 @@ import numpy as np
 from detectors.drift.multivariate.rows import MISSING, Rows, distinct_values
 
 TOP_CATEGORIES = 50
+FARTHEST = 1e300  # standard deviations from the reference mean: a standardised value is clipped to this
 OTHER = "\x00other"
 
 
@@ -65,7 +66,11 @@ class Encoder:
             # +-1.8e308 of opposite signs, x / std - mean / std would lose digits when mean >> std
             column *= 0.5
             column -= 0.5 * mean
-            column /= 0.5 * std
+            # more standard deviations than a float holds (1e10 where the reference's std is 1e-300) would
+            # be inf, and inf - inf in the projection NaN: an error of NaN read as "no drift"
+            with np.errstate(over="ignore"):
+                column /= 0.5 * std
+            np.clip(column, -FARTHEST, FARTHEST, out=column)
         offset = len(self.numerical)
         for index, (name, (shares, mean, std, rest)) in enumerate(self.categorical.items()):
             column = columns[offset + index]

@@ -156,6 +156,15 @@ def _errors(matrix: np.ndarray, center: np.ndarray, components: np.ndarray) -> n
     (columns, rows) transpose, where each column is contiguous."""
     centered = np.subtract(matrix.T, center[:, None], order="C")  # (columns, rows)
     centered -= components.T @ (components @ centered)
+    if centered.size and max(float(centered.max()), -float(centered.min())) > 1e150:
+        # a row far off the reference (a value of 1e300 where the reference's std is 1): its squares would
+        # overflow to inf, so each row is divided by its largest coordinate first
+        scale = np.abs(centered).max(axis=0)
+        scale[scale == 0] = 1.0
+        centered /= scale
+        centered *= centered
+        scaled: np.ndarray = np.sqrt(centered.sum(axis=0)) * scale
+        return scaled
     centered *= centered
     result: np.ndarray = np.sqrt(centered.sum(axis=0))
     return result
