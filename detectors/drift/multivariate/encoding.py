@@ -5,9 +5,10 @@
   by 1);
 - categorical columns: frequency-encoded (a category becomes its share in the reference; missing is a
   category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent, ties by value,
-  share one "other" bucket; a category the reference never had is 0), then standardised like a number.
-  The "other" categories are kept by name: without them a category the reference never had could not
-  be told from one of them, and a window of new IDs would read as the reference's long tail.
+  share one "other" bucket), then standardised like a number. A category outside the top ones reads as
+  "other" whether the reference had it or not (0 when the reference had no other category): a column
+  with a long tail (postcodes, IDs) keeps showing values the reference sample never held, and telling
+  them from the tail would need every category of the reference kept in the fit.
 
 Frequency encoding keeps one dimension per categorical column (NannyML's choice too), so a column with
 thousands of categories does not swamp the PCA with one-hot dimensions. Everything fitted is plain
@@ -31,12 +32,11 @@ OTHER = "\x00other"
 
 class Categories(NamedTuple):
     """One categorical column of the reference: the top categories' shares (and :data:`OTHER`'s, the
-    share of the rest), the mean and std of the encoded column, and the rest's names."""
+    share of the rest), and the mean and std of the encoded column."""
 
     shares: dict[str, float]
     mean: float
     std: float
-    rest: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ class Encoder:
                 column /= 0.5 * std
             np.clip(column, -FARTHEST, FARTHEST, out=column)
         offset = len(self.numerical)
-        for index, (name, (shares, mean, std, rest)) in enumerate(self.categorical.items()):
+        for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
             column = columns[offset + index]
-            column[:] = _frequencies(rows.distinct(name), shares, rest)
+            column[:] = _frequencies(rows.distinct(name), shares)
             column -= mean
             column /= std
         return columns.T
@@ -82,17 +82,14 @@ class Encoder:
     def to_json(self) -> dict[str, Any]:
         return {
             "numerical": {n: list(v) for n, v in self.numerical.items()},
-            "categorical": {n: [s, m, d, sorted(r)] for n, (s, m, d, r) in self.categorical.items()},
+            "categorical": {n: list(v) for n, v in self.categorical.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Encoder:
         return cls(
             {n: (float(v[0]), float(v[1])) for n, v in data["numerical"].items()},
-            {
-                n: Categories(dict(v[0]), float(v[1]), float(v[2]), frozenset(v[3]))
-                for n, v in data["categorical"].items()
-            },
+            {n: Categories(dict(v[0]), float(v[1]), float(v[2])) for n, v in data["categorical"].items()},
         )
 
 
@@ -105,12 +102,12 @@ def fit_encoder(reference: Rows) -> Encoder:
         total = max(sum(counts.values()), 1)
         top = dict(counts.most_common(TOP_CATEGORIES))
         shares = {c: n / total for c, n in top.items()}
-        rest = frozenset(c for c in distinct if c not in top)
+        rest = total - sum(top.values())
         if rest:
-            shares[OTHER] = (total - sum(top.values())) / total
-        encoded = _frequencies((distinct, inverse), shares, rest)
+            shares[OTHER] = rest / total
+        encoded = _frequencies((distinct, inverse), shares)
         std = float(encoded.std())
-        categorical[name] = Categories(shares, float(encoded.mean()), std if std > 0 else 1.0, rest)
+        categorical[name] = Categories(shares, float(encoded.mean()), std if std > 0 else 1.0)
     return Encoder(numerical, categorical)
 
 
@@ -131,12 +128,12 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return mean * scale, spread if spread > 0 else 1.0
 
 
-def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float], rest: frozenset[str]) -> np.ndarray:
-    """Each value's reference share: top categories their own, the reference's other categories the
-    "other" share, unseen categories 0."""
+def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float]) -> np.ndarray:
+    """Each value's reference share: top categories their own, every other value the "other" share (0 if
+    the reference had nothing beyond its top categories, so that a new value in a short list stands out)."""
     other = shares.get(OTHER, 0.0)
     distinct, inverse = codes
-    table = np.array([shares.get(c, other if c in rest else 0.0) for c in distinct], np.float64)
+    table = np.array([shares.get(c, other) for c in distinct], np.float64)
     result: np.ndarray = table[inverse] if len(inverse) else np.zeros(0)
     return result
 
