@@ -1,10 +1,14 @@
 """Turning mixed rows into one standardised numeric matrix, with statistics of the reference only.
 
-- numerical columns: missing values imputed with the reference mean, then standardised with the
-  reference mean and population std (a constant column divides by 1);
+- numerical columns: missing values imputed with the reference mean, then standardised with that mean
+  and the population std of the imputed column (as NannyML's scaler sees it; a constant column divides
+  by 1);
 - categorical columns: frequency-encoded (a category becomes its share in the reference; missing is a
-  category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent share one "other"
-  bucket; a category the reference never had is 0), then standardised like a number.
+  category of its own; categories beyond the :data:`TOP_CATEGORIES` most frequent, ties by value,
+  share one "other" bucket), then standardised like a number. A category outside the top ones reads as
+  "other" whether the reference had it or not (0 when the reference had no other category): a column
+  with a long tail (postcodes, IDs) keeps showing values the reference sample never held, and telling
+  them from the tail would need every category of the reference kept in the fit.
 
 Frequency encoding keeps one dimension per categorical column (NannyML's choice too), so a column with
 thousands of categories does not swamp the PCA with one-hot dimensions. Everything fitted is plain
@@ -15,23 +19,33 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from detectors.drift.multivariate.rows import MISSING, Rows, distinct_values
 
 TOP_CATEGORIES = 50
+FARTHEST = 1e300  # standard deviations from the reference mean: a standardised value is clipped to this
 OTHER = "\x00other"
+
+
+class Categories(NamedTuple):
+    """One categorical column of the reference: the top categories' shares (and :data:`OTHER`'s, the
+    share of the rest), and the mean and std of the encoded column."""
+
+    shares: dict[str, float]
+    mean: float
+    std: float
 
 
 @dataclass(frozen=True)
 class Encoder:
     """Reference statistics per column: ``numerical`` name -> (mean, std); ``categorical`` name ->
-    (category shares, mean and std of the encoded column)."""
+    :class:`Categories`."""
 
     numerical: dict[str, tuple[float, float]]
-    categorical: dict[str, tuple[dict[str, float], float, float]]
+    categorical: dict[str, Categories]
 
     @property
     def names(self) -> list[str]:
@@ -48,8 +62,15 @@ class Encoder:
             column = columns[index]
             column[:] = rows.numerical[name]
             column[np.isnan(column)] = mean
-            column -= mean
-            column /= std
+            # halved first (exact in binary floating point): x - mean would overflow for values near
+            # +-1.8e308 of opposite signs, x / std - mean / std would lose digits when mean >> std
+            column *= 0.5
+            column -= 0.5 * mean
+            # more standard deviations than a float holds (1e10 where the reference's std is 1e-300) would
+            # be inf, and inf - inf in the projection NaN: an error of NaN read as "no drift"
+            with np.errstate(over="ignore"):
+                column /= 0.5 * std
+            np.clip(column, -FARTHEST, FARTHEST, out=column)
         offset = len(self.numerical)
         for index, (name, (shares, mean, std)) in enumerate(self.categorical.items()):
             column = columns[offset + index]
@@ -61,25 +82,20 @@ class Encoder:
     def to_json(self) -> dict[str, Any]:
         return {
             "numerical": {n: list(v) for n, v in self.numerical.items()},
-            "categorical": {n: [s, m, d] for n, (s, m, d) in self.categorical.items()},
+            "categorical": {n: list(v) for n, v in self.categorical.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Encoder:
         return cls(
             {n: (float(v[0]), float(v[1])) for n, v in data["numerical"].items()},
-            {n: (dict(v[0]), float(v[1]), float(v[2])) for n, v in data["categorical"].items()},
+            {n: Categories(dict(v[0]), float(v[1]), float(v[2])) for n, v in data["categorical"].items()},
         )
 
 
 def fit_encoder(reference: Rows) -> Encoder:
-    numerical: dict[str, tuple[float, float]] = {}
-    for name, values in reference.numerical.items():
-        present = values[~np.isnan(values)]
-        mean = float(present.mean()) if present.size else 0.0
-        std = float(present.std()) if present.size else 0.0
-        numerical[name] = (mean, std if std > 0 else 1.0)
-    categorical: dict[str, tuple[dict[str, float], float, float]] = {}
+    numerical = {name: _mean_std(values) for name, values in reference.numerical.items()}
+    categorical: dict[str, Categories] = {}
     for name in reference.categorical:
         distinct, inverse = reference.distinct(name)
         counts = Counter(dict(zip(distinct, np.bincount(inverse, minlength=len(distinct)).tolist(), strict=True)))
@@ -91,19 +107,33 @@ def fit_encoder(reference: Rows) -> Encoder:
             shares[OTHER] = rest / total
         encoded = _frequencies((distinct, inverse), shares)
         std = float(encoded.std())
-        categorical[name] = (shares, float(encoded.mean()), std if std > 0 else 1.0)
+        categorical[name] = Categories(shares, float(encoded.mean()), std if std > 0 else 1.0)
     return Encoder(numerical, categorical)
 
 
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """The mean of the present values and the population std of the column *after* imputing that mean
+    (NannyML imputes, then fits its scaler), so each missing value counts as a zero deviation.
+
+    Worked out on the values divided by their largest magnitude: squares of 1e300 overflow and squares
+    of 1e-300 underflow, and either would turn a varying column into a constant one (std 0 or inf).
+    """
+    present = values[~np.isnan(values)]
+    scale = float(np.abs(present).max()) if present.size else 0.0
+    if scale == 0.0:  # no value, or only zeros
+        return 0.0, 1.0
+    scaled = present / scale
+    mean = float(scaled.mean())
+    spread = float(np.sqrt(((scaled - mean) ** 2).sum() / values.size)) * scale
+    return mean * scale, spread if spread > 0 else 1.0
+
+
 def _frequencies(codes: tuple[list[str], np.ndarray], shares: dict[str, float]) -> np.ndarray:
-    """Each value's reference share: top categories their own, the rest "other" (if the reference had any
-    beyond the top), unseen categories 0."""
+    """Each value's reference share: top categories their own, every other value the "other" share (0 if
+    the reference had nothing beyond its top categories, so that a new value in a short list stands out)."""
     other = shares.get(OTHER, 0.0)
-    known = {c: s for c, s in shares.items() if c != OTHER}
-    # "other" applies to categories the reference had beyond its top ones; we cannot tell those from
-    # unseen ones without keeping every category, so both read as the "other" share (0 if none).
     distinct, inverse = codes
-    table = np.array([known.get(c, other) for c in distinct], dtype=np.float64)
+    table = np.array([shares.get(c, other) for c in distinct], np.float64)
     result: np.ndarray = table[inverse] if len(inverse) else np.zeros(0)
     return result
 

@@ -126,8 +126,8 @@ def _one_blas_thread() -> AbstractContextManager[object]:
 
 def _components(matrix: np.ndarray, variance: float, keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The centre and the fewest leading components explaining at least ``variance`` of the variance
-    (scikit-learn's rule for a float ``n_components``), or the ``keep`` leading ones, from the
-    covariance's eigenvectors."""
+    (scikit-learn's rule for a float ``n_components``; none when there is no variance), or the ``keep``
+    leading ones, from the covariance's eigenvectors."""
     center = matrix.mean(axis=0)
     centered = matrix - center
     covariance = centered.T @ centered / max(len(matrix) - 1, 1)
@@ -141,7 +141,10 @@ def _leading(covariance: np.ndarray, variance: float, keep: int | None = None) -
     values, vectors = np.clip(values[order], 0.0, None), vectors[:, order]
     total = values.sum()
     if keep is None and total <= 0:
-        keep = 1
+        # a reference without variance (every column constant) has no direction to keep: rows are rebuilt
+        # as the reference's one point, so any departure from its constants is an error; keeping an
+        # arbitrary eigenvector of the zero matrix rebuilt a change along it perfectly (value 0, no drift)
+        keep = 0
     if keep is None:
         keep = int(np.searchsorted(np.cumsum(values) / total, variance, side="right")) + 1
     result: np.ndarray = vectors[:, : min(keep, len(values))].T
@@ -153,6 +156,15 @@ def _errors(matrix: np.ndarray, center: np.ndarray, components: np.ndarray) -> n
     (columns, rows) transpose, where each column is contiguous."""
     centered = np.subtract(matrix.T, center[:, None], order="C")  # (columns, rows)
     centered -= components.T @ (components @ centered)
+    if centered.size and max(float(centered.max()), -float(centered.min())) > 1e150:
+        # a row far off the reference (a value of 1e300 where the reference's std is 1): its squares would
+        # overflow to inf, so each row is divided by its largest coordinate first
+        scale = np.abs(centered).max(axis=0)
+        scale[scale == 0] = 1.0
+        centered /= scale
+        centered *= centered
+        scaled: np.ndarray = np.sqrt(centered.sum(axis=0)) * scale
+        return scaled
     centered *= centered
     result: np.ndarray = np.sqrt(centered.sum(axis=0))
     return result

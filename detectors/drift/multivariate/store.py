@@ -16,9 +16,11 @@ from monitor.storage.sqlfmt import sql_string
 
 TABLE = "multivariate_fits"
 PCA = "pca_reconstruction"
-# part of the key: 2 since rows are drawn with aliases that cannot shadow a column (a fit of version 1 may
-# have read a column named like an alias, c0, c1, ..., as another column), so older fits are made anew
-FIT_VERSION = 2
+# part of the key, so older fits are made anew: 2 since rows are drawn with aliases that cannot shadow a
+# column (a fit of version 1 may have read a column named like an alias, c0, c1, ..., as another column);
+# 3 since a numerical column's std is the imputed column's, huge or tiny magnitudes no longer overflow
+# and a reference without variance keeps no component
+FIT_VERSION = 3
 
 
 def columns_key(sample: Sample) -> str:
