@@ -32,7 +32,6 @@ from alerts.rules import evaluate_rule
 from alerts.store import AlertStore, RuleState, model_lock
 from detectors.report import WindowReport
 from monitor import metrics
-from monitor.errors import NotFoundError
 from monitor.logs import get_logger
 from monitor.settings import AlertRule, Settings
 from monitor.storage import Storage
@@ -182,11 +181,9 @@ class AlertEngine:
         a rule removed from the configuration can still be acknowledged while its alert is open)."""
         model_settings = self.settings.models.get(model)
         configured = [r for r in (model_settings.alerts if model_settings else []) if r.identity == rule]
-        if not configured and (model, rule) not in self.store.states(model):
-            raise NotFoundError(f"model {model!r} has no alert rule {rule!r}")
         notify = configured[0].notify if configured else []
         with model_lock(self.storage.database, model):
-            state, event = self.store.acknowledge(model, rule, actor, note, notify)
+            state, event = self.store.acknowledge(model, rule, actor, note, notify, configured=bool(configured))
             delivery_ids = self.outbox.enqueue([event], self.settings) if event is not None else []
         if delivery_ids and self.on_enqueued is not None:
             self.on_enqueued()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alerts.model import AlertEvent, event_id_for
-from monitor.errors import InputError
+from monitor.errors import InputError, NotFoundError
 from monitor.storage import Storage
 from monitor.windows import to_utc, utc_now
 
@@ -275,15 +275,25 @@ class AlertStore:
         return [AlertEvent.from_json(r[0]) for r in rows]
 
     def acknowledge(
-        self, model: str, rule: str, actor: str, note: str = "", notify: Sequence[str] = ()
+        self,
+        model: str,
+        rule: str,
+        actor: str,
+        note: str = "",
+        notify: Sequence[str] = (),
+        configured: bool = True,
     ) -> tuple[RuleState, AlertEvent | None]:
         """Mark the open alert (model, rule) acknowledged: no repeats until it resolves.
 
         Returns the new state and the ``acknowledged`` event (addressed to ``notify``), or no event when
         the alert was acknowledged already. Raises :class:`InputError` when no such alert is firing (the
-        API answers 409 with it; the engine tells an unknown rule apart first).
+        API answers 409 with it), :class:`NotFoundError` when the rule has no stored state and is not
+        ``configured`` for the model (404): a rule removed from the configuration while its alert is
+        open keeps its state and can still be acknowledged.
         """
         state = self.states(model).get((model, rule))
+        if state is None and not configured:
+            raise NotFoundError(f"model {model!r} has no alert rule {rule!r}")
         if state is None:
             raise InputError(f"no alert {model}/{rule}")
         if state.status != "firing":
